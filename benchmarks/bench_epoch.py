@@ -1,0 +1,287 @@
+"""Seconds per training epoch of the IPD network, spikeloc's backends against the seed's own loop.
+
+One epoch = 64 batches of 64 samples (T = 100 steps, 200 inputs, 30 hidden, 12 classes): forward,
+backward and an Adam step per batch, as in training (validation not included). Every variant trains on
+the same pre-generated spikes; data generation is not timed. Timings are medians of ``--repeats``
+epochs, interleaved across variants so machine noise hits them alike; ratios are against the seed loop
+measured in this same process. Peak memory is the resident-set growth of a fresh subprocess that runs
+one epoch of the variant (data included).
+
+The grid comparison times an ensemble of 54 fused networks (3 runs x 3 dropouts x 6 sigmas, data shared
+across dropouts as in the robustness study) against the seed loop run as 2 parallel processes, both on
+the machine's 2 cores, and reports seconds per network-epoch.
+
+    python benchmarks/bench_epoch.py [--repeats 5] [--members 54]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import snntorch as snn
+import torch
+from snntorch import surrogate
+from torch import nn
+
+from spikeloc import seeding
+from spikeloc.ipd import IPDTask, generate
+from spikeloc.network import IPDNetwork, Member, NetworkConfig
+from spikeloc.train import MemberData, TrainConfig, train_epoch
+
+BATCH, N_BATCHES, HIDDEN, CLASSES, TAU_S, DT_S, LR = 64, 64, 30, 12, 5e-3, 1e-3, 0.005
+ALPHA = math.exp(-DT_S / TAU_S)
+
+
+def make_data(seed: int = 0, sigma: float = 0.0) -> MemberData:
+    task = IPDTask(phase_noise_rad=sigma)
+    return MemberData.stack([generate(task, BATCH * N_BATCHES, seeding.generator(seed, "bench"))])
+
+
+# --- the seed's loop (shared/seeds/001), re-implemented as the baseline ------------------------------------
+class SeedSurrGradSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, inp):
+        ctx.save_for_backward(inp)
+        out = torch.zeros_like(inp)
+        out[inp > 0] = 1.0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        inp, = ctx.saved_tensors
+        s = torch.sigmoid(5 * inp)
+        return grad_output * 5 * s * (1 - s)
+
+
+def seed_forward(x, w1, w2, dropout):
+    batch, steps, _ = x.shape
+    v = torch.zeros(batch, HIDDEN)
+    s = torch.zeros(batch, HIDDEN)
+    s_rec = [s]
+    h = torch.einsum("abc,cd->abd", (x, w1))
+    for t in range(steps - 1):
+        new_v = (ALPHA * v + h[:, t, :]) * (1 - s)
+        s = SeedSurrGradSpike.apply(v - 1)
+        v = new_v
+        s_rec.append(s)
+    s_rec = dropout(torch.stack(s_rec, dim=1))
+    h2 = torch.einsum("abc,cd->abd", (s_rec, w2))
+    v = torch.zeros(batch, CLASSES)
+    v_rec = [v]
+    for t in range(steps - 1):
+        v = ALPHA * v + h2[:, t, :]
+        v_rec.append(v)
+    return torch.stack(v_rec, dim=1)
+
+
+def seed_variant(data: MemberData) -> Callable[[], None]:
+    g = torch.Generator().manual_seed(0)
+    w1 = nn.Parameter((torch.rand(200, HIDDEN, generator=g) * 2 - 1) / math.sqrt(200))
+    w2 = nn.Parameter((torch.rand(HIDDEN, CLASSES, generator=g) * 2 - 1) / math.sqrt(HIDDEN))
+    optimiser = torch.optim.Adam([w1, w2], lr=LR)
+    dropout = nn.Dropout(0.5)
+    spikes, labels = data.spikes[0], data.labels[0]
+
+    def epoch():
+        order = torch.randperm(len(labels), generator=g)
+        for b in range(N_BATCHES):
+            idx = order[b * BATCH:(b + 1) * BATCH]
+            out = seed_forward(spikes[idx].float(), w1, w2, dropout)
+            loss = nn.functional.nll_loss(nn.functional.log_softmax(out.sum(1) * 0.01, dim=1), labels[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return epoch
+
+
+# --- a naive loop over snn.Leaky --------------------------------------------------------------------------
+def naive_snntorch_variant(data: MemberData) -> Callable[[], None]:
+    g = torch.Generator().manual_seed(0)
+    fc1, fc2 = nn.Linear(200, HIDDEN, bias=False), nn.Linear(HIDDEN, CLASSES, bias=False)
+    lif = snn.Leaky(beta=ALPHA, reset_mechanism="zero", spike_grad=surrogate.sigmoid(slope=5))
+    readout = snn.Leaky(beta=ALPHA, reset_mechanism="none")
+    optimiser = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=LR)
+    spikes, labels = data.spikes[0], data.labels[0]
+
+    def epoch():
+        order = torch.randperm(len(labels), generator=g)
+        for b in range(N_BATCHES):
+            idx = order[b * BATCH:(b + 1) * BATCH]
+            x = spikes[idx].float()
+            mem1, mem2 = torch.zeros(BATCH, HIDDEN), torch.zeros(BATCH, CLASSES)
+            total = 0
+            for t in range(x.shape[1]):
+                spk, mem1 = lif(fc1(x[:, t]), mem1)
+                _, mem2 = readout(fc2(spk), mem2)
+                total = total + mem2
+            loss = nn.functional.cross_entropy(total * 0.01, labels[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return epoch
+
+
+# --- spikeloc ---------------------------------------------------------------------------------------------
+def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | None = None) -> Callable[[], None]:
+    members = members or [Member(seed=0, dropout=0.5)]
+    network = IPDNetwork(NetworkConfig(backend=backend, n_hidden=HIDDEN), members)
+    optimiser = torch.optim.Adam(network.parameters(), lr=LR)
+    config = TrainConfig(batch_size=BATCH)
+    shuffle = [seeding.generator(m.seed, "shuffle") for m in members]
+    dropout = [seeding.generator(m.seed, "dropout") for m in members]
+    return lambda: train_epoch(network, optimiser, data, config, shuffle, dropout)
+
+
+# --- the lower bound: only the matrix products an epoch needs ---------------------------------------------
+def matmul_variant(data: MemberData) -> Callable[[], None]:
+    g = torch.Generator().manual_seed(0)
+    w1, w2 = torch.randn(200, HIDDEN, generator=g), torch.randn(HIDDEN, CLASSES, generator=g)
+    spikes = data.spikes[0]
+
+    def epoch():
+        for b in range(N_BATCHES):
+            x = spikes[b * BATCH:(b + 1) * BATCH].float().reshape(-1, 200)
+            hidden = x @ w1                                    # input currents
+            hidden_spikes = (hidden > 0).float()
+            out = hidden_spikes @ w2                           # readout currents
+            x.T @ hidden                                       # grad of w1 (same shapes as the real one)
+            hidden_spikes.T @ out                              # grad of w2
+            out @ w2.T                                         # grad reaching the hidden layer
+    return epoch
+
+
+VARIANTS = {
+    "seed loop (baseline)": seed_variant,
+    "naive snn.Leaky loop": naive_snntorch_variant,
+    "spikeloc snntorch backend": lambda d: spikeloc_variant(d, "snntorch"),
+    "spikeloc fused backend": lambda d: spikeloc_variant(d, "fused"),
+    "matmul-only lower bound": matmul_variant,
+}
+
+
+def time_variants(repeats: int) -> dict[str, float]:
+    data = make_data()
+    epochs = {name: make(data) for name, make in VARIANTS.items()}
+    for epoch in epochs.values():  # warm-up (numba compile, allocator)
+        epoch()
+    times: dict[str, list[float]] = {name: [] for name in epochs}
+    for _ in range(repeats):
+        for name, epoch in epochs.items():
+            start = time.perf_counter()
+            epoch()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _peak_memory_child(name: str, queue: mp.Queue) -> None:
+    torch.set_num_threads(1)
+    data = make_data()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    VARIANTS[name](data)()
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+
+
+def peak_memory_mib(name: str) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_peak_memory_child, args=(name, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def grid_members(n: int) -> tuple[list[Member], MemberData]:
+    """n members cycling over 3 runs x 3 dropouts x 6 sigmas; data shared across dropouts (as in the study)."""
+    grid = [(run, p, sigma) for run in range(3) for sigma in (0, 0.1, 0.2, 0.3, 0.4, 0.5) for p in (0, 0.5, 0.9)]
+    grid = [grid[i % len(grid)] for i in range(n)]
+    datasets = {}
+    for run, _, sigma in grid:
+        if (run, sigma) not in datasets:
+            task = IPDTask(phase_noise_rad=sigma)
+            datasets[(run, sigma)] = generate(task, BATCH * N_BATCHES, seeding.generator(run, f"bench/{sigma}"))
+    members = [Member(seed=run, dropout=p) for run, p, _ in grid]
+    return members, MemberData.stack([datasets[(run, sigma)] for run, _, sigma in grid])
+
+
+def _seed_loop_process(ready, go, queue) -> None:
+    torch.set_num_threads(1)
+    epoch = seed_variant(make_data())
+    epoch()
+    ready.set()
+    go.wait()
+    start = time.perf_counter()
+    epoch()
+    queue.put(time.perf_counter() - start)
+
+
+def seed_loop_two_processes() -> float:
+    """Wall seconds for 2 seed-loop epochs run side by side in 2 processes (1 thread each)."""
+    ctx = mp.get_context("spawn")
+    go, queue = ctx.Event(), ctx.Queue()
+    readies = [ctx.Event() for _ in range(2)]
+    processes = [ctx.Process(target=_seed_loop_process, args=(r, go, queue)) for r in readies]
+    for p in processes:
+        p.start()
+    for r in readies:
+        r.wait()
+    start = time.perf_counter()
+    go.set()
+    [queue.get() for _ in processes]
+    wall = time.perf_counter() - start
+    for p in processes:
+        p.join()
+    return wall
+
+
+def ensemble_epoch_seconds(members: int, threads: int, repeats: int) -> float:
+    torch.set_num_threads(threads)
+    group, data = grid_members(members)
+    epoch = spikeloc_variant(data, "fused", group)
+    epoch()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--members", type=int, default=54)
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, 1 thread; epoch = {N_BATCHES} batches x {BATCH}, T=100, 200 in, "
+          f"{HIDDEN} hidden; median of {args.repeats}")
+    medians = time_variants(args.repeats)
+    baseline = medians["seed loop (baseline)"]
+    bound = medians["matmul-only lower bound"]
+    print(f"{'variant':<30}{'s/epoch':>10}{'speed-up vs seed':>18}{'x lower bound':>15}{'peak MiB':>10}")
+    for name, seconds in medians.items():
+        print(f"{name:<30}{seconds:>10.3f}{baseline / seconds:>17.1f}x{seconds / bound:>14.1f}x"
+              f"{peak_memory_mib(name):>10.0f}")
+
+    pair_wall = seed_loop_two_processes()
+    seed_per_network = pair_wall / 2
+    print(f"\ngrid of {args.members} networks on 2 cores, seconds per network-epoch:")
+    print(f"{'seed loop, 2 parallel processes':<44}{seed_per_network:>8.3f}   1.0x")
+    for threads in (1, 2):
+        seconds = ensemble_epoch_seconds(args.members, threads, max(2, args.repeats // 2))
+        per_network = seconds / args.members
+        cores = "1 process, 2 threads" if threads == 2 else "1 process, 1 thread (1 core idle)"
+        print(f"{'fused ensemble, ' + cores:<44}{per_network:>8.3f}{seed_per_network / per_network:>6.1f}x")
+    print(f"(numpy {np.__version__}; seed loop alone, 1 process: {baseline:.3f} s/epoch)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""One IPD run as a flat config -> one flat row of metrics; several runs trained as one ensemble.
+
+:class:`IPDRun` gathers every setting a study varies into one frozen, validated record; ``run_ipd``
+trains and tests one network, ``run_ipd_ensemble`` trains several at once (same result per run: each
+run's data, weights, batch order and dropout come from its own seed). Protocol per run (seed's):
+train on ``n_train_batches * batch_size`` fresh samples at training phase noise ``phase_noise_rad``,
+validate on ``n_val_samples`` more at the same noise, test on ``n_test_samples`` fresh samples at
+``test_phase_noise_rad`` (0 in the seed). Each dataset gets its own phase offset under ``"per_dataset"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from spikeloc import seeding
+from spikeloc.ipd import IPDData, IPDTask, generate
+from spikeloc.network import IPDNetwork, Member, NetworkConfig
+from spikeloc.train import MemberData, TrainConfig, evaluate, fit
+from spikeloc.validation import require
+
+
+@dataclass(frozen=True)
+class IPDRun:
+    """Every setting of one IPD run (seconds, radians; defaults are the seed's)."""
+
+    phase_noise_rad: float = 0.0
+    test_phase_noise_rad: float = 0.0
+    phase_offset: str = "per_dataset"
+    phase_noise_draw: str = "per_dataset"
+    fibres_per_ear: int = 100
+    n_hidden: int = 30
+    tau_s: float = 5e-3
+    dropout: float = 0.0
+    dale_layers: str = "none"
+    ie_ratio: float = 0.5
+    zero_gradient: str = "cull"
+    backend: str = "fused"
+    epochs: int = 10
+    lr: float = 0.005
+    batch_size: int = 64
+    n_train_batches: int = 64
+    n_val_samples: int = 4096
+    n_test_samples: int = 2048
+    patience: int = 10
+
+    def __post_init__(self) -> None:
+        require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
+        require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
+        require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
+        self.task(self.test_phase_noise_rad)
+        self.network_config()
+        self.member(0)
+        self.train_config()
+
+    def task(self, phase_noise_rad: float) -> IPDTask:
+        return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
+                       phase_offset=self.phase_offset, phase_noise_draw=self.phase_noise_draw)
+
+    def network_config(self) -> NetworkConfig:
+        return NetworkConfig(n_inputs=2 * self.fibres_per_ear, n_hidden=self.n_hidden, tau_s=self.tau_s,
+                             backend=self.backend, zero_gradient=self.zero_gradient)
+
+    def member(self, seed: int) -> Member:
+        return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience)
+
+
+#: Fields that may differ between members of one ensemble; all others must be equal.
+PER_MEMBER_FIELDS = frozenset({"phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw",
+                               "dropout", "dale_layers", "ie_ratio"})
+
+
+def ensemble_key(run: IPDRun) -> tuple:
+    """Runs with equal keys can be trained together in one ensemble."""
+    return tuple((f.name, getattr(run, f.name)) for f in fields(run) if f.name not in PER_MEMBER_FIELDS)
+
+
+DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples")
+
+
+def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], list[IPDData], list[IPDData]]:
+    """Each run's (train, validation, test) datasets, each from its own named stream of the run's seed.
+
+    Data depend only on the seed and the stimulus settings (:data:`DATA_FIELDS`), so runs that differ in,
+    say, dropout see the same data (a paired design); such runs share one generated copy.
+    """
+    cache: dict[tuple, tuple[IPDData, IPDData, IPDData]] = {}
+    per_run = []
+    for run, seed in runs:
+        key = (seed, *(getattr(run, name) for name in DATA_FIELDS))
+        if key not in cache:
+            train_task = run.task(run.phase_noise_rad)
+            cache[key] = (
+                generate(train_task, run.n_train_batches * run.batch_size, seeding.generator(seed, "data/train")),
+                generate(train_task, run.n_val_samples, seeding.generator(seed, "data/validation")),
+                generate(run.task(run.test_phase_noise_rad), run.n_test_samples,
+                         seeding.generator(seed, "data/test")),
+            )
+        per_run.append(cache[key])
+    return [list(split) for split in zip(*per_run)]
+
+
+def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:
+    """Train the runs ``(config, seed)`` as one ensemble; one flat result dict per run, in order.
+
+    ``seconds_per_epoch`` of each row is the ensemble's training time per epoch (validation included)
+    divided by its size: the time amortised per run.
+    """
+    require(len(runs) >= 1, "runs", len(runs), "at least one (config, seed) pair")
+    first = runs[0][0]
+    require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
+            f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
+    train, validation, test = (MemberData.stack(split) for split in member_datasets(runs))
+    network = IPDNetwork(first.network_config(), [run.member(seed) for run, seed in runs])
+    fitted = fit(network, train, validation, first.train_config(), progress=progress)
+    train_metrics, test_metrics = evaluate(network, train), evaluate(network, test)
+    rows = []
+    for k in range(len(runs)):
+        if fitted.diverged[k]:  # its weights and metrics mean nothing: record why, not numbers
+            rows.append({"status": "failed", "error": "non-finite loss (diverged)",
+                         "epochs_run": fitted.epochs_run[k]})
+            continue
+        rows.append({
+            "status": "ok",
+            "error": "",
+            "train_acc": train_metrics[k]["acc"],
+            "test_acc": test_metrics[k]["acc"],
+            "train_error_deg": train_metrics[k]["error_deg"],
+            "test_error_deg": test_metrics[k]["error_deg"],
+            "train_midpoint_error_deg": train_metrics[k]["midpoint_error_deg"],
+            "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
+            "best_val_loss": fitted.best_val_loss[k],
+            "epochs_run": fitted.epochs_run[k],
+            "best_epoch": fitted.best_epoch[k],
+            "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
+            "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+        })
+    return rows
+
+
+def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:
+    """Train and test one network; a flat dict of metrics (see :func:`run_ipd_ensemble`)."""
+    return run_ipd_ensemble([(run, seed)], progress=progress)[0]
+

@@ -1,0 +1,74 @@
+"""Figures, each a function of a results or summary table (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spikeloc.stats import successful_runs  # noqa: E402
+
+PERCENT_METRICS = {"train_acc", "test_acc"}
+
+
+def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[str],
+                  labels: Sequence[str], title: str = "") -> plt.Figure:
+    """One panel per metric: mean +- SEM against ``x``, one line per value of ``line``.
+
+    ``summary`` is :func:`spikeloc.stats.summarise` output (long format). Accuracies are shown in percent.
+    A line with a single ``x`` value (an unconstrained reference, say) is drawn as a dashed level.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), squeeze=False)
+    for ax, metric, label in zip(axes[0], metrics, labels):
+        scale = 100 if metric in PERCENT_METRICS else 1
+        rows = summary[summary["metric"] == metric]
+        for value, group in rows.groupby(line, sort=True):
+            group = group.sort_values(x)
+            mean, sem = group["mean"].to_numpy() * scale, group["sem"].fillna(0).to_numpy() * scale
+            if len(group) == 1:
+                ax.axhline(mean[0], linestyle="--", color="grey", label=f"{line}={value}")
+                ax.axhspan(mean[0] - sem[0], mean[0] + sem[0], color="grey", alpha=0.15)
+            else:
+                ax.errorbar(group[x], mean, yerr=sem, marker="o", capsize=3, label=f"{line}={value}")
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        if metric in PERCENT_METRICS:
+            ax.set_ylim(0, 100)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mean_confusion(table: pd.DataFrame, column: str = "test_confusion") -> np.ndarray:
+    """Summed confusion counts of the ok runs in ``table``, each true class (column) normalised to 1."""
+    counts = sum(np.array(json.loads(c)) for c in successful_runs(table)[column])
+    return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
+
+
+def confusion_grid(table: pd.DataFrame, rows: str, columns: str, title: str = "") -> plt.Figure:
+    """Mean confusion matrix (predicted vs true IPD, degrees) per condition ``rows`` x ``columns``."""
+    row_values, column_values = sorted(table[rows].unique()), sorted(table[columns].unique())
+    fig, axes = plt.subplots(len(row_values), len(column_values), squeeze=False,
+                             figsize=(2.2 * len(column_values) + 1, 2.2 * len(row_values) + 0.6))
+    for i, r in enumerate(row_values):
+        for j, c in enumerate(column_values):
+            ax = axes[i][j]
+            cell = table[(table[rows] == r) & (table[columns] == c)]
+            if len(successful_runs(cell)):
+                ax.imshow(mean_confusion(cell), origin="lower", extent=(-90, 90, -90, 90), vmin=0, vmax=1)
+            ax.set_title(f"{rows}={r}, {columns}={c}", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if j == 0:
+                ax.set_ylabel("estimated IPD (deg)", fontsize=7)
+            if i == len(row_values) - 1:
+                ax.set_xlabel("true IPD (deg)", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,712 @@
+"""A generic, resumable study runner.
+
+A :class:`Study` is a grid of configs (frozen dataclass instances) times run
+seeds.  Each (config, seed) pair is a *run* with a stable ``run_id``.  A run
+function ``run_fn(config, seed) -> dict`` computes one run and returns a flat
+dict of plain numbers/strings; the runner knows nothing about what it computes.
+
+:func:`run_study` executes the pending runs of a study and keeps its results in
+an output directory:
+
+``study.json``
+    The grid: study name, config type, configs (``dataclasses.asdict``), seeds.
+``runs.csv``
+    One row per finished run: the config fields (flattened), ``seed``,
+    ``run_id``, the metrics returned by the run function, ``status``
+    (``"ok"``/``"failed"``), ``error`` (the reason a run failed), ``seconds``
+    and ``spikeloc_version``.
+
+Both files are replaced atomically (temporary file in the same directory,
+fsync, ``os.replace``), and ``runs.csv`` is rewritten after every finished run
+or batch, so a runner killed at any moment loses at most the runs in flight.
+Running the same study on the same directory again resumes it: finished runs
+are kept and never recomputed nor duplicated.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+STUDY_FILE = "study.json"
+RUNS_FILE = "runs.csv"
+LOCK_FILE = ".lock"
+EXECUTORS = ("inline", "processes", "dask")
+RUN_COLUMNS = ("seed", "run_id")
+OUTCOME_COLUMNS = ("status", "error", "seconds", "spikeloc_version")
+RESERVED_COLUMNS = frozenset(RUN_COLUMNS + OUTCOME_COLUMNS)
+STATUSES = ("ok", "failed")
+
+
+class StudyDirectoryError(RuntimeError):
+    """An output directory holds files that cannot be used for this study."""
+
+
+# --------------------------------------------------------------------------
+# The grid
+
+
+def _canonical_json(value: Any) -> str:
+    """Deterministic JSON text of ``value`` (sorted keys, finite numbers only)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
+    """Stable id of a run: a short hash of its config fields and seed."""
+    text = _canonical_json({"config": config_fields, "seed": seed})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flatten(fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flat table columns of (possibly nested) config fields.
+
+    Nested dataclasses become ``outer.inner`` columns; lists and tuples become
+    JSON text, so every value fits in one table cell.
+    """
+    columns: dict[str, Any] = {}
+    for name, value in fields.items():
+        column = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            columns.update(_flatten(value, prefix=f"{column}."))
+        elif isinstance(value, (list, tuple)):
+            columns[column] = _canonical_json(value)
+        else:
+            columns[column] = value
+    return columns
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One (config, seed) pair of a study; ``index`` is its position in the grid."""
+
+    config: Any
+    seed: int
+    run_id: str
+    index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A grid of configs times seeds, and the function that computes one run.
+
+    ``run_fn(config, seed) -> dict`` computes one run.  Optionally
+    ``batch_run_fn([(config, seed), ...]) -> [dict, ...]`` computes several
+    runs at once (e.g. as one batched ensemble model) and must return exactly
+    what ``run_fn`` would return for each run; ``batch_key(config)`` says which
+    configs may share a batch (default: all) and ``max_batch`` caps its size.
+    Functions must be importable at module level so worker processes can
+    unpickle them.
+    """
+
+    name: str
+    configs: tuple
+    seeds: tuple[int, ...]
+    run_fn: Callable[[Any, int], Mapping[str, Any]]
+    batch_run_fn: Callable[[list[tuple[Any, int]]], Sequence[Mapping[str, Any]]] | None = None
+    batch_key: Callable[[Any], Hashable] | None = None
+    max_batch: int = 64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "configs", tuple(self.configs))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        self._check_name()
+        self._check_configs()
+        self._check_seeds()
+        self._check_functions()
+
+    def _check_name(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("Study.name must be a non-empty string")
+
+    def _check_configs(self) -> None:
+        if not self.configs:
+            raise ValueError("Study.configs must not be empty")
+        if not all(dataclasses.is_dataclass(c) and not isinstance(c, type) for c in self.configs):
+            raise TypeError("Study.configs must hold dataclass instances")
+        types = {type(c) for c in self.configs}
+        if len(types) > 1:
+            names = sorted(t.__qualname__ for t in types)
+            raise TypeError(f"Study.configs must all have the same type, got {names}")
+        counts = Counter(self._config_json(c) for c in self.configs)
+        duplicates = sorted(text for text, count in counts.items() if count > 1)
+        if duplicates:
+            raise ValueError(f"Study.configs must be unique, repeated: {duplicates}")
+        clashes = sorted(RESERVED_COLUMNS & _flatten(dataclasses.asdict(self.configs[0])).keys())
+        if clashes:
+            raise ValueError(f"config fields {clashes} clash with result columns")
+
+    @staticmethod
+    def _config_json(config: Any) -> str:
+        try:
+            return _canonical_json(dataclasses.asdict(config))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config {config!r} is not JSON-serialisable: {exc}") from exc
+
+    def _check_seeds(self) -> None:
+        if not self.seeds:
+            raise ValueError("Study.seeds must not be empty")
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in self.seeds):
+            raise TypeError(f"Study.seeds must be integers, got {self.seeds}")
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"Study.seeds must be unique, got {self.seeds}")
+
+    def _check_functions(self) -> None:
+        if not callable(self.run_fn):
+            raise TypeError("Study.run_fn must be callable")
+        if self.batch_run_fn is not None and not callable(self.batch_run_fn):
+            raise TypeError("Study.batch_run_fn must be callable or None")
+        if self.batch_key is not None and self.batch_run_fn is None:
+            raise ValueError("Study.batch_key needs a batch_run_fn")
+        if self.batch_key is not None and not callable(self.batch_key):
+            raise TypeError("Study.batch_key must be callable or None")
+        if not isinstance(self.max_batch, int) or self.max_batch < 1:
+            raise ValueError(f"Study.max_batch must be a positive integer, got {self.max_batch!r}")
+
+    @cached_property
+    def runs(self) -> tuple[Run, ...]:
+        """All runs in grid order (config-major, then seed)."""
+        pairs = [(c, s) for c in self.configs for s in self.seeds]
+        return tuple(
+            Run(config, seed, make_run_id(dataclasses.asdict(config), seed), index)
+            for index, (config, seed) in enumerate(pairs)
+        )
+
+    def description(self) -> dict[str, Any]:
+        """The grid as plain JSON data: what ``study.json`` holds."""
+        config_type = type(self.configs[0])
+        description = {
+            "name": self.name,
+            "config_type": f"{config_type.__module__}.{config_type.__qualname__}",
+            "configs": [dataclasses.asdict(c) for c in self.configs],
+            "seeds": list(self.seeds),
+        }
+        return json.loads(json.dumps(description, allow_nan=False))  # tuples become lists
+
+
+def _grid_frame(description: Mapping[str, Any]) -> pd.DataFrame:
+    """Config columns, ``seed`` and ``run_id`` of every run, in grid order."""
+    rows = [
+        {**_flatten(config), "seed": seed, "run_id": make_run_id(config, seed)}
+        for config in description["configs"]
+        for seed in description["seeds"]
+    ]
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# Executing runs (this part also runs inside worker processes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunOutcome:
+    """What one run produced: its metrics, status, failure reason and duration."""
+
+    metrics: dict[str, Any]
+    status: str
+    error: str | None
+    seconds: float
+
+    @classmethod
+    def failure(cls, exc: BaseException, seconds: float = math.nan) -> _RunOutcome:
+        return cls({}, "failed", f"{type(exc).__name__}: {exc}", seconds)
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A metric value as a plain Python number/string, or TypeError."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"metric {name!r} is a {type(value).__name__}, not a plain number or string")
+
+
+def _outcome(result: Any, config: Any, seconds: float) -> _RunOutcome:
+    """Check what a run function returned and turn it into a :class:`_RunOutcome`."""
+    if not isinstance(result, Mapping):
+        error = TypeError(f"run function returned a {type(result).__name__}, not a dict")
+        return _RunOutcome.failure(error, seconds)
+    metrics = dict(result)
+    status = metrics.pop("status", "ok")
+    error = metrics.pop("error", None)
+    try:
+        if not all(isinstance(name, str) for name in metrics):
+            raise TypeError("metric names must be strings")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        clashes = sorted((RESERVED_COLUMNS | _flatten(dataclasses.asdict(config)).keys()) & metrics.keys())
+        if clashes:
+            raise ValueError(f"metrics {clashes} clash with config or result columns")
+        metrics = {name: _plain(name, value) for name, value in metrics.items()}
+    except (TypeError, ValueError) as exc:
+        return _RunOutcome.failure(exc, seconds)
+    if status == "ok":
+        return _RunOutcome(metrics, status, None, seconds)
+    return _RunOutcome(metrics, status, str(error) if error else "run function reported failure", seconds)
+
+
+def _execute_one(run_fn: Callable, runs: tuple[Run, ...]) -> list[_RunOutcome]:
+    """Compute a single run with ``run_fn``; an exception becomes a failed run."""
+    (run,) = runs
+    start = time.perf_counter()
+    try:
+        result = run_fn(run.config, run.seed)
+    except Exception as exc:
+        return [_RunOutcome.failure(exc, time.perf_counter() - start)]
+    return [_outcome(result, run.config, time.perf_counter() - start)]
+
+
+def _execute_batch(batch_run_fn: Callable, runs: tuple[Run, ...]) -> list[_RunOutcome]:
+    """Compute several runs at once; each run is charged an equal share of the time.
+
+    If the batch function raises, every run of the batch fails with its reason.
+    """
+    start = time.perf_counter()
+    try:
+        results = list(batch_run_fn([(run.config, run.seed) for run in runs]))
+        if len(results) != len(runs):
+            raise ValueError(f"batch run function returned {len(results)} results for {len(runs)} runs")
+    except Exception as exc:
+        seconds = (time.perf_counter() - start) / len(runs)
+        return [_RunOutcome.failure(exc, seconds) for _ in runs]
+    seconds = (time.perf_counter() - start) / len(runs)
+    return [_outcome(result, run.config, seconds) for result, run in zip(results, runs)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """One unit of work sent to an executor: one run, or one batch of runs."""
+
+    execute: Callable[[Callable, tuple[Run, ...]], list[_RunOutcome]]
+    function: Callable
+    runs: tuple[Run, ...]
+
+    def __call__(self) -> list[_RunOutcome]:
+        return self.execute(self.function, self.runs)
+
+
+def _plan_tasks(study: Study, pending: Sequence[Run], workers: int) -> list[_Task]:
+    """Split the pending runs into tasks, in grid order.
+
+    Without a batch function every run is a task.  With one, runs are grouped by
+    ``batch_key`` and each group is cut into chunks of at most ``max_batch``
+    runs, small enough that every worker gets a chunk.
+    """
+    if study.batch_run_fn is None:
+        return [_Task(_execute_one, study.run_fn, (run,)) for run in pending]
+    groups: dict[Hashable, list[Run]] = {}
+    for run in pending:
+        key = study.batch_key(run.config) if study.batch_key else None
+        groups.setdefault(key, []).append(run)
+    tasks = []
+    for runs in groups.values():
+        size = min(study.max_batch, math.ceil(len(runs) / workers))
+        for start in range(0, len(runs), size):
+            tasks.append(_Task(_execute_batch, study.batch_run_fn, tuple(runs[start:start + size])))
+    return tasks
+
+
+def _collect(task: _Task, get_result: Callable[[], list[_RunOutcome]]) -> list[_RunOutcome]:
+    """A finished task's outcomes; if the task itself broke (e.g. a worker died)
+    every one of its runs fails with that reason."""
+    try:
+        return get_result()
+    except Exception as exc:
+        return [_RunOutcome.failure(exc) for _ in task.runs]
+
+
+def _available_cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _limit_worker_threads(threads: int) -> None:
+    """Process-pool initializer: keep a worker's math libraries to ``threads`` threads."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return
+    torch.set_num_threads(threads)
+
+
+class _InlineExecutor:
+    """Runs tasks one after another in this process."""
+
+    workers = 1
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
+        for task in tasks:
+            yield task, task()
+
+
+class _ProcessExecutor:
+    """Runs tasks in local worker processes started with ``spawn``.
+
+    Each worker gets ``cores // workers`` math-library threads (at least one)
+    so the workers together do not oversubscribe the machine.
+    """
+
+    def __init__(self, workers: int | None) -> None:
+        self.workers = workers or _available_cores()
+
+    def __enter__(self) -> _ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
+        workers = min(self.workers, len(tasks))
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_worker_threads,
+            initargs=(max(1, _available_cores() // workers),),
+        )
+        try:
+            futures = {pool.submit(task): task for task in tasks}
+            for future in concurrent.futures.as_completed(futures):
+                task = futures[future]
+                yield task, _collect(task, future.result)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "executor='dask' needs dask.distributed; install it with "
+            "`pip install 'dask[distributed]'`"
+        ) from exc
+    return distributed
+
+
+class _DaskExecutor:
+    """Runs tasks on a dask.distributed cluster.
+
+    ``scheduler="local"`` starts a ``LocalCluster`` of ``workers`` single-threaded
+    worker processes for the duration of the study; ``"tcp://host:port"``
+    connects to an existing scheduler (``workers`` then defaults to the
+    cluster's thread count and only guides batch chunking).
+    """
+
+    def __init__(self, scheduler: str, workers: int | None) -> None:
+        self.scheduler = scheduler
+        self.workers = workers
+
+    def __enter__(self) -> _DaskExecutor:
+        distributed = _import_distributed()
+        with contextlib.ExitStack() as stack:
+            if self.scheduler == "local":
+                self.workers = self.workers or _available_cores()
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None,
+                ))
+                address = cluster.scheduler_address
+            else:
+                address = self.scheduler
+            self._client = stack.enter_context(distributed.Client(address))
+            self.workers = self.workers or max(1, sum(self._client.nthreads().values()))
+            self._resources = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._resources.close()
+
+    def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
+        distributed = _import_distributed()
+        futures = {self._client.submit(task, pure=False): task for task in tasks}
+        try:
+            for future in distributed.as_completed(list(futures)):
+                task = futures[future]
+                yield task, _collect(task, future.result)
+        finally:
+            self._client.cancel(list(futures))
+
+
+def _make_executor(executor: str, workers: int | None, scheduler: str | None):
+    """The executor named by ``run_study``'s arguments, after checking them."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    if scheduler is not None and executor != "dask":
+        raise ValueError("scheduler is only used with executor='dask'")
+    if executor == "inline":
+        if workers not in (None, 1):
+            raise ValueError("executor='inline' runs one run at a time; leave workers unset")
+        return _InlineExecutor()
+    if executor == "processes":
+        return _ProcessExecutor(workers)
+    return _DaskExecutor(scheduler or "local", workers)
+
+
+# --------------------------------------------------------------------------
+# The results store
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` so readers see the old or the new file, never a mix."""
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8",
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _read_study_file(path: Path) -> dict[str, Any]:
+    """The grid stored in ``study.json``, or a clear error naming the file."""
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
+    expected = {"name", "config_type", "configs", "seeds"}
+    if not isinstance(description, dict) or set(description) != expected:
+        raise StudyDirectoryError(f"{path} is corrupt: expected a JSON object with keys {sorted(expected)}")
+    return description
+
+
+def _read_runs_file(path: Path, run_ids: Iterable[str], *, as_text: bool) -> pd.DataFrame:
+    """The rows of ``runs.csv``, checked against the grid's run ids.
+
+    ``as_text=True`` keeps every cell as the exact text in the file; otherwise
+    numbers are parsed, except in the runner's own text columns.
+    """
+    if as_text:
+        read_options = {"dtype": str, "keep_default_na": False}
+    else:
+        text_columns = ("run_id", "status", "error", "spikeloc_version")
+        read_options = {"dtype": dict.fromkeys(text_columns, str)}
+    try:
+        table = pd.read_csv(path, **read_options)
+    except (OSError, ValueError) as exc:
+        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
+    missing = sorted({"run_id", "seed", "status"} - set(table.columns))
+    if missing:
+        raise StudyDirectoryError(f"{path} is corrupt: columns {missing} are missing")
+    ids = table["run_id"]
+    if ids.duplicated().any():
+        raise StudyDirectoryError(f"{path} is corrupt: some run_id appears twice")
+    if not ids.isin(set(run_ids)).all():
+        raise StudyDirectoryError(f"{path} is corrupt: it holds runs that are not in {STUDY_FILE}")
+    if not table["status"].isin(STATUSES).all():
+        raise StudyDirectoryError(f"{path} is corrupt: status must be one of {STATUSES}")
+    return table
+
+
+def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} differ" for key in sorted(new) if old.get(key) != new[key])
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (released even if the process is killed)."""
+    with open(directory / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StudyDirectoryError(f"{directory} is in use by another run_study") from exc
+        yield
+
+
+class _ResultsStore:
+    """The ``study.json`` and ``runs.csv`` of one study in one directory.
+
+    Rows already on disk are kept as the exact text read from ``runs.csv`` so
+    rewriting the file never alters them.
+    """
+
+    def __init__(self, directory: Path, study: Study, overwrite: bool) -> None:
+        self.directory = directory
+        self.study = study
+        self.study_path = directory / STUDY_FILE
+        self.runs_path = directory / RUNS_FILE
+        if overwrite:
+            self._remove_results()
+        self._remove_stale_temporary_files()
+        self._claim_directory()
+        self.rows: dict[str, dict[str, Any]] = self._read_rows()
+
+    def _remove_results(self) -> None:
+        self.runs_path.unlink(missing_ok=True)
+        self.study_path.unlink(missing_ok=True)
+
+    def _remove_stale_temporary_files(self) -> None:
+        for name in (STUDY_FILE, RUNS_FILE):
+            for leftover in self.directory.glob(f".{name}.*.tmp"):
+                leftover.unlink()
+
+    def _claim_directory(self) -> None:
+        """Write ``study.json``, or check that the one there describes this study."""
+        grid = self.study.description()
+        if self.study_path.exists():
+            stored = _read_study_file(self.study_path)
+            if stored != grid:
+                raise StudyDirectoryError(
+                    f"{self.directory} holds results of a different study "
+                    f"({_describe_difference(stored, grid)} in {self.study_path}); "
+                    "pass overwrite=True to replace them"
+                )
+        elif self.runs_path.exists():
+            raise StudyDirectoryError(
+                f"{self.runs_path} exists without {self.study_path}; pass overwrite=True to replace it"
+            )
+        else:
+            _atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
+
+    def _read_rows(self) -> dict[str, dict[str, Any]]:
+        if not self.runs_path.exists():
+            return {}
+        run_ids = [run.run_id for run in self.study.runs]
+        table = _read_runs_file(self.runs_path, run_ids, as_text=True)
+        return {row["run_id"]: row for row in table.to_dict("records")}
+
+    def pending_runs(self, retry_failed: bool) -> list[Run]:
+        """Runs without a row, plus the failed ones if ``retry_failed``."""
+        def is_pending(run: Run) -> bool:
+            row = self.rows.get(run.run_id)
+            return row is None or (retry_failed and row["status"] == "failed")
+        return [run for run in self.study.runs if is_pending(run)]
+
+    def record(self, runs: Sequence[Run], outcomes: Sequence[_RunOutcome], version: str) -> None:
+        """Add finished runs (replacing older rows of the same runs) and rewrite ``runs.csv``."""
+        for run, outcome in zip(runs, outcomes, strict=True):
+            self.rows[run.run_id] = {
+                **_flatten(dataclasses.asdict(run.config)),
+                "seed": run.seed,
+                "run_id": run.run_id,
+                **outcome.metrics,
+                "status": outcome.status,
+                "error": outcome.error,
+                "seconds": outcome.seconds,
+                "spikeloc_version": version,
+            }
+        self._write()
+
+    def _write(self) -> None:
+        rows = [self.rows[run.run_id] for run in self.study.runs if run.run_id in self.rows]
+        table = pd.DataFrame(rows)
+        leading = list(_flatten(dataclasses.asdict(self.study.configs[0]))) + list(RUN_COLUMNS)
+        metrics = [c for c in table.columns if c not in leading and c not in OUTCOME_COLUMNS]
+        table = table[leading + metrics + list(OUTCOME_COLUMNS)]
+        _atomic_write(self.runs_path, table.to_csv(index=False))
+
+
+# --------------------------------------------------------------------------
+# Entry points
+
+
+def package_version() -> str:
+    """The installed spikeloc version, or ``"0+unknown"`` in an uninstalled source tree."""
+    try:
+        return importlib.metadata.version("spikeloc")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def run_study(
+    study: Study,
+    out_dir: str | os.PathLike,
+    *,
+    executor: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    version: str | None = None,
+) -> pd.DataFrame:
+    """Run every pending run of ``study``, keeping results in ``out_dir``.
+
+    ``executor`` is ``"inline"`` (this process, one run at a time),
+    ``"processes"`` (``workers`` local processes, default one per core) or
+    ``"dask"`` (``scheduler="local"`` starts a LocalCluster of ``workers``
+    processes; ``scheduler="tcp://host:port"`` uses an existing cluster).
+    Runs already in ``out_dir`` are kept; failed ones are run again only with
+    ``retry_failed=True``.  ``overwrite=True`` discards whatever results
+    ``out_dir`` holds, even of a different study.  ``version`` is recorded in
+    each row (default: the installed spikeloc version).
+
+    Returns the full results table, read back from disk, in grid order.
+    """
+    chosen_executor = _make_executor(executor, workers, scheduler)
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    version = version if version is not None else package_version()
+    with _locked(directory):
+        store = _ResultsStore(directory, study, overwrite)
+        pending = store.pending_runs(retry_failed)
+        if pending:
+            with chosen_executor, _progress_bar(study, len(pending), quiet) as bar:
+                tasks = _plan_tasks(study, pending, chosen_executor.workers)
+                for task, outcomes in chosen_executor.results(tasks):
+                    store.record(task.runs, outcomes, version)
+                    bar.update(len(task.runs))
+    return load_results(directory)
+
+
+def _progress_bar(study: Study, pending: int, quiet: bool) -> tqdm:
+    total = len(study.runs)
+    return tqdm(total=total, initial=total - pending, desc=study.name, unit="run",
+                file=sys.stderr, disable=quiet)
+
+
+def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """The results table of the study in ``out_dir``, in grid order.
+
+    Config columns are rebuilt from ``study.json``, so they keep their types
+    exactly; the other columns are parsed from ``runs.csv``.
+    """
+    directory = Path(out_dir)
+    if not (directory / STUDY_FILE).exists():
+        raise StudyDirectoryError(f"{directory} holds no study: {STUDY_FILE} is missing")
+    grid = _grid_frame(_read_study_file(directory / STUDY_FILE))
+    runs_path = directory / RUNS_FILE
+    if not runs_path.exists():
+        return grid.iloc[:0].assign(**{column: [] for column in OUTCOME_COLUMNS})
+    runs = _read_runs_file(runs_path, grid["run_id"], as_text=False)
+    runs = runs.drop(columns=[c for c in grid.columns if c != "run_id"], errors="ignore")
+    return grid.merge(runs, on="run_id", how="inner", validate="one_to_one")

@@ -1,0 +1,82 @@
+"""What every study script shares: its command line, running the grid, printing and saving the summary.
+
+A study script declares its presets (grids) and figures and calls :func:`study_parser` and
+:func:`run_and_summarise`; the grid itself runs through :func:`spikeloc.study.run_study`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from spikeloc.experiment import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+from spikeloc.stats import summarise
+from spikeloc.study import EXECUTORS, Study, run_study
+
+#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
+#: one (both redrawn for every sample).
+PROTOCOLS = {
+    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
+    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
+}
+
+
+def study_parser(description: str, presets: Sequence[str], default_out: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--preset", choices=list(presets), default=presets[0])
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
+                        help="stimulus protocol(s); default: the preset's")
+    parser.add_argument("--out", default=None, help=f"output directory (default {default_out}-PRESET)")
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="default: processes, or dask when --scheduler is given")
+    parser.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core)")
+    parser.add_argument("--scheduler", default=None,
+                        help="Dask scheduler: tcp://host:port, or 'local' to start a LocalCluster")
+    parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(default_out=default_out)
+    return parser
+
+
+def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
+    chosen = args.protocol or preset_default
+    return list(PROTOCOLS) if chosen == "both" else [chosen]
+
+
+def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
+    """A study of IPD runs, trained as ensembles of runs that share their structural settings."""
+    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_ipd,
+                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=64)
+
+
+def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
+                      metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """Run (or resume) the study; write ``summary.csv``; print a readable summary; return
+    (table, long summary, output directory)."""
+    out = Path(args.out or f"{args.default_out}-{args.preset}")
+    executor = args.executor or ("dask" if args.scheduler else "processes")
+    table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
+                      overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+    summary = summarise(table, by=by, metrics=metrics)
+    summary.to_csv(out / "summary.csv", index=False)
+    failed = int((table["status"] != "ok").sum())
+    print(f"\n{study.name}: {len(table)} runs ({failed} failed) in {out}/")
+    print(readable_summary(summary, by).to_string())
+    return table, summary, out
+
+
+def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """One row per condition, one column per metric, cells 'mean ± SEM' (accuracies in percent)."""
+    def cell(row: pd.Series) -> str:
+        scale = 100 if row["metric"].endswith("_acc") else 1
+        sem = "" if pd.isna(row["sem"]) else f" ± {row['sem'] * scale:.1f}"
+        return f"{row['mean'] * scale:.1f}{sem}"
+
+    cells = summary.assign(cell=summary.apply(cell, axis=1))
+    wide = cells.pivot_table(index=list(by), columns="metric", values="cell", aggfunc="first", sort=False)
+    counts = summary.groupby(list(by), sort=False)["n"].min()
+    return wide[list(dict.fromkeys(summary["metric"]))].assign(n=counts)

@@ -1,0 +1,78 @@
+"""Weight parameterisations for ensembles of K networks.
+
+A synapse layer holds one weight matrix per ensemble member, ``raw_weight`` shaped (K, inputs, outputs);
+a single network is K = 1. Its effective weight follows Dale's law where asked: each **presynaptic**
+unit ``i`` of member ``k`` has a sign ``sign[k, i]`` in {-1, 0, +1}:
+
+    W_eff[k, i, j] = |W[k, i, j]| * sign[k, i]   if sign[k, i] != 0   (excitatory +1, inhibitory -1)
+    W_eff[k, i, j] =  W[k, i, j]                 if sign[k, i] == 0   (unconstrained, an ordinary ANN weight)
+
+so signs never flip, whatever the optimiser does to ``raw_weight``. Members may mix constrained and
+unconstrained layers in one batch.
+
+Zero synapses: autograd's derivative of |w| at w = 0 is 0, so a synapse that reaches exactly 0 gets no
+gradient and stays at 0 for ever ("culled", as the seed notes). ``zero_gradient="cull"`` keeps that
+behaviour (the seed's); ``zero_gradient="recover"`` takes the one-sided derivative +1 at 0, so a zero
+synapse feels its gradient and can grow back with its fixed sign. (Under |w| an Adam step lands on exactly 0
+rarely: a weight that crosses 0 reappears with the same effective sign. Culling bites when weights are
+initialised, clipped or decayed to 0.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from spikeloc.validation import require, require_choice
+
+ZERO_GRADIENTS = ("cull", "recover")
+
+
+def dale_signs(n_presynaptic: int, inhibitory_fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Signs (+1 excitatory, -1 inhibitory) of ``n_presynaptic`` units, round(fraction * n) inhibitory.
+
+    Which units are inhibitory is drawn at random with ``generator``. (The seed makes the FIRST
+    IE * N inputs inhibitory, which at IE = 0.5 is the entire left ear; that is not done here.)
+    """
+    require(0 <= inhibitory_fraction <= 1, "ie_ratio", inhibitory_fraction, "in [0, 1]")
+    n_inhibitory = int(round(inhibitory_fraction * n_presynaptic))
+    signs = torch.ones(n_presynaptic)
+    signs[torch.randperm(n_presynaptic, generator=generator)[:n_inhibitory]] = -1.0
+    return signs
+
+
+def uniform_fan_in(n_inputs: int, n_outputs: int, generator: torch.Generator) -> torch.Tensor:
+    """Weights uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (as the seed and ``nn.Linear``)."""
+    bound = 1 / math.sqrt(n_inputs)
+    return (torch.rand(n_inputs, n_outputs, generator=generator) * 2 - 1) * bound
+
+
+class Synapses(nn.Module):
+    """Dense synapses of K members: ``forward(x)`` maps (K, ..., inputs) to (K, ..., outputs)."""
+
+    def __init__(self, raw_weight: torch.Tensor, signs: torch.Tensor, zero_gradient: str = "cull"):
+        super().__init__()
+        require(raw_weight.dim() == 3, "raw_weight", tuple(raw_weight.shape), "shaped (members, inputs, outputs)")
+        require(signs.shape == raw_weight.shape[:2], "signs", tuple(signs.shape),
+                f"shaped (members, inputs) = {tuple(raw_weight.shape[:2])}")
+        require_choice(zero_gradient, "zero_gradient", ZERO_GRADIENTS)
+        self.raw_weight = nn.Parameter(raw_weight.clone())
+        self.register_buffer("signs", signs.to(raw_weight.dtype).clone())
+        self.zero_gradient = zero_gradient
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weight the network uses, Dale signs applied; shape (members, inputs, outputs)."""
+        w = self.raw_weight
+        if self.zero_gradient == "recover":
+            magnitude = w * torch.where(w >= 0, 1.0, -1.0).detach()  # |w| with derivative +1 at 0
+        else:
+            magnitude = w.abs()
+        signs = self.signs[:, :, None]
+        return torch.where(signs == 0, w, magnitude * signs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        members = x.shape[0]
+        flat = x.reshape(members, -1, x.shape[-1])
+        return torch.bmm(flat, self.effective_weight()).reshape(*x.shape[:-1], -1)

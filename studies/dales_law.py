@@ -1,0 +1,79 @@
+"""Dale's-law study: inhibitory fraction (IE ratio) sweep and which synapses need inhibition.
+
+Each presynaptic unit of a constrained layer is excitatory or inhibitory (fixed sign, chosen at random per
+run); the IE ratio is the inhibitory fraction. Conditions: Dale's law on input -> hidden only ("input"),
+hidden -> readout only ("readout"), or both, at each IE ratio; against unconstrained weights ("none").
+Runs of one seed share data and initial weight magnitudes across conditions.
+
+Writes to --out: runs.csv, summary.csv, dale_vs_none.csv (paired comparison at each condition),
+dales_law_<protocol>.png (accuracy and error against IE ratio).
+
+    python studies/dales_law.py --preset quick|seed|full [--protocol seed|robust|both] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from spikeloc.experiment import IPDRun
+from spikeloc.plots import metric_panels
+from spikeloc.stats import paired_comparison
+from spikeloc.study_cli import PROTOCOLS, ipd_study, protocols, run_and_summarise, study_parser
+
+PRESETS = {
+    "quick": dict(ie_ratios=(0.0, 0.5, 1.0), seeds=(0, 1), protocol="robust",
+                  sizes=dict(epochs=6, n_train_batches=32, n_val_samples=1024, n_test_samples=1024)),
+    "seed": dict(ie_ratios=(0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0), seeds=(0, 1, 2), protocol="seed", sizes={}),
+    "full": dict(ie_ratios=(0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0), seeds=(0, 1, 2, 3, 4), protocol="both",
+                 sizes={}),
+}
+LAYERS = ("input", "readout", "both")
+METRICS = ["train_acc", "test_acc", "test_error_deg", "test_midpoint_error_deg"]
+PANELS = {"test_acc": "test accuracy (%)", "test_error_deg": "test error (deg)"}
+
+
+def grid(preset: dict, chosen_protocols: list[str]) -> list[IPDRun]:
+    runs = []
+    for protocol in chosen_protocols:
+        common = dict(**PROTOCOLS[protocol], **preset["sizes"])
+        runs.append(IPDRun(dale_layers="none", **common))
+        runs += [IPDRun(dale_layers=layers, ie_ratio=ie, **common) for layers in LAYERS for ie in preset["ie_ratios"]]
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law").parse_args(argv)
+    preset = PRESETS[args.preset]
+    study = ipd_study(f"dales-law-{args.preset}", grid(preset, protocols(args, preset["protocol"])),
+                      preset["seeds"])
+    by = ["phase_offset", "dale_layers", "ie_ratio"]
+    table, summary, out = run_and_summarise(study, args, by, METRICS)
+
+    # the unconstrained runs carry the default ie_ratio, which means nothing for them: pair on seed only
+    comparisons = []
+    for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
+        pair = table[(table["phase_offset"] == offset)
+                     & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
+        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
+                           .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
+    comparisons = pd.concat(comparisons)
+    comparisons.to_csv(out / "dale_vs_none.csv", index=False)
+    print("\nDale's law vs unconstrained, paired on seed; difference = constrained - unconstrained:")
+    print(comparisons[["phase_offset", "dale_layers", "ie_ratio", "n_pairs", "mean_difference", "ci_low",
+                       "ci_high", "p_ttest"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+    for offset, protocol_summary in summary.groupby("phase_offset"):
+        protocol = next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset)
+        metric_panels(protocol_summary, x="ie_ratio", line="dale_layers", metrics=list(PANELS),
+                      labels=list(PANELS.values()), title=f"Dale's law, {protocol} protocol: mean ± SEM"
+                      ).savefig(out / f"dales_law_{protocol}.png", dpi=120)
+    print(f"\nfigures and tables written to {out}/")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as error:
+        sys.exit(f"dales_law: error: {error}")

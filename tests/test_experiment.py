@@ -1,0 +1,82 @@
+import json
+import math
+
+import pytest
+import torch
+
+from spikeloc.cli import main as cli_main
+from spikeloc.experiment import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+
+# Small but real: 20 fibres per ear, 16 batches of 32, 3 epochs.
+SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, n_val_samples=256,
+             n_test_samples=512, epochs=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_short_training_beats_chance_by_a_wide_margin():
+    row = run_ipd(IPDRun(**SMALL, phase_offset="per_sample", lr=0.01), seed=0)
+    assert row["status"] == "ok"
+    assert row["test_acc"] > 3 / 12  # chance is 1/12
+    assert row["test_midpoint_error_deg"] < 30  # chance is about 60 degrees
+    assert row["epochs_run"] == 3 and 1 <= row["best_epoch"] <= 3
+
+
+def test_same_seed_same_row_and_another_seed_differs():
+    run = IPDRun(**SMALL, dropout=0.5)
+    a, b, c = run_ipd(run, 1), run_ipd(run, 1), run_ipd(run, 2)
+    drop_timing = lambda row: {k: v for k, v in row.items() if k != "seconds_per_epoch"}  # noqa: E731
+    assert drop_timing(a) == drop_timing(b)
+    assert drop_timing(a) != drop_timing(c)
+
+
+def test_member_result_does_not_depend_on_its_ensemble():
+    runs = [(IPDRun(**SMALL, dropout=0.0), 0), (IPDRun(**SMALL, dropout=0.5, phase_noise_rad=0.3), 1),
+            (IPDRun(**SMALL, dale_layers="both", ie_ratio=0.3, phase_offset="per_sample"), 2)]
+    together = run_ipd_ensemble(runs)
+    for (run, seed), row in zip(runs, together):
+        alone = run_ipd(run, seed)
+        for metric in ("train_acc", "test_acc", "test_error_deg", "epochs_run", "best_epoch"):
+            assert alone[metric] == row[metric], metric
+        assert alone["best_val_loss"] == pytest.approx(row["best_val_loss"], rel=1e-5)
+
+
+def test_ensemble_refuses_mixed_structure():
+    with pytest.raises(ValueError, match="runs"):
+        run_ipd_ensemble([(IPDRun(**SMALL), 0), (IPDRun(**{**SMALL, "n_hidden": 5}), 1)])
+    assert ensemble_key(IPDRun(dropout=0.5)) == ensemble_key(IPDRun(dropout=0.0, dale_layers="both"))
+
+
+def test_diverging_run_is_reported_failed():
+    row = run_ipd(IPDRun(**{**SMALL, "epochs": 2}, lr=1e36), seed=0)  # weights overflow to inf
+    assert row["status"] == "failed" and "diverged" in row["error"]
+    assert "test_acc" not in row  # no meaningless numbers for a failed run
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    row = run_ipd(IPDRun(**{**SMALL, "epochs": 8}, patience=1, lr=0.05), seed=0)
+    assert row["epochs_run"] == row["best_epoch"] + 1 or row["epochs_run"] == 8
+
+
+def test_cli_prints_json_with_the_promised_keys(capsys):
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "10", "--json", "--seed", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("train_acc", "test_acc", "test_error_deg", "test_midpoint_error_deg", "seconds_per_epoch",
+                "epochs_run"):
+        assert key in result and math.isfinite(result[key])
+
+
+@pytest.mark.parametrize("args,field", [(["--phase-noise", "-1"], "phase_noise_rad"),
+                                        (["--dropout", "1"], "dropout"),
+                                        (["--dales-law", "--ie-ratio", "1.5"], "ie_ratio"),
+                                        (["--tau-ms", "0"], "tau_s")])
+def test_cli_bad_input_is_one_clear_error(args, field, capsys):
+    assert cli_main(["train-ipd", *args]) == 2
+    err = capsys.readouterr().err
+    assert field in err and err.count("\n") == 1

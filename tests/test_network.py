@@ -1,0 +1,146 @@
+import pytest
+import snntorch as snn
+import torch
+from snntorch import surrogate
+
+from spikeloc.network import IPDNetwork, Member, NetworkConfig, predict
+from spikeloc.neurons import LIFParameters, lif_step
+from spikeloc.synapses import Synapses, dale_signs
+from spikeloc.train import MemberData, TrainConfig, fit
+from spikeloc.ipd import IPDTask, generate
+
+
+def random_spikes(shape, seed=0, rate=0.2):
+    return (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
+
+
+def test_lif_step_equals_snntorch_leaky_including_gradients():
+    params = LIFParameters(tau_s=5e-3, dt_s=1e-3, surrogate_slope=5.0)
+    leaky = snn.Leaky(beta=params.beta, threshold=1.0, reset_mechanism="zero",
+                      spike_grad=surrogate.sigmoid(slope=5.0))
+    currents = (torch.randn(50, 8, 16, generator=torch.Generator().manual_seed(1)) * 0.8).requires_grad_()
+    ours_mem = ref_mem = torch.zeros(8, 16)
+    ours, ref = [], []
+    for t in range(50):
+        s, ours_mem = lif_step(currents[t], ours_mem, params)
+        r, ref_mem = leaky(currents[t], ref_mem)
+        ours.append(s)
+        ref.append(r)
+    ours, ref = torch.stack(ours), torch.stack(ref)
+    assert torch.equal(ours, ref) and ours.sum() > 50
+    weights = torch.randn_like(ours)
+    g_ours, = torch.autograd.grad((ours * weights).sum(), currents)
+    g_ref, = torch.autograd.grad((ref * weights).sum(), currents)
+    torch.testing.assert_close(g_ours, g_ref)
+
+
+def test_surrogate_gradient_is_the_sigmoid_derivative():
+    params = LIFParameters(surrogate_slope=5.0)
+    current = torch.tensor([0.3, 1.0, 1.7], requires_grad=True)
+    spike, membrane = lif_step(current, torch.zeros(3), params)
+    spike.sum().backward()
+    x = current.detach() - 1.0
+    expected = 5.0 * torch.sigmoid(5.0 * x) * (1 - torch.sigmoid(5.0 * x))
+    torch.testing.assert_close(current.grad, expected)
+    assert spike.tolist() == [0.0, 0.0, 1.0]  # strictly above threshold spikes
+
+
+@pytest.mark.parametrize("backend", ["fused", "snntorch"])
+def test_network_shapes_and_single_member_squeeze(backend):
+    net = IPDNetwork(NetworkConfig(n_inputs=20, n_hidden=7, n_classes=5, backend=backend), [Member(seed=0)])
+    x = random_spikes((3, 40, 20))
+    assert net(x).shape == (3, 40, 5)
+    assert torch.equal(net(x), net(x[None])[0])
+    assert predict(net(x)).shape == (3,)
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    net = IPDNetwork(NetworkConfig(n_inputs=20), [Member()])
+    with pytest.raises(ValueError, match="spikes"):
+        net(random_spikes((3, 40, 21)))
+
+
+def test_member_computes_the_same_alone_and_in_an_ensemble():
+    config = NetworkConfig(n_inputs=20, n_hidden=9)
+    members = [Member(seed=s, dropout=p, dale_layers=d) for s, p, d in
+               ((0, 0.0, "none"), (1, 0.5, "both"), (2, 0.9, "input"))]
+    ensemble = IPDNetwork(config, members)
+    x = random_spikes((3, 4, 30, 20))
+    masks = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]  # noqa: E731
+    together_training = ensemble(x, masks([0, 1, 2]))
+    together = ensemble.eval()(x)
+    for k, member in enumerate(members):
+        alone = IPDNetwork(config, [member])
+        torch.testing.assert_close(alone(x[k], masks([k])), together_training[k], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(alone.eval()(x[k]), together[k], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together_training[1], together[1])  # dropout did act in training
+
+
+def test_dale_signs_are_random_and_have_the_requested_fraction():
+    signs = dale_signs(200, 0.5, torch.Generator().manual_seed(0))
+    assert int((signs < 0).sum()) == 100
+    assert (signs[:100] < 0).float().mean() < 0.7  # not "the first half", as the seed did
+    assert int((dale_signs(30, 0.1, torch.Generator().manual_seed(0)) < 0).sum()) == 3
+    with pytest.raises(ValueError, match="ie_ratio"):
+        dale_signs(10, 1.5, torch.Generator())
+
+
+def test_dale_signs_never_flip_during_training():
+    task = IPDTask(fibres_per_ear=20, phase_offset="per_sample")
+    data = MemberData.stack([generate(task, 256, torch.Generator().manual_seed(0))])
+    net = IPDNetwork(NetworkConfig(n_inputs=40, n_hidden=10),
+                     [Member(seed=0, dale_layers="both", ie_ratio=0.5)])
+    before = [s.effective_weight().detach().clone() for s in (net.input_synapses, net.readout_synapses)]
+    fit(net, data, data, TrainConfig(epochs=3, lr=0.05, batch_size=32))
+    for synapses, initial in zip((net.input_synapses, net.readout_synapses), before):
+        w = synapses.effective_weight().detach()
+        signs = synapses.signs[:, :, None]
+        assert not torch.equal(w, initial)  # it did learn
+        assert bool((w * signs >= 0).all())  # every weight keeps its presynaptic unit's sign
+        assert bool(((w > 0) | (w == 0)).logical_or(signs < 0).all())
+
+
+@pytest.mark.parametrize("zero_gradient,recovers", [("cull", False), ("recover", True)])
+def test_zero_synapse_recovers_only_when_asked(zero_gradient, recovers):
+    raw = torch.zeros(1, 2, 1)
+    synapses = Synapses(raw, torch.tensor([[1.0, -1.0]]), zero_gradient)
+    out = synapses(torch.ones(1, 1, 2)).sum()
+    out.backward()
+    assert bool((synapses.raw_weight.grad != 0).all()) == recovers
+
+
+def test_unconstrained_units_keep_plain_weights():
+    raw = torch.tensor([[[-0.5], [0.5]]])
+    synapses = Synapses(raw, torch.tensor([[0.0, -1.0]]))
+    assert synapses.effective_weight().flatten().tolist() == [-0.5, -0.5]
+
+
+def test_dropout_only_in_training_and_at_the_requested_rate():
+    net = IPDNetwork(NetworkConfig(n_inputs=20, n_hidden=50), [Member(seed=0, dropout=0.5)])
+    x = random_spikes((1, 64, 30, 20), rate=0.5)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(net(x, [g1]), net(x, [g2]))  # masks come from the given generator only
+    assert not torch.equal(net(x, [g1]), net(x, [torch.Generator().manual_seed(2)]))
+    with pytest.raises(ValueError, match="dropout_generators"):
+        net(x)
+    hidden = net.hidden(net.input_synapses(x))
+    kept = net._drop(hidden, [torch.Generator().manual_seed(0)])
+    spiking = hidden > 0
+    assert (kept[spiking] == 0).float().mean() == pytest.approx(0.5, abs=0.05)
+    assert set(kept[spiking].unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("field,value", [("dropout", 1.0), ("dropout", -0.1), ("ie_ratio", 1.2),
+                                         ("dale_layers", "hidden")])
+def test_bad_member_settings_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        Member(**{field: value})
+
+
+@pytest.mark.parametrize("field,value", [("tau_s", 0.0), ("n_inputs", 0), ("backend", "cuda-magic")])
+def test_bad_network_settings_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        NetworkConfig(**{field: value})

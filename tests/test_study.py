@@ -1,0 +1,529 @@
+"""Tests of the generic study runner (spikeloc.study) and its statistics (spikeloc.stats).
+
+Worker processes (process pool, dask) must import the run functions, so they
+live in a small helper module written to a temporary directory that is put on
+``sys.path`` and ``PYTHONPATH`` for the whole session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import importlib
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from spikeloc.stats import paired_comparison, summarise
+from spikeloc.study import (
+    RUNS_FILE,
+    STUDY_FILE,
+    Study,
+    StudyDirectoryError,
+    load_results,
+    make_run_id,
+    run_study,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HELPERS = "spikeloc_study_test_helpers"
+HELPERS_SOURCE = '''
+"""Run functions for tests/test_study.py (imported by worker processes too)."""
+import dataclasses
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    a: int
+    b: float
+
+
+def grid(a_values=(1, 2, 3), b_values=(0.5, 1.5)):
+    return tuple(Point(a, b) for a in a_values for b in b_values)
+
+
+def call_key(a, b, seed):
+    return f"{a}_{b}_{seed}"
+
+
+def _note_call(kind, key):
+    """Leave a file per call in $SPIKELOC_TEST_CALLS so tests can count calls."""
+    directory = os.environ.get("SPIKELOC_TEST_CALLS")
+    if directory:
+        Path(directory, f"{kind}-{key}-{uuid.uuid4().hex}").touch()
+
+
+def score(config, seed):
+    _note_call("run", call_key(config.a, config.b, seed))
+    time.sleep(float(os.environ.get("SPIKELOC_TEST_SLEEP", "0")))
+    if config.a < 0:
+        raise ValueError("a must be non-negative")
+    if config.a == 0:
+        return {"score": math.nan, "status": "failed", "error": "NaN loss"}
+    return {"score": config.a * config.b + seed, "label": f"a{config.a}"}
+
+
+def score_batch(pairs):
+    """score() for many runs at once, vectorised like an ensemble would be."""
+    _note_call("batch", len(pairs))
+    a = np.array([config.a for config, _ in pairs])
+    b = np.array([config.b for config, _ in pairs])
+    seeds = np.array([seed for _, seed in pairs])
+    scores = a * b + seeds
+    return [
+        {"score": math.nan, "status": "failed", "error": "NaN loss"} if a_i == 0
+        else {"score": float(s), "label": f"a{a_i}"}
+        for a_i, s in zip(a, scores)
+    ]
+
+
+def by_b(config):
+    return config.b
+
+
+def bad_metrics(config, seed):
+    return {
+        1: {"vector": [1, 2]},
+        2: {"seed": 3},
+        3: 5,
+        4: {"status": "weird"},
+        5: {"value": np.float64(2.5)},
+    }[config.a]
+'''
+
+KILL_SCRIPT = '''
+import sys
+from spikeloc.study import Study, run_study
+from {helpers} import grid, score
+
+if __name__ == "__main__":
+    study = Study("kill", grid(), (0, 1), score)
+    run_study(study, sys.argv[1], executor="processes", workers=2, quiet=True)
+'''
+
+
+@pytest.fixture(scope="session")
+def helpers(tmp_path_factory):
+    """The helper module, importable here, in worker processes and in subprocesses."""
+    directory = tmp_path_factory.mktemp("helpers")
+    (directory / f"{HELPERS}.py").write_text(textwrap.dedent(HELPERS_SOURCE))
+    python_path = os.pathsep.join([str(directory), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(directory))
+        patch.setenv("PYTHONPATH", python_path)
+        yield importlib.import_module(HELPERS)
+
+
+@pytest.fixture
+def calls(tmp_path, monkeypatch):
+    """Counts the calls of the helper run functions made during one test."""
+    directory = tmp_path / "calls"
+    directory.mkdir()
+    monkeypatch.setenv("SPIKELOC_TEST_CALLS", str(directory))
+
+    def count() -> Counter:
+        names = [path.name for path in directory.iterdir()]
+        return Counter(name.rsplit("-", 1)[0] for name in names)
+
+    return count
+
+
+def key_of_row(helpers, row) -> str:
+    return "run-" + helpers.call_key(row["a"], row["b"], row["seed"])
+
+
+def without_timing(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns="seconds")
+
+
+def basic_study(helpers, **changes) -> Study:
+    fields = dict(name="basic", configs=helpers.grid(), seeds=(0, 1), run_fn=helpers.score)
+    return Study(**{**fields, **changes})
+
+
+def failing_study(helpers) -> Study:
+    return Study("failing", helpers.grid(a_values=(-1, 0, 1, 2), b_values=(0.5,)), (0, 1), helpers.score)
+
+
+def batch_study(helpers, max_batch: int) -> Study:
+    return Study("batch", helpers.grid(a_values=(0, 1, 2)), (0, 1, 2), helpers.score,
+                 batch_run_fn=helpers.score_batch, batch_key=helpers.by_b, max_batch=max_batch)
+
+
+# --------------------------------------------------------------------------
+# The table
+
+
+def test_table_has_one_row_per_run_with_config_seed_and_metrics(helpers, tmp_path):
+    study = basic_study(helpers)
+    table = run_study(study, tmp_path, executor="inline", quiet=True, version="9.9")
+
+    assert len(table) == len(study.configs) * len(study.seeds) == 12
+    assert list(table.columns) == ["a", "b", "seed", "run_id", "score", "label",
+                                   "status", "error", "seconds", "spikeloc_version"]
+    expected = [(c.a, c.b, s) for c in study.configs for s in study.seeds]
+    assert list(zip(table["a"], table["b"], table["seed"])) == expected
+    assert table["score"].tolist() == [a * b + s for a, b, s in expected]
+    assert table["label"].tolist() == [f"a{a}" for a, _, _ in expected]
+    assert (table["status"] == "ok").all() and table["error"].isna().all()
+    assert (table["seconds"] >= 0).all() and (table["spikeloc_version"] == "9.9").all()
+    assert table["run_id"].tolist() == [
+        make_run_id(dataclasses.asdict(c), s) for c in study.configs for s in study.seeds]
+    assert table.equals(load_results(tmp_path))
+
+
+def test_study_json_holds_the_grid(helpers, tmp_path):
+    study = basic_study(helpers)
+    run_study(study, tmp_path, executor="inline", quiet=True)
+    stored = json.loads((tmp_path / STUDY_FILE).read_text())
+    assert stored == {
+        "name": "basic",
+        "config_type": f"{HELPERS}.Point",
+        "configs": [{"a": c.a, "b": c.b} for c in study.configs],
+        "seeds": [0, 1],
+    }
+
+
+def test_results_are_deterministic(helpers, tmp_path):
+    first = run_study(basic_study(helpers), tmp_path / "first", executor="inline", quiet=True)
+    second = run_study(basic_study(helpers), tmp_path / "second", executor="inline", quiet=True)
+    pd.testing.assert_frame_equal(without_timing(first), without_timing(second))
+
+
+# --------------------------------------------------------------------------
+# Resuming, killing, refusing
+
+
+def test_resume_keeps_finished_rows_and_computes_only_missing_runs(helpers, tmp_path, calls):
+    study = basic_study(helpers)
+    complete = run_study(study, tmp_path, executor="inline", quiet=True)
+    lines = (tmp_path / RUNS_FILE).read_text().splitlines(keepends=True)
+    kept = lines[:5]  # header and four rows: as if the runner had been stopped there
+    (tmp_path / RUNS_FILE).write_text("".join(kept))
+    before = calls()
+
+    resumed = run_study(study, tmp_path, executor="inline", quiet=True)
+
+    new_calls = calls() - before
+    kept_keys = {key_of_row(helpers, row) for _, row in complete.iloc[:4].iterrows()}
+    assert sum(new_calls.values()) == 8 and not kept_keys & set(new_calls)
+    assert (tmp_path / RUNS_FILE).read_text().splitlines(keepends=True)[:5] == kept
+    pd.testing.assert_frame_equal(without_timing(resumed), without_timing(complete))
+
+    text = (tmp_path / RUNS_FILE).read_bytes()
+    again = run_study(study, tmp_path, executor="inline", quiet=True)
+    assert calls() == before + new_calls
+    assert (tmp_path / RUNS_FILE).read_bytes() == text
+    assert again["run_id"].is_unique and len(again) == 12
+
+
+def test_killed_study_resumes_without_recomputing_or_duplicating(helpers, tmp_path, calls, monkeypatch):
+    script = tmp_path / "kill_me.py"
+    script.write_text(KILL_SCRIPT.format(helpers=HELPERS))
+    out = tmp_path / "out"
+    env = {**os.environ, "SPIKELOC_TEST_SLEEP": "0.5"}
+    process = subprocess.Popen([sys.executable, str(script), str(out)], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / RUNS_FILE).exists() and time.monotonic() < deadline:
+            assert process.poll() is None, "the study ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the runner and its worker processes
+        process.wait()
+
+    finished = load_results(out)
+    assert 1 <= len(finished) < 12
+    finished_keys = {key_of_row(helpers, row) for _, row in finished.iterrows()}
+    assert all(calls()[key] == 1 for key in finished_keys)
+
+    monkeypatch.setenv("SPIKELOC_TEST_SLEEP", "0")
+    table = run_study(Study("kill", helpers.grid(), (0, 1), helpers.score), out, executor="inline", quiet=True)
+
+    assert len(table) == 12 and table["run_id"].is_unique and (table["status"] == "ok").all()
+    assert all(calls()[key] == 1 for key in finished_keys)
+    assert all(calls()[key_of_row(helpers, row)] >= 1 for _, row in table.iterrows())
+    resumed_rows = table[table["run_id"].isin(finished["run_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(resumed_rows, finished)
+
+
+def test_directory_of_a_different_study_is_refused_unless_overwrite(helpers, tmp_path):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    files = {name: (tmp_path / name).read_bytes() for name in (STUDY_FILE, RUNS_FILE)}
+    other = basic_study(helpers, seeds=(5, 6, 7))
+
+    with pytest.raises(StudyDirectoryError, match="different study.*seeds differ.*overwrite=True"):
+        run_study(other, tmp_path, executor="inline", quiet=True)
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+    table = run_study(other, tmp_path, executor="inline", quiet=True, overwrite=True)
+    assert len(table) == 18 and set(table["seed"]) == {5, 6, 7}
+    assert load_results(tmp_path).equals(table)
+
+
+@pytest.mark.parametrize("name, content", [
+    (RUNS_FILE, b"not,a\nresults,table\n"),
+    (RUNS_FILE, b"\xff\xfe\x00\x81 garbage"),
+    (RUNS_FILE, b""),
+    (STUDY_FILE, b'{"name": "basic", "configs": ['),
+    (STUDY_FILE, b'["a", "list"]'),
+])
+def test_corrupt_file_is_named_and_left_unchanged(helpers, tmp_path, name, content):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    (tmp_path / name).write_bytes(content)
+    files = {n: (tmp_path / n).read_bytes() for n in (STUDY_FILE, RUNS_FILE)}
+
+    named = f"{re.escape(str(tmp_path / name))}.*corrupt"
+    with pytest.raises(StudyDirectoryError, match=named):
+        run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    with pytest.raises(StudyDirectoryError, match=named):
+        load_results(tmp_path)
+    assert {n: (tmp_path / n).read_bytes() for n in files} == files
+
+
+def test_rows_of_runs_outside_the_grid_are_refused(helpers, tmp_path):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    path = tmp_path / RUNS_FILE
+    path.write_text(path.read_text().replace(make_run_id({"a": 1, "b": 0.5}, 0), "0123456789abcdef"))
+    with pytest.raises(StudyDirectoryError, match="not in study.json"):
+        run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+
+
+def test_directory_in_use_is_refused(helpers, tmp_path):
+    with open(tmp_path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(StudyDirectoryError, match="in use"):
+            run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+
+
+def test_load_results_without_study_is_an_error(tmp_path):
+    with pytest.raises(StudyDirectoryError, match="study.json is missing"):
+        load_results(tmp_path)
+
+
+# --------------------------------------------------------------------------
+# Failed runs
+
+
+def test_failed_runs_are_recorded_and_the_grid_goes_on(helpers, tmp_path, calls):
+    study = failing_study(helpers)
+    table = run_study(study, tmp_path, executor="inline", quiet=True)
+
+    assert len(table) == 8
+    assert table["status"].tolist() == ["failed"] * 4 + ["ok"] * 4
+    assert table["error"].tolist()[:4] == ["ValueError: a must be non-negative"] * 2 + ["NaN loss"] * 2
+    assert table["score"].iloc[:4].isna().all() and table["score"].iloc[4:].notna().all()
+
+    first_calls = calls()
+    run_study(study, tmp_path, executor="inline", quiet=True)
+    assert calls() == first_calls  # failed runs are not retried by default
+
+    retried = run_study(study, tmp_path, executor="inline", quiet=True, retry_failed=True)
+    new_calls = calls() - first_calls
+    assert sorted(new_calls) == sorted(f"run-{helpers.call_key(a, 0.5, s)}" for a in (-1, 0) for s in (0, 1))
+    assert len(retried) == 8 and retried["run_id"].is_unique
+    pd.testing.assert_frame_equal(without_timing(retried), without_timing(table))
+
+
+def test_results_that_are_not_flat_plain_dicts_fail_the_run(helpers, tmp_path):
+    study = Study("bad", helpers.grid(a_values=(1, 2, 3, 4, 5), b_values=(1.0,)), (0,), helpers.bad_metrics)
+    table = run_study(study, tmp_path, executor="inline", quiet=True).set_index("a")
+
+    assert table.loc[1, "error"] == "TypeError: metric 'vector' is a list, not a plain number or string"
+    assert table.loc[2, "error"].startswith("ValueError: metrics ['seed'] clash")
+    assert table.loc[3, "error"] == "TypeError: run function returned a int, not a dict"
+    assert table.loc[4, "error"].startswith("ValueError: status must be one of")
+    assert table.loc[5, "status"] == "ok" and table.loc[5, "value"] == 2.5
+    assert (table.loc[1:4, "status"] == "failed").all()
+
+
+# --------------------------------------------------------------------------
+# Executors and batches
+
+
+def test_batch_run_fn_gives_the_same_rows_as_per_run(helpers, tmp_path, calls):
+    per_run = run_study(dataclasses.replace(batch_study(helpers, 4), batch_run_fn=None, batch_key=None),
+                        tmp_path / "per_run", executor="inline", quiet=True)
+    batched = run_study(batch_study(helpers, 4), tmp_path / "batched", executor="inline", quiet=True)
+
+    pd.testing.assert_frame_equal(without_timing(batched), without_timing(per_run))
+    batch_sizes = Counter({key: n for key, n in calls().items() if key.startswith("batch-")})
+    assert batch_sizes == Counter({"batch-4": 4, "batch-1": 2})  # two b groups of 9 runs: 4 + 4 + 1
+
+
+def test_processes_executor_matches_inline_and_batches_for_every_worker(helpers, tmp_path, calls):
+    inline = run_study(batch_study(helpers, 8), tmp_path / "inline", executor="inline", quiet=True)
+    before = calls()
+    processes = run_study(batch_study(helpers, 8), tmp_path / "processes", executor="processes",
+                          workers=2, quiet=True)
+
+    pd.testing.assert_frame_equal(without_timing(processes), without_timing(inline))
+    # each b group of 9 runs is split in two chunks so both workers get work
+    assert calls() - before == Counter({"batch-5": 2, "batch-4": 2})
+
+
+def test_processes_executor_with_default_workers(helpers, tmp_path):
+    inline = run_study(failing_study(helpers), tmp_path / "inline", executor="inline", quiet=True)
+    processes = run_study(failing_study(helpers), tmp_path / "processes", quiet=True)
+    pd.testing.assert_frame_equal(without_timing(processes), without_timing(inline))
+
+
+def test_dask_local_cluster(helpers, tmp_path):
+    pytest.importorskip("distributed")
+    inline = run_study(failing_study(helpers), tmp_path / "inline", executor="inline", quiet=True)
+    dask = run_study(failing_study(helpers), tmp_path / "dask", executor="dask", scheduler="local",
+                     workers=2, quiet=True)
+    pd.testing.assert_frame_equal(without_timing(dask), without_timing(inline))
+
+
+def test_dask_cluster_by_tcp_address(helpers, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    inline = run_study(batch_study(helpers, 8), tmp_path / "inline", executor="inline", quiet=True)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        dask = run_study(batch_study(helpers, 8), tmp_path / "dask", executor="dask",
+                         scheduler=cluster.scheduler_address, quiet=True)
+    pd.testing.assert_frame_equal(without_timing(dask), without_timing(inline))
+
+
+# --------------------------------------------------------------------------
+# Validation
+
+
+@dataclasses.dataclass(frozen=True)
+class Other:
+    a: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Clashing:
+    seed: int
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"name": ""}, ValueError, "name"),
+    ({"configs": ()}, ValueError, "configs must not be empty"),
+    ({"configs": ({"a": 1},)}, TypeError, "dataclass instances"),
+    ({"configs": (Other(1), Other(1))}, ValueError, "unique"),
+    ({"configs": (Other(1), Clashing(1))}, TypeError, "same type"),
+    ({"configs": (Clashing(1),)}, ValueError, r"\['seed'\] clash"),
+    ({"configs": (Other(math.nan),)}, ValueError, "JSON"),
+    ({"seeds": ()}, ValueError, "seeds must not be empty"),
+    ({"seeds": (1, 1)}, ValueError, "unique"),
+    ({"seeds": (1.5,)}, TypeError, "integers"),
+    ({"run_fn": None}, TypeError, "run_fn"),
+    ({"batch_key": len}, ValueError, "batch_key needs a batch_run_fn"),
+    ({"max_batch": 0}, ValueError, "max_batch"),
+])
+def test_invalid_study_is_rejected(changes, error, message):
+    fields = dict(name="s", configs=(Other(1), Other(2)), seeds=(0,), run_fn=print)
+    with pytest.raises(error, match=message):
+        Study(**{**fields, **changes})
+
+
+def test_study_normalises_its_grid():
+    study = Study("s", [Other(1), Other(2)], [np.int64(3), 4], print)
+    assert study.configs == (Other(1), Other(2)) and study.seeds == (3, 4)
+    assert [type(seed) for seed in study.seeds] == [int, int]
+    assert [(run.config, run.seed, run.index) for run in study.runs] == [
+        (Other(1), 3, 0), (Other(1), 4, 1), (Other(2), 3, 2), (Other(2), 4, 3)]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"executor": "threads"}, "executor must be one of"),
+    ({"executor": "processes", "workers": 0}, "workers"),
+    ({"executor": "inline", "workers": 2}, "inline"),
+    ({"executor": "processes", "scheduler": "local"}, "scheduler"),
+])
+def test_invalid_runner_arguments_are_rejected(tmp_path, arguments, message):
+    study = Study("s", (Other(1),), (0,), print)
+    with pytest.raises(ValueError, match=message):
+        run_study(study, tmp_path, **arguments)
+    assert not (tmp_path / STUDY_FILE).exists()
+
+
+# --------------------------------------------------------------------------
+# Statistics
+
+
+@pytest.fixture
+def results_table():
+    return pd.DataFrame({
+        "method": ["A", "A", "A", "A", "B", "B", "C"],
+        "sigma": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+        "accuracy": [0.5, 0.7, 0.9, 100.0, 0.6, np.nan, 0.8],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "failed"],
+    })
+
+
+def test_summarise_matches_a_hand_computation(results_table):
+    summary = summarise(results_table, by=["method", "sigma"], metrics=["accuracy"], confidence=0.9)
+    assert list(summary.columns) == ["method", "sigma", "metric", "n", "mean", "sem", "ci_low", "ci_high"]
+    a, b, c = (summary.iloc[i] for i in range(3))
+
+    values = np.array([0.5, 0.7, 0.9])
+    mean, sem = values.mean(), stats.sem(values)
+    low, high = stats.t.interval(0.9, len(values) - 1, loc=mean, scale=sem)
+    assert (a["method"], a["sigma"], a["metric"], a["n"]) == ("A", 0.1, "accuracy", 3)
+    assert (a["mean"], a["sem"], a["ci_low"], a["ci_high"]) == pytest.approx((mean, sem, low, high))
+
+    assert (b["n"], b["mean"]) == (1, 0.6)  # the NaN value does not count
+    assert np.isnan([b["sem"], b["ci_low"], b["ci_high"]]).all()
+    assert c["n"] == 0 and np.isnan(c["mean"])  # its only run failed
+
+
+def test_paired_comparison_matches_scipy():
+    rng = np.random.default_rng(0)
+    seeds, sigmas = range(6), (0.1, 0.2)
+    base = rng.normal(0.6, 0.05, size=12)
+    new = base + rng.normal(0.03, 0.02, size=12)
+    keys = [(seed, sigma) for seed in seeds for sigma in sigmas]
+    table = pd.DataFrame(
+        [{"method": "base", "seed": s, "sigma": g, "accuracy": v, "status": "ok"} for (s, g), v in zip(keys, base)]
+        + [{"method": "new", "seed": s, "sigma": g, "accuracy": v, "status": "ok"} for (s, g), v in zip(keys, new)]
+        + [{"method": "new", "seed": 99, "sigma": 0.1, "accuracy": 5.0, "status": "ok"},      # has no partner
+           {"method": "base", "seed": 98, "sigma": 0.1, "accuracy": 0.1, "status": "failed"},
+           {"method": "new", "seed": 98, "sigma": 0.1, "accuracy": 0.9, "status": "ok"}]     # partner failed
+    )
+    result = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"])
+    row = result.iloc[0]
+
+    differences = new - base
+    low, high = stats.t.interval(0.95, 11, loc=differences.mean(), scale=stats.sem(differences))
+    ttest = stats.ttest_rel(new, base)
+    assert row["metric"] == "accuracy" and row["n_pairs"] == 12
+    assert row["mean_difference"] == pytest.approx(differences.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert (row["t_statistic"], row["p_ttest"]) == pytest.approx((ttest.statistic, ttest.pvalue))
+    assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(differences).pvalue)
+
+
+def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
+    table = pd.DataFrame({"method": ["base", "base", "new"], "seed": [0, 0, 0], "accuracy": [0.5, 0.6, 0.7]})
+    with pytest.raises(ValueError, match="uniquely"):
+        paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"])
+
+    single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"], pair_on=["seed"])
+    assert single.loc[0, "n_pairs"] == 1 and single.loc[0, "mean_difference"] == pytest.approx(0.1)
+    assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon"]].isna().all(axis=None)

@@ -97,6 +97,8 @@ def main() -> None:
         ("torch-ops loop", torch_ops_loop),
         ("lif_spikes (auto=numba)", lambda c: lif_spikes(c, BETA, THRESHOLD, SLOPE)),
         ("lif_spikes backend=torch", lambda c: lif_spikes(c, BETA, THRESHOLD, SLOPE, backend="torch")),
+        # what the harness itself costs (allocating the output, sum(out * w), its backward): a floor
+        ("floor: harness on c * 1", lambda c: c * 1),
     ]
     for shape in SHAPES:
         currents = 0.6 * torch.randn(shape) + 0.35  # ~20% of (unit, step) pairs spike
@@ -106,8 +108,8 @@ def main() -> None:
         for name, fn in variants:
             seconds = time_fwd_bwd(fn, currents, weights, args.repeats)
             reference = reference or seconds
-            print(f"{str(shape):18s} {name:26s} {seconds:9.5f} s   ratio to snn.Leaky loop {seconds / reference:7.4f}"
-                  f"   (spike rate {rate:.3f})")
+            print(f"{str(shape):18s} {name:26s} {seconds:9.5f} s   "
+                  f"ratio to snn.Leaky loop {seconds / reference:7.4f}   (spike rate {rate:.3f})")
         loop_s = time_fwd_bwd(leaky_loop, currents, weights, args.repeats)
         fused_s = time_fwd_bwd(lambda c: leaky_integrate(c, BETA), currents, weights, args.repeats)
         print(f"{str(shape):18s} {'leaky readout: loop':26s} {loop_s:9.5f} s")

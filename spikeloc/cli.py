@@ -7,9 +7,8 @@ import json
 import math
 import sys
 
-import torch
-
 from spikeloc.experiment import IPDRun, run_ipd
+from spikeloc.runtime import configure
 
 
 def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,9 +38,7 @@ def _train_ipd(args: argparse.Namespace) -> None:
     run = IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
                  phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
                  phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend)
-    if args.threads < 1:
-        raise ValueError(f"--threads = {args.threads} is invalid: must be an integer >= 1")
-    torch.set_num_threads(args.threads)
+    configure(args.threads)
     result = run_ipd(run, args.seed, progress=not args.json)
     result.pop("test_confusion", None)
     if args.json:

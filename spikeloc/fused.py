@@ -1,4 +1,4 @@
-"""Fused leaky integrate-and-fire (LIF) time loops: the whole loop over time in one call, forward and backward.
+"""Fused leaky integrate-and-fire (LIF) time loops: the whole loop over time in one call, forward + backward.
 
 Tensors are batch-major with time on axis -2: currents ``(..., T, N)``, e.g. ``(B, T, N)`` or ``(K, B, T, N)``
 for an ensemble of K networks. Everything is dimensionless: currents and membranes are in units of the
@@ -36,11 +36,13 @@ device (CUDA) and dtype and without numba. ``"auto"`` picks numba where it appli
 (:func:`_lif_step`, :func:`_surrogate_grad`, :func:`_carry_grad`) is written once, as plain Python that both
 numba (scalars) and torch (tensors) evaluate, so the backends cannot drift apart.
 
-Measured on the 2-core development machine (see ``benchmarks/bench_lif_kernel.py``): numba kernels are
-single-threaded on purpose -- a parallel (``prange``) kernel was at best ~1.5-2x faster on an idle machine,
-but 20x slower (0.4 ms -> 8 ms for B=64, T=100, N=30) when another process kept the second core busy, which
-is the normal case with several worker processes; spreading work over processes is the package's way to
-use cores. The kernels release the GIL (``nogil=True``).
+The numba kernels are single-threaded on purpose, by measurement on the 2-core development machine:
+``prange`` versions (numba's OpenMP layer) were at best ~1.8x faster with the second core idle, but took
+8-12 ms instead of 0.09 ms (forward) / 0.37 ms (backward) for B=64, T=100, N=30 whenever another process
+was using the other core -- the normal case with several worker processes, which is how the package uses
+cores -- and were slower for K=54 ensembles too. They would also add a second thread pool next to torch's.
+The kernels release the GIL (``nogil=True``) and compile once per dtype on first use, cached on disk
+(``cache=True``); see ``benchmarks/bench_lif_kernel.py`` for timings.
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ try:  # numba is a declared dependency; the torch backend keeps the module usabl
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
-__all__ = ["lif_spikes", "leaky_integrate", "BACKENDS", "NUMBA_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "KERNEL_BACKENDS", "NUMBA_AVAILABLE"]
 
-BACKENDS = ("auto", "numba", "torch")
+KERNEL_BACKENDS = ("auto", "numba", "torch")
 NUMBA_AVAILABLE = numba is not None
 _NUMBA_DTYPES = (torch.float32, torch.float64)
 
@@ -225,8 +227,9 @@ def _forward_numba_host(cur: torch.Tensor, beta: float, threshold: float, keep_m
 def _backward_numba_host(cur, grad_spk, grad_mem, beta: float, threshold: float, slope: float):
     grad_cur = torch.empty_like(cur)
     has_grad_mem = grad_mem is not None
-    _backward_numba(cur.detach().numpy(), grad_spk.numpy(), (grad_mem if has_grad_mem else grad_spk).numpy(),
-                    has_grad_mem, grad_cur.numpy(), *_numba_scalars(cur, beta, threshold, slope, 1.0))
+    _backward_numba(cur.detach().numpy(), grad_spk.detach().numpy(),
+                    (grad_mem if has_grad_mem else grad_spk).detach().numpy(), has_grad_mem, grad_cur.numpy(),
+                    *_numba_scalars(cur, beta, threshold, slope, 1.0))
     return grad_cur
 
 
@@ -237,11 +240,12 @@ _BACKWARD = {"torch": _backward_torch, "numba": _backward_numba_host}
 class _LIFFunction(torch.autograd.Function):
     """Spikes (and the membrane if ``keep_mem``) from currents (R, T, N) contiguous.
 
-    What is saved for backward, by measurement: the numba backend saves the input currents (no new memory:
-    the caller holds them) and recomputes the membrane row by row inside the backward kernel (~10 ms for
-    (54*64, 100, 30) float32). Allocating a fresh 41 MB membrane tensor cost ~25 ms of page faults on the
-    development VM, more than the whole forward kernel. The torch backend saves the membrane (its forward
-    loop needs it anyway, and on a GPU the caching allocator makes it free).
+    What is saved for backward, by measurement: the numba backend saves the input currents (an existing
+    tensor; as much memory as a saved membrane would take) and recomputes the membrane row by row inside
+    the backward kernel, in cache (~6 ms for (54*64, 100, 30) float32), so the forward allocates only the
+    spikes. Allocating a fresh 41 MB membrane tensor cost ~25 ms of page faults on the development VM, more
+    than the whole forward kernel (~5 ms). The torch backend saves the membrane (its forward loop needs it
+    anyway, and on a GPU the caching allocator makes allocation free).
     """
 
     @staticmethod
@@ -266,8 +270,8 @@ class _LIFFunction(torch.autograd.Function):
 
 
 def _resolve_backend(backend: str, currents: torch.Tensor) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend not in KERNEL_BACKENDS:
+        raise ValueError(f"backend must be one of {KERNEL_BACKENDS}, got {backend!r}")
     numba_ok = NUMBA_AVAILABLE and currents.device.type == "cpu" and currents.dtype in _NUMBA_DTYPES
     if backend == "numba" and not numba_ok:
         why = ("numba is not installed" if not NUMBA_AVAILABLE else
@@ -278,7 +282,7 @@ def _resolve_backend(backend: str, currents: torch.Tensor) -> str:
     return backend
 
 
-def _check_time_major(currents: torch.Tensor, name: str = "currents") -> None:
+def _check_currents(currents: torch.Tensor, name: str = "currents") -> None:
     if not isinstance(currents, torch.Tensor) or not currents.is_floating_point():
         raise TypeError(f"{name} must be a floating-point torch.Tensor, got "
                         f"{getattr(currents, 'dtype', type(currents).__name__)}")
@@ -286,8 +290,14 @@ def _check_time_major(currents: torch.Tensor, name: str = "currents") -> None:
         raise ValueError(f"{name} must have shape (..., T, N), got shape {tuple(currents.shape)}")
 
 
+def _as_constant(value, name: str) -> float:
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise TypeError(f"{name} is a constant here (no gradient flows to it); pass a float")
+    return float(value)
+
+
 def _check_beta(beta) -> float:
-    beta = float(beta)
+    beta = _as_constant(beta, "beta")
     if not 0.0 <= beta <= 1.0:  # also rejects nan
         raise ValueError(f"beta must lie in [0, 1] (beta = exp(-dt / tau)), got {beta}")
     return beta
@@ -321,9 +331,9 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
-    _check_time_major(currents)
+    _check_currents(currents)
     beta = _check_beta(beta)
-    threshold, slope = float(threshold), float(slope)
+    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}")
     if not (slope > 0 and math.isfinite(slope)):
@@ -341,13 +351,13 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
 
 
 @functools.lru_cache(maxsize=32)
-def _decay_matrix_t(n_steps: int, beta: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``L^T`` with ``L[t, s] = beta**(t - s)`` for ``s <= t`` else 0, built in float64; cached, no grad."""
+def _decay_matrix(n_steps: int, beta: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``L[t, s] = beta**(t - s)`` for ``s <= t`` else 0, (T, T), built in float64; cached, no grad."""
     with torch.inference_mode(False), torch.no_grad():  # a normal tensor even if first built in inference
         t = torch.arange(n_steps, dtype=torch.float64)
         lag = t[:, None] - t[None, :]
         decay = torch.where(lag >= 0, torch.pow(beta, lag.clamp(min=0)), torch.zeros((), dtype=torch.float64))
-        return decay.T.to(device=device, dtype=dtype).contiguous()
+        return decay.to(device=device, dtype=dtype)
 
 
 def leaky_integrate(currents: torch.Tensor, beta: float) -> torch.Tensor:
@@ -367,8 +377,8 @@ def leaky_integrate(currents: torch.Tensor, beta: float) -> torch.Tensor:
     Returns:
         The membrane ``v`` with the shape, dtype and device of ``currents``.
     """
-    _check_time_major(currents)
+    _check_currents(currents)
     beta = _check_beta(beta)
-    decay_t = _decay_matrix_t(currents.shape[-2], beta, currents.dtype, currents.device)
-    # v^T = I^T L^T: one GEMM with all batch dims and N folded into the rows ((..., N, T) @ (T, T)).
-    return torch.matmul(currents.transpose(-1, -2), decay_t).transpose(-1, -2)
+    # (T, T) @ (..., T, N), batched over the leading dims. The single-GEMM form (I^T L^T with the batch
+    # folded into rows) measured the same speed on CPU and returns a transposed (non-contiguous) view.
+    return torch.matmul(_decay_matrix(currents.shape[-2], beta, currents.dtype, currents.device), currents)

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from spikeloc.runtime import configure
+
 STUDY_FILE = "study.json"
 RUNS_FILE = "runs.csv"
 LOCK_FILE = ".lock"
@@ -341,14 +343,11 @@ def _available_cores() -> int:
 
 
 def _limit_worker_threads(threads: int) -> None:
-    """Process-pool initializer: keep a worker's math libraries to ``threads`` threads."""
+    """Process-pool initializer: keep a worker's math libraries to ``threads`` threads (and let it reuse
+    freed memory, see :func:`spikeloc.runtime.keep_freed_memory`)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
-    try:
-        import torch
-    except ModuleNotFoundError:
-        return
-    torch.set_num_threads(threads)
+    configure(threads)
 
 
 class _InlineExecutor:
@@ -437,6 +436,8 @@ class _DaskExecutor:
             else:
                 address = self.scheduler
             self._client = stack.enter_context(distributed.Client(address))
+            # each task thread of a worker computes with one math-library thread: no oversubscription
+            self._client.run(_limit_worker_threads, 1)
             self.workers = self.workers or max(1, sum(self._client.nthreads().values()))
             self._resources = stack.pop_all()
         return self

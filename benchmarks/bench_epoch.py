@@ -4,12 +4,13 @@ One epoch = 64 batches of 64 samples (T = 100 steps, 200 inputs, 30 hidden, 12 c
 backward and an Adam step per batch, as in training (validation not included). Every variant trains on
 the same pre-generated spikes; data generation is not timed. Timings are medians of ``--repeats``
 epochs, interleaved across variants so machine noise hits them alike; ratios are against the seed loop
-measured in this same process. Peak memory is the resident-set growth of a fresh subprocess that runs
-one epoch of the variant (data included).
+measured in this same process. Peak memory is the peak resident memory one epoch adds on top of its
+data and model, measured in a fresh process.
 
-The grid comparison times an ensemble of 54 fused networks (3 runs x 3 dropouts x 6 sigmas, data shared
-across dropouts as in the robustness study) against the seed loop run as 2 parallel processes, both on
-the machine's 2 cores, and reports seconds per network-epoch.
+The grid comparison times ensembles of fused networks (3 runs x 3 dropouts x 6 sigmas, data shared
+across dropouts as in the robustness study; 54 networks as 2 processes x 27, and as 1 process x 54 with
+2 threads) against the seed loop run as 2 parallel processes, all on the machine's 2 cores, and reports
+seconds per network-epoch (processes start their timed epoch together).
 
     python benchmarks/bench_epoch.py [--repeats 5] [--members 54]
 """
@@ -19,12 +20,10 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from collections.abc import Callable
 
-import numpy as np
 import snntorch as snn
 import torch
 from snntorch import surrogate
@@ -33,6 +32,7 @@ from torch import nn
 from spikeloc import seeding
 from spikeloc.ipd import IPDTask, generate
 from spikeloc.network import IPDNetwork, Member, NetworkConfig
+from spikeloc.runtime import configure
 from spikeloc.train import MemberData, TrainConfig, train_epoch
 
 BATCH, N_BATCHES, HIDDEN, CLASSES, TAU_S, DT_S, LR = 64, 64, 30, 12, 5e-3, 1e-3, 0.005
@@ -180,15 +180,24 @@ def time_variants(repeats: int) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _memory_kib(field: str) -> int:
+    """A field of /proc/self/status (VmRSS, VmHWM) in KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
 def _peak_memory_child(name: str, queue: mp.Queue) -> None:
-    torch.set_num_threads(1)
-    data = make_data()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    VARIANTS[name](data)()
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    configure(1)
+    epoch = VARIANTS[name](make_data())
+    before = _memory_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear:  # reset the peak-RSS mark to the current RSS
+        clear.write("5")
+    epoch()
+    queue.put((_memory_kib("VmHWM") - before) / 1024)
 
 
 def peak_memory_mib(name: str) -> float:
+    """Peak resident memory (MiB) one epoch adds on top of its data and model, in a fresh process."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     process = ctx.Process(target=_peak_memory_child, args=(name, queue))
@@ -211,10 +220,19 @@ def grid_members(n: int) -> tuple[list[Member], MemberData]:
     return members, MemberData.stack([datasets[(run, sigma)] for run, _, sigma in grid])
 
 
-def _seed_loop_process(ready, go, queue) -> None:
-    torch.set_num_threads(1)
-    epoch = seed_variant(make_data())
-    epoch()
+def seed_loop_epoch(_: int) -> Callable[[], None]:
+    return seed_variant(make_data())
+
+
+def ensemble_epoch(members: int) -> Callable[[], None]:
+    group, data = grid_members(members)
+    return spikeloc_variant(data, "fused", group)
+
+
+def _epoch_process(factory: Callable[[int], Callable[[], None]], size: int, threads: int, ready, go, queue) -> None:
+    configure(threads)
+    epoch = factory(size)
+    epoch()  # warm-up
     ready.set()
     go.wait()
     start = time.perf_counter()
@@ -222,36 +240,25 @@ def _seed_loop_process(ready, go, queue) -> None:
     queue.put(time.perf_counter() - start)
 
 
-def seed_loop_two_processes() -> float:
-    """Wall seconds for 2 seed-loop epochs run side by side in 2 processes (1 thread each)."""
+def parallel_epoch_wall(factory: Callable[[int], Callable[[], None]], size: int, processes: int,
+                        threads: int = 1) -> float:
+    """Wall seconds for one epoch in each of ``processes`` processes started together (``threads`` each)."""
     ctx = mp.get_context("spawn")
     go, queue = ctx.Event(), ctx.Queue()
-    readies = [ctx.Event() for _ in range(2)]
-    processes = [ctx.Process(target=_seed_loop_process, args=(r, go, queue)) for r in readies]
-    for p in processes:
-        p.start()
+    readies = [ctx.Event() for _ in range(processes)]
+    workers = [ctx.Process(target=_epoch_process, args=(factory, size, threads, r, go, queue)) for r in readies]
+    for w in workers:
+        w.start()
     for r in readies:
         r.wait()
     start = time.perf_counter()
     go.set()
-    [queue.get() for _ in processes]
+    for _ in workers:
+        queue.get()
     wall = time.perf_counter() - start
-    for p in processes:
-        p.join()
+    for w in workers:
+        w.join()
     return wall
-
-
-def ensemble_epoch_seconds(members: int, threads: int, repeats: int) -> float:
-    torch.set_num_threads(threads)
-    group, data = grid_members(members)
-    epoch = spikeloc_variant(data, "fused", group)
-    epoch()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        epoch()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -260,7 +267,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=54)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    configure(1)
     print(f"torch {torch.__version__}, 1 thread; epoch = {N_BATCHES} batches x {BATCH}, T=100, 200 in, "
           f"{HIDDEN} hidden; median of {args.repeats}")
     medians = time_variants(args.repeats)
@@ -271,16 +278,18 @@ def main() -> None:
         print(f"{name:<30}{seconds:>10.3f}{baseline / seconds:>17.1f}x{seconds / bound:>14.1f}x"
               f"{peak_memory_mib(name):>10.0f}")
 
-    pair_wall = seed_loop_two_processes()
-    seed_per_network = pair_wall / 2
-    print(f"\ngrid of {args.members} networks on 2 cores, seconds per network-epoch:")
-    print(f"{'seed loop, 2 parallel processes':<44}{seed_per_network:>8.3f}   1.0x")
-    for threads in (1, 2):
-        seconds = ensemble_epoch_seconds(args.members, threads, max(2, args.repeats // 2))
-        per_network = seconds / args.members
-        cores = "1 process, 2 threads" if threads == 2 else "1 process, 1 thread (1 core idle)"
-        print(f"{'fused ensemble, ' + cores:<44}{per_network:>8.3f}{seed_per_network / per_network:>6.1f}x")
-    print(f"(numpy {np.__version__}; seed loop alone, 1 process: {baseline:.3f} s/epoch)")
+    seed_per_network = parallel_epoch_wall(seed_loop_epoch, 1, processes=2) / 2
+    half = args.members // 2
+    print(f"\ngrid of {2 * half} networks (3 runs x 3 dropouts x 6 sigmas) on 2 cores, seconds per network-epoch:")
+    print(f"{'seed loop, 2 processes x 1 network':<46}{seed_per_network:>8.3f}   1.0x")
+    ensembles = {
+        f"fused ensemble, 2 processes x {half} networks": parallel_epoch_wall(ensemble_epoch, half, 2) / (2 * half),
+        f"fused ensemble, 1 process x {2 * half}, 2 threads":
+            parallel_epoch_wall(ensemble_epoch, 2 * half, 1, threads=2) / (2 * half),
+    }
+    for name, per_network in ensembles.items():
+        print(f"{name:<46}{per_network:>8.3f}{seed_per_network / per_network:>6.1f}x")
+    print(f"(the seed loop alone, 1 process, took {baseline:.3f} s/epoch above)")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class IPDRun:
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
         require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
+        self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
         self.network_config()
         self.member(0)

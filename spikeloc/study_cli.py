@@ -48,9 +48,14 @@ def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
 
 
 def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
-    """A study of IPD runs, trained as ensembles of runs that share their structural settings."""
+    """A study of IPD runs, trained as ensembles of up to 9 runs that share their structural settings.
+
+    Per network an ensemble is not much cheaper than a single network on CPU (the epoch is bound by dense
+    matrix products, see benchmarks/bench_epoch.py), so ensembles stay small: results are saved after
+    every ensemble, and a killed study loses at most the ensembles in flight.
+    """
     return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_ipd,
-                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=64)
+                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=9)
 
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
@@ -61,6 +66,10 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     executor = args.executor or ("dask" if args.scheduler else "processes")
     table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
                       overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+    ok = table["status"] == "ok"
+    if not ok.any():
+        raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "
+                           f"table in {out / 'runs.csv'} (rerun with --retry-failed)")
     summary = summarise(table, by=by, metrics=metrics)
     summary.to_csv(out / "summary.csv", index=False)
     failed = int((table["status"] != "ok").sum())

@@ -75,5 +75,5 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:
         sys.exit(f"dales_law: error: {error}")

@@ -40,8 +40,9 @@ PANELS = {"train_acc": "train accuracy (%)", "train_error_deg": "train error (de
 
 
 def grid(preset: dict, chosen_protocols: list[str]) -> list[IPDRun]:
+    # sigma before dropout: neighbouring runs of one seed share their data, which an ensemble generates once
     return [IPDRun(dropout=p, phase_noise_rad=sigma, **PROTOCOLS[protocol], **preset["sizes"])
-            for protocol in chosen_protocols for p in preset["dropouts"] for sigma in preset["sigmas"]]
+            for protocol in chosen_protocols for sigma in preset["sigmas"] for p in preset["dropouts"]]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,5 +77,5 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:
         sys.exit(f"robustness: error: {error}")

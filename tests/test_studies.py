@@ -1,0 +1,117 @@
+"""The study scripts end to end on tiny grids: tables, summaries, figures, bad input, kill and resume."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(fibres_per_ear=10, n_hidden=8, batch_size=16, n_train_batches=4, n_val_samples=64,
+            n_test_samples=64, epochs=2)
+
+
+def load_study(name):
+    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def robustness(monkeypatch):
+    module = load_study("robustness")
+    monkeypatch.setitem(module.PRESETS, "quick", dict(dropouts=(0.0, 0.5), sigmas=(0.0, 0.3), seeds=(0, 1),
+                                                       protocol="both", sizes=TINY))
+    return module
+
+
+def test_robustness_study_writes_table_summary_comparison_and_figures(robustness, tmp_path, capsys):
+    out = tmp_path / "robustness"
+    robustness.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == 2 * 2 * 2 * 2 and set(table["status"]) == {"ok"}
+    assert table["run_id"].is_unique
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
+    comparison = pd.read_csv(out / "dropout_vs_none.csv")
+    assert set(comparison["n_pairs"]) == {8}  # 2 protocols x 2 sigmas x 2 seeds
+    for protocol in ("seed", "robust"):
+        assert (out / f"robustness_{protocol}.png").stat().st_size > 10_000
+        assert (out / f"confusion_{protocol}.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "test_acc" in printed and "Dropout vs none" in printed
+
+
+def test_rerun_recomputes_nothing(robustness, tmp_path):
+    out = tmp_path / "robustness"
+    robustness.main(["--out", str(out), "--executor", "inline", "--quiet", "--protocol", "seed"])
+    before = (out / "runs.csv").read_text()
+    robustness.main(["--out", str(out), "--executor", "inline", "--quiet", "--protocol", "seed"])
+    assert (out / "runs.csv").read_text() == before
+
+
+def test_invalid_grid_value_fails_before_any_run(robustness, monkeypatch, tmp_path):
+    monkeypatch.setitem(robustness.PRESETS["quick"], "sigmas", (0.0, -0.2))
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="phase_noise_rad"):
+        robustness.main(["--out", str(out), "--quiet"])
+    assert not out.exists()
+
+
+def test_dales_law_study(monkeypatch, tmp_path, capsys):
+    module = load_study("dales_law")
+    monkeypatch.setitem(module.PRESETS, "quick", dict(ie_ratios=(0.0, 0.5), seeds=(0, 1), protocol="robust",
+                                                      sizes=TINY))
+    out = tmp_path / "dale"
+    module.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == (1 + 3 * 2) * 2
+    assert set(table["dale_layers"]) == {"none", "input", "readout", "both"}
+    comparison = pd.read_csv(out / "dale_vs_none.csv")
+    assert len(comparison) == 3 * 2 and set(comparison["n_pairs"]) == {2}
+    assert (out / "dales_law_robust.png").exists()
+    assert "Dale's law vs unconstrained" in capsys.readouterr().out
+
+
+KILLABLE = textwrap.dedent("""
+    import importlib.util, sys
+    from spikeloc import study_cli
+    spec = importlib.util.spec_from_file_location("robustness", {path!r})
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    module.PRESETS["quick"] = dict(dropouts=(0.0, 0.5, 0.9), sigmas=(0.0, 0.1, 0.2, 0.3), seeds=(0, 1, 2),
+                                   protocol="seed", sizes={tiny!r})
+    make = study_cli.ipd_study
+    module.ipd_study = lambda *a: make(*a).__class__(**{{**make(*a).__dict__, "max_batch": 1}})
+    if __name__ == "__main__":  # worker processes re-import this file
+        module.main(["--out", sys.argv[1], "--quiet", "--workers", "2"])
+""")
+
+
+def test_killed_robustness_study_resumes_with_every_run_once(tmp_path):
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE.format(path=str(ROOT / "studies" / "robustness.py"), tiny=TINY))
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, str(script), str(out)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs_file = out / "runs.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (runs_file.exists() and len(pd.read_csv(runs_file)) >= 2):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = pd.read_csv(runs_file)
+    assert 2 <= len(finished) < 36, "the kill should land mid-grid"
+
+    subprocess.run([sys.executable, str(script), str(out)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    table = pd.read_csv(runs_file)
+    assert len(table) == 36 and table["run_id"].is_unique
+    kept = table.set_index("run_id").loc[finished["run_id"]]
+    pd.testing.assert_frame_equal(kept.reset_index(), finished, check_like=True)

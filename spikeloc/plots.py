@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -13,8 +15,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spikeloc.stats import successful_runs  # noqa: E402
+from spikeloc.study import atomic_write  # noqa: E402
 
 PERCENT_METRICS = {"train_acc", "test_acc"}
+
+
+def save_figure(fig: plt.Figure, path: Path, dpi: int = 120) -> None:
+    """Write ``fig`` as PNG atomically (no half-written file if interrupted) and release it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write(Path(path), buffer.getvalue())
 
 
 def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[str],

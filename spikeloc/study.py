@@ -477,14 +477,16 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None):
 # The results store
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so readers see the old or the new file, never a mix."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Replace ``path`` by ``content`` so readers see the old or the new file, never a mix."""
+    binary = isinstance(content, bytes)
     handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8",
+        "wb" if binary else "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False,
+        encoding=None if binary else "utf-8",
     )
     try:
         with handle:
-            handle.write(text)
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
@@ -596,7 +598,7 @@ class _ResultsStore:
                 f"{self.runs_path} exists without {self.study_path}; pass overwrite=True to replace it"
             )
         else:
-            _atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
+            atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
 
     def _read_rows(self) -> dict[str, dict[str, Any]]:
         if not self.runs_path.exists():
@@ -633,7 +635,7 @@ class _ResultsStore:
         leading = list(_flatten(dataclasses.asdict(self.study.configs[0]))) + list(RUN_COLUMNS)
         metrics = [c for c in table.columns if c not in leading and c not in OUTCOME_COLUMNS]
         table = table[leading + metrics + list(OUTCOME_COLUMNS)]
-        _atomic_write(self.runs_path, table.to_csv(index=False))
+        atomic_write(self.runs_path, table.to_csv(index=False))
 
 
 # --------------------------------------------------------------------------

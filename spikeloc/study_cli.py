@@ -7,14 +7,15 @@ A study script declares its presets (grids) and figures and calls :func:`study_p
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from spikeloc.experiment import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
 from spikeloc.stats import summarise
-from spikeloc.study import EXECUTORS, Study, run_study
+from spikeloc.study import EXECUTORS, Study, atomic_write, run_study
 
 #: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
 #: one (both redrawn for every sample).
@@ -47,6 +48,20 @@ def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
     return list(PROTOCOLS) if chosen == "both" else [chosen]
 
 
+def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(protocol name, rows) for each protocol present in ``frame`` (told apart by ``phase_offset``)."""
+    for offset, rows in frame.groupby("phase_offset"):
+        yield next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset), rows
+
+
+def run_script(main: Callable[[], None], name: str) -> None:
+    """Run a study script's ``main``; bad input or a wholly failed study ends it with one clear line."""
+    try:
+        main()
+    except (ValueError, RuntimeError) as error:
+        sys.exit(f"{name}: error: {error}")
+
+
 def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
     """A study of IPD runs, trained as ensembles of up to 9 runs that share their structural settings.
 
@@ -71,7 +86,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "
                            f"table in {out / 'runs.csv'} (rerun with --retry-failed)")
     summary = summarise(table, by=by, metrics=metrics)
-    summary.to_csv(out / "summary.csv", index=False)
+    atomic_write(out / "summary.csv", summary.to_csv(index=False))
     failed = int((table["status"] != "ok").sum())
     print(f"\n{study.name}: {len(table)} runs ({failed} failed) in {out}/")
     print(readable_summary(summary, by).to_string())

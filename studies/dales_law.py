@@ -13,14 +13,14 @@ dales_law_<protocol>.png (accuracy and error against IE ratio).
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 
 from spikeloc.experiment import IPDRun
-from spikeloc.plots import metric_panels
+from spikeloc.plots import metric_panels, save_figure
 from spikeloc.stats import paired_comparison
-from spikeloc.study_cli import PROTOCOLS, ipd_study, protocols, run_and_summarise, study_parser
+from spikeloc.study import atomic_write
+from spikeloc.study_cli import (PROTOCOLS, ipd_study, per_protocol, protocols, run_and_summarise, run_script,
+                                 study_parser)
 
 PRESETS = {
     "quick": dict(ie_ratios=(0.0, 0.5, 1.0), seeds=(0, 1), protocol="robust",
@@ -59,21 +59,17 @@ def main(argv: list[str] | None = None) -> None:
         comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
                            .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
     comparisons = pd.concat(comparisons)
-    comparisons.to_csv(out / "dale_vs_none.csv", index=False)
+    atomic_write(out / "dale_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDale's law vs unconstrained, paired on seed; difference = constrained - unconstrained:")
     print(comparisons[["phase_offset", "dale_layers", "ie_ratio", "n_pairs", "mean_difference", "ci_low",
                        "ci_high", "p_ttest"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
-    for offset, protocol_summary in summary.groupby("phase_offset"):
-        protocol = next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset)
-        metric_panels(protocol_summary, x="ie_ratio", line="dale_layers", metrics=list(PANELS),
-                      labels=list(PANELS.values()), title=f"Dale's law, {protocol} protocol: mean ± SEM"
-                      ).savefig(out / f"dales_law_{protocol}.png", dpi=120)
+    for protocol, protocol_summary in per_protocol(summary):
+        panels = metric_panels(protocol_summary, x="ie_ratio", line="dale_layers", metrics=list(PANELS),
+                               labels=list(PANELS.values()), title=f"Dale's law, {protocol} protocol: mean ± SEM")
+        save_figure(panels, out / f"dales_law_{protocol}.png")
     print(f"\nfigures and tables written to {out}/")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError) as error:
-        sys.exit(f"dales_law: error: {error}")
+    run_script(main, "dales_law")

@@ -14,14 +14,14 @@ confusion_<protocol>.png (mean confusion matrices).
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 
 from spikeloc.experiment import IPDRun
-from spikeloc.plots import confusion_grid, metric_panels
+from spikeloc.plots import confusion_grid, metric_panels, save_figure
 from spikeloc.stats import paired_comparison
-from spikeloc.study_cli import PROTOCOLS, ipd_study, protocols, run_and_summarise, study_parser
+from spikeloc.study import atomic_write
+from spikeloc.study_cli import (PROTOCOLS, ipd_study, per_protocol, protocols, run_and_summarise, run_script,
+                                 study_parser)
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PRESETS = {
@@ -58,24 +58,20 @@ def main(argv: list[str] | None = None) -> None:
         paired_comparison(table, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
                           pair_on=["phase_offset", "phase_noise_rad", "seed"]).assign(dropout=p)
         for p in preset["dropouts"] if p != 0.0])
-    comparisons.to_csv(out / "dropout_vs_none.csv", index=False)
+    atomic_write(out / "dropout_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDropout vs none, paired on (protocol, sigma, seed); difference = with dropout - without:")
     print(comparisons.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
-    for offset, protocol_summary in summary.groupby("phase_offset"):
-        protocol = next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset)
-        metric_panels(protocol_summary, x="phase_noise_rad", line="dropout", metrics=list(PANELS),
-                      labels=list(PANELS.values()),
-                      title=f"{protocol} protocol: mean ± SEM over runs, test at sigma = 0"
-                      ).savefig(out / f"robustness_{protocol}.png", dpi=120)
-        confusion_grid(table[table["phase_offset"] == offset], rows="dropout", columns="phase_noise_rad",
-                       title=f"{protocol} protocol: test confusion (columns normalised)"
-                       ).savefig(out / f"confusion_{protocol}.png", dpi=110)
+    for (protocol, protocol_summary), (_, protocol_table) in zip(per_protocol(summary), per_protocol(table)):
+        panels = metric_panels(protocol_summary, x="phase_noise_rad", line="dropout", metrics=list(PANELS),
+                               labels=list(PANELS.values()),
+                               title=f"{protocol} protocol: mean ± SEM over runs, test at sigma = 0")
+        save_figure(panels, out / f"robustness_{protocol}.png")
+        confusions = confusion_grid(protocol_table, rows="dropout", columns="phase_noise_rad",
+                                    title=f"{protocol} protocol: test confusion (columns normalised)")
+        save_figure(confusions, out / f"confusion_{protocol}.png", dpi=110)
     print(f"\nfigures and tables written to {out}/")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError) as error:
-        sys.exit(f"robustness: error: {error}")
+    run_script(main, "robustness")

@@ -30,6 +30,7 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
     parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
                         help="stimulus protocol(s); default: the preset's")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--out", default=None, help=f"output directory (default {default_out}-PRESET)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
                         help="default: processes, or dask when --scheduler is given")
@@ -41,6 +42,11 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(default_out=default_out)
     return parser
+
+
+def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
+    """IPDRun settings shared by every run of the grid: the preset's sizes and the command line's overrides."""
+    return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {})}
 
 
 def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:

@@ -20,7 +20,7 @@ from spikeloc.plots import metric_panels, save_figure
 from spikeloc.stats import paired_comparison
 from spikeloc.study import atomic_write
 from spikeloc.study_cli import (PROTOCOLS, ipd_study, per_protocol, protocols, run_and_summarise, run_script,
-                                 study_parser)
+                                 run_settings, study_parser)
 
 PRESETS = {
     "quick": dict(ie_ratios=(0.0, 0.5, 1.0), seeds=(0, 1), protocol="robust",
@@ -34,10 +34,10 @@ METRICS = ["train_acc", "test_acc", "test_error_deg", "test_midpoint_error_deg"]
 PANELS = {"test_acc": "test accuracy (%)", "test_error_deg": "test error (deg)"}
 
 
-def grid(preset: dict, chosen_protocols: list[str]) -> list[IPDRun]:
+def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDRun]:
     runs = []
     for protocol in chosen_protocols:
-        common = dict(**PROTOCOLS[protocol], **preset["sizes"])
+        common = dict(**PROTOCOLS[protocol], **settings)
         runs.append(IPDRun(dale_layers="none", **common))
         runs += [IPDRun(dale_layers=layers, ie_ratio=ie, **common) for layers in LAYERS for ie in preset["ie_ratios"]]
     return runs
@@ -46,8 +46,8 @@ def grid(preset: dict, chosen_protocols: list[str]) -> list[IPDRun]:
 def main(argv: list[str] | None = None) -> None:
     args = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law").parse_args(argv)
     preset = PRESETS[args.preset]
-    study = ipd_study(f"dales-law-{args.preset}", grid(preset, protocols(args, preset["protocol"])),
-                      preset["seeds"])
+    runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
+    study = ipd_study(f"dales-law-{args.preset}", runs, preset["seeds"])
     by = ["phase_offset", "dale_layers", "ie_ratio"]
     table, summary, out = run_and_summarise(study, args, by, METRICS)
 

@@ -21,7 +21,7 @@ from spikeloc.plots import confusion_grid, metric_panels, save_figure
 from spikeloc.stats import paired_comparison
 from spikeloc.study import atomic_write
 from spikeloc.study_cli import (PROTOCOLS, ipd_study, per_protocol, protocols, run_and_summarise, run_script,
-                                 study_parser)
+                                 run_settings, study_parser)
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PRESETS = {
@@ -39,17 +39,17 @@ PANELS = {"train_acc": "train accuracy (%)", "train_error_deg": "train error (de
           "test_acc": "test accuracy (%)", "test_error_deg": "test error (deg)"}
 
 
-def grid(preset: dict, chosen_protocols: list[str]) -> list[IPDRun]:
+def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDRun]:
     # sigma before dropout: neighbouring runs of one seed share their data, which an ensemble generates once
-    return [IPDRun(dropout=p, phase_noise_rad=sigma, **PROTOCOLS[protocol], **preset["sizes"])
+    return [IPDRun(dropout=p, phase_noise_rad=sigma, **PROTOCOLS[protocol], **settings)
             for protocol in chosen_protocols for sigma in preset["sigmas"] for p in preset["dropouts"]]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness").parse_args(argv)
     preset = PRESETS[args.preset]
-    study = ipd_study(f"robustness-{args.preset}", grid(preset, protocols(args, preset["protocol"])),
-                      preset["seeds"])
+    runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
+    study = ipd_study(f"robustness-{args.preset}", runs, preset["seeds"])
     by = ["phase_offset", "dropout", "phase_noise_rad"]
     table, summary, out = run_and_summarise(study, args, by, METRICS)
 

@@ -123,7 +123,7 @@ def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False)
     rows = []
     for k in range(len(runs)):
         if fitted.diverged[k]:  # its weights and metrics mean nothing: record why, not numbers
-            rows.append({"status": "failed", "error": "non-finite loss (diverged)",
+            rows.append({"status": "failed", "error": "non-finite loss or gradient (diverged)",
                          "epochs_run": fitted.epochs_run[k]})
             continue
         rows.append({

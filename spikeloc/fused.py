@@ -33,7 +33,7 @@ in parallel over time as a causal exponential filter (one matrix product).
 Backends of :func:`lif_spikes`: ``"numba"`` (CPU, float32/float64) runs both time loops in compiled
 single-threaded numba kernels; ``"torch"`` runs them as a loop of torch ops over time and works on any
 device (CUDA) and dtype and without numba. ``"auto"`` picks numba where it applies. The per-step math
-(:func:`_lif_step`, :func:`_surrogate_grad`, :func:`_carry_grad`) is written once, as plain Python that both
+(:func:`_lif_step`, :func:`surrogate_grad`, :func:`_carry_grad`) is written once, as plain Python that both
 numba (scalars) and torch (tensors) evaluate, so the backends cannot drift apart.
 
 The numba kernels are single-threaded on purpose, by measurement on the 2-core development machine:
@@ -84,7 +84,7 @@ def _lif_step(mem_prev, current, beta, threshold):
     return beta * (mem_prev * (mem_prev <= threshold)) + current
 
 
-def _surrogate_grad(grad_spike, mem, threshold, slope, one):
+def surrogate_grad(grad_spike, mem, threshold, slope, one):
     """g_s * k e / (1 + e)^2 with e = exp(-k |u - threshold|) (snnTorch's order: ((g k) e) / (e + 1)^2)."""
     e = _exp(-(slope * abs(mem - threshold)))
     return grad_spike * slope * e / ((e + one) * (e + one))
@@ -109,7 +109,7 @@ def _forward_torch(cur: torch.Tensor, beta: float, threshold: float, keep_mem: b
 
 
 def _backward_torch(mem, grad_spk, grad_mem, beta: float, threshold: float, slope: float):
-    grad = _surrogate_grad(grad_spk, mem, threshold, slope, 1.0)  # a new tensor: safe to update in place
+    grad = surrogate_grad(grad_spk, mem, threshold, slope, 1.0)  # a new tensor: safe to update in place
     if grad_mem is not None:
         grad += grad_mem
     for t in range(mem.shape[1] - 2, -1, -1):
@@ -157,7 +157,7 @@ if NUMBA_AVAILABLE:
         return expf
 
     _lif_step_nb = _njit(_lif_step)
-    _surrogate_grad_nb = _njit(_surrogate_grad)
+    _surrogate_grad_nb = _njit(surrogate_grad)
     _carry_grad_nb = _njit(_carry_grad)
 
     @functools.partial(_njit, inline="always")  # numba-level inlining: 2-3x faster than a call per row

@@ -13,7 +13,8 @@ The hidden LIF neuron is snnTorch's ``snn.Leaky`` with reset to zero (its defaul
 with the sigmoid surrogate ds/du = k exp(-k x) / (1 + exp(-k x))^2, x = u - threshold, slope k
 (5 in the seed). The readout is non-spiking: v_t = beta * v_{t-1} + I_t, v_{-1} = 0.
 
-Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference),
+Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
+its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
 ``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.fused`).
 State is explicit: every forward call starts from u = 0 (no reliance on ``snntorch.utils.reset``).
 """
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 
 import snntorch as snn
 import torch
-from snntorch import surrogate
 from torch import nn
 
 from spikeloc import fused
@@ -55,15 +55,43 @@ class LIFParameters:
         return math.exp(-self.dt_s / self.tau_s)
 
 
+class _SigmoidSurrogateSpike(torch.autograd.Function):
+    """Heaviside forward; sigmoid-derivative backward k e / (1 + e)^2 with e = exp(-k |x|).
+
+    snnTorch's ``surrogate.sigmoid`` computes k exp(-k x) / (exp(-k x) + 1)^2, which is inf / inf = NaN
+    once k x < -88 (float32): with slope 5, any membrane more than 17.6 below threshold. Strongly
+    inhibited neurons reach that during training, and the NaN gradient silently destroys the weights
+    (observed on every one of 5 full-size seeds). This is the same derivative evaluated without overflow
+    (:func:`spikeloc.fused.surrogate_grad`, shared with the fused kernels), equal wherever snnTorch's is finite.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return fused.surrogate_grad(grad_spike, x, 0.0, ctx.slope, 1.0), None
+
+
+def sigmoid_surrogate(slope: float):
+    """Spike function for ``snn.Leaky(spike_grad=...)``: snnTorch's sigmoid surrogate without its overflow."""
+    return lambda x: _SigmoidSurrogateSpike.apply(x, slope)
+
+
 def lif_step(current: torch.Tensor, membrane: torch.Tensor,
              params: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF step, state in, state out: ``(spike_t, u_t)`` from ``I_t`` and ``u_{t-1}``.
 
-    Exactly ``snn.Leaky(reset_mechanism="zero")``'s arithmetic, with the same surrogate gradient.
+    Exactly ``snn.Leaky(reset_mechanism="zero")``'s arithmetic, with the sigmoid surrogate gradient
+    (:func:`sigmoid_surrogate`: snnTorch's, without its overflow to NaN far below threshold).
     """
     reset = (membrane > params.threshold).to(membrane.dtype)
     membrane = params.beta * ((1 - reset) * membrane) + current
-    spike = surrogate.sigmoid(slope=params.surrogate_slope)(membrane - params.threshold)
+    spike = sigmoid_surrogate(params.surrogate_slope)(membrane - params.threshold)
     return spike, membrane
 
 
@@ -88,7 +116,7 @@ class LIFLayer(nn.Module):
         self.backend = backend
         if backend == "snntorch":
             self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
-                                    spike_grad=surrogate.sigmoid(slope=params.surrogate_slope))
+                                    spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if self.backend == "fused":

@@ -8,7 +8,8 @@ without improvement (the seed stops when the best of the last 10 epochs is the o
 
 Members are independent: the loss is the SUM of the members' mean losses, so a member's gradient is its
 own loss's gradient, Adam acts elementwise, and each member draws its batch order and dropout masks from
-its own seed. A member whose loss becomes non-finite is marked diverged and excluded from the loss.
+its own seed. A member whose loss or gradient becomes non-finite gets no update from that batch and is
+marked diverged (its run is reported failed).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def train_epoch(network: IPDNetwork, optimiser: torch.optim.Optimizer, train: Me
                 shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator]) -> torch.Tensor:
     """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``).
 
-    Returns each member's mean batch loss (K,); a member with a non-finite loss gets no update from it.
+    Returns each member's mean batch loss (K,); a member with a non-finite loss or gradient gets no update
+    from that batch and a NaN epoch loss.
     """
     network.train()
     order = torch.stack([torch.randperm(train.n_samples, generator=g) for g in shuffle])
@@ -137,9 +139,24 @@ def train_epoch(network: IPDNetwork, optimiser: torch.optim.Optimizer, train: Me
         losses = member_losses(network, spikes, labels, config.logit_scale, dropout)
         optimiser.zero_grad(set_to_none=True)
         torch.where(torch.isfinite(losses), losses, 0.0).sum().backward()
+        finite_gradients = _zero_non_finite_gradients(network)
         optimiser.step()
-        epoch_loss += losses.detach().cpu() / n_batches
+        epoch_loss += torch.where(finite_gradients, losses.detach().cpu(), float("nan")) / n_batches
     return epoch_loss
+
+
+def _zero_non_finite_gradients(network: IPDNetwork) -> torch.Tensor:
+    """Per member (K,): whether all its gradients are finite; a member's non-finite gradients are zeroed so
+    the step leaves its weights finite (its epoch loss is then reported NaN, which marks it diverged)."""
+    finite = torch.ones(network.n_members, dtype=torch.bool)
+    for p in network.parameters():
+        if p.grad is not None:
+            finite &= torch.isfinite(p.grad).flatten(1).all(dim=1).cpu()
+    if not bool(finite.all()):
+        for p in network.parameters():
+            if p.grad is not None:
+                p.grad[~finite.to(p.device)] = 0.0
+    return finite
 
 
 def fit(network: IPDNetwork, train: MemberData, validation: MemberData, config: TrainConfig,

@@ -144,3 +144,23 @@ def test_bad_member_settings_name_the_field(field, value):
 def test_bad_network_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         NetworkConfig(**{field: value})
+
+
+def test_surrogate_is_finite_far_below_threshold():
+    # snnTorch's own sigmoid surrogate returns inf/inf = NaN once slope * (u - threshold) < -88.
+    current = torch.tensor([-30.0, -1e4, 0.9], requires_grad=True)
+    spike, _ = lif_step(current, torch.zeros(3), LIFParameters(surrogate_slope=5.0))
+    spike.sum().backward()
+    assert bool(torch.isfinite(current.grad).all())
+    assert current.grad[1] == 0.0 and current.grad[2] > 0.0
+
+
+def test_non_finite_gradients_skip_only_their_member():
+    from spikeloc.train import _zero_non_finite_gradients
+    net = IPDNetwork(NetworkConfig(n_inputs=4, n_hidden=3), [Member(seed=0), Member(seed=1)])
+    for p in net.parameters():
+        p.grad = torch.ones_like(p)
+    net.input_synapses.raw_weight.grad[1, 0, 0] = float("nan")
+    assert _zero_non_finite_gradients(net).tolist() == [True, False]
+    for p in net.parameters():
+        assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())

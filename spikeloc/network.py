@@ -46,7 +46,7 @@ class NetworkConfig:
             require(getattr(self, field) >= 1, field, getattr(self, field), "an integer >= 1")
         require_choice(self.backend, "backend", BACKENDS)
         require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
-        self.lif  # validates tau_s, dt_s, threshold, surrogate_slope
+        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold and surrogate_slope
 
     @property
     def lif(self) -> LIFParameters:

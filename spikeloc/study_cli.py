@@ -93,7 +93,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                            f"table in {out / 'runs.csv'} (rerun with --retry-failed)")
     summary = summarise(table, by=by, metrics=metrics)
     atomic_write(out / "summary.csv", summary.to_csv(index=False))
-    failed = int((table["status"] != "ok").sum())
+    failed = int((~ok).sum())
     print(f"\n{study.name}: {len(table)} runs ({failed} failed) in {out}/")
     print(readable_summary(summary, by).to_string())
     return table, summary, out

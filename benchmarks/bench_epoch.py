@@ -30,10 +30,10 @@ from snntorch import surrogate
 from torch import nn
 
 from spikeloc import seeding
-from spikeloc.ipd import IPDTask, generate
-from spikeloc.network import IPDNetwork, Member, NetworkConfig
+from spikeloc.learning.surrogate import MemberData, TrainConfig, train_epoch
+from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig
 from spikeloc.runtime import configure
-from spikeloc.train import MemberData, TrainConfig, train_epoch
+from spikeloc.tasks.ipd import IPDTask, generate
 
 BATCH, N_BATCHES, HIDDEN, CLASSES, TAU_S, DT_S, LR = 64, 64, 30, 12, 5e-3, 1e-3, 0.005
 ALPHA = math.exp(-DT_S / TAU_S)

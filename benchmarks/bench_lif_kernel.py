@@ -1,5 +1,5 @@
 """Time forward + backward of one LIF layer's time loop: snn.Leaky stepped in Python vs a plain torch-ops loop
-vs :func:`spikeloc.fused.lif_spikes` (numba on CPU; also its torch-loop backend), single-threaded.
+vs :func:`spikeloc.substrate.fused.lif_spikes` (numba on CPU; also its torch-loop backend), single-threaded.
 
 Run:  python benchmarks/bench_lif_kernel.py [--repeats 7]
 
@@ -21,7 +21,7 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 
-from spikeloc.fused import leaky_integrate, lif_spikes
+from spikeloc.substrate.fused import leaky_integrate, lif_spikes
 
 BETA, THRESHOLD, SLOPE = math.exp(-1 / 5), 1.0, 5.0
 SHAPES = [(64, 100, 30), (54, 64, 100, 30)]

@@ -16,7 +16,7 @@ import argparse
 
 from scipy import stats
 
-from spikeloc.experiment import IPDRun, run_ipd
+from spikeloc.experiments.ipd import IPDRun, run_ipd
 from spikeloc.runtime import configure
 
 METRICS = ("test_acc", "test_error_deg", "best_val_loss")

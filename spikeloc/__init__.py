@@ -1,9 +1,9 @@
 """spikeloc: spiking neural networks on snnTorch for robustness and biologically plausible learning.
 
-The IPD sound-localisation task (:mod:`spikeloc.ipd`), LIF neurons with a snnTorch and a fused backend
-(:mod:`spikeloc.neurons`), Dale-constrained synapses (:mod:`spikeloc.synapses`), ensembles of networks
-(:mod:`spikeloc.network`), training (:mod:`spikeloc.train`), runs (:mod:`spikeloc.experiment`) and a
-resumable study runner (:mod:`spikeloc.study`).
+The IPD sound-localisation task (:mod:`spikeloc.tasks.ipd`), LIF neurons with a snnTorch and a fused backend
+(:mod:`spikeloc.substrate.neurons`), Dale-constrained synapses (:mod:`spikeloc.substrate.synapses`), ensembles of networks
+(:mod:`spikeloc.networks.ipd`), training (:mod:`spikeloc.learning.surrogate`), runs (:mod:`spikeloc.experiments.ipd`) and a
+resumable study runner (:mod:`spikeloc.study.runner`).
 """
 
 from importlib.metadata import PackageNotFoundError, version

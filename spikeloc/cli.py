@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from spikeloc.experiment import IPDRun, run_ipd
+from spikeloc.experiments.ipd import IPDRun, run_ipd
 from spikeloc.runtime import configure
 
 

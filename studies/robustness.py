@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spikeloc.experiment import IPDRun
-from spikeloc.plots import confusion_grid, metric_panels, save_figure
-from spikeloc.stats import paired_comparison
-from spikeloc.study import atomic_write
-from spikeloc.study_cli import (PROTOCOLS, ipd_study, per_protocol, protocols, run_and_summarise, run_script,
-                                 run_settings, study_parser)
+from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, per_protocol, protocols
+from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
+from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
+from spikeloc.study.runner import atomic_write
+from spikeloc.study.stats import paired_comparison
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PRESETS = {
@@ -46,7 +45,8 @@ def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDR
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness").parse_args(argv)
+    parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness"))
+    args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
     study = ipd_study(f"robustness-{args.preset}", runs, preset["seeds"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeloc.cli import main as cli_main
-from spikeloc.experiment import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+from spikeloc.experiments.ipd import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
 
 # Small but real: 20 fibres per ear, 16 batches of 32, 3 epochs.
 SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, n_val_samples=256,

@@ -1,4 +1,4 @@
-"""spikeloc.fused against snnTorch: spikes, membranes and input gradients of lif_spikes equal a step-by-step
+"""spikeloc.substrate.fused against snnTorch: spikes, membranes and input gradients of lif_spikes equal a step-by-step
 snn.Leaky loop; the torch-loop backend equals the numba backend; leaky_integrate equals a Python loop.
 
 The reference is always an independent implementation (snnTorch's own neuron and autograd, or a plain
@@ -14,7 +14,7 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 
-from spikeloc.fused import NUMBA_AVAILABLE, leaky_integrate, lif_spikes
+from spikeloc.substrate.fused import NUMBA_AVAILABLE, leaky_integrate, lif_spikes
 
 BACKENDS = ["numba", "torch"] if NUMBA_AVAILABLE else ["torch"]
 needs_numba = pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba not installed")
@@ -216,7 +216,7 @@ def test_numba_float32_exp_is_accurate():
     import numba
     import numpy as np
 
-    from spikeloc import fused
+    from spikeloc.substrate import fused
 
     @numba.njit
     def exp_all(y, out):

@@ -3,8 +3,15 @@ import math
 import pytest
 import torch
 
-from spikeloc.ipd import (IPDTask, continuise, discretise, generate, midpoint_error_deg, seed_error_deg,
-                          spike_probability)
+from spikeloc.tasks.ipd import (
+    IPDTask,
+    continuise,
+    discretise,
+    generate,
+    midpoint_error_deg,
+    seed_error_deg,
+    spike_probability,
+)
 
 
 def gen(task=IPDTask(), n=256, seed=0):

@@ -3,11 +3,11 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 
-from spikeloc.network import IPDNetwork, Member, NetworkConfig, predict
-from spikeloc.neurons import LIFParameters, lif_step
-from spikeloc.synapses import Synapses, dale_signs
-from spikeloc.train import MemberData, TrainConfig, fit
-from spikeloc.ipd import IPDTask, generate
+from spikeloc.learning.surrogate import MemberData, TrainConfig, fit
+from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig, predict
+from spikeloc.substrate.neurons import LIFParameters, lif_step
+from spikeloc.substrate.synapses import Synapses, dale_signs
+from spikeloc.tasks.ipd import IPDTask, generate
 
 
 def random_spikes(shape, seed=0, rate=0.2):
@@ -156,7 +156,7 @@ def test_surrogate_is_finite_far_below_threshold():
 
 
 def test_non_finite_gradients_skip_only_their_member():
-    from spikeloc.train import _zero_non_finite_gradients
+    from spikeloc.learning.surrogate import _zero_non_finite_gradients
     net = IPDNetwork(NetworkConfig(n_inputs=4, n_hidden=3), [Member(seed=0), Member(seed=1)])
     for p in net.parameters():
         p.grad = torch.ones_like(p)

@@ -82,12 +82,12 @@ def test_dales_law_study(monkeypatch, tmp_path, capsys):
 
 KILLABLE = textwrap.dedent("""
     import importlib.util, sys
-    from spikeloc import study_cli
+    from spikeloc.experiments import ipd as ipd_experiments
     spec = importlib.util.spec_from_file_location("robustness", {path!r})
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
     module.PRESETS["quick"] = dict(dropouts=(0.0, 0.5, 0.9), sigmas=(0.0, 0.1, 0.2, 0.3), seeds=(0, 1, 2),
                                    protocol="seed", sizes={tiny!r})
-    make = study_cli.ipd_study
+    make = ipd_experiments.ipd_study
     module.ipd_study = lambda *a: make(*a).__class__(**{{**make(*a).__dict__, "max_batch": 1}})
     if __name__ == "__main__":  # worker processes re-import this file
         module.main(["--out", sys.argv[1], "--quiet", "--workers", "2"])

@@ -1,4 +1,4 @@
-"""Tests of the generic study runner (spikeloc.study) and its statistics (spikeloc.stats).
+"""Tests of the generic study runner (spikeloc.study.runner) and its statistics (spikeloc.study.stats).
 
 Worker processes (process pool, dask) must import the run functions, so they
 live in a small helper module written to a temporary directory that is put on
@@ -27,8 +27,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from spikeloc.stats import paired_comparison, summarise
-from spikeloc.study import (
+from spikeloc.study.runner import (
     RUNS_FILE,
     STUDY_FILE,
     Study,
@@ -37,6 +36,7 @@ from spikeloc.study import (
     make_run_id,
     run_study,
 )
+from spikeloc.study.stats import paired_comparison, summarise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELPERS = "spikeloc_study_test_helpers"
@@ -113,7 +113,7 @@ def bad_metrics(config, seed):
 
 KILL_SCRIPT = '''
 import sys
-from spikeloc.study import Study, run_study
+from spikeloc.study.runner import Study, run_study
 from {helpers} import grid, score
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ with the sigmoid surrogate ds/du = k exp(-k x) / (1 + exp(-k x))^2, x = u - thre
 
 Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
-``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.fused`).
+``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.substrate.fused`).
 State is explicit: every forward call starts from u = 0 (no reliance on ``snntorch.utils.reset``).
 """
 
@@ -28,7 +28,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from spikeloc import fused
+from spikeloc.substrate import fused
 from spikeloc.validation import require, require_choice
 
 BACKENDS = ("fused", "snntorch")
@@ -62,7 +62,7 @@ class _SigmoidSurrogateSpike(torch.autograd.Function):
     once k x < -88 (float32): with slope 5, any membrane more than 17.6 below threshold. Strongly
     inhibited neurons reach that during training, and the NaN gradient silently destroys the weights
     (observed on every one of 5 full-size seeds). This is the same derivative evaluated without overflow
-    (:func:`spikeloc.fused.surrogate_grad`, shared with the fused kernels), equal wherever snnTorch's is finite.
+    (:func:`spikeloc.substrate.fused.surrogate_grad`, shared with the fused kernels), equal wherever snnTorch's is finite.
     """
 
     @staticmethod

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from spikeloc import seeding
-from spikeloc.ipd import IPDData, midpoint_error_deg, seed_error_deg
-from spikeloc.network import IPDNetwork, predict
+from spikeloc.networks.ipd import IPDNetwork, predict
+from spikeloc.tasks.ipd import IPDData, midpoint_error_deg, seed_error_deg
 from spikeloc.validation import require
 
 

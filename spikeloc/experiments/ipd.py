@@ -10,14 +10,18 @@ validate on ``n_val_samples`` more at the same noise, test on ``n_test_samples``
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
+import pandas as pd
+
 from spikeloc import seeding
-from spikeloc.ipd import IPDData, IPDTask, generate
-from spikeloc.network import IPDNetwork, Member, NetworkConfig
-from spikeloc.train import MemberData, TrainConfig, evaluate, fit
+from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
+from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig
+from spikeloc.study.runner import Study
+from spikeloc.tasks.ipd import IPDData, IPDTask, generate
 from spikeloc.validation import require
 
 
@@ -148,3 +152,43 @@ def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:
     """Train and test one network; a flat dict of metrics (see :func:`run_ipd_ensemble`)."""
     return run_ipd_ensemble([(run, seed)], progress=progress)[0]
 
+
+
+# --------------------------------------------------------------------------
+# What IPD study scripts share
+
+#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
+#: one (both redrawn for every sample).
+PROTOCOLS = {
+    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
+    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
+}
+
+
+def add_protocol_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``--protocol seed|robust|both`` to a study's command line."""
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
+                        help="stimulus protocol(s); default: the preset's")
+    return parser
+
+
+def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
+    chosen = args.protocol or preset_default
+    return list(PROTOCOLS) if chosen == "both" else [chosen]
+
+
+def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(protocol name, rows) for each protocol present in ``frame`` (told apart by ``phase_offset``)."""
+    for offset, rows in frame.groupby("phase_offset"):
+        yield next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset), rows
+
+
+def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
+    """A study of IPD runs, trained as ensembles of up to 9 runs that share their structural settings.
+
+    Per network an ensemble is not much cheaper than a single network on CPU (the epoch is bound by dense
+    matrix products, see benchmarks/bench_epoch.py), so ensembles stay small: results are saved after
+    every ensemble, and a killed study loses at most the ensembles in flight.
+    """
+    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_ipd,
+                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=9)

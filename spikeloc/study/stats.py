@@ -1,4 +1,4 @@
-"""Summary statistics over study results tables (see :mod:`spikeloc.study`).
+"""Summary statistics over study results tables (see :mod:`spikeloc.study.runner`).
 
 Only runs with ``status == "ok"`` enter any statistic.  Confidence intervals
 use the t-distribution.

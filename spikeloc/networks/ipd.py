@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from spikeloc import seeding
-from spikeloc.neurons import BACKENDS, LeakyReadout, LIFLayer, LIFParameters
-from spikeloc.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
+from spikeloc.substrate.neurons import BACKENDS, LeakyReadout, LIFLayer, LIFParameters
+from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
 from spikeloc.validation import require, require_choice
 
 DALE_LAYERS = ("none", "input", "readout", "both")

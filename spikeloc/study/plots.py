@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from spikeloc.stats import successful_runs  # noqa: E402
-from spikeloc.study import atomic_write  # noqa: E402
+from spikeloc.study.runner import atomic_write  # noqa: E402
+from spikeloc.study.stats import successful_runs  # noqa: E402
 
 PERCENT_METRICS = {"train_acc", "test_acc"}
 
@@ -32,7 +32,7 @@ def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[st
                   labels: Sequence[str], title: str = "") -> plt.Figure:
     """One panel per metric: mean +- SEM against ``x``, one line per value of ``line``.
 
-    ``summary`` is :func:`spikeloc.stats.summarise` output (long format). Accuracies are shown in percent.
+    ``summary`` is :func:`spikeloc.study.stats.summarise` output (long format). Accuracies are shown in percent.
     A line with a single ``x`` value (an unconstrained reference, say) is drawn as a dashed level.
     """
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), squeeze=False)

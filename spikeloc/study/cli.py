@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from spikeloc.experiment import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
-from spikeloc.stats import summarise
-from spikeloc.study import EXECUTORS, Study, atomic_write, run_study
-
-#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
-#: one (both redrawn for every sample).
-PROTOCOLS = {
-    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
-    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
-}
+from spikeloc.study.runner import EXECUTORS, Study, atomic_write, run_study
+from spikeloc.study.stats import summarise
 
 
 def study_parser(description: str, presets: Sequence[str], default_out: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
-                        help="stimulus protocol(s); default: the preset's")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--out", default=None, help=f"output directory (default {default_out}-PRESET)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
@@ -45,19 +35,8 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
 
 
 def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
-    """IPDRun settings shared by every run of the grid: the preset's sizes and the command line's overrides."""
+    """Run settings shared by every run of the grid: the preset's sizes and the command line's overrides."""
     return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {})}
-
-
-def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
-    chosen = args.protocol or preset_default
-    return list(PROTOCOLS) if chosen == "both" else [chosen]
-
-
-def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(protocol name, rows) for each protocol present in ``frame`` (told apart by ``phase_offset``)."""
-    for offset, rows in frame.groupby("phase_offset"):
-        yield next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset), rows
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
@@ -66,17 +45,6 @@ def run_script(main: Callable[[], None], name: str) -> None:
         main()
     except (ValueError, RuntimeError) as error:
         sys.exit(f"{name}: error: {error}")
-
-
-def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
-    """A study of IPD runs, trained as ensembles of up to 9 runs that share their structural settings.
-
-    Per network an ensemble is not much cheaper than a single network on CPU (the epoch is bound by dense
-    matrix products, see benchmarks/bench_epoch.py), so ensembles stay small: results are saved after
-    every ensemble, and a killed study loses at most the ensembles in flight.
-    """
-    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_ipd,
-                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=9)
 
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],

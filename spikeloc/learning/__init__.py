@@ -1,0 +1,2 @@
+"""Learning: surrogate-gradient training and evaluation of ensembles (:mod:`.surrogate`).
+"""

@@ -1,0 +1,2 @@
+"""Networks composed from the substrate: the IPD network (:mod:`.ipd`).
+"""

@@ -1,0 +1,2 @@
+"""Tasks that make labelled spike data: IPD sound localisation (:mod:`.ipd`).
+"""

@@ -19,9 +19,9 @@ import pandas as pd
 
 from spikeloc import seeding
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
-from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.study.runner import Study
-from spikeloc.tasks.ipd import IPDData, IPDTask, generate
+from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import require
 
 
@@ -63,9 +63,10 @@ class IPDRun:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
                        phase_offset=self.phase_offset, phase_noise_draw=self.phase_noise_draw)
 
-    def network_config(self) -> NetworkConfig:
-        return NetworkConfig(n_inputs=2 * self.fibres_per_ear, n_hidden=self.n_hidden, tau_s=self.tau_s,
-                             backend=self.backend, zero_gradient=self.zero_gradient)
+    def network_config(self) -> ClassifierConfig:
+        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden,),
+                                n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
+                                zero_gradient=self.zero_gradient)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
@@ -110,20 +111,22 @@ def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], 
     return [list(split) for split in zip(*per_run)]
 
 
-def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:
-    """Train the runs ``(config, seed)`` as one ensemble; one flat result dict per run, in order.
-
-    ``seconds_per_epoch`` of each row is the ensemble's training time per epoch (validation included)
-    divided by its size: the time amortised per run.
-    """
+def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
+                       progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
+    """Train the runs ``(config, seed)`` as one ensemble; the trained network and one flat result dict per
+    run, in order (see :func:`run_ipd_ensemble`)."""
     require(len(runs) >= 1, "runs", len(runs), "at least one (config, seed) pair")
     first = runs[0][0]
     require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
             f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
-    train, validation, test = (MemberData.stack(split) for split in member_datasets(runs))
-    network = IPDNetwork(first.network_config(), [run.member(seed) for run, seed in runs])
+    datasets = member_datasets(runs)
+    train, validation, test = (MemberData.stack([(d.spikes, d.labels) for d in split]) for split in datasets)
+    network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
-    train_metrics, test_metrics = evaluate(network, train), evaluate(network, test)
+    n_classes = network.config.n_classes
+    train_metrics, test_metrics = (
+        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(split[k], guess, n_classes))
+        for data, split in ((train, datasets[0]), (test, datasets[2])))
     rows = []
     for k in range(len(runs)):
         if fitted.diverged[k]:  # its weights and metrics mean nothing: record why, not numbers
@@ -145,7 +148,16 @@ def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False)
             "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
             "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
         })
-    return rows
+    return network, rows
+
+
+def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:
+    """Train the runs ``(config, seed)`` as one ensemble; one flat result dict per run, in order.
+
+    ``seconds_per_epoch`` of each row is the ensemble's training time per epoch (validation included)
+    divided by its size: the time amortised per run.
+    """
+    return train_ipd_ensemble(runs, progress)[1]
 
 
 def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:

@@ -1,10 +1,16 @@
-"""Surrogate-gradient training of an ensemble of K networks, early stopping, evaluation.
+"""Surrogate-gradient training of an ensemble of K spiking classifiers on any labelled data; evaluation.
 
-Training follows the seed: Adam, loss = NLL of log-softmax of ``logit_scale`` (0.01) times the
-time-summed readout membrane, mini-batches drawn by a fresh permutation every epoch (the last
-incomplete batch dropped), a validation pass without dropout after every epoch, and early stopping that
-keeps the weights of the epoch with the lowest validation loss. A member stops after ``patience`` epochs
-without improvement (the seed stops when the best of the last 10 epochs is the oldest, i.e. after 9).
+Training follows the IPD seed: Adam, a classification loss on the time-summed readout (:mod:`.losses`; the
+seed's is the cross-entropy of 0.01 x the summed membrane), mini-batches drawn by a fresh permutation every
+epoch (the last incomplete batch dropped), a validation pass without dropout after every epoch, and early
+stopping that keeps the weights of the epoch with the lowest validation loss. A member stops after
+``patience`` epochs without improvement (the seed stops when the best of the last 10 epochs is the oldest,
+i.e. after 9).
+
+Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
+(:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
+generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
+pass (``"encode/validation"``, restarted each epoch), and a named stream for evaluation.
 
 Members are independent: the loss is the SUM of the members' mean losses, so a member's gradient is its
 own loss's gradient, Adam acts elementwise, and each member draws its batch order and dropout masks from
@@ -15,18 +21,24 @@ marked diverged (its run is reported failed).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from spikeloc import seeding
-from spikeloc.networks.ipd import IPDNetwork, predict
-from spikeloc.tasks.ipd import IPDData, midpoint_error_deg, seed_error_deg
+from spikeloc.learning.losses import LossConfig, member_losses
+from spikeloc.networks.classifier import SpikingClassifier, predict
 from spikeloc.validation import require
+
+
+class Encoder(Protocol):
+    """Turns values (..., features) into inputs over time (..., T, features); see spikeloc.substrate.encoders."""
+
+    def encode(self, values: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,7 @@ class TrainConfig:
     lr: float = 0.005
     batch_size: int = 64
     patience: int = 10
-    logit_scale: float = 0.01
+    loss: LossConfig = LossConfig()
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
@@ -45,51 +57,65 @@ class TrainConfig:
         require(self.lr > 0, "lr", self.lr, "> 0")
         require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
         require(self.patience >= 1, "patience", self.patience, "an integer >= 1")
-        require(self.logit_scale > 0, "logit_scale", self.logit_scale, "> 0")
         require(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
 
 
 @dataclass(frozen=True)
 class MemberData:
-    """The datasets of K members. ``spikes`` bool (D, N, T, inputs), ``ipd_rad`` and ``labels`` (D, N)
-    hold D distinct datasets; member k reads dataset ``source[k]`` (members with equal data share it)."""
+    """The datasets of K members. ``inputs`` (D, N, ...) and ``labels`` (D, N) hold D distinct datasets;
+    member k reads dataset ``source[k]`` (members with equal data share it). Inputs are spikes
+    (D, N, T, features), bool or float, when ``encoder`` is None, else values (D, N, features) that
+    ``encoder`` turns into (T, features) per sample, batch by batch."""
 
-    spikes: torch.Tensor
-    ipd_rad: torch.Tensor
+    inputs: torch.Tensor
     labels: torch.Tensor
     source: torch.Tensor
+    encoder: Encoder | None = None
 
     @classmethod
-    def stack(cls, datasets: Sequence[IPDData]) -> MemberData:
-        """Member k uses ``datasets[k]``; the same object given twice is stored once."""
-        require(len({len(d) for d in datasets}) == 1, "datasets", [len(d) for d in datasets],
-                "of equal sizes across members")
-        distinct = list({id(d): d for d in datasets}.values())
-        position = {id(d): i for i, d in enumerate(distinct)}
-        source = torch.tensor([position[id(d)] for d in datasets], device=datasets[0].labels.device)
-        return cls(torch.stack([d.spikes for d in distinct]), torch.stack([d.ipd_rad for d in distinct]),
-                   torch.stack([d.labels for d in distinct]), source)
+    def stack(cls, datasets: Sequence[tuple[torch.Tensor, torch.Tensor]], encoder: Encoder | None = None) -> MemberData:
+        """Member k uses ``datasets[k] = (inputs, labels)``; the same inputs tensor given twice is stored once."""
+        require(len({len(labels) for _, labels in datasets}) == 1, "datasets",
+                [len(labels) for _, labels in datasets], "of equal sizes across members")
+        distinct = list({id(inputs): (inputs, labels) for inputs, labels in datasets}.values())
+        position = {id(inputs): i for i, (inputs, _) in enumerate(distinct)}
+        source = torch.tensor([position[id(inputs)] for inputs, _ in datasets], device=datasets[0][1].device)
+        return cls(torch.stack([inputs for inputs, _ in distinct]), torch.stack([labels for _, labels in distinct]),
+                   source, encoder)
 
     @property
     def n_samples(self) -> int:
         return self.labels.shape[1]
 
-    def member_ipd_rad(self, k: int) -> torch.Tensor:
-        return self.ipd_rad[self.source[k]]
-
     def member_labels(self, k: int) -> torch.Tensor:
         return self.labels[self.source[k]]
 
-    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Spikes (K, b, T, inputs) and labels (K, b) at per-member sample ``indices`` (K, b)."""
+    def batch(self, indices: torch.Tensor, generators: Sequence[torch.Generator] | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (K, b, T, features) and labels (K, b) at per-member sample ``indices`` (K, b); values are
+        encoded with member k's ``generators[k]``."""
         datasets = self.source[:, None]
-        return self.spikes[datasets, indices], self.labels[datasets, indices]
+        return self._encoded(self.inputs[datasets, indices], generators), self.labels[datasets, indices]
 
-    def chunks(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Consecutive (spikes, labels) chunks of ``size`` samples per member, in order."""
+    def chunks(self, size: int, generators: Sequence[torch.Generator] | None = None,
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Consecutive (inputs, labels) chunks of ``size`` samples per member, in order."""
         for start in range(0, self.n_samples, size):
             window = slice(start, start + size)
-            yield self.spikes[self.source, window], self.labels[self.source, window]
+            yield self._encoded(self.inputs[self.source, window], generators), self.labels[self.source, window]
+
+    def encode_generators(self, members: Sequence, stream: str) -> list[torch.Generator] | None:
+        """One generator per member for encoding (None when inputs are already spikes)."""
+        if self.encoder is None:
+            return None
+        return [seeding.generator(m.seed, stream, self.inputs.device) for m in members]
+
+    def _encoded(self, inputs: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:
+        if self.encoder is None:
+            return inputs
+        require(generators is not None and len(generators) == inputs.shape[0], "generators",
+                None if generators is None else len(generators), f"one per member ({inputs.shape[0]})")
+        return torch.stack([self.encoder.encode(x, g) for x, g in zip(inputs, generators)])
 
 
 @dataclass
@@ -105,38 +131,34 @@ class FitResult:
     val_loss: list[list[float]] = field(default_factory=list)
 
 
-def member_losses(network: IPDNetwork, spikes: torch.Tensor, labels: torch.Tensor, logit_scale: float,
-                  dropout_generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
-    """Mean cross-entropy of each member on its batch, shape (K,)."""
-    logits = network(spikes, dropout_generators).sum(dim=-2) * logit_scale  # (K, b, classes)
-    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-    return losses.view(labels.shape).mean(dim=1)
-
-
-def validation_losses(network: IPDNetwork, data: MemberData, config: TrainConfig) -> torch.Tensor:
-    """Mean loss of each member over all of ``data``, without dropout, shape (K,)."""
+def validation_losses(network: SpikingClassifier, data: MemberData, config: TrainConfig) -> torch.Tensor:
+    """Mean loss of each member over all of ``data``, without dropout, shape (K,); encoded with the
+    ``"encode/validation"`` stream from its start, so every epoch sees the same validation inputs."""
     network.eval()
+    generators = data.encode_generators(network.members, "encode/validation")
     with torch.no_grad():
-        total = sum(member_losses(network, x, y, config.logit_scale) * y.shape[1]
-                    for x, y in data.chunks(config.eval_batch_size))
+        total = sum(member_losses(network(x), y, config.loss) * y.shape[1]
+                    for x, y in data.chunks(config.eval_batch_size, generators))
     return total / data.n_samples
 
 
-def train_epoch(network: IPDNetwork, optimiser: torch.optim.Optimizer, train: MemberData, config: TrainConfig,
-                shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator]) -> torch.Tensor:
-    """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``).
+def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, train: MemberData,
+                config: TrainConfig, shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator],
+                encode: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+    """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``,
+    encoding draws from ``encode[k]``).
 
     Returns each member's mean batch loss (K,); a member with a non-finite loss or gradient gets no update
     from that batch and a NaN epoch loss.
     """
     network.train()
     order = torch.stack([torch.randperm(train.n_samples, generator=g) for g in shuffle])
-    order = order.to(train.spikes.device)
+    order = order.to(train.inputs.device)
     n_batches = train.n_samples // config.batch_size
     epoch_loss = torch.zeros(network.n_members)
     for b in range(n_batches):
-        spikes, labels = train.batch(order[:, b * config.batch_size:(b + 1) * config.batch_size])
-        losses = member_losses(network, spikes, labels, config.logit_scale, dropout)
+        inputs, labels = train.batch(order[:, b * config.batch_size:(b + 1) * config.batch_size], encode)
+        losses = member_losses(network(inputs, dropout), labels, config.loss)
         optimiser.zero_grad(set_to_none=True)
         torch.where(torch.isfinite(losses), losses, 0.0).sum().backward()
         finite_gradients = _zero_non_finite_gradients(network)
@@ -145,7 +167,7 @@ def train_epoch(network: IPDNetwork, optimiser: torch.optim.Optimizer, train: Me
     return epoch_loss
 
 
-def _zero_non_finite_gradients(network: IPDNetwork) -> torch.Tensor:
+def _zero_non_finite_gradients(network: SpikingClassifier) -> torch.Tensor:
     """Per member (K,): whether all its gradients are finite; a member's non-finite gradients are zeroed so
     the step leaves its weights finite (its epoch loss is then reported NaN, which marks it diverged)."""
     finite = torch.ones(network.n_members, dtype=torch.bool)
@@ -159,14 +181,15 @@ def _zero_non_finite_gradients(network: IPDNetwork) -> torch.Tensor:
     return finite
 
 
-def fit(network: IPDNetwork, train: MemberData, validation: MemberData, config: TrainConfig,
+def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, config: TrainConfig,
         progress: bool = False) -> FitResult:
     """Train every member of ``network`` in place; on return each holds its best-validation weights."""
     members = network.n_members
     require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
             f"<= training set size {train.n_samples}")
     shuffle = [seeding.generator(m.seed, "shuffle") for m in network.members]
-    dropout = [seeding.generator(m.seed, "dropout", train.spikes.device) for m in network.members]
+    dropout = [seeding.generator(m.seed, "dropout", train.inputs.device) for m in network.members]
+    encode = train.encode_generators(network.members, "encode/train")
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr)
     best_state = {name: p.detach().clone() for name, p in network.named_parameters()}
     best_loss = torch.full((members,), float("inf"))
@@ -176,7 +199,7 @@ def fit(network: IPDNetwork, train: MemberData, validation: MemberData, config: 
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
-        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout)
+        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode)
         diverged |= ~torch.isfinite(epoch_loss)
         val_loss = validation_losses(network, validation, config).cpu()
         diverged |= ~torch.isfinite(val_loss)
@@ -202,7 +225,7 @@ def fit(network: IPDNetwork, train: MemberData, validation: MemberData, config: 
     return result
 
 
-def _keep_improved(network: IPDNetwork, best_state: dict[str, torch.Tensor], improved: torch.Tensor) -> None:
+def _keep_improved(network: SpikingClassifier, best_state: dict[str, torch.Tensor], improved: torch.Tensor) -> None:
     """Copy the current weights of the improved members (leading axis) into ``best_state``."""
     if not bool(improved.any()):
         return
@@ -212,22 +235,26 @@ def _keep_improved(network: IPDNetwork, best_state: dict[str, torch.Tensor], imp
             best_state[name] = torch.where(mask, p, best_state[name])
 
 
-def evaluate(network: IPDNetwork, data: MemberData, batch_size: int = 512) -> list[dict]:
-    """Per member: ``acc`` (fraction correct), ``error_deg`` (seed metric), ``midpoint_error_deg`` and
-    ``confusion`` (classes x classes counts, rows = predicted, columns = true, as the seed)."""
+#: Task metrics: ``metrics(k, predicted)`` -> extra entries of member k's evaluation, ``predicted`` its (N,)
+#: class decisions on the evaluated data (e.g. IPD's errors in degrees).
+TaskMetrics = Callable[[int, torch.Tensor], dict]
+
+
+def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512,
+             task_metrics: TaskMetrics | None = None, stream: str = "encode/evaluate") -> list[dict]:
+    """Per member: ``acc`` (fraction correct), ``confusion`` (classes x classes counts, rows = predicted,
+    columns = true, as the IPD seed) and whatever ``task_metrics`` adds. Encoded inputs are drawn from the
+    named ``stream`` of each member's seed."""
     network.eval()
+    generators = data.encode_generators(network.members, stream)
     with torch.no_grad():
-        predicted = torch.cat([predict(network(x)) for x, _ in data.chunks(batch_size)], dim=1)
+        predicted = torch.cat([predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
     n_classes = network.config.n_classes
     results = []
     for k in range(network.n_members):
-        labels, guess, ipd = data.member_labels(k).cpu(), predicted[k].cpu(), data.member_ipd_rad(k).cpu()
+        labels, guess = data.member_labels(k).cpu(), predicted[k]
         confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
         np.add.at(confusion, (guess.numpy(), labels.numpy()), 1)
-        results.append({
-            "acc": float((guess == labels).double().mean()),
-            "error_deg": seed_error_deg(ipd, guess, n_classes),
-            "midpoint_error_deg": midpoint_error_deg(labels, guess, n_classes),
-            "confusion": confusion,
-        })
+        results.append({"acc": float((guess == labels).double().mean()), "confusion": confusion,
+                        **(task_metrics(k, guess) if task_metrics else {})})
     return results

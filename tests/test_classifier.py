@@ -4,7 +4,7 @@ import torch
 from snntorch import surrogate
 
 from spikeloc.learning.surrogate import MemberData, TrainConfig, fit
-from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig, predict
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier, _drop, predict
 from spikeloc.substrate.neurons import LIFParameters, lif_step
 from spikeloc.substrate.synapses import Synapses, dale_signs
 from spikeloc.tasks.ipd import IPDTask, generate
@@ -47,7 +47,7 @@ def test_surrogate_gradient_is_the_sigmoid_derivative():
 
 @pytest.mark.parametrize("backend", ["fused", "snntorch"])
 def test_network_shapes_and_single_member_squeeze(backend):
-    net = IPDNetwork(NetworkConfig(n_inputs=20, n_hidden=7, n_classes=5, backend=backend), [Member(seed=0)])
+    net = SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(7,), n_classes=5, backend=backend), [Member(seed=0)])
     x = random_spikes((3, 40, 20))
     assert net(x).shape == (3, 40, 5)
     assert torch.equal(net(x), net(x[None])[0])
@@ -55,22 +55,22 @@ def test_network_shapes_and_single_member_squeeze(backend):
 
 
 def test_wrong_input_shape_is_a_clear_error():
-    net = IPDNetwork(NetworkConfig(n_inputs=20), [Member()])
-    with pytest.raises(ValueError, match="spikes"):
+    net = SpikingClassifier(ClassifierConfig(n_inputs=20), [Member()])
+    with pytest.raises(ValueError, match="inputs"):
         net(random_spikes((3, 40, 21)))
 
 
 def test_member_computes_the_same_alone_and_in_an_ensemble():
-    config = NetworkConfig(n_inputs=20, n_hidden=9)
+    config = ClassifierConfig(n_inputs=20, hidden=(9,))
     members = [Member(seed=s, dropout=p, dale_layers=d) for s, p, d in
                ((0, 0.0, "none"), (1, 0.5, "both"), (2, 0.9, "input"))]
-    ensemble = IPDNetwork(config, members)
+    ensemble = SpikingClassifier(config, members)
     x = random_spikes((3, 4, 30, 20))
     masks = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]  # noqa: E731
     together_training = ensemble(x, masks([0, 1, 2]))
     together = ensemble.eval()(x)
     for k, member in enumerate(members):
-        alone = IPDNetwork(config, [member])
+        alone = SpikingClassifier(config, [member])
         torch.testing.assert_close(alone(x[k], masks([k])), together_training[k], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(alone.eval()(x[k]), together[k], rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together_training[1], together[1])  # dropout did act in training
@@ -87,12 +87,13 @@ def test_dale_signs_are_random_and_have_the_requested_fraction():
 
 def test_dale_signs_never_flip_during_training():
     task = IPDTask(fibres_per_ear=20, phase_offset="per_sample")
-    data = MemberData.stack([generate(task, 256, torch.Generator().manual_seed(0))])
-    net = IPDNetwork(NetworkConfig(n_inputs=40, n_hidden=10),
+    ipd = generate(task, 256, torch.Generator().manual_seed(0))
+    data = MemberData.stack([(ipd.spikes, ipd.labels)])
+    net = SpikingClassifier(ClassifierConfig(n_inputs=40, hidden=(10,)),
                      [Member(seed=0, dale_layers="both", ie_ratio=0.5)])
-    before = [s.effective_weight().detach().clone() for s in (net.input_synapses, net.readout_synapses)]
+    before = [s.effective_weight().detach().clone() for s in net.synapses]
     fit(net, data, data, TrainConfig(epochs=3, lr=0.05, batch_size=32))
-    for synapses, initial in zip((net.input_synapses, net.readout_synapses), before):
+    for synapses, initial in zip(net.synapses, before):
         w = synapses.effective_weight().detach()
         signs = synapses.signs[:, :, None]
         assert not torch.equal(w, initial)  # it did learn
@@ -116,7 +117,7 @@ def test_unconstrained_units_keep_plain_weights():
 
 
 def test_dropout_only_in_training_and_at_the_requested_rate():
-    net = IPDNetwork(NetworkConfig(n_inputs=20, n_hidden=50), [Member(seed=0, dropout=0.5)])
+    net = SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(50,)), [Member(seed=0, dropout=0.5)])
     x = random_spikes((1, 64, 30, 20), rate=0.5)
     net.eval()
     assert torch.equal(net(x), net(x))
@@ -126,8 +127,8 @@ def test_dropout_only_in_training_and_at_the_requested_rate():
     assert not torch.equal(net(x, [g1]), net(x, [torch.Generator().manual_seed(2)]))
     with pytest.raises(ValueError, match="dropout_generators"):
         net(x)
-    hidden = net.hidden(net.input_synapses(x))
-    kept = net._drop(hidden, [torch.Generator().manual_seed(0)])
+    hidden = net.hidden_layers[0](net.synapse_layer("input")(x))
+    kept = _drop(hidden, net.dropout[0], [torch.Generator().manual_seed(0)])
     spiking = hidden > 0
     assert (kept[spiking] == 0).float().mean() == pytest.approx(0.5, abs=0.05)
     assert set(kept[spiking].unique().tolist()) <= {0.0, 2.0}
@@ -143,7 +144,7 @@ def test_bad_member_settings_name_the_field(field, value):
 @pytest.mark.parametrize("field,value", [("tau_s", 0.0), ("n_inputs", 0), ("backend", "cuda-magic")])
 def test_bad_network_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        NetworkConfig(**{field: value})
+        ClassifierConfig(**{field: value})
 
 
 def test_surrogate_is_finite_far_below_threshold():
@@ -157,10 +158,55 @@ def test_surrogate_is_finite_far_below_threshold():
 
 def test_non_finite_gradients_skip_only_their_member():
     from spikeloc.learning.surrogate import _zero_non_finite_gradients
-    net = IPDNetwork(NetworkConfig(n_inputs=4, n_hidden=3), [Member(seed=0), Member(seed=1)])
+    net = SpikingClassifier(ClassifierConfig(n_inputs=4, hidden=(3,)), [Member(seed=0), Member(seed=1)])
     for p in net.parameters():
         p.grad = torch.ones_like(p)
-    net.input_synapses.raw_weight.grad[1, 0, 0] = float("nan")
+    net.synapse_layer("input").raw_weight.grad[1, 0, 0] = float("nan")
     assert _zero_non_finite_gradients(net).tolist() == [True, False]
     for p in net.parameters():
         assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())
+
+
+def test_deep_network_shapes_layers_and_per_layer_settings():
+    config = ClassifierConfig(n_inputs=12, hidden=(16, 8), n_classes=4)
+    assert config.synapse_names == ("input", "hidden_1", "readout")
+    member = Member(seed=3, dropout=(0.2, 0.0), dale_layers=("hidden_1",), ie_ratio=0.25)
+    net = SpikingClassifier(config, [member])
+    assert [tuple(s.raw_weight.shape) for s in net.synapses] == [(1, 12, 16), (1, 16, 8), (1, 8, 4)]
+    assert [int((s.signs != 0).sum()) for s in net.synapses] == [0, 16, 0]
+    assert int((net.synapse_layer("hidden_1").signs < 0).sum()) == 4
+    assert net.dropout[:, 0].tolist() == pytest.approx([0.2, 0.0])
+    assert net.eval()(random_spikes((5, 30, 12))).shape == (5, 30, 4)
+
+
+@pytest.mark.parametrize("member,field", [(Member(dropout=(0.1, 0.2, 0.3)), "dropout"),
+                                          (Member(dale_layers=("hidden_7",)), "dale_layers")])
+def test_member_that_does_not_fit_the_network_names_the_field(member, field):
+    with pytest.raises(ValueError, match=field):
+        SpikingClassifier(ClassifierConfig(n_inputs=4, hidden=(5, 5)), [member])
+
+
+@pytest.mark.parametrize("hidden", [(), (0,), (10, -1)])
+def test_bad_hidden_sizes_are_refused(hidden):
+    with pytest.raises(ValueError, match="hidden"):
+        ClassifierConfig(hidden=hidden)
+
+
+def test_spiking_readout_emits_spikes_and_predicts_by_count():
+    net = SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(40,), n_classes=3, readout="spikes"),
+                            [Member(seed=1)])
+    with torch.no_grad():
+        net.synapses[0].raw_weight.mul_(6)
+        net.synapses[1].raw_weight.mul_(6)
+    out = net(random_spikes((8, 50, 20), rate=0.4))
+    assert set(out.unique().tolist()) <= {0.0, 1.0} and out.sum() > 0
+    counts = out.sum(dim=-2)
+    assert torch.equal(predict(out), counts.argmax(dim=-1))
+
+
+def test_restrict_keeps_the_chosen_members_computation():
+    config = ClassifierConfig(n_inputs=10, hidden=(6,), n_classes=3)
+    net = SpikingClassifier(config, [Member(seed=s, dale_layers="both") for s in range(3)]).eval()
+    x = random_spikes((3, 2, 20, 10))
+    sub = net.restrict([2, 0]).eval()
+    assert torch.equal(sub(x[[2, 0]]), net(x)[[2, 0]])

@@ -1,0 +1,235 @@
+"""A spiking classifier of any depth: input -> [synapses -> LIF layer -> dropout] x L -> synapses -> readout.
+
+One module holds an ensemble of K independent networks (K = 1 for a single network) that share their shapes
+and neuron constants (:class:`ClassifierConfig`) and differ in what :class:`Member` lists: seed, dropout per
+hidden layer, which synapse layers obey Dale's law and with what inhibitory fraction. Members never interact:
+each has its own weights, signs, dropout masks and random streams, so a member computes the same function
+inside an ensemble as alone.
+
+Synapse layers are named by where they start: ``"input"`` (inputs -> first hidden layer), ``"hidden_1"``,
+``"hidden_2"``, ... (hidden layer i -> i + 1) and ``"readout"`` (last hidden layer -> output). Two readouts:
+
+* ``"membrane"`` (the IPD seed's): a non-spiking leaky integrator ``v_t = beta v_{t-1} + I_t``; its class
+  scores are the time-summed membrane.
+* ``"spikes"``: a layer of LIF neurons (the hidden layers' dynamics); its class scores are the spike counts
+  over the T steps (rate decoding, as ``snntorch.functional.accuracy_rate``).
+
+Either way the network's output is ``(K, batch, T, classes)`` (or ``(batch, T, classes)`` for a single
+member's input without the member axis), :func:`class_scores` sums it over time, and :func:`predict` takes
+the argmax (the first class on ties, as ``torch.argmax`` and snnTorch).
+
+Input is ``(K, batch, T, inputs)`` floats (spikes or currents, see :mod:`spikeloc.substrate.encoders`) or bool
+spikes, or ``(batch, T, inputs)`` for K = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from spikeloc import seeding
+from spikeloc.substrate.neurons import BACKENDS, LeakyReadout, LIFLayer, LIFParameters
+from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
+from spikeloc.validation import require, require_choice
+
+READOUTS = ("membrane", "spikes")
+#: Shorthands for ``Member.dale_layers``; a tuple of synapse-layer names is accepted too.
+DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "both": ("input", "readout")}
+
+
+def synapse_names(n_hidden_layers: int) -> tuple[str, ...]:
+    """Names of the synapse layers of a network with ``n_hidden_layers`` hidden layers, input first."""
+    return ("input", *(f"hidden_{i}" for i in range(1, n_hidden_layers)), "readout")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Shapes and constants shared by every member of an ensemble (units in the names).
+
+    ``hidden`` lists the hidden layer sizes, e.g. ``(100,)`` or ``(256, 128)``. One membrane time constant
+    ``tau_s`` serves every LIF layer and the readout, as in the IPD seed.
+    """
+
+    n_inputs: int = 200
+    hidden: tuple[int, ...] = (30,)
+    n_classes: int = 12
+    readout: str = "membrane"
+    tau_s: float = 5e-3
+    dt_s: float = 1e-3
+    threshold: float = 1.0
+    surrogate_slope: float = 5.0
+    backend: str = "fused"
+    zero_gradient: str = "cull"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        require(len(self.hidden) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden",
+                self.hidden, "one or more layer sizes, each an integer >= 1")
+        for name in ("n_inputs", "n_classes"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        require_choice(self.readout, "readout", READOUTS)
+        require_choice(self.backend, "backend", BACKENDS)
+        require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
+        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold and surrogate_slope
+
+    @property
+    def lif(self) -> LIFParameters:
+        """Neuron constants of the hidden layers and the readout."""
+        return LIFParameters(self.tau_s, self.dt_s, self.threshold, self.surrogate_slope)
+
+    @property
+    def synapse_names(self) -> tuple[str, ...]:
+        return synapse_names(len(self.hidden))
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Units from input to output: (n_inputs, *hidden, n_classes)."""
+        return (self.n_inputs, *self.hidden, self.n_classes)
+
+
+@dataclass(frozen=True)
+class Member:
+    """What one ensemble member chooses: its seed, hidden-spike dropout and Dale's-law constraint.
+
+    ``dropout`` is one probability for every hidden layer or a tuple with one per hidden layer (dropped
+    spikes of hidden layer i feed synapse layer i + 1). ``dale_layers`` names the synapse layers whose
+    presynaptic units get fixed signs: ``"none"``, ``"input"``, ``"readout"``, ``"both"`` (input and readout)
+    or a tuple of synapse-layer names (:func:`synapse_names`); ``ie_ratio`` is the inhibitory fraction of
+    those units (0 = all excitatory, 1 = all inhibitory).
+    """
+
+    seed: int = 0
+    dropout: float | tuple[float, ...] = 0.0
+    dale_layers: str | tuple[str, ...] = "none"
+    ie_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dropout, (list, tuple)):
+            object.__setattr__(self, "dropout", tuple(self.dropout))
+        if isinstance(self.dale_layers, list):
+            object.__setattr__(self, "dale_layers", tuple(self.dale_layers))
+        rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
+        require(all(0 <= p < 1 for p in rates), "dropout", self.dropout, "in [0, 1) (one value, or one per layer)")
+        if isinstance(self.dale_layers, str):
+            require_choice(self.dale_layers, "dale_layers", DALE_SHORTHANDS)
+        require(0 <= self.ie_ratio <= 1, "ie_ratio", self.ie_ratio, "in [0, 1]")
+
+    def constrained_layers(self) -> tuple[str, ...]:
+        """Names of the synapse layers under Dale's law."""
+        if isinstance(self.dale_layers, str):
+            return DALE_SHORTHANDS[self.dale_layers]
+        return self.dale_layers
+
+    def dropout_rates(self, n_hidden_layers: int) -> tuple[float, ...]:
+        """Dropout probability of each hidden layer's spikes."""
+        if isinstance(self.dropout, tuple):
+            return self.dropout
+        return (self.dropout,) * n_hidden_layers
+
+    def check_against(self, config: ClassifierConfig) -> None:
+        """Raise ``ValueError`` if this member does not fit networks of ``config``."""
+        if isinstance(self.dropout, tuple):
+            require(len(self.dropout) == len(config.hidden), "dropout", self.dropout,
+                    f"one value, or one per hidden layer ({len(config.hidden)})")
+        unknown = set(self.constrained_layers()) - set(config.synapse_names)
+        require(not unknown, "dale_layers", self.dale_layers,
+                f"a shorthand of {sorted(DALE_SHORTHANDS)} or names among {config.synapse_names}")
+
+
+def _member_synapses(config: ClassifierConfig, members: Sequence[Member], layer: str, n_in: int,
+                     n_out: int) -> Synapses:
+    weights, signs = [], []
+    for member in members:
+        g = seeding.generator(member.seed, f"init/{layer}")
+        weights.append(uniform_fan_in(n_in, n_out, g))
+        constrained = layer in member.constrained_layers()
+        signs.append(dale_signs(n_in, member.ie_ratio, g) if constrained else torch.zeros(n_in))
+    return Synapses(torch.stack(weights), torch.stack(signs), config.zero_gradient)
+
+
+class SpikingClassifier(nn.Module):
+    """K independent spiking classifiers evaluated as one batched model."""
+
+    def __init__(self, config: ClassifierConfig, members: Sequence[Member]):
+        super().__init__()
+        require(len(members) >= 1, "members", len(members), "at least one member")
+        for member in members:
+            member.check_against(config)
+        self.config = config
+        self.members = tuple(members)
+        sizes = config.layer_sizes
+        self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
+                                      for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
+        self.hidden_layers = nn.ModuleList(LIFLayer(config.lif, config.backend) for _ in config.hidden)
+        self.readout = (LeakyReadout(config.lif, config.backend) if config.readout == "membrane"
+                        else LIFLayer(config.lif, config.backend))
+        rates = [m.dropout_rates(len(config.hidden)) for m in members]
+        self.register_buffer("dropout", torch.tensor(rates, dtype=torch.float32).T.contiguous())  # (layers, K)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    def forward(self, inputs: torch.Tensor,
+                dropout_generators: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+        """Readout over time: membrane or spikes ``(K, batch, T, classes)``. In training mode, hidden spikes
+        are dropped out per member with ``dropout_generators[k]`` (inverted dropout, kept spikes scaled by
+        1 / (1 - p), as ``nn.Dropout``); layer after layer, from the same generator."""
+        single = inputs.dim() == 3
+        x = inputs[None] if single else inputs
+        expected = f"(members={self.n_members}, batch, T, inputs={self.config.n_inputs})"
+        require(x.dim() == 4 and x.shape[0] == self.n_members and x.shape[-1] == self.config.n_inputs,
+                "inputs", tuple(inputs.shape), f"shaped {expected} or (batch, T, inputs) for one member")
+        x = x.to(self.dropout.dtype)
+        for synapses, layer, rates in zip(self.synapses, self.hidden_layers, self.dropout):
+            x = layer(synapses(x))
+            if self.training:
+                x = _drop(x, rates, dropout_generators)
+        output = self.readout(self.synapses[-1](x))
+        return output[0] if single else output
+
+    def synapse_layer(self, name: str) -> Synapses:
+        """The synapse layer called ``name`` (see :func:`synapse_names`)."""
+        require_choice(name, "name", self.config.synapse_names)
+        return self.synapses[self.config.synapse_names.index(name)]
+
+    def restrict(self, indices: Sequence[int]) -> SpikingClassifier:
+        """A new network of the members at ``indices`` (copies of their weights and signs)."""
+        chosen = [self.members[i] for i in indices]
+        network = SpikingClassifier(self.config, chosen)
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        with torch.no_grad():
+            for mine, theirs in zip(network.synapses, self.synapses):
+                mine.raw_weight.copy_(theirs.raw_weight[index])
+                mine.signs.copy_(theirs.signs[index])
+        return network
+
+
+def _drop(spikes: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:
+    """Inverted dropout of ``spikes`` (K, ...) with member k's rate ``rates[k]``, masks from ``generators[k]``."""
+    if not bool((rates > 0).any()):
+        return spikes
+    members = spikes.shape[0]
+    require(generators is not None and len(generators) == members, "dropout_generators",
+            None if generators is None else len(generators), f"one generator per member ({members})")
+    keep = torch.ones_like(spikes)
+    for k, (p, g) in enumerate(zip(rates.tolist(), generators)):
+        if p > 0:
+            draw = torch.rand(spikes.shape[1:], generator=g, device=g.device)
+            keep[k] = (draw >= p).to(keep.dtype) / (1 - p)
+    return spikes * keep
+
+
+def class_scores(output: torch.Tensor) -> torch.Tensor:
+    """Per-class scores from a readout over time ``(..., T, classes)``: the time-summed membrane, or the spike
+    counts of a spiking readout."""
+    return output.sum(dim=-2)
+
+
+def predict(output: torch.Tensor) -> torch.Tensor:
+    """Class decision: argmax of :func:`class_scores` (the first class on ties)."""
+    return class_scores(output).argmax(dim=-1)
+

@@ -31,7 +31,7 @@ from torch import nn
 
 from spikeloc import seeding
 from spikeloc.learning.surrogate import MemberData, TrainConfig, train_epoch
-from spikeloc.networks.ipd import IPDNetwork, Member, NetworkConfig
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.runtime import configure
 from spikeloc.tasks.ipd import IPDTask, generate
 
@@ -41,7 +41,8 @@ ALPHA = math.exp(-DT_S / TAU_S)
 
 def make_data(seed: int = 0, sigma: float = 0.0) -> MemberData:
     task = IPDTask(phase_noise_rad=sigma)
-    return MemberData.stack([generate(task, BATCH * N_BATCHES, seeding.generator(seed, "bench"))])
+    data = generate(task, BATCH * N_BATCHES, seeding.generator(seed, "bench"))
+    return MemberData.stack([(data.spikes, data.labels)])
 
 
 # --- the seed's loop (shared/seeds/001), re-implemented as the baseline ------------------------------------
@@ -87,7 +88,7 @@ def seed_variant(data: MemberData) -> Callable[[], None]:
     w2 = nn.Parameter((torch.rand(HIDDEN, CLASSES, generator=g) * 2 - 1) / math.sqrt(HIDDEN))
     optimiser = torch.optim.Adam([w1, w2], lr=LR)
     dropout = nn.Dropout(0.5)
-    spikes, labels = data.spikes[0], data.labels[0]
+    spikes, labels = data.inputs[0], data.labels[0]
 
     def epoch():
         order = torch.randperm(len(labels), generator=g)
@@ -108,7 +109,7 @@ def naive_snntorch_variant(data: MemberData) -> Callable[[], None]:
     lif = snn.Leaky(beta=ALPHA, reset_mechanism="zero", spike_grad=surrogate.sigmoid(slope=5))
     readout = snn.Leaky(beta=ALPHA, reset_mechanism="none")
     optimiser = torch.optim.Adam([*fc1.parameters(), *fc2.parameters()], lr=LR)
-    spikes, labels = data.spikes[0], data.labels[0]
+    spikes, labels = data.inputs[0], data.labels[0]
 
     def epoch():
         order = torch.randperm(len(labels), generator=g)
@@ -131,7 +132,7 @@ def naive_snntorch_variant(data: MemberData) -> Callable[[], None]:
 # --- spikeloc ---------------------------------------------------------------------------------------------
 def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | None = None) -> Callable[[], None]:
     members = members or [Member(seed=0, dropout=0.5)]
-    network = IPDNetwork(NetworkConfig(backend=backend, n_hidden=HIDDEN), members)
+    network = SpikingClassifier(ClassifierConfig(backend=backend, hidden=(HIDDEN,)), members)
     optimiser = torch.optim.Adam(network.parameters(), lr=LR)
     config = TrainConfig(batch_size=BATCH)
     shuffle = [seeding.generator(m.seed, "shuffle") for m in members]
@@ -143,7 +144,7 @@ def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | Non
 def matmul_variant(data: MemberData) -> Callable[[], None]:
     g = torch.Generator().manual_seed(0)
     w1, w2 = torch.randn(200, HIDDEN, generator=g), torch.randn(HIDDEN, CLASSES, generator=g)
-    spikes = data.spikes[0]
+    spikes = data.inputs[0]
 
     def epoch():
         for b in range(N_BATCHES):
@@ -217,7 +218,8 @@ def grid_members(n: int) -> tuple[list[Member], MemberData]:
             task = IPDTask(phase_noise_rad=sigma)
             datasets[(run, sigma)] = generate(task, BATCH * N_BATCHES, seeding.generator(run, f"bench/{sigma}"))
     members = [Member(seed=run, dropout=p) for run, p, _ in grid]
-    return members, MemberData.stack([datasets[(run, sigma)] for run, _, sigma in grid])
+    return members, MemberData.stack([(datasets[(run, sigma)].spikes, datasets[(run, sigma)].labels)
+                                      for run, _, sigma in grid])
 
 
 def seed_loop_epoch(_: int) -> Callable[[], None]:

@@ -72,6 +72,33 @@ def test_cli_prints_json_with_the_promised_keys(capsys):
         assert key in result and math.isfinite(result[key])
 
 
+def test_cli_save_then_eval_reproduces_the_test_score_and_scores_fresh_stimuli(tmp_path, capsys):
+    model = tmp_path / "ipd.pt"
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "10", "--json", "--seed", "4",
+                     "--save", str(model)]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert cli_main(["eval-ipd", "--model", str(model), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["test_acc"] == trained["test_acc"] and again["test_error_deg"] == trained["test_error_deg"]
+    assert cli_main(["eval-ipd", "--model", str(model), "--phase-noise", "0.5", "--phase-offset", "per_sample",
+                     "--n-samples", "300", "--seed", "9", "--json"]) == 0
+    noisy = json.loads(capsys.readouterr().out)
+    assert noisy["n_test_samples"] == 300 and noisy["test_phase_noise_rad"] == 0.5 and 0 <= noisy["test_acc"] <= 1
+
+
+@pytest.mark.parametrize("args,message", [(["--model", "missing.pt"], "missing.pt"),
+                                          (["--model", __file__], "test_experiment.py"),
+                                          (["--model", "MODEL", "--n-samples", "0"], "n_test_samples"),
+                                          (["--model", "MODEL", "--phase-noise", "-1"], "phase_noise_rad")])
+def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys):
+    model = tmp_path / "ipd.pt"
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 0
+    capsys.readouterr()
+    assert cli_main(["eval-ipd", *[str(model) if a == "MODEL" else a for a in args]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("args,field", [(["--phase-noise", "-1"], "phase_noise_rad"),
                                         (["--dropout", "1"], "dropout"),
                                         (["--dales-law", "--ie-ratio", "1.5"], "ie_ratio"),

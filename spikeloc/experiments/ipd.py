@@ -11,6 +11,7 @@ validate on ``n_val_samples`` more at the same noise, test on ``n_test_samples``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -20,6 +21,7 @@ import pandas as pd
 from spikeloc import seeding
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.networks.saved import SavedModel
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import require
@@ -89,6 +91,12 @@ DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase
                "batch_size", "n_train_batches", "n_val_samples", "n_test_samples")
 
 
+def test_dataset(run: IPDRun, seed: int) -> IPDData:
+    """The run's test set: ``n_test_samples`` fresh samples at ``test_phase_noise_rad`` from the seed's
+    ``"data/test"`` stream."""
+    return generate(run.task(run.test_phase_noise_rad), run.n_test_samples, seeding.generator(seed, "data/test"))
+
+
 def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], list[IPDData], list[IPDData]]:
     """Each run's (train, validation, test) datasets, each from its own named stream of the run's seed.
 
@@ -104,8 +112,7 @@ def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], 
             cache[key] = (
                 generate(train_task, run.n_train_batches * run.batch_size, seeding.generator(seed, "data/train")),
                 generate(train_task, run.n_val_samples, seeding.generator(seed, "data/validation")),
-                generate(run.task(run.test_phase_noise_rad), run.n_test_samples,
-                         seeding.generator(seed, "data/test")),
+                test_dataset(run, seed),
             )
         per_run.append(cache[key])
     return [list(split) for split in zip(*per_run)]
@@ -158,6 +165,30 @@ def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False)
     divided by its size: the time amortised per run.
     """
     return train_ipd_ensemble(runs, progress)[1]
+
+
+def model_metadata(runs: Sequence[tuple[IPDRun, int]]) -> dict:
+    """What a saved IPD model records to be scored again later (:func:`evaluate_saved`)."""
+    return {"task": "ipd", "runs": [{"config": dataclasses.asdict(run), "seed": seed} for run, seed in runs]}
+
+
+def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
+    """Score a saved IPD model on a fresh test set per member: the member's own run settings with
+    ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
+    replaced, drawn from ``seed``'s test stream (default: the member's training seed, which reproduces the test
+    set it was scored on after training). One row per member: test accuracy and both errors."""
+    require(saved.metadata.get("task") == "ipd", "model", saved.metadata.get("task"), "a saved IPD model")
+    unknown = set(test_settings) - {f.name for f in fields(IPDRun)}
+    require(not unknown, "test settings", sorted(unknown), "IPDRun fields")
+    runs = [(dataclasses.replace(IPDRun(**entry["config"]), **test_settings),
+             entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
+    datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
+    data = MemberData.stack([(d.spikes, d.labels) for d in datasets])
+    n_classes = saved.network.config.n_classes
+    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(datasets[k], guess, n_classes))
+    return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
+             "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],
+             "test_midpoint_error_deg": m["midpoint_error_deg"]} for (run, data_seed), m in zip(runs, metrics)]
 
 
 def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:

@@ -1,0 +1,147 @@
+"""Image classification by a spiking network: one flat run config -> one flat row of metrics.
+
+Protocol per run: load the dataset by name (:func:`spikeloc.datasets.load`, local files only), hold out
+``n_validation`` training images as a stratified validation split drawn from the run's seed, scale pixels to
+[0, 1], encode them batch by batch (:mod:`spikeloc.substrate.encoders`: rate, latency or direct current over
+``steps`` steps of ``dt_s``), train a :class:`~spikeloc.networks.classifier.SpikingClassifier` with early
+stopping on the validation loss, and test on the dataset's test split. :func:`run_mlp_baseline` trains a
+non-spiking ReLU MLP of the same widths on the same split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from spikeloc import datasets, seeding
+from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
+from spikeloc.learning.losses import LossConfig
+from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.substrate.encoders import EncoderConfig
+from spikeloc.validation import require
+
+
+@dataclass(frozen=True)
+class DigitsRun:
+    """Every setting of one image-classification run (seconds; pixels scaled to [0, 1])."""
+
+    dataset: str = "mnist-5k"
+    hidden: tuple[int, ...] = (200,)
+    readout: str = "spikes"
+    encoding: str = "rate"
+    steps: int = 25
+    gain: float = 1.0
+    tau_s: float = 20e-3
+    dropout: float = 0.0
+    dale_layers: str = "none"
+    ie_ratio: float = 0.5
+    backend: str = "fused"
+    loss: str = "cross_entropy"
+    logit_scale: float = 1.0
+    epochs: int = 15
+    lr: float = 2e-3
+    batch_size: int = 128
+    n_validation: int = 500
+    patience: int = 5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        require(self.dataset in datasets.NAMES, "dataset", self.dataset, "one of " + ", ".join(datasets.NAMES))
+        require(self.n_validation >= 1, "n_validation", self.n_validation, "an integer >= 1")
+        self.encoder()
+        self.network_config(n_inputs=1, n_classes=2)
+        self.member(0)
+        self.train_config()
+
+    def encoder(self) -> EncoderConfig:
+        return EncoderConfig(kind=self.encoding, steps=self.steps, gain=self.gain)
+
+    def network_config(self, n_inputs: int, n_classes: int) -> ClassifierConfig:
+        return ClassifierConfig(n_inputs=n_inputs, hidden=self.hidden, n_classes=n_classes, readout=self.readout,
+                                tau_s=self.tau_s, backend=self.backend)
+
+    def member(self, seed: int) -> Member:
+        return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+                           loss=LossConfig(self.loss, logit_scale=self.logit_scale))
+
+
+#: Fields that may differ between members of one ensemble; all others must be equal.
+PER_MEMBER_FIELDS = frozenset({"dropout", "dale_layers", "ie_ratio"})
+
+
+def ensemble_key(run: DigitsRun) -> tuple:
+    """Runs with equal keys can be trained together in one ensemble."""
+    return tuple((f.name, getattr(run, f.name)) for f in fields(run) if f.name not in PER_MEMBER_FIELDS)
+
+
+def split(dataset: datasets.ImageDataset, n_validation: int, seed: int) -> tuple[datasets.ImageSplit, ...]:
+    """(train, validation, test) of a run: the validation images drawn from the training part by the seed."""
+    train, validation = datasets.validation_split(dataset.train, n_validation,
+                                                  seeding.generator(seed, "data/validation-split"))
+    return train, validation, dataset.test
+
+
+def train_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], root: str | None = None,
+                          progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
+    """Train the runs ``(config, seed)`` as one ensemble on local image files (``root`` or SPIKELOC_DATA for
+    the datasets that are not shipped); the trained network and one flat row per run."""
+    require(len(runs) >= 1, "runs", len(runs), "at least one (config, seed) pair")
+    first = runs[0][0]
+    require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
+            f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
+    dataset = datasets.load(first.dataset, root)
+    splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed)]
+              for seed in dict.fromkeys(seed for _, seed in runs)}
+    encoder = first.encoder()
+    train, validation, test = (MemberData.stack([splits[seed][i] for _, seed in runs], encoder) for i in range(3))
+    network = SpikingClassifier(first.network_config(dataset.n_features, len(dataset.classes)),
+                                [run.member(seed) for run, seed in runs])
+    fitted = fit(network, train, validation, first.train_config(), progress=progress)
+    train_metrics, test_metrics = evaluate(network, train), evaluate(network, test)
+    rows = []
+    for k in range(len(runs)):
+        if fitted.diverged[k]:
+            rows.append({"status": "failed", "error": "non-finite loss or gradient (diverged)",
+                         "epochs_run": fitted.epochs_run[k]})
+            continue
+        rows.append({"status": "ok", "error": "", "train_acc": train_metrics[k]["acc"],
+                     "test_acc": test_metrics[k]["acc"], "best_val_loss": fitted.best_val_loss[k],
+                     "epochs_run": fitted.epochs_run[k], "best_epoch": fitted.best_epoch[k],
+                     "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
+                     "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist())})
+    return network, rows
+
+
+def run_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], progress: bool = False) -> list[dict]:
+    """Rows of :func:`train_digits_ensemble` (the study runner's batch function)."""
+    return train_digits_ensemble(runs, progress=progress)[1]
+
+
+def run_digits(run: DigitsRun, seed: int, progress: bool = False) -> dict:
+    """Train and test one spiking network; a flat dict of metrics."""
+    return run_digits_ensemble([(run, seed)], progress=progress)[0]
+
+
+def run_mlp_baseline(run: DigitsRun, seed: int, root: str | None = None) -> dict:
+    """A non-spiking ReLU MLP with the run's hidden widths, epochs, batch size and split, trained by backprop
+    (Adam, lr 1e-3, best validation epoch kept); the row has ``train_acc``, ``test_acc`` and ``seconds``."""
+    dataset = datasets.load(run.dataset, root)
+    (train_x, train_y), validation, (test_x, test_y) = [(s.features(), s.labels)
+                                                         for s in split(dataset, run.n_validation, seed)]
+    start = time.perf_counter()
+    model = fit_mlp(MLPConfig(hidden=run.hidden, epochs=run.epochs, batch_size=run.batch_size),
+                    (train_x, train_y), validation, len(dataset.classes), seed)
+    return {"status": "ok", "error": "", "train_acc": accuracy(model, train_x, train_y),
+            "test_acc": accuracy(model, test_x, test_y), "seconds": time.perf_counter() - start}
+
+
+def model_metadata(runs: Sequence[tuple[DigitsRun, int]]) -> dict:
+    """What a saved image model records (the dataset, encoder and training settings of each member)."""
+    return {"task": "digits", "runs": [{"config": dataclasses.asdict(run), "seed": seed} for run, seed in runs]}

@@ -33,6 +33,7 @@ from spikeloc import seeding
 from spikeloc.learning.surrogate import MemberData, TrainConfig, train_epoch
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.runtime import configure
+from spikeloc.substrate.synapses import Synapses
 from spikeloc.tasks.ipd import IPDTask, generate
 
 BATCH, N_BATCHES, HIDDEN, CLASSES, TAU_S, DT_S, LR = 64, 64, 30, 12, 5e-3, 1e-3, 0.005
@@ -140,6 +141,24 @@ def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | Non
     return lambda: train_epoch(network, optimiser, data, config, shuffle, dropout)
 
 
+def plain_order_variant(data: MemberData) -> Callable[[], None]:
+    """The fused backend with the synapse product as ``x @ W`` (the order used before issue 7)."""
+    def plain_product(self: Synapses, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        return torch.bmm(flat, self.effective_weight()).reshape(*x.shape[:-1], -1)
+
+    epoch = spikeloc_variant(data, "fused")
+
+    def run() -> None:
+        transposed_product = Synapses.forward
+        Synapses.forward = plain_product
+        try:
+            epoch()
+        finally:
+            Synapses.forward = transposed_product
+    return run
+
+
 # --- the lower bound: only the matrix products an epoch needs ---------------------------------------------
 def matmul_variant(data: MemberData) -> Callable[[], None]:
     g = torch.Generator().manual_seed(0)
@@ -162,6 +181,7 @@ VARIANTS = {
     "seed loop (baseline)": seed_variant,
     "naive snn.Leaky loop": naive_snntorch_variant,
     "spikeloc snntorch backend": lambda d: spikeloc_variant(d, "snntorch"),
+    "fused, x @ W order (before)": plain_order_variant,
     "spikeloc fused backend": lambda d: spikeloc_variant(d, "fused"),
     "matmul-only lower bound": matmul_variant,
 }

@@ -45,7 +45,7 @@ class DigitsRun:
     epochs: int = 15
     lr: float = 2e-3
     batch_size: int = 128
-    n_validation: int = 500
+    n_validation: int = 400
     patience: int = 5
 
     def __post_init__(self) -> None:

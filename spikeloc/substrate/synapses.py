@@ -73,6 +73,10 @@ class Synapses(nn.Module):
         return torch.where(signs == 0, w, magnitude * signs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ W_eff`` per member, computed as ``(W_eff^T x^T)^T``: the same sums, but MKL runs this operand
+        order 1.6x faster for the tall, thin products of a batch (6400 x 200 @ 200 x 30), and autograd then
+        forms the weight gradient as ``(G^T x)^T``, 1.3x faster than ``x^T G`` (benchmarks/bench_epoch.py)."""
         members = x.shape[0]
         flat = x.reshape(members, -1, x.shape[-1])
-        return torch.bmm(flat, self.effective_weight()).reshape(*x.shape[:-1], -1)
+        product = torch.bmm(self.effective_weight().transpose(1, 2), flat.transpose(1, 2)).transpose(1, 2)
+        return product.reshape(*x.shape[:-1], -1)

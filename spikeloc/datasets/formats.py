@@ -17,8 +17,10 @@ import numpy as np
 
 try:
     from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
 except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct
+    from numpy.core.numeric import _frombuffer
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UNSIGNED_BYTE = 0x08
@@ -56,18 +58,29 @@ def read_idx(path: Path, dimensions: int) -> np.ndarray:
     return np.frombuffer(content, dtype=np.uint8, offset=header_length).reshape(sizes).copy()
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """Stands in for ``_codecs.encode``, which Python 3 pickles of protocol <= 2 call to rebuild bytes
+    (always as ``encode(text, "latin1")``); any other use is refused."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError(f"refused _codecs.encode({type(text).__name__}, {encoding!r})")
+    return text.encode("latin1")
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """An unpickler that can build only plain data: the pickle machine's own bytes, strings, numbers, lists,
-    tuples and dicts, plus numpy arrays (numpy's array reconstructor, ``numpy.ndarray`` and ``numpy.dtype``,
-    under their numpy 1 and numpy 2 module names). Any other global a pickle names (``os.system``, a class
-    with a custom ``__reduce__``, ...) is refused, so reading a file never executes arbitrary code.
+    tuples and dicts, plus numpy arrays. The only globals it resolves are numpy's array rebuilders
+    (``_reconstruct`` and, for protocol 5, ``_frombuffer``, under their numpy 1 and numpy 2 module names),
+    ``numpy.ndarray``, ``numpy.dtype``, and a latin-1-only stand-in for ``_codecs.encode``. Any other global a
+    pickle names (``os.system``, ``builtins.open``, a class with a custom ``__reduce__``, ...) is refused, so
+    reading a file never executes arbitrary code.
     """
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        **{(f"numpy.{core}.multiarray", "_reconstruct"): _reconstruct for core in ("core", "_core")},
+        **{(f"numpy.{core}.numeric", "_frombuffer"): _frombuffer for core in ("core", "_core")},
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module: str, name: str) -> object:

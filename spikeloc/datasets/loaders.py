@@ -157,22 +157,25 @@ def _read_idx_split(name: str, split: str, paths: tuple[Path, Path]) -> ImageSpl
     images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
     if len(images) != len(labels):
         raise ValueError(f"{labels_path}: {len(labels)} labels for the {len(images)} images of {images_path}")
-    return _checked_split(name, split, images[:, np.newaxis], labels.astype(np.int64), images_path)
+    return _checked_split(name, split, images[:, np.newaxis], labels.astype(np.int64), images_path, labels_path)
 
 
 def _read_cifar_split(name: str, split: str, paths: tuple[Path, ...]) -> ImageSplit:
     images, labels = zip(*(read_cifar_batch(path) for path in paths))
-    return _checked_split(name, split, np.concatenate(images), np.concatenate(labels), paths[0].parent)
+    folder = paths[0].parent
+    return _checked_split(name, split, np.concatenate(images), np.concatenate(labels), folder, folder)
 
 
-def _checked_split(name: str, split: str, images: np.ndarray, labels: np.ndarray, where: Path) -> ImageSplit:
+def _checked_split(
+    name: str, split: str, images: np.ndarray, labels: np.ndarray, images_from: Path, labels_from: Path
+) -> ImageSplit:
     """The split, once its size, image shape and label range are those of the standard ``name``."""
     source = SOURCES[name]
     expected = (source.sizes[split], *source.image_shape)
     if images.shape != expected:
-        raise ValueError(f"{name}: the {split} images in {where} are shaped {images.shape}, expected {expected}; "
+        raise ValueError(f"{name}: the {split} images in {images_from} are shaped {images.shape}, expected {expected}; "
                          f"these are not the standard {name} files")
     if labels.min() < 0 or labels.max() >= len(source.classes):
-        raise ValueError(f"{name}: the {split} labels in {where} span [{labels.min()}, {labels.max()}], expected "
+        raise ValueError(f"{name}: the {split} labels in {labels_from} span [{labels.min()}, {labels.max()}], expected "
                          f"class indices in [0, {len(source.classes) - 1}]")
     return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))

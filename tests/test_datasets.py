@@ -8,10 +8,16 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import gzip
+import hashlib
+import importlib.util
+import os
 import pickle
 import re
 import shutil
 import struct
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -385,3 +391,38 @@ def test_image_dataset_refuses_labels_beyond_its_classes():
     split = labelled_split([2, 2, 2])
     with pytest.raises(ValueError, match=r"^train\.labels = 'range \[0, 2\]'"):
         ImageDataset("toy", split, split, classes=("a", "b"))
+
+
+# ---- packaging ----------------------------------------------------------------------------------------------
+
+def test_a_wheel_carries_the_shipped_sample_and_loads_it_once_installed(tmp_path):
+    """Build a wheel from a copy of the source tree (the link spikeloc/datasets/data -> ../../data included),
+    install it into a fresh directory and load mnist-5k from there in a new interpreter."""
+    if not (REPOSITORY / "pyproject.toml").is_file() or importlib.util.find_spec("setuptools") is None:
+        pytest.skip("needs the source tree and setuptools")
+    source = tmp_path / "source"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPOSITORY / part, source / part)
+    for part in ("spikeloc", "data"):
+        shutil.copytree(REPOSITORY / part, source / part, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel"),
+                    str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheel").glob("spikeloc-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        digests = {Path(name).name: hashlib.sha256(archive.read(name)).hexdigest()
+                   for name in archive.namelist() if name.startswith("spikeloc/datasets/data/mnist-5k/")}
+        assert "spikeloc/datasets/data/README.md" in archive.namelist()
+    assert digests == loaders.MNIST_5K_SHA256
+    installed = tmp_path / "installed"
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "-q", "--target", str(installed), str(wheel)],
+                   check=True, capture_output=True)
+    script = ("import spikeloc.datasets as d; s = d.load('mnist-5k'); "
+              "print(d.__file__, len(s.train), len(s.test))")
+    environment = {**os.environ, "PYTHONPATH": str(installed)}
+    result = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
+                            cwd=tmp_path, env=environment)
+    module_file, n_train, n_test = result.stdout.split()
+    assert Path(module_file).is_relative_to(installed) and (n_train, n_test) == ("4000", "1000")

@@ -180,3 +180,12 @@ def test_encoders_refuse_bad_arguments_naming_them():
         current(torch.tensor(0.5), 5)  # no feature axis
     with pytest.raises(ValueError, match="^values ="):
         current(torch.tensor([1.0, float("inf")]), 5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rate_on_cuda_needs_a_cuda_generator():
+    values = torch.rand(3, 5, device="cuda")
+    spikes = rate(values, 4, torch.Generator(device="cuda").manual_seed(0))
+    assert spikes.device == values.device and spikes.shape == (3, 4, 5)
+    with pytest.raises(ValueError, match="^generator = 'on cpu'"):
+        rate(values, 4, torch.Generator().manual_seed(0))

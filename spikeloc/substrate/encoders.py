@@ -33,7 +33,8 @@ class EncoderConfig:
 
     - ``"rate"``: ``steps``, ``gain`` (0 < gain <= 1, so ``gain * x`` is a probability for x in [0, 1]);
     - ``"latency"``: ``steps``, ``threshold``, ``tau``, ``linear``, ``normalize``, ``clip``
-      (see :func:`latency`; with ``normalize`` the code spans the whole window and ``tau`` has no effect);
+      (see :func:`latency`; with ``normalize`` the code spans the whole window and ``tau`` has no effect;
+      ``gain`` is not read);
     - ``"current"``: ``steps``, ``gain`` (> 0, a current scale in threshold units per unit value).
 
     Every field is validated whatever the kind, so a config is never half-valid.
@@ -89,6 +90,8 @@ def rate(
     require(isinstance(generator, torch.Generator), "generator", generator,
             "a torch.Generator (rate coding is random; spikeloc never uses the global RNG)")
     x = _unit_interval_values(values, "rate")
+    require(generator.device.type == x.device.type, "generator", f"on {generator.device}",
+            f"on the values' device ({x.device})")
     probabilities = (x * gain).repeat(steps, *([1] * x.dim()))
     spikes = torch.bernoulli(probabilities, generator=generator)
     return spikes.movedim(0, -2).contiguous()

@@ -19,19 +19,19 @@ import numpy as np
 import torch
 from scipy import stats
 
-from spikeloc import seeding
+from spikeloc import datasets, seeding
 from spikeloc.experiments.digits import DigitsRun, run_digits, run_mlp_baseline, split
 from spikeloc.learning.surrogate import MemberData, train_epoch
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.runtime import configure
-from spikeloc import datasets
 
 
 def accuracies(args: argparse.Namespace) -> None:
     base = DigitsRun(hidden=tuple(args.hidden), epochs=args.epochs, steps=args.steps, n_validation=args.n_validation)
     models = {
         "spiking, spike-count readout": lambda seed: run_digits(dataclasses.replace(base, readout="spikes"), seed),
-        "spiking, membrane readout": lambda seed: run_digits(dataclasses.replace(base, readout="membrane"), seed),
+        "spiking, membrane readout": lambda seed: run_digits(dataclasses.replace(base, readout="membrane",
+                                                                                   loss="cross_entropy"), seed),
         f"MLP {'-'.join(map(str, args.hidden))} (ReLU, backprop)": lambda seed: run_mlp_baseline(base, seed),
     }
     results = {name: [] for name in models}

@@ -95,6 +95,8 @@ def _train_digits_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's standard files")
     p.add_argument("--hidden", type=int, nargs="+", default=[200], help="hidden layer sizes")
     p.add_argument("--readout", choices=["membrane", "spikes"], default="spikes")
+    p.add_argument("--loss", choices=["cross_entropy", "mse_count"], default=None,
+                   help="default: mse_count (target spike counts) with spikes, cross_entropy with membrane")
     p.add_argument("--encoding", choices=["rate", "latency", "current"], default="rate")
     p.add_argument("--steps", type=int, default=25, help="time steps T per image")
     p.add_argument("--gain", type=float, default=1.0, help="encoder gain (rate: spike probability per unit pixel)")
@@ -111,7 +113,9 @@ def _train_digits(args: argparse.Namespace) -> None:
     from spikeloc.experiments.digits import DigitsRun, model_metadata, train_digits_ensemble
     from spikeloc.networks.saved import save
 
-    run = DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, encoding=args.encoding,
+    loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
+    run = DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
+                    encoding=args.encoding,
                     steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3, epochs=args.epochs, lr=args.lr,
                     backend=args.backend)
     configure(args.threads)

@@ -40,18 +40,24 @@ class DigitsRun:
     dale_layers: str = "none"
     ie_ratio: float = 0.5
     backend: str = "fused"
-    loss: str = "cross_entropy"
+    loss: str = "mse_count"
     logit_scale: float = 1.0
+    correct_rate: float = 1.0
+    incorrect_rate: float = 0.0
     epochs: int = 15
     lr: float = 2e-3
     batch_size: int = 128
     n_validation: int = 400
+    n_train: int = 0
     patience: int = 5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         require(self.dataset in datasets.NAMES, "dataset", self.dataset, "one of " + ", ".join(datasets.NAMES))
         require(self.n_validation >= 1, "n_validation", self.n_validation, "an integer >= 1")
+        require(self.loss != "mse_count" or self.readout == "spikes", "loss", self.loss,
+                "'cross_entropy' with the membrane readout ('mse_count' compares spike counts with target counts)")
+        require(self.n_train >= 0, "n_train", self.n_train, "an integer >= 0 (0: every image not held out)")
         self.encoder()
         self.network_config(n_inputs=1, n_classes=2)
         self.member(0)
@@ -69,7 +75,7 @@ class DigitsRun:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
-                           loss=LossConfig(self.loss, logit_scale=self.logit_scale))
+                           loss=LossConfig(self.loss, self.logit_scale, self.correct_rate, self.incorrect_rate))
 
 
 #: Fields that may differ between members of one ensemble; all others must be equal.
@@ -81,10 +87,15 @@ def ensemble_key(run: DigitsRun) -> tuple:
     return tuple((f.name, getattr(run, f.name)) for f in fields(run) if f.name not in PER_MEMBER_FIELDS)
 
 
-def split(dataset: datasets.ImageDataset, n_validation: int, seed: int) -> tuple[datasets.ImageSplit, ...]:
-    """(train, validation, test) of a run: the validation images drawn from the training part by the seed."""
+def split(dataset: datasets.ImageDataset, n_validation: int, seed: int,
+          n_train: int = 0) -> tuple[datasets.ImageSplit, ...]:
+    """(train, validation, test) of a run: ``n_validation`` images held out from the training part, stratified
+    and drawn from the seed; of the rest, a stratified ``n_train`` (0: all); the dataset's test images."""
     train, validation = datasets.validation_split(dataset.train, n_validation,
                                                   seeding.generator(seed, "data/validation-split"))
+    require(n_train <= len(train), "n_train", n_train, f"<= {len(train)} images left after validation")
+    if 0 < n_train < len(train):
+        _, train = datasets.validation_split(train, n_train, seeding.generator(seed, "data/train-subset"))
     return train, validation, dataset.test
 
 
@@ -97,7 +108,7 @@ def train_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], root: str | Non
     require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
             f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
     dataset = datasets.load(first.dataset, root)
-    splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed)]
+    splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed, first.n_train)]
               for seed in dict.fromkeys(seed for _, seed in runs)}
     encoder = first.encoder()
     train, validation, test = (MemberData.stack([splits[seed][i] for _, seed in runs], encoder) for i in range(3))
@@ -133,8 +144,8 @@ def run_mlp_baseline(run: DigitsRun, seed: int, root: str | None = None) -> dict
     """A non-spiking ReLU MLP with the run's hidden widths, epochs, batch size and split, trained by backprop
     (Adam, lr 1e-3, best validation epoch kept); the row has ``train_acc``, ``test_acc`` and ``seconds``."""
     dataset = datasets.load(run.dataset, root)
-    (train_x, train_y), validation, (test_x, test_y) = [(s.features(), s.labels)
-                                                         for s in split(dataset, run.n_validation, seed)]
+    splits = split(dataset, run.n_validation, seed, run.n_train)
+    (train_x, train_y), validation, (test_x, test_y) = [(s.features(), s.labels) for s in splits]
     start = time.perf_counter()
     model = fit_mlp(MLPConfig(hidden=run.hidden, epochs=run.epochs, batch_size=run.batch_size),
                     (train_x, train_y), validation, len(dataset.classes), seed)

@@ -1,9 +1,15 @@
 """spikeloc: spiking neural networks on snnTorch for robustness and biologically plausible learning.
 
-The IPD sound-localisation task (:mod:`spikeloc.tasks.ipd`), LIF neurons with a snnTorch and a fused backend
-(:mod:`spikeloc.substrate.neurons`), Dale-constrained synapses (:mod:`spikeloc.substrate.synapses`), ensembles of networks
-(:mod:`spikeloc.networks.ipd`), training (:mod:`spikeloc.learning.surrogate`), runs (:mod:`spikeloc.experiments.ipd`) and a
-resumable study runner (:mod:`spikeloc.study.runner`).
+Rooms, each importing only the ones listed before it:
+
+* :mod:`spikeloc.substrate`: LIF neurons (snnTorch and fused backends), the fused time loop, Dale-constrained
+  synapses of K ensemble members, spike encoders;
+* :mod:`spikeloc.tasks` and :mod:`spikeloc.datasets`: the IPD stimulus; image datasets from local files (MNIST-5k
+  ships with the package);
+* :mod:`spikeloc.networks`: the spiking classifier of any depth (membrane or spike-count readout), saved models;
+* :mod:`spikeloc.learning`: surrogate-gradient training and evaluation, losses, non-spiking baselines;
+* :mod:`spikeloc.experiments`: one flat run config -> one flat row of metrics, per task;
+* :mod:`spikeloc.study`: the resumable study runner, statistics, figures and the shared study command line.
 """
 
 from importlib.metadata import PackageNotFoundError, version

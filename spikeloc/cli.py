@@ -7,6 +7,8 @@ import json
 import math
 import sys
 
+from spikeloc.experiments import digits, ipd
+from spikeloc.networks.saved import load, save
 from spikeloc.runtime import configure
 
 
@@ -38,17 +40,14 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train_ipd(args: argparse.Namespace) -> None:
-    from spikeloc.experiments.ipd import IPDRun, model_metadata, train_ipd_ensemble
-    from spikeloc.networks.saved import save
-
     dale_layers = args.dale_layers or ("both" if args.dales_law else "none")
-    run = IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
-                 phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
-                 phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend)
+    run = ipd.IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
+                     phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
+                     phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend)
     configure(args.threads)
-    network, (row,) = train_ipd_ensemble([(run, args.seed)], progress=not args.json)
+    network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:
-        save(network, args.save, model_metadata([(run, args.seed)]))
+        save(network, args.save, ipd.model_metadata([(run, args.seed)]))
     row.pop("test_confusion", None)
     _print(row, args.json)
 
@@ -69,16 +68,13 @@ def _eval_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _eval_ipd(args: argparse.Namespace) -> None:
-    from spikeloc.experiments.ipd import evaluate_saved
-    from spikeloc.networks.saved import load
-
     configure(1)
     settings = {"test_phase_noise_rad": args.phase_noise}
     if args.phase_offset is not None:
         settings["phase_offset"] = args.phase_offset
     if args.n_samples is not None:
         settings["n_test_samples"] = args.n_samples
-    rows = evaluate_saved(load(args.model), seed=args.seed, **settings)
+    rows = ipd.evaluate_saved(load(args.model), seed=args.seed, **settings)
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return
@@ -110,18 +106,14 @@ def _train_digits_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train_digits(args: argparse.Namespace) -> None:
-    from spikeloc.experiments.digits import DigitsRun, model_metadata, train_digits_ensemble
-    from spikeloc.networks.saved import save
-
     loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
-    run = DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
-                    encoding=args.encoding,
-                    steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3, epochs=args.epochs, lr=args.lr,
-                    backend=args.backend)
+    run = digits.DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
+                           encoding=args.encoding, steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3,
+                           epochs=args.epochs, lr=args.lr, backend=args.backend)
     configure(args.threads)
-    network, (row,) = train_digits_ensemble([(run, args.seed)], root=args.data_dir, progress=not args.json)
+    network, (row,) = digits.train_digits_ensemble([(run, args.seed)], root=args.data_dir, progress=not args.json)
     if args.save:
-        save(network, args.save, model_metadata([(run, args.seed)]))
+        save(network, args.save, digits.model_metadata([(run, args.seed)]))
     row.pop("test_confusion", None)
     _print(row, args.json)
 

@@ -1,2 +1,2 @@
-"""One flat run config -> one flat row of metrics, per task (:mod:`.ipd`).
+"""One flat run config -> one flat row of metrics, per task: IPD (:mod:`.ipd`), images (:mod:`.digits`).
 """

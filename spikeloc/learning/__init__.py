@@ -1,2 +1,3 @@
-"""Learning: surrogate-gradient training and evaluation of ensembles (:mod:`.surrogate`).
+"""Learning: surrogate-gradient training and evaluation of ensembles on any labelled data (:mod:`.surrogate`),
+readout losses (:mod:`.losses`) and non-spiking baselines (:mod:`.baselines`).
 """

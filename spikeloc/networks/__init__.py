@@ -1,2 +1,3 @@
-"""Networks composed from the substrate: the IPD network (:mod:`.ipd`).
+"""Networks composed from the substrate: the spiking classifier of any depth (:mod:`.classifier`; the IPD
+network is one) and saved models (:mod:`.saved`).
 """

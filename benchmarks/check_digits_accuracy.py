@@ -5,7 +5,7 @@ Every model trains on the same split per seed (3600 training / 400 validation im
 paired difference to the MLP. Then times one training epoch of the spiking network, fused backend against the
 snnTorch backend, on 1 thread in this same process (medians of ``--repeats`` epochs, interleaved).
 
-    python benchmarks/check_digits_accuracy.py [--seeds 0 1 2] [--hidden 200] [--epochs 15]
+    python benchmarks/check_digits_accuracy.py [--seeds 0 1 2] [--hidden 400] [--epochs 30]
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def epoch_timing(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[200])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[400])
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--n-validation", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)

@@ -35,7 +35,7 @@ class DigitsRun:
     encoding: str = "rate"
     steps: int = 25
     gain: float = 1.0
-    tau_s: float = 20e-3
+    tau_s: float = 10e-3
     dropout: float = 0.0
     dale_layers: str = "none"
     ie_ratio: float = 0.5
@@ -44,12 +44,12 @@ class DigitsRun:
     logit_scale: float = 1.0
     correct_rate: float = 1.0
     incorrect_rate: float = 0.0
-    epochs: int = 15
+    epochs: int = 30
     lr: float = 2e-3
     batch_size: int = 128
     n_validation: int = 400
     n_train: int = 0
-    patience: int = 5
+    patience: int = 8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))

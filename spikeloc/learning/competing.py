@@ -20,8 +20,8 @@ Only the rows of units that won or ranked k-th in the batch (at most 2B of H) ha
 fast implementation (:func:`learn_features`) computes and updates just those rows, uses ``topk`` instead of a
 full sort, and keeps ``sign(W)|W|^(p-1)`` up to date row by row. It gives the same weights as the literal
 transcription of the seed's loop (:func:`reference_learn_features`) up to floating-point summation order.
-Random numbers (initial weights, then one permutation per epoch) come from one CPU generator, so the result
-does not depend on the device.
+Random numbers (initial weights, then one permutation per epoch) come from one CPU generator, so the draws do
+not depend on the device (on CUDA, ``index_add_`` adds atomically, so the last bits may vary between runs).
 
 Flaws of the seed fixed here: its initial weights are ``torch.rand`` (uniform in [0, 1); Krotov's code draws
 N(0, 1)): both are offered as ``init``; its minibatch loop fails when the batch size does not divide the data

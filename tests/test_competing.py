@@ -74,14 +74,14 @@ def test_stack_learns_each_layer_on_the_dale_connected_output_of_the_previous():
     data = random_data(60, 10)
     first = dataclasses.replace(SMALL, hidden_units=12, batch_size=12)
     second = dataclasses.replace(SMALL, hidden_units=6, k=2, batch_size=12, seed=5)
-    stack = learn_stack(StackConfig(layers=(first, second), inhibitory_fraction=0.25, seed=2), data)
+    stack = learn_stack(StackConfig(layers=(first, second), inhibitory_fraction=0.25, activation_power=2.0, seed=2), data)
     (connection,) = stack.connections
     assert isinstance(connection, Synapses)
     assert sorted(connection.signs[0].tolist()) == [-1.0] * 3 + [1.0] * 9
     effective = connection.effective_weight()[0]
     assert torch.all(effective * connection.signs[0][:, None] >= 0)  # each presynaptic unit keeps its sign
     torch.testing.assert_close(stack.weights[0], learn_features(first, data))
-    second_input = hidden_activities(stack.weights[0], data) @ effective
+    second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective
     torch.testing.assert_close(stack.weights[1], learn_features(second, second_input))
     torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
     assert stack.transform(data).shape == (60, 6)
@@ -109,6 +109,7 @@ def test_bad_data_names_the_field():
 @pytest.mark.parametrize("make, field", [
     (lambda: StackConfig(layers=()), "layers"),
     (lambda: StackConfig(layers=(SMALL,), inhibitory_fraction=1.5), "inhibitory_fraction"),
+    (lambda: StackConfig(layers=(SMALL,), activation_power=0.5), "activation_power"),
     (lambda: KrotovReadoutConfig(power=0.5), "power"),
     (lambda: KrotovReadoutConfig(beta=0.0), "beta"),
     (lambda: TrainerConfig(lr=-1.0), "lr"),

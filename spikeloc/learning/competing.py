@@ -45,6 +45,7 @@ All three are trained with Adam, minibatches, learning rate decaying linearly ov
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -206,13 +207,15 @@ def hidden_activities(weights: torch.Tensor, data: torch.Tensor) -> torch.Tensor
 class StackConfig:
     """Layers trained one after the other, each by the competing-units rule on the previous layer's output.
 
-    Between consecutive layers a static square connection carries the activities ``ReLU(W_l v)`` of layer l's
-    units to layer l+1's inputs; its magnitudes are uniform in [0, 1/sqrt(units)] and each presynaptic unit is
-    excitatory or inhibitory (``inhibitory_fraction`` of them, chosen at random from ``seed``).
+    Between consecutive layers a static square connection carries the activities ``ReLU(W_l v)^n`` (n =
+    ``activation_power``) of layer l's units to layer l+1's inputs; its magnitudes are uniform in
+    [0, 1/sqrt(units)] and each presynaptic unit is excitatory or inhibitory (``inhibitory_fraction`` of them,
+    chosen at random from ``seed``).
     """
 
     layers: tuple[KrotovConfig, ...]
     inhibitory_fraction: float = 0.2
+    activation_power: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -220,6 +223,7 @@ class StackConfig:
                 and all(isinstance(layer, KrotovConfig) for layer in self.layers),
                 "layers", self.layers, "a non-empty tuple of KrotovConfig")
         require(0 <= self.inhibitory_fraction <= 1, "inhibitory_fraction", self.inhibitory_fraction, "in [0, 1]")
+        require(self.activation_power >= 1, "activation_power", self.activation_power, ">= 1")
         require(isinstance(self.seed, int), "seed", self.seed, "an integer")
 
 
@@ -229,14 +233,19 @@ class CompetingStack:
 
     weights: tuple[torch.Tensor, ...]
     connections: tuple[Synapses, ...]
+    activation_power: float
+
+    def next_input(self, layer: int, layer_input: torch.Tensor) -> torch.Tensor:
+        """Input of layer ``layer + 1``: ``connection(ReLU(W_layer v)^n)`` for layer ``layer``'s input ``v``."""
+        activity = hidden_activities(self.weights[layer], layer_input).pow(self.activation_power)
+        with torch.no_grad():
+            return self.connections[layer](activity[None])[0]
 
     def transform(self, data: torch.Tensor) -> torch.Tensor:
-        """Hidden activities of the last layer (samples, its hidden units) for ``data`` (samples, inputs)."""
-        activity = hidden_activities(self.weights[0], data)
-        for connection, weights in zip(self.connections, self.weights[1:]):
-            with torch.no_grad():
-                activity = hidden_activities(weights, connection(activity[None])[0])
-        return activity
+        """Hidden activities ``ReLU(W v)`` of the last layer (samples, its hidden units) for ``data``."""
+        for layer in range(len(self.connections)):
+            data = self.next_input(layer, data)
+        return hidden_activities(self.weights[-1], data)
 
 
 def static_connection(n_units: int, inhibitory_fraction: float, generator: torch.Generator) -> Synapses:
@@ -252,17 +261,14 @@ def learn_stack(config: StackConfig, data: torch.Tensor) -> CompetingStack:
     """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`."""
     _require_features(data, "data")
     generator = seeding.generator(config.seed, CONNECTION_STREAM)
-    weights, connections = [], []
+    stack = CompetingStack((learn_features(config.layers[0], data),), (), config.activation_power)
     layer_input = data
-    for index, layer in enumerate(config.layers):
-        if index:
-            connection = static_connection(config.layers[index - 1].hidden_units, config.inhibitory_fraction,
-                                           generator).to(data.device, data.dtype)
-            with torch.no_grad():
-                layer_input = connection(hidden_activities(weights[-1], layer_input)[None])[0]
-            connections.append(connection)
-        weights.append(learn_features(layer, layer_input))
-    return CompetingStack(tuple(weights), tuple(connections))
+    for previous, layer in zip(config.layers, config.layers[1:]):
+        connection = static_connection(previous.hidden_units, config.inhibitory_fraction, generator)
+        stack = dataclasses.replace(stack, connections=(*stack.connections, connection.to(data.device, data.dtype)))
+        layer_input = stack.next_input(len(stack.weights) - 1, layer_input)
+        stack = dataclasses.replace(stack, weights=(*stack.weights, learn_features(layer, layer_input)))
+    return stack
 
 
 # ---------------------------------------------------------------- readouts

@@ -29,7 +29,7 @@ size; ``k = 1`` silently overwrites the winner with the anti-Hebbian value (k >=
 
 Stacking
 --------
-:func:`learn_stack` trains layer l+1 on the output of layer l: the hidden activities ``ReLU(W_l v)`` pass
+:func:`learn_stack` trains layer l+1 on the output of layer l: the hidden activities ``ReLU(W_l v)^n`` pass
 through a static (never learned) square connection whose presynaptic units obey Dale's law (a fraction of the
 units inhibitory), built with :class:`spikeloc.substrate.synapses.Synapses` and ``dale_signs``.
 
@@ -45,7 +45,6 @@ All three are trained with Adam, minibatches, learning rate decaying linearly ov
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -227,6 +226,14 @@ class StackConfig:
         require(isinstance(self.seed, int), "seed", self.seed, "an integer")
 
 
+def connected_activity(weights: torch.Tensor, connection: Synapses, power: float,
+                       layer_input: torch.Tensor) -> torch.Tensor:
+    """The next layer's input ``connection(ReLU(W v)^power)`` for this layer's weights ``W`` and input ``v``."""
+    activity = hidden_activities(weights, layer_input).pow(power)
+    with torch.no_grad():
+        return connection(activity[None])[0]
+
+
 @dataclass(frozen=True)
 class CompetingStack:
     """Learned weights per layer and the static Dale connections between them (one fewer)."""
@@ -235,16 +242,10 @@ class CompetingStack:
     connections: tuple[Synapses, ...]
     activation_power: float
 
-    def next_input(self, layer: int, layer_input: torch.Tensor) -> torch.Tensor:
-        """Input of layer ``layer + 1``: ``connection(ReLU(W_layer v)^n)`` for layer ``layer``'s input ``v``."""
-        activity = hidden_activities(self.weights[layer], layer_input).pow(self.activation_power)
-        with torch.no_grad():
-            return self.connections[layer](activity[None])[0]
-
     def transform(self, data: torch.Tensor) -> torch.Tensor:
         """Hidden activities ``ReLU(W v)`` of the last layer (samples, its hidden units) for ``data``."""
-        for layer in range(len(self.connections)):
-            data = self.next_input(layer, data)
+        for weights, connection in zip(self.weights, self.connections):
+            data = connected_activity(weights, connection, self.activation_power, data)
         return hidden_activities(self.weights[-1], data)
 
 
@@ -261,14 +262,14 @@ def learn_stack(config: StackConfig, data: torch.Tensor) -> CompetingStack:
     """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`."""
     _require_features(data, "data")
     generator = seeding.generator(config.seed, CONNECTION_STREAM)
-    stack = CompetingStack((learn_features(config.layers[0], data),), (), config.activation_power)
+    weights, connections = [learn_features(config.layers[0], data)], []
     layer_input = data
     for previous, layer in zip(config.layers, config.layers[1:]):
         connection = static_connection(previous.hidden_units, config.inhibitory_fraction, generator)
-        stack = dataclasses.replace(stack, connections=(*stack.connections, connection.to(data.device, data.dtype)))
-        layer_input = stack.next_input(len(stack.weights) - 1, layer_input)
-        stack = dataclasses.replace(stack, weights=(*stack.weights, learn_features(layer, layer_input)))
-    return stack
+        connections.append(connection.to(data.device, data.dtype))
+        layer_input = connected_activity(weights[-1], connections[-1], config.activation_power, layer_input)
+        weights.append(learn_features(layer, layer_input))
+    return CompetingStack(tuple(weights), tuple(connections), config.activation_power)
 
 
 # ---------------------------------------------------------------- readouts

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 
 from spikeloc.study.runner import atomic_write  # noqa: E402
 from spikeloc.study.stats import successful_runs  # noqa: E402
+from spikeloc.validation import require  # noqa: E402
 
 PERCENT_METRICS = {"train_acc", "test_acc"}
 
@@ -81,5 +82,45 @@ def confusion_grid(table: pd.DataFrame, rows: str, columns: str, title: str = ""
             if i == len(row_values) - 1:
                 ax.set_xlabel("true IPD (deg)", fontsize=7)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def weight_grid(weights: np.ndarray, image_shape: Sequence[int], columns: int, rows: int | None = None,
+                title: str = "") -> plt.Figure:
+    """Each unit's incoming weights drawn as an image, ``columns`` x ``rows`` cells in unit order.
+
+    ``weights`` (units, C*H*W) holds channel-major flattened images (as ``images.reshape(N, -1)`` of (N, C, H, W));
+    ``image_shape`` is (C, H, W) with C = 1 (gray: a blue-white-red map symmetric about 0, scaled by the
+    largest |weight|) or C = 3 (RGB: all weights mapped linearly from [min, max] to [0, 1]). ``rows`` defaults
+    to as many as the units fill; cells beyond the last unit stay blank, units beyond the grid are not drawn.
+    """
+    weights = np.asarray(weights, dtype=float)
+    channels, height, width = (int(size) for size in image_shape)
+    require(weights.ndim == 2 and len(weights) >= 1, "weights", weights.shape, "shaped (units >= 1, inputs)")
+    require(channels in (1, 3), "image_shape", tuple(image_shape), "(channels 1 or 3, height, width)")
+    require(weights.shape[1] == channels * height * width, "image_shape", tuple(image_shape),
+            f"of {weights.shape[1]} inputs per unit (the weights' width)")
+    require(isinstance(columns, int) and columns >= 1, "columns", columns, "an integer >= 1")
+    rows = -(-len(weights) // columns) if rows is None else rows
+    require(isinstance(rows, int) and rows >= 1, "rows", rows, "an integer >= 1")
+    shown = weights[:rows * columns]
+    if channels == 3:
+        low, high = shown.min(), shown.max()
+        shown = (shown - low) / (high - low if high > low else 1.0)
+    cells = np.full((rows * columns, height, width, channels), np.nan)
+    cells[:len(shown)] = shown.reshape(len(shown), channels, height, width).transpose(0, 2, 3, 1)
+    canvas = cells.reshape(rows, columns, height, width, channels).transpose(0, 2, 1, 3, 4)
+    canvas = canvas.reshape(rows * height, columns * width, channels)
+    fig, ax = plt.subplots(figsize=(min(0.5 * columns + 1, 12), min(0.5 * rows + 1, 12)))
+    if channels == 3:
+        ax.imshow(np.nan_to_num(canvas, nan=1.0))
+    else:
+        limit = np.nanmax(np.abs(canvas)) or 1.0
+        colours = plt.get_cmap("bwr").with_extremes(bad="white")
+        image = ax.imshow(np.ma.masked_invalid(canvas[..., 0]), cmap=colours, vmin=-limit, vmax=limit)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.axis("off")
+    ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -17,8 +17,8 @@ import statistics
 import time
 
 import torch
-from mnist5k import load_mnist_5k
 
+from spikeloc import datasets
 from spikeloc.learning.competing import KrotovConfig, learn_features, reference_learn_features
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    (train, _), _ = load_mnist_5k()
+    train = datasets.load("mnist-5k").train.features()
     print(f"competing units: {args.units} hidden, {len(train)} MNIST-5k digits, batch 100, 1 thread, "
           f"median of {args.repeats}")
     for p, k, delta in ((2.0, 5, 0.3), (3.0, 7, 0.4)):

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 import torch
-from mnist5k import load_mnist_5k
 from scipy import stats
 
+from spikeloc import datasets
 from spikeloc.learning.competing import (
     KrotovConfig,
     KrotovReadoutConfig,
@@ -38,7 +38,8 @@ from spikeloc.learning.competing import (
 
 def run_seed(seed: int, units: int, epochs: int) -> dict[str, float]:
     """Test accuracies (fractions) of every row for one seed."""
-    train, test = load_mnist_5k()
+    mnist = datasets.load("mnist-5k")
+    train, test = ((s.features(), s.labels) for s in (mnist.train, mnist.test))
     weights = learn_features(KrotovConfig(hidden_units=units, lr=0.4, epochs=epochs, seed=seed), train[0])
     features = [(hidden_activities(weights, x), y) for x, y in (train, test)]
     krotov_trainer, softmax_trainer = (TrainerConfig(epochs=60, lr=lr, seed=seed) for lr in (1e-2, 1e-3))

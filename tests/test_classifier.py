@@ -186,7 +186,7 @@ def test_member_that_does_not_fit_the_network_names_the_field(member, field):
         SpikingClassifier(ClassifierConfig(n_inputs=4, hidden=(5, 5)), [member])
 
 
-@pytest.mark.parametrize("hidden", [(), (0,), (10, -1)])
+@pytest.mark.parametrize("hidden", [(0,), (10, -1), (2.5,)])
 def test_bad_hidden_sizes_are_refused(hidden):
     with pytest.raises(ValueError, match="hidden"):
         ClassifierConfig(hidden=hidden)
@@ -210,3 +210,12 @@ def test_restrict_keeps_the_chosen_members_computation():
     x = random_spikes((3, 2, 20, 10))
     sub = net.restrict([2, 0]).eval()
     assert torch.equal(sub(x[[2, 0]]), net(x)[[2, 0]])
+
+
+def test_network_without_hidden_layers_connects_inputs_to_the_readout():
+    config = ClassifierConfig(n_inputs=12, hidden=(), n_classes=4, readout="spikes")
+    net = SpikingClassifier(config, [Member(seed=0, dale_layers="readout")]).eval()
+    assert config.synapse_names == ("readout",) and len(net.hidden_layers) == 0
+    assert net(random_spikes((5, 30, 12))).shape == (5, 30, 4)
+    with pytest.raises(ValueError, match="dale_layers"):
+        SpikingClassifier(config, [Member(dale_layers="input")])

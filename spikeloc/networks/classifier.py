@@ -41,7 +41,10 @@ DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "bo
 
 
 def synapse_names(n_hidden_layers: int) -> tuple[str, ...]:
-    """Names of the synapse layers of a network with ``n_hidden_layers`` hidden layers, input first."""
+    """Names of the synapse layers of a network with ``n_hidden_layers`` hidden layers, input first (with no
+    hidden layer, the inputs connect straight to the readout through the one layer ``"readout"``)."""
+    if n_hidden_layers == 0:
+        return ("readout",)
     return ("input", *(f"hidden_{i}" for i in range(1, n_hidden_layers)), "readout")
 
 
@@ -49,7 +52,8 @@ def synapse_names(n_hidden_layers: int) -> tuple[str, ...]:
 class ClassifierConfig:
     """Shapes and constants shared by every member of an ensemble (units in the names).
 
-    ``hidden`` lists the hidden layer sizes, e.g. ``(100,)`` or ``(256, 128)``. One membrane time constant
+    ``hidden`` lists the hidden layer sizes, e.g. ``(100,)``, ``(256, 128)`` or ``()`` (inputs straight to the
+    readout). One membrane time constant
     ``tau_s`` serves every LIF layer and the readout, as in the IPD seed.
     """
 
@@ -66,8 +70,8 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        require(len(self.hidden) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden",
-                self.hidden, "one or more layer sizes, each an integer >= 1")
+        require(all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden", self.hidden,
+                "layer sizes, each an integer >= 1")
         for name in ("n_inputs", "n_classes"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         require_choice(self.readout, "readout", READOUTS)

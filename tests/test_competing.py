@@ -20,8 +20,6 @@ from spikeloc.learning.competing import (
     krotov_readout,
     learn_features,
     learn_stack,
-    linear_baseline,
-    mlp_baseline,
     reference_learn_features,
 )
 from spikeloc.study.plots import weight_grid
@@ -102,8 +100,13 @@ def test_bad_data_names_the_field():
     with pytest.raises(ValueError, match=r"^data = "):
         learn_features(SMALL, torch.zeros(10, 30, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"^test features = "):
-        linear_baseline(TrainerConfig(epochs=1), (random_data(10, 4), torch.zeros(10, dtype=torch.int64)),
-                        (random_data(10, 5), torch.zeros(10, dtype=torch.int64)))
+        krotov_readout(KrotovReadoutConfig(), TrainerConfig(epochs=1),
+                       (random_data(10, 4), torch.zeros(10, dtype=torch.int64)),
+                       (random_data(10, 5), torch.zeros(10, dtype=torch.int64)))
+    with pytest.raises(ValueError, match=r"^val labels = "):
+        krotov_readout(KrotovReadoutConfig(), TrainerConfig(epochs=1),
+                       *[(random_data(10, 4), torch.zeros(10, dtype=torch.int64))] * 2,
+                       (random_data(10, 4), torch.zeros(9, dtype=torch.int64)))
 
 
 @pytest.mark.parametrize("make, field", [
@@ -127,20 +130,16 @@ def blobs(samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (centres[labels] + 0.5 * torch.randn(samples, 20, generator=generator)).clamp(min=0), labels
 
 
-def test_readouts_learn_separable_classes_and_are_seeded():
-    train, test = blobs(300, 1), blobs(200, 2)
+def test_krotov_readout_learns_separable_classes_and_is_seeded():
+    train, validation, test = blobs(300, 1), blobs(100, 3), blobs(200, 2)
     trainer = TrainerConfig(epochs=30, lr=0.01, batch_size=50)
-    results = {
-        "krotov": krotov_readout(KrotovReadoutConfig(power=2.0, beta=0.01), trainer, train, test),
-        "linear": linear_baseline(trainer, train, test),
-        "mlp": mlp_baseline(32, trainer, train, test),
-    }
-    for name, result in results.items():
-        assert set(result) == {"train_acc", "test_acc"}
-        assert result["test_acc"] > 0.9, (name, result)
-    assert mlp_baseline(32, trainer, train, test) == results["mlp"]
-    untrained = linear_baseline(dataclasses.replace(trainer, epochs=1, lr=1e-6), train, test)
-    assert untrained["test_acc"] < 0.8
+    readout = KrotovReadoutConfig(power=2.0, beta=0.01)
+    result = krotov_readout(readout, trainer, train, test, validation)
+    assert set(result) == {"train_acc", "test_acc", "val_acc"}
+    assert min(result.values()) > 0.9, result
+    assert krotov_readout(readout, trainer, train, test, validation) == result
+    untrained = krotov_readout(readout, dataclasses.replace(trainer, epochs=1, lr=1e-6), train, test)
+    assert set(untrained) == {"train_acc", "test_acc"} and untrained["test_acc"] < 0.8
 
 
 def grid_pixels(fig) -> np.ndarray:

@@ -36,11 +36,11 @@ units inhibitory), built with :class:`spikeloc.substrate.synapses.Synapses` and 
 Readouts
 --------
 :func:`krotov_readout`: Krotov & Hopfield's supervised top layer on hidden activities ``h``:
-``c = tanh(beta * S . ReLU(h / h_max)^n)`` (h_max the largest training activity), loss ``sum_alpha |c_alpha - t_alpha|^m`` with targets t = +1 for the
-true class and -1 otherwise. Baselines on the same split: :func:`linear_baseline` (softmax regression on the
-raw pixels) and :func:`mlp_baseline` (one ReLU hidden layer trained end to end by backprop, cross-entropy).
-All three are trained with Adam, minibatches, learning rate decaying linearly over epochs, and return
-``{"train_acc", "test_acc"}`` (fractions).
+``c = tanh(beta * S . ReLU(h / h_max)^n)`` (h_max the largest training activity), loss
+``sum_alpha |c_alpha - t_alpha|^m`` with targets t = +1 for the true class and -1 otherwise, trained with Adam,
+minibatches, learning rate decaying linearly over epochs; it returns ``{"train_acc", "test_acc"}`` (fractions,
+and ``"val_acc"`` when given a validation split). Baselines on the same split (softmax regression on the
+pixels, a backprop MLP) are :func:`spikeloc.learning.baselines.fit_mlp`.
 """
 
 from __future__ import annotations
@@ -313,22 +313,25 @@ class KrotovReadoutConfig:
 Split = tuple[torch.Tensor, torch.Tensor]  # (features (samples, inputs) float, labels (samples,) int64)
 
 
-def _require_splits(train: Split, test: Split) -> int:
-    """Check both splits; returns the number of classes (max label + 1 over both)."""
-    for name, (features, labels) in (("train", train), ("test", test)):
-        _require_features(features, f"{name} features", train[0].shape[1])
+def _require_splits(splits: dict[str, Split]) -> int:
+    """Check the named splits (``"train"`` first); returns the number of classes (max label + 1 over all)."""
+    width = None
+    for name, (features, labels) in splits.items():
+        _require_features(features, f"{name} features", width)
+        width = features.shape[1]
         require(labels.shape == (len(features),) and not labels.is_floating_point() and labels.min() >= 0,
                 f"{name} labels", tuple(labels.shape), f"non-negative integers shaped ({len(features)},)")
-    return int(max(train[1].max(), test[1].max())) + 1
+    return int(max(labels.max() for _, labels in splits.values())) + 1
 
 
 def _fit(parameters: Sequence[torch.Tensor], model: Callable[[torch.Tensor], torch.Tensor],
-         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], trainer: TrainerConfig, train: Split,
-         test: Split) -> dict[str, float]:
-    """Adam on ``loss(model(x), labels)`` over minibatches; accuracies by argmax of ``model(x)``."""
+         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], trainer: TrainerConfig,
+         splits: dict[str, Split]) -> dict[str, float]:
+    """Adam on ``loss(model(x), labels)`` over minibatches of ``splits["train"]``; accuracies on every split by
+    argmax of ``model(x)``."""
     generator = seeding.generator(trainer.seed, "readout-batches")
     optimizer = torch.optim.Adam(parameters, lr=trainer.lr)
-    features, labels = train
+    features, labels = splits["train"]
     for epoch in range(trainer.epochs):
         for group in optimizer.param_groups:
             group["lr"] = trainer.lr * (1 - epoch / trainer.epochs)
@@ -340,23 +343,25 @@ def _fit(parameters: Sequence[torch.Tensor], model: Callable[[torch.Tensor], tor
             optimizer.step()
     with torch.no_grad():
         return {f"{name}_acc": (model(x).argmax(dim=1) == y).double().mean().item()
-                for name, (x, y) in (("train", train), ("test", test))}
+                for name, (x, y) in splits.items()}
 
 
 def _parameter(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return tensor.to(like).requires_grad_(True)
 
 
-def krotov_readout(readout: KrotovReadoutConfig, trainer: TrainerConfig, train: Split,
-                   test: Split) -> dict[str, float]:
+def krotov_readout(readout: KrotovReadoutConfig, trainer: TrainerConfig, train: Split, test: Split,
+                   validation: Split | None = None) -> dict[str, float]:
     """Krotov & Hopfield's supervised top layer on hidden activities ``h`` (e.g. :func:`hidden_activities`).
 
     ``c_alpha = tanh(beta * sum_mu S[mu, alpha] ReLU(h_mu / h_max)^n)``; loss per sample
     ``sum_alpha |c_alpha - t_alpha|^m`` (batch mean), t = +1 for the true class, -1 for the others. ``h_max`` is
     the largest activity on the training split, so ``beta`` does not depend on the scale of the inputs or weights.
-    ``S`` starts uniform in +-1/sqrt(hidden units).
+    ``S`` starts uniform in +-1/sqrt(hidden units). Trained for ``trainer.epochs`` (the validation split, when
+    given, is only measured: ``val_acc``).
     """
-    n_classes = _require_splits(train, test)
+    splits = {"train": train, "test": test, **({"val": validation} if validation is not None else {})}
+    n_classes = _require_splits(splits)
     generator = seeding.generator(trainer.seed, "readout-init")
     weights = _parameter(uniform_fan_in(train[0].shape[1], n_classes, generator), train[0])
     scale = train[0].max().clamp(min=torch.finfo(train[0].dtype).tiny)
@@ -368,29 +373,4 @@ def krotov_readout(readout: KrotovReadoutConfig, trainer: TrainerConfig, train: 
         targets = F.one_hot(labels, n_classes).to(output) * 2 - 1
         return (output - targets).abs().pow(readout.loss_power).sum(dim=1).mean()
 
-    return _fit([weights], model, loss, trainer, train, test)
-
-
-def linear_baseline(trainer: TrainerConfig, train: Split, test: Split) -> dict[str, float]:
-    """Softmax regression (cross-entropy) on the raw inputs, e.g. pixels in [0, 1]."""
-    n_classes = _require_splits(train, test)
-    generator = seeding.generator(trainer.seed, "linear-init")
-    weights = _parameter(uniform_fan_in(train[0].shape[1], n_classes, generator), train[0])
-    bias = _parameter(torch.zeros(n_classes), train[0])
-    return _fit([weights, bias], lambda x: x @ weights + bias, F.cross_entropy, trainer, train, test)
-
-
-def mlp_baseline(hidden_units: int, trainer: TrainerConfig, train: Split, test: Split) -> dict[str, float]:
-    """One ReLU hidden layer of ``hidden_units`` trained end to end by backprop (cross-entropy)."""
-    require(isinstance(hidden_units, int) and hidden_units >= 1, "hidden_units", hidden_units, "an integer >= 1")
-    n_classes = _require_splits(train, test)
-    generator = seeding.generator(trainer.seed, "mlp-init")
-    hidden = _parameter(uniform_fan_in(train[0].shape[1], hidden_units, generator), train[0])
-    output = _parameter(uniform_fan_in(hidden_units, n_classes, generator), train[0])
-    hidden_bias = _parameter(torch.zeros(hidden_units), train[0])
-    output_bias = _parameter(torch.zeros(n_classes), train[0])
-
-    def model(x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x @ hidden + hidden_bias) @ output + output_bias
-
-    return _fit([hidden, hidden_bias, output, output_bias], model, F.cross_entropy, trainer, train, test)
+    return _fit([weights], model, loss, trainer, splits)

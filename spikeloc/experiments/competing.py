@@ -1,0 +1,207 @@
+"""Readouts on features learned by competing hidden units: one flat run config -> one flat row of metrics.
+
+Protocol per run (seed ``s``): load the dataset by name (:func:`spikeloc.datasets.load`), hold out
+``n_validation`` training images as a stratified validation split drawn from ``s``
+(:func:`spikeloc.experiments.digits.split`), scale pixels to [0, 1], then by ``readout``:
+
+* ``"spiking"``: learn ``layers`` layers of ``hidden_units`` competing units on the training images (no labels;
+  :func:`spikeloc.learning.competing.learn_stack`), take the last layer's activities ``h = ReLU(W v)`` and map
+  them to [0, 1] as
+
+      x = min(h / h_max, 1)^feature_power,        h_max = the largest activity on the training images,
+
+  encode ``x`` (rate or current code, :mod:`spikeloc.substrate.encoders`) and train the substrate's
+  :class:`~spikeloc.networks.classifier.SpikingClassifier` (``spiking_hidden`` = 0: the inputs drive a LIF
+  output layer directly; > 0: one LIF hidden layer of that size first) with surrogate gradients and early
+  stopping on the validation loss (:func:`spikeloc.experiments.digits.train_ensemble_on`), decoded by the
+  output spike counts.
+* ``"krotov"``: the same features, Krotov & Hopfield's readout ``tanh(beta S . ReLU(h / h_max)^n)``
+  (:func:`spikeloc.learning.competing.krotov_readout`).
+* ``"pixels-linear"`` / ``"pixels-mlp"``: baselines on the raw pixels of the same split: softmax regression and
+  a ReLU MLP with one hidden layer of ``hidden_units`` (:func:`spikeloc.learning.baselines.fit_mlp`, weights of
+  the best validation epoch).
+
+Rows hold ``train_acc``, ``val_acc`` and ``test_acc`` (fractions; choose settings on ``val_acc``),
+``feature_seconds`` (unsupervised learning, 0 for the baselines) and ``readout_seconds``. Runs that share their
+feature settings and seed share their learned features inside one batch (:func:`run_competing_batch`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from spikeloc import datasets
+from spikeloc.experiments.digits import DigitsRun, LabelledValues, split, train_ensemble_on
+from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
+from spikeloc.learning.competing import (
+    KrotovConfig,
+    KrotovReadoutConfig,
+    StackConfig,
+    TrainerConfig,
+    krotov_readout,
+    learn_stack,
+)
+from spikeloc.study.runner import Study
+from spikeloc.validation import require, require_choice
+
+READOUTS = ("spiking", "krotov", "pixels-linear", "pixels-mlp")
+FEATURE_READOUTS = ("spiking", "krotov")
+#: Fields that decide the learned features (with the dataset split and the seed).
+FEATURE_FIELDS = ("dataset", "n_validation", "hidden_units", "layers", "p", "k", "delta", "rule_lr", "rule_epochs",
+                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power")
+
+
+@dataclass(frozen=True)
+class CompetingRun:
+    """Every setting of one run (seconds; pixels in [0, 1]); see the module docstring.
+
+    Features: ``layers`` layers of ``hidden_units`` units, each learned by the competing-units rule (``p``, ``k``,
+    ``delta``, learning rate ``rule_lr`` decaying linearly over ``rule_epochs``, minibatches of
+    ``rule_batch_size``, initial weights ``init``), joined by static Dale connections (``inhibitory_fraction``,
+    ``activation_power``). Spiking readout: ``feature_power``, ``spiking_hidden``, ``encoding`` ("rate" or
+    "current") over ``steps`` steps with ``gain``, LIF time constant ``tau_s``, loss ``loss`` with target rates
+    ``correct_rate`` / ``incorrect_rate``, Adam ``lr``, ``epochs``, ``batch_size``, ``patience``. Krotov readout:
+    ``krotov_power`` (n), ``krotov_beta``, ``krotov_loss_power`` (m), Adam ``krotov_lr``, ``epochs``. Baselines:
+    Adam ``baseline_lr``, ``epochs``, ``batch_size``.
+    """
+
+    dataset: str = "mnist-5k"
+    readout: str = "spiking"
+    n_validation: int = 400
+    hidden_units: int = 2000
+    layers: int = 1
+    p: float = 3.0
+    k: int = 7
+    delta: float = 0.4
+    rule_lr: float = 0.4
+    rule_epochs: int = 100
+    rule_batch_size: int = 100
+    init: str = "normal"
+    inhibitory_fraction: float = 0.2
+    activation_power: float = 1.0
+    feature_power: float = 3.0
+    spiking_hidden: int = 0
+    encoding: str = "current"
+    steps: int = 25
+    gain: float = 1.0
+    tau_s: float = 10e-3
+    loss: str = "mse_count"
+    correct_rate: float = 1.0
+    incorrect_rate: float = 0.0
+    lr: float = 1e-2
+    epochs: int = 30
+    batch_size: int = 128
+    patience: int = 8
+    krotov_power: float = 4.5
+    krotov_beta: float = 30.0
+    krotov_loss_power: float = 6.0
+    krotov_lr: float = 1e-2
+    baseline_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        require_choice(self.readout, "readout", READOUTS)
+        require_choice(self.encoding, "encoding", ("rate", "current"))
+        require(isinstance(self.layers, int) and self.layers >= 1, "layers", self.layers, "an integer >= 1")
+        require(self.feature_power >= 1, "feature_power", self.feature_power, ">= 1")
+        require(isinstance(self.spiking_hidden, int) and self.spiking_hidden >= 0, "spiking_hidden",
+                self.spiking_hidden, "an integer >= 0 (0: no hidden layer)")
+        self.stack_config(0)
+        self.spiking_config()
+        self.krotov_config()
+        self.mlp_config()
+
+    def stack_config(self, seed: int) -> StackConfig:
+        layer = KrotovConfig(hidden_units=self.hidden_units, p=self.p, k=self.k, delta=self.delta, lr=self.rule_lr,
+                             epochs=self.rule_epochs, batch_size=self.rule_batch_size, init=self.init, seed=seed)
+        return StackConfig(layers=(layer,) * self.layers, inhibitory_fraction=self.inhibitory_fraction,
+                           activation_power=self.activation_power, seed=seed)
+
+    def spiking_config(self) -> DigitsRun:
+        """The spiking readout as a digits run (its dataset and split fields are not read)."""
+        return DigitsRun(dataset=self.dataset, n_validation=self.n_validation,
+                         hidden=(self.spiking_hidden,) if self.spiking_hidden else (), readout="spikes",
+                         encoding=self.encoding, steps=self.steps, gain=self.gain, tau_s=self.tau_s, loss=self.loss,
+                         logit_scale=1.0, correct_rate=self.correct_rate, incorrect_rate=self.incorrect_rate,
+                         epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience)
+
+    def krotov_config(self) -> KrotovReadoutConfig:
+        return KrotovReadoutConfig(power=self.krotov_power, loss_power=self.krotov_loss_power, beta=self.krotov_beta)
+
+    def krotov_trainer(self, seed: int) -> TrainerConfig:
+        return TrainerConfig(epochs=self.epochs, lr=self.krotov_lr, batch_size=self.batch_size, seed=seed)
+
+    def mlp_config(self) -> MLPConfig:
+        hidden = (self.hidden_units,) if self.readout == "pixels-mlp" else ()
+        return MLPConfig(hidden=hidden, epochs=self.epochs, lr=self.baseline_lr, batch_size=self.batch_size)
+
+
+def feature_key(run: CompetingRun) -> tuple:
+    """Runs with equal keys (and seeds) learn the same features; the study batches them together."""
+    return tuple(getattr(run, name) for name in FEATURE_FIELDS)
+
+
+def spiking_inputs(features: Sequence[torch.Tensor], power: float) -> list[torch.Tensor]:
+    """``min(h / h_max, 1)^power`` for each of ``features`` (train first), h_max the largest training value."""
+    scale = features[0].max().clamp(min=torch.finfo(features[0].dtype).tiny)
+    return [(h / scale).clamp(max=1).pow(power) for h in features]
+
+
+def _learned_features(run: CompetingRun, seed: int, parts: Sequence[LabelledValues]) -> list[LabelledValues]:
+    """The last layer's activities on (train, validation, test), learned on the training images."""
+    stack = learn_stack(run.stack_config(seed), parts[0][0])
+    return [(stack.transform(x), y) for x, y in parts]
+
+
+def _readout_row(run: CompetingRun, seed: int, parts: Sequence[LabelledValues], n_classes: int,
+                 features: Sequence[LabelledValues] | None) -> dict:
+    """Train and test ``run``'s readout on pixel ``parts`` or learned ``features`` (train, validation, test)."""
+    if run.readout == "spiking":
+        inputs = spiking_inputs([h for h, _ in features], run.feature_power)
+        labelled = [(x, y) for x, (_, y) in zip(inputs, features)]
+        _, (row,) = train_ensemble_on([(run.spiking_config(), seed)], {seed: labelled}, n_classes)
+        return {key: row[key] for key in ("status", "error", "train_acc", "val_acc", "test_acc", "epochs_run",
+                                          "best_epoch") if key in row}
+    if run.readout == "krotov":
+        train, validation, test = features
+        return {"status": "ok", "error": "",
+                **krotov_readout(run.krotov_config(), run.krotov_trainer(seed), train, test, validation)}
+    train, validation, test = parts
+    model = fit_mlp(run.mlp_config(), train, validation, n_classes, seed)
+    return {"status": "ok", "error": "", **{f"{name}_acc": accuracy(model, *part) for name, part in
+                                            (("train", train), ("val", validation), ("test", test))}}
+
+
+def run_competing_batch(runs: Sequence[tuple[CompetingRun, int]]) -> list[dict]:
+    """Rows of the runs ``(config, seed)``; features are learned once per distinct (feature settings, seed)."""
+    learned: dict[tuple, tuple[list[LabelledValues], float]] = {}
+    loaded: dict[str, datasets.ImageDataset] = {}
+    rows = []
+    for run, seed in runs:
+        dataset = loaded.setdefault(run.dataset, datasets.load(run.dataset))
+        parts = [(s.features(), s.labels) for s in split(dataset, run.n_validation, seed)]
+        features, feature_seconds = None, 0.0
+        if run.readout in FEATURE_READOUTS:
+            key = (feature_key(run), seed)
+            if key not in learned:
+                start = time.perf_counter()
+                learned[key] = (_learned_features(run, seed, parts), time.perf_counter() - start)
+            features, feature_seconds = learned[key]
+        start = time.perf_counter()
+        row = _readout_row(run, seed, parts, len(dataset.classes), features)
+        rows.append({**row, "feature_seconds": feature_seconds, "readout_seconds": time.perf_counter() - start})
+    return rows
+
+
+def run_competing(run: CompetingRun, seed: int) -> dict:
+    """Train and test one readout (learning its features first if it reads them); a flat dict of metrics."""
+    return run_competing_batch([(run, seed)])[0]
+
+
+def competing_study(name: str, configs: Sequence[CompetingRun], seeds: Sequence[int]) -> Study:
+    """A study of competing-units runs; runs that share their features are computed in one batch."""
+    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_competing,
+                 batch_run_fn=run_competing_batch, batch_key=feature_key, max_batch=16)

@@ -109,6 +109,14 @@ class CompetingRun:
         require(self.feature_power >= 1, "feature_power", self.feature_power, ">= 1")
         require(isinstance(self.spiking_hidden, int) and self.spiking_hidden >= 0, "spiking_hidden",
                 self.spiking_hidden, "an integer >= 0 (0: no hidden layer)")
+        # fields renamed in the configs built below: checked here so that errors name this config's field
+        for name in ("rule_epochs", "rule_batch_size"):
+            require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, getattr(self, name),
+                    "an integer >= 1")
+        for name in ("rule_lr", "krotov_beta", "krotov_lr", "baseline_lr"):
+            require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        for name in ("krotov_power", "krotov_loss_power"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
         self.stack_config(0)
         self.spiking_config()
         self.krotov_config()

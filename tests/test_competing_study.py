@@ -1,0 +1,106 @@
+"""The competing-units experiment (readouts on learned features, pixel baselines) and its study end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from spikeloc import runtime
+from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+#: 100 units learned for 2 epochs: features that a readout separates well in a few epochs
+SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    runtime.configure(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def without_timings(row: dict) -> dict:
+    return {key: value for key, value in row.items() if not key.endswith("_seconds")}
+
+
+def test_spiking_readout_learns_learned_features_and_is_deterministic():
+    row = run_competing(SMALL, seed=0)
+    assert row["status"] == "ok" and row["feature_seconds"] > 0
+    assert row["test_acc"] > 0.5 and row["val_acc"] > 0.5  # ten classes: chance is 0.1
+    assert without_timings(run_competing(SMALL, seed=0)) == without_timings(row)
+    assert without_timings(run_competing(SMALL, seed=1)) != without_timings(row)
+
+
+def test_batched_runs_share_features_and_equal_single_runs():
+    krotov = dataclasses.replace(SMALL, readout="krotov")
+    rows = run_competing_batch([(SMALL, 0), (krotov, 0)])
+    assert rows[0]["feature_seconds"] == rows[1]["feature_seconds"]  # learned once, for both readouts
+    assert without_timings(rows[1]) == without_timings(run_competing(krotov, seed=0))
+    assert rows[1]["test_acc"] > 0.5
+
+
+def test_pixel_baselines_learn_without_features():
+    for readout in ("pixels-linear", "pixels-mlp"):
+        row = run_competing(dataclasses.replace(SMALL, readout=readout, hidden_units=16), seed=0)
+        assert row["feature_seconds"] == 0 and row["test_acc"] > 0.7, (readout, row)
+
+
+def test_spiking_inputs_are_scaled_by_the_training_maximum():
+    train, test = torch.tensor([[0.0, 2.0], [1.0, 4.0]]), torch.tensor([[8.0, 2.0]])
+    scaled_train, scaled_test = spiking_inputs([train, test], power=2.0)
+    torch.testing.assert_close(scaled_train, torch.tensor([[0.0, 0.25], [1 / 16, 1.0]]))
+    torch.testing.assert_close(scaled_test, torch.tensor([[1.0, 0.25]]))  # above the training maximum: clipped
+
+
+@pytest.mark.parametrize("field, value", [
+    ("readout", "softmax"), ("p", 0.5), ("k", 1), ("k", 101), ("delta", -0.1), ("layers", 0),
+    ("feature_power", 0.5), ("spiking_hidden", -1), ("encoding", "latency"), ("gain", 0.0), ("krotov_beta", 0.0),
+    ("krotov_power", 0.5), ("rule_lr", 0.0), ("rule_epochs", 0), ("baseline_lr", -1.0), ("lr", 0.0), ("tau_s", 0.0),
+    ("dataset", "mnist-6k"),
+])
+def test_bad_settings_name_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} = "):
+        dataclasses.replace(SMALL, **{field: value})
+
+
+def load_study():
+    spec = importlib.util.spec_from_file_location("study_competing_units", ROOT / "studies" / "competing_units.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch, tmp_path, capsys):
+    module = load_study()
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10, 20), seeds=(0, 1), variations=dict(k=(2,)),
+                                                      sizes=dict(rule_epochs=1, epochs=1)))
+    out = tmp_path / "competing"
+    module.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    # softmax regression once, 3 readouts x 2 sizes, 2 readouts x 1 variation; 2 seeds each
+    assert len(table) == (1 + 3 * 2 + 2) * 2 and set(table["status"]) == {"ok"}
+    assert set(table["readout"]) == {"spiking", "krotov", "pixels-linear", "pixels-mlp"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns) and set(summary["n"]) == {2}
+    paired = pd.read_csv(out / "spiking_vs_others.csv").set_index(["baseline", "metric"])
+    assert paired.loc[("krotov", "test_acc"), "n_pairs"] == 3 * 2  # 2 sizes + 1 variation, 2 seeds
+    assert paired.loc[("pixels-mlp", "test_acc"), "n_pairs"] == 2 * 2
+    for figure in ("accuracy_vs_hidden.png", "weights.png"):
+        assert (out / figure).stat().st_size > 10_000
+    assert "Spiking readout vs the others" in capsys.readouterr().out
+
+
+def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
+    module = load_study()
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), variations=dict(k=(11,)),
+                                                      sizes={}))
+    with pytest.raises(ValueError, match="^k = "):
+        module.main(["--out", str(tmp_path / "never"), "--quiet"])
+    assert not (tmp_path / "never").exists()

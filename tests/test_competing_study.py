@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 
-from spikeloc import runtime
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,12 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    runtime.configure(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def without_timings(row: dict) -> dict:

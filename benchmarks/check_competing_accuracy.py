@@ -7,10 +7,10 @@ out as a stratified validation split drawn from the seed; the competing-units ru
 (p = 3, k = 7, delta = 0.4, lr = 0.4, ``--rule-epochs`` epochs, minibatches of 100) on the other 3600 training
 digits; on their activities h = ReLU(W v) we train
 
-* the spiking readout: x = min(h / h_max, 1)^3 injected as a constant current over 25 steps of 1 ms into LIF
-  neurons (tau 10 ms) of the substrate's SpikingClassifier (hidden layers and sizes from ``--spiking-hidden``),
-  surrogate gradients on the MSE of spike counts, classes decoded by spike counts, early stopping on the
-  validation loss;
+* the spiking readout: x = min(h / h_max, 1)^4.5 injected as a constant current 5 x over 25 steps of 1 ms into
+  LIF neurons (tau 10 ms) of the substrate's SpikingClassifier (a LIF hidden layer of ``--spiking-hidden``
+  units first, if given), surrogate gradients on the MSE of spike counts (targets 25 and 2), Adam lr 1e-2,
+  classes decoded by spike counts, early stopping on the validation loss;
 * Krotov & Hopfield's readout (n = 4.5, m = 6, beta = 30, 60 epochs);
 
 and the baselines on the pixels of the same split: softmax regression and a backprop MLP with as many hidden

@@ -33,8 +33,8 @@ from spikeloc.study.stats import paired_comparison
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2), layers=(2,))
 PRESETS = {
     # under 3 minutes on 2 cores: small layers, few epochs, one value of each variation
-    "quick": dict(hidden_sizes=(20, 50), seeds=(0, 1), variations=dict(p=(2.0,), k=(2,), delta=(0.0,), layers=(2,)),
-                  sizes=dict(rule_epochs=5, epochs=5)),
+    "quick": dict(hidden_sizes=(100, 200), seeds=(0, 1), variations=dict(p=(2.0,), k=(2,), delta=(0.0,), layers=(2,)),
+                  sizes=dict(rule_epochs=3, epochs=5)),
     # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
     "seed": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2), variations=VARIATIONS, sizes={}),
     "full": dict(hidden_sizes=(100, 200, 400, 1000, 2000, 3000), seeds=(0, 1, 2, 3, 4), variations=VARIATIONS,

@@ -67,6 +67,11 @@ class CompetingRun:
     ``correct_rate`` / ``incorrect_rate``, Adam ``lr``, ``epochs``, ``batch_size``, ``patience``. Krotov readout:
     ``krotov_power`` (n), ``krotov_beta``, ``krotov_loss_power`` (m), Adam ``krotov_lr``, ``epochs``. Baselines:
     Adam ``baseline_lr``, ``epochs``, ``batch_size``.
+
+    The spiking readout's defaults (feature power 4.5, current gain 5, target counts T and 0.1 T, Adam lr 1e-2, 60
+    epochs) were chosen on the validation split of seed 0 with 2000 units (validation accuracy 93.3 %; power 3,
+    gain 1: 92.8 % after 100 epochs; cross-entropy on counts, |c - c*|^6, rate coding, lower target counts and
+    T = 50 were worse).
     """
 
     dataset: str = "mnist-5k"
@@ -83,17 +88,17 @@ class CompetingRun:
     init: str = "normal"
     inhibitory_fraction: float = 0.2
     activation_power: float = 1.0
-    feature_power: float = 3.0
+    feature_power: float = 4.5
     spiking_hidden: int = 0
     encoding: str = "current"
     steps: int = 25
-    gain: float = 1.0
+    gain: float = 5.0
     tau_s: float = 10e-3
     loss: str = "mse_count"
     correct_rate: float = 1.0
-    incorrect_rate: float = 0.0
+    incorrect_rate: float = 0.1
     lr: float = 1e-2
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 128
     patience: int = 8
     krotov_power: float = 4.5

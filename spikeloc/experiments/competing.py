@@ -194,7 +194,9 @@ def run_competing_batch(runs: Sequence[tuple[CompetingRun, int]]) -> list[dict]:
     loaded: dict[str, datasets.ImageDataset] = {}
     rows = []
     for run, seed in runs:
-        dataset = loaded.setdefault(run.dataset, datasets.load(run.dataset))
+        if run.dataset not in loaded:
+            loaded[run.dataset] = datasets.load(run.dataset)
+        dataset = loaded[run.dataset]
         parts = [(s.features(), s.labels) for s in split(dataset, run.n_validation, seed)]
         features, feature_seconds = None, 0.0
         if run.readout in FEATURE_READOUTS:

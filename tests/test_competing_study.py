@@ -15,9 +15,7 @@ from spikeloc.experiments.competing import CompetingRun, run_competing, run_comp
 ROOT = Path(__file__).resolve().parents[1]
 #: 100 units learned for 2 epochs: features that a readout separates well in a few epochs
 SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
+# (tests run on one torch thread: tests/conftest.py)
 
 
 def without_timings(row: dict) -> dict:

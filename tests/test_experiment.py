@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from spikeloc.cli import main as cli_main
 from spikeloc.experiments.ipd import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
@@ -11,7 +12,12 @@ SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, 
              n_test_samples=512, epochs=3)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_short_training_beats_chance_by_a_wide_margin():

@@ -44,15 +44,20 @@ FAULT_HELPERS_SOURCE = f'''
 """Run functions for tests/test_study_faults.py (imported by worker processes too)."""
 import os
 import signal
+import time
 from pathlib import Path
 
 from {HELPERS} import call_key, score
 
 
 def score_noting_pid(config, seed):
-    """score(), first leaving a file named by this process's pid and the run, so a test can kill it mid-run."""
+    """score(), first leaving a file named by this process's pid and the run, so a test can kill it mid-run.
+    Runs with a > 1 last $SPIKELOC_TEST_LONG_RUNS seconds longer (default 0), as a long ensemble would."""
     Path(os.environ["SPIKELOC_TEST_PIDS"], f"{{os.getpid()}}-run-{{call_key(config.a, config.b, seed)}}").touch()
-    return score(config, seed)
+    result = score(config, seed)
+    if config.a > 1:
+        time.sleep(float(os.environ.get("SPIKELOC_TEST_LONG_RUNS", "0")))
+    return result
 
 
 def score_killing_its_worker_at_a2(config, seed):
@@ -81,6 +86,7 @@ if __name__ == "__main__":
 
 GRID_SIZE = 6
 SLEEP = "0.5"  # seconds per run: long enough to hit runs in flight, short enough for a fast test
+LONG_RUNS = "60"  # seconds more for runs with a > 1: a runner or worker that waits for them fails the test
 _PR_CAPBSET_DROP = 24  # <linux/prctl.h>
 _CAP_DAC_OVERRIDE = 1  # <linux/capability.h>
 
@@ -225,8 +231,10 @@ def assert_each_run_recorded_once(table: pd.DataFrame) -> None:
 def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, runner, tmp_path, calls, pids,
                                                        monkeypatch):
     out = tmp_path / "out"
+    monkeypatch.setenv("SPIKELOC_TEST_LONG_RUNS", LONG_RUNS)
     study = runner(out)
-    study.wait_for(lambda: (out / RUNS_FILE).exists() and len(study.workers()) >= 3, "a row and the workers")
+    # the two quick runs (a = 1) are recorded and both workers are in long runs, which they would finish
+    study.wait_for(lambda: len(started_runs(pids)) == 4, "4 runs")
     children = study.workers()  # 2 workers and multiprocessing's resource tracker
     rss = sum(proc.rss_mb() for proc in children)
 
@@ -239,8 +247,9 @@ def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, r
     assert not left and not tagged_processes(study.tag)
 
     finished = load_results(out)
-    assert 1 <= len(finished) < GRID_SIZE
+    assert len(finished) == 2
     monkeypatch.setenv("SPIKELOC_TEST_SLEEP", "0")
+    monkeypatch.setenv("SPIKELOC_TEST_LONG_RUNS", "0")
     before = calls()
     table = run_study(Study("faults", helpers.grid(), (0,), fault_helpers.score_noting_pid), out,
                       executor="inline", quiet=True)
@@ -262,16 +271,16 @@ def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, r
 def test_sigint_and_sigterm_stop_cleanly(helpers, fault_helpers, runner, tmp_path, calls, pids, monkeypatch,
                                          signal_number, exit_status):
     out = tmp_path / "out"
+    monkeypatch.setenv("SPIKELOC_TEST_LONG_RUNS", LONG_RUNS)
     study = runner(out, ("--workers", "1"))
-    study.wait_for(lambda: (out / RUNS_FILE).exists() and len(study.workers()) >= 2, "a row and the worker")
-    time.sleep(float(SLEEP) / 3)  # the worker is now in the middle of its next run
+    study.wait_for(lambda: len(started_runs(pids)) == 3, "3 runs")  # 2 quick ones done, a long one in flight
     children = study.workers()
 
     if signal_number == signal.SIGINT:
         os.killpg(study.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
     else:
         os.kill(study.pid, signal.SIGTERM)
-    status, (*_, message) = study.finish()
+    status, (*_, message) = study.finish(timeout=30)  # not waiting for the run in flight
     left, waited = wait_until_gone(children, timeout=5)
     name = signal.Signals(signal_number).name
     print(f"\n{name}: exit status {status}; {len(left)} of {len(children)} child processes left "
@@ -287,10 +296,11 @@ def test_sigint_and_sigterm_stop_cleanly(helpers, fault_helpers, runner, tmp_pat
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
     kept_keys = {key_of_row(helpers, row) for _, row in kept.iterrows()}
     in_flight = {key for _, key in started_runs(pids)} - kept_keys
-    assert 1 <= len(kept) < GRID_SIZE and (kept["status"] == "ok").all() and in_flight
+    assert len(kept) == 2 and (kept["status"] == "ok").all() and len(in_flight) == 1
     assert all(calls()[key] == 1 for key in kept_keys)
 
     monkeypatch.setenv("SPIKELOC_TEST_SLEEP", "0")
+    monkeypatch.setenv("SPIKELOC_TEST_LONG_RUNS", "0")
     table = run_study(Study("faults", helpers.grid(), (0,), fault_helpers.score_noting_pid), out,
                       executor="inline", quiet=True)
     assert_each_run_recorded_once(table)

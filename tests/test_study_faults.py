@@ -17,6 +17,7 @@ import ctypes
 import dataclasses
 import fcntl
 import importlib
+import importlib.util
 import os
 import re
 import resource
@@ -228,20 +229,26 @@ def assert_each_run_recorded_once(table: pd.DataFrame) -> None:
 # The runner dies
 
 
+@pytest.mark.parametrize("options", [
+    ("--workers", "2"),
+    pytest.param(("--scheduler", "local", "--workers", "2"), marks=[
+        pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="no dask")]),
+], ids=["processes", "dask"])
 def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, runner, tmp_path, calls, pids,
-                                                       monkeypatch):
+                                                       monkeypatch, options):
     out = tmp_path / "out"
     monkeypatch.setenv("SPIKELOC_TEST_LONG_RUNS", LONG_RUNS)
-    study = runner(out)
+    study = runner(out, options)
     # the two quick runs (a = 1) are recorded and both workers are in long runs, which they would finish
     study.wait_for(lambda: len(started_runs(pids)) == 4, "4 runs")
-    children = study.workers()  # 2 workers and multiprocessing's resource tracker
+    children = study.workers()  # the workers and multiprocessing's resource tracker
     rss = sum(proc.rss_mb() for proc in children)
 
     os.kill(study.pid, signal.SIGKILL)
     study.process.wait()
     left, waited = wait_until_gone(children, timeout=10)
-    print(f"\nSIGKILL runner {study.pid}: {len(children)} child processes {sorted(p.pid for p in children)} "
+    print(f"\nSIGKILL runner {study.pid} ({' '.join(options)}): {len(children)} child processes "
+          f"{sorted(p.pid for p in children)} "
           f"holding {rss:.0f} MB RSS; {len(left)} left after {waited:.2f} s, "
           f"{sum(p.rss_mb() for p in left):.0f} MB RSS left")
     assert not left and not tagged_processes(study.tag)

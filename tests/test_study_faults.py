@@ -354,6 +354,13 @@ def test_a_run_whose_worker_dies_twice_is_recorded_failed_and_the_grid_goes_on(h
         f"{reason} during 1 run(s); running them again in a fresh worker"]
 
 
+def test_a_run_function_that_workers_cannot_receive_fails_its_runs(helpers, tmp_path):
+    study = Study("lambda", helpers.grid(a_values=(1,), b_values=(0.5, 1.5)), (0,), lambda config, seed: {})
+    table = run_study(study, tmp_path, executor="processes", workers=1, quiet=True)
+    assert table["status"].tolist() == ["failed", "failed"]
+    assert table["error"].str.fullmatch(r"AttributeError: Can't pickle local object .*<lambda>'").all()
+
+
 # --------------------------------------------------------------------------
 # Disk trouble
 

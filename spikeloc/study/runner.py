@@ -524,11 +524,13 @@ class _ProcessExecutor:
         try:
             while waiting or any(worker.task for worker in workers):
                 for worker in workers:
-                    if worker.task is None and waiting:
+                    while worker.task is None and waiting:
                         refused = self._hand_over(worker, waiting.popleft())
                         if refused:
                             yield refused
                 busy = [worker for worker in workers if worker.task]
+                if not busy:  # the last waiting tasks could not be sent
+                    break
                 ready = multiprocessing.connection.wait(
                     [worker.connection for worker in busy] + [worker.process.sentinel for worker in busy])
                 for index, worker in enumerate(workers):

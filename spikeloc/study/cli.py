@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from spikeloc.study.runner import EXECUTORS, ForeignResultsError, Study, StudyInterrupted, atomic_write, run_study
+from spikeloc.files import atomic_write
+from spikeloc.study.runner import EXECUTORS, ForeignResultsError, Study, StudyInterrupted, run_study
 from spikeloc.study.stats import summarise
 
 

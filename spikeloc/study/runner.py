@@ -31,7 +31,6 @@ import ctypes
 import dataclasses
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import logging
 import math
@@ -54,6 +53,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+import spikeloc
+from spikeloc.files import atomic_write
 from spikeloc.runtime import configure
 
 STUDY_FILE = "study.json"
@@ -681,29 +682,6 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None):
 # The results store
 
 
-def atomic_write(path: Path, content: str | bytes) -> None:
-    """Replace ``path`` by ``content`` so readers see the old or the new file, never a mix."""
-    binary = isinstance(content, bytes)
-    handle = tempfile.NamedTemporaryFile(
-        "wb" if binary else "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False,
-        encoding=None if binary else "utf-8",
-    )
-    try:
-        with handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def _read_study_file(path: Path) -> dict[str, Any]:
     """The grid stored in ``study.json``, or a clear error naming the file."""
     try:
@@ -869,14 +847,6 @@ class _ResultsStore:
 # Entry points
 
 
-def package_version() -> str:
-    """The installed spikeloc version, or ``"0+unknown"`` in an uninstalled source tree."""
-    try:
-        return importlib.metadata.version("spikeloc")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def run_study(
     study: Study,
     out_dir: str | os.PathLike,
@@ -913,7 +883,7 @@ def run_study(
     directory = Path(out_dir)
     with _writing(directory):
         directory.mkdir(parents=True, exist_ok=True)
-    version = version if version is not None else package_version()
+    version = version if version is not None else spikeloc.__version__
     with _locked(directory):
         store = _ResultsStore(directory, study, overwrite)
         pending = store.pending_runs(retry_failed)

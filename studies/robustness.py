@@ -17,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 
 from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, per_protocol, protocols
+from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
-from spikeloc.study.runner import atomic_write
 from spikeloc.study.stats import paired_comparison
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
+import spikeloc
+from spikeloc.files import atomic_write
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.study.runner import atomic_write, package_version
 
 FORMAT = "spikeloc.SpikingClassifier"
 FORMAT_VERSION = 1
@@ -47,7 +48,7 @@ def save(network: SpikingClassifier, path: str | os.PathLike, metadata: dict[str
     content = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "spikeloc_version": package_version(),
+        "spikeloc_version": spikeloc.__version__,
         "config": dataclasses.asdict(network.config),
         "members": [dataclasses.asdict(m) for m in network.members],
         "state": {name: tensor.detach().cpu() for name, tensor in network.state_dict().items()},

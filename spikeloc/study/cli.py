@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from spikeloc.study.runner import EXECUTORS, Study, atomic_write, run_study
+from spikeloc.files import atomic_write
+from spikeloc.study.runner import EXECUTORS, ForeignResultsError, Study, StudyInterrupted, run_study
 from spikeloc.study.stats import summarise
 
 
@@ -40,11 +41,16 @@ def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
-    """Run a study script's ``main``; bad input or a wholly failed study ends it with one clear line."""
+    """Run a study script's ``main``; bad input, a wholly failed study or an unusable output directory end
+    it with one clear line (status 1); Ctrl-C or SIGTERM with one line saying how to resume (status 130 or
+    143)."""
     try:
         main()
     except (ValueError, RuntimeError) as error:
         sys.exit(f"{name}: error: {error}")
+    except StudyInterrupted as stop:
+        print(f"{name}: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_status)
 
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
@@ -53,8 +59,11 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     (table, long summary, output directory)."""
     out = Path(args.out or f"{args.default_out}-{args.preset}")
     executor = args.executor or ("dask" if args.scheduler else "processes")
-    table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
-                      overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+    try:
+        table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
+                          overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+    except ForeignResultsError as error:
+        raise error.naming("--overwrite") from None
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from spikeloc.study.runner import atomic_write  # noqa: E402
+from spikeloc.files import atomic_write  # noqa: E402
 from spikeloc.study.stats import successful_runs  # noqa: E402
 from spikeloc.validation import require  # noqa: E402
 

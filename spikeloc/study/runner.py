@@ -25,18 +25,23 @@ are kept and never recomputed nor duplicated.
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import contextlib
+import ctypes
 import dataclasses
 import fcntl
 import hashlib
-import importlib.metadata
 import json
+import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -48,20 +53,63 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+import spikeloc
+from spikeloc.files import atomic_write
 from spikeloc.runtime import configure
 
 STUDY_FILE = "study.json"
 RUNS_FILE = "runs.csv"
 LOCK_FILE = ".lock"
+PROBE_PREFIX = ".write-check"
 EXECUTORS = ("inline", "processes", "dask")
 RUN_COLUMNS = ("seed", "run_id")
 OUTCOME_COLUMNS = ("status", "error", "seconds", "spikeloc_version")
 RESERVED_COLUMNS = frozenset(RUN_COLUMNS + OUTCOME_COLUMNS)
 STATUSES = ("ok", "failed")
 
+_log = logging.getLogger(__name__)
+
 
 class StudyDirectoryError(RuntimeError):
-    """An output directory holds files that cannot be used for this study."""
+    """An output directory cannot be written, or holds files that cannot be used for this study."""
+
+
+class ForeignResultsError(StudyDirectoryError):
+    """An output directory holds results that only ``overwrite`` may discard.
+
+    The message names the option to pass; a command line re-raises it with :meth:`naming` its own flag.
+    """
+
+    def __init__(self, problem: str, option: str = "overwrite=True") -> None:
+        super().__init__(f"{problem}; pass {option} to replace them")
+        self.problem = problem
+
+    def naming(self, option: str) -> ForeignResultsError:
+        """The same error, telling to pass ``option`` (e.g. ``"--overwrite"``)."""
+        return ForeignResultsError(self.problem, option)
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """:func:`run_study` was stopped by SIGINT (Ctrl-C) or SIGTERM.
+
+    The finished runs are recorded, the runs in flight are not, the workers are gone and the directory is
+    unlocked; the message says how to resume.  A command line exits with :attr:`exit_status` (130 for
+    SIGINT, 143 for SIGTERM: 128 + the signal number, as a shell reports a process killed by it).
+    """
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal_number
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean stop follows."""
+
+    signal_number = signal.SIGTERM
 
 
 # --------------------------------------------------------------------------
@@ -230,8 +278,12 @@ class _RunOutcome:
     seconds: float
 
     @classmethod
+    def failed(cls, reason: str, seconds: float = math.nan) -> _RunOutcome:
+        return cls({}, "failed", reason, seconds)
+
+    @classmethod
     def failure(cls, exc: BaseException, seconds: float = math.nan) -> _RunOutcome:
-        return cls({}, "failed", f"{type(exc).__name__}: {exc}", seconds)
+        return cls.failed(f"{type(exc).__name__}: {exc}", seconds)
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -329,8 +381,8 @@ def _plan_tasks(study: Study, pending: Sequence[Run], workers: int) -> list[_Tas
 
 
 def _collect(task: _Task, get_result: Callable[[], list[_RunOutcome]]) -> list[_RunOutcome]:
-    """A finished task's outcomes; if the task itself broke (e.g. a worker died)
-    every one of its runs fails with that reason."""
+    """A finished task's outcomes; if the task itself broke (e.g. Dask gave up on it) every one of its runs
+    fails with that reason."""
     try:
         return get_result()
     except Exception as exc:
@@ -343,8 +395,8 @@ def _available_cores() -> int:
 
 
 def _limit_worker_threads(threads: int) -> None:
-    """Process-pool initializer: keep a worker's math libraries to ``threads`` threads (and let it reuse
-    freed memory, see :func:`spikeloc.runtime.keep_freed_memory`)."""
+    """Keep a worker's math libraries to ``threads`` threads (and let it reuse freed memory, see
+    :func:`spikeloc.runtime.keep_freed_memory`)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
     configure(threads)
@@ -366,12 +418,93 @@ class _InlineExecutor:
             yield task, task()
 
 
-class _ProcessExecutor:
-    """Runs tasks in local worker processes started with ``spawn``.
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+ORPHAN_CHECK_SECONDS = 1.0
 
-    Each worker gets ``cores // workers`` math-library threads (at least one)
-    so the workers together do not oversubscribe the machine.
+
+def _signal_on_parent_death() -> bool:
+    """Ask the Linux kernel to SIGKILL this process when its parent dies; False where prctl is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_orphaned(parent_pid: int, interval: float = ORPHAN_CHECK_SECONDS) -> None:
+    """End this process within ``interval`` seconds of ``parent_pid`` dying: an orphan is adopted by
+    another process, so its parent pid changes."""
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when its runner ``parent_pid`` ends, however it ends (SIGKILL, the
+    out-of-memory killer, a closed terminal), so that no orphan keeps computing and holding memory.
+
+    On Linux the kernel itself kills the worker the moment the runner dies (``PR_SET_PDEATHSIG``): no
+    polling, and it works even while the worker is stuck in native code or stopped.  (The signal follows
+    the death of the runner *thread* that started the worker; the pool lives inside one ``run_study``
+    call, so that thread outlives it.)  Where prctl is missing, a daemon thread checks the parent pid
+    every :data:`ORPHAN_CHECK_SECONDS`, which works on any POSIX system as long as the worker's Python
+    code gets to run.
     """
+    if not _signal_on_parent_death():
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the runner died before the watch was set up
+        os._exit(1)
+
+
+def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int) -> None:
+    """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
+    their outcomes, until the runner closes the connection."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
+    _limit_worker_threads(threads)
+    while True:
+        try:
+            payload = connection.recv_bytes()
+        except EOFError:
+            return
+        try:
+            outcomes: list[_RunOutcome] | str = pickle.loads(payload)()
+        except Exception as exc:  # e.g. a run function that this process cannot import
+            outcomes = f"{type(exc).__name__}: {exc}"
+        connection.send(outcomes)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    """Why a worker process ended, from its exit code (negative: the signal that killed it)."""
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        cause = " (killed from outside or by the out-of-memory killer)" if -exitcode == signal.SIGKILL else ""
+        return f"worker process was killed by {name}{cause}"
+    return f"worker process exited with status {exitcode}"
+
+
+@dataclasses.dataclass
+class _Worker:
+    """A worker process, the runner's end of its connection, and the task it is computing (if any)."""
+
+    process: multiprocessing.process.BaseProcess
+    connection: multiprocessing.connection.Connection
+    task: _Task | None = None
+
+
+class _ProcessExecutor:
+    """Runs tasks in local worker processes started with ``spawn``, one task per worker at a time.
+
+    Each worker gets ``cores // workers`` math-library threads (at least one) so the workers together do
+    not oversubscribe the machine, and dies with the runner (:func:`_die_with_parent`).  A worker that dies
+    (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
+    too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
+    undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
+    the runs in flight are neither recorded nor left computing.
+    """
+
+    ATTEMPTS = 2
 
     def __init__(self, workers: int | None) -> None:
         self.workers = workers or _available_cores()
@@ -383,20 +516,92 @@ class _ProcessExecutor:
         return None
 
     def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
-        workers = min(self.workers, len(tasks))
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_worker_threads,
-            initargs=(max(1, _available_cores() // workers),),
-        )
+        size = min(self.workers, len(tasks))
+        threads = max(1, _available_cores() // size)
+        context = multiprocessing.get_context("spawn")
+        workers = [self._start(context, threads) for _ in range(size)]
+        waiting = collections.deque(tasks)
+        deaths: Counter[int] = Counter()  # id(task) -> workers that died computing it
         try:
-            futures = {pool.submit(task): task for task in tasks}
-            for future in concurrent.futures.as_completed(futures):
-                task = futures[future]
-                yield task, _collect(task, future.result)
+            while waiting or any(worker.task for worker in workers):
+                for worker in workers:
+                    while worker.task is None and waiting:
+                        refused = self._hand_over(worker, waiting.popleft())
+                        if refused:
+                            yield refused
+                busy = [worker for worker in workers if worker.task]
+                if not busy:  # the last waiting tasks could not be sent
+                    break
+                ready = multiprocessing.connection.wait(
+                    [worker.connection for worker in busy] + [worker.process.sentinel for worker in busy])
+                for index, worker in enumerate(workers):
+                    if worker.task is None or not {worker.connection, worker.process.sentinel} & set(ready):
+                        continue
+                    task, worker.task = worker.task, None
+                    outcomes = self._receive(worker, task)
+                    if outcomes is not None:
+                        yield task, outcomes
+                        continue
+                    reason = _death_reason(worker.process.exitcode)
+                    workers[index] = self._start(context, threads)
+                    deaths[id(task)] += 1
+                    if deaths[id(task)] < self.ATTEMPTS:
+                        _log.warning("%s during %d run(s); running them again in a fresh worker",
+                                     reason, len(task.runs))
+                        waiting.appendleft(task)
+                    else:
+                        reason = f"{reason}, on each of {self.ATTEMPTS} attempts"
+                        yield task, [_RunOutcome.failed(reason) for _ in task.runs]
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._stop(workers)
+
+    @staticmethod
+    def _start(context: multiprocessing.context.BaseContext, threads: int) -> _Worker:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads), daemon=True,
+                                  name="spikeloc-study-worker")
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
+
+    @staticmethod
+    def _hand_over(worker: _Worker, task: _Task) -> tuple[_Task, list[_RunOutcome]] | None:
+        """Send ``task`` to an idle worker; a task that cannot be pickled fails at once (returned)."""
+        try:
+            payload = pickle.dumps(task)
+        except Exception as exc:
+            return task, [_RunOutcome.failure(exc) for _ in task.runs]
+        worker.task = task
+        with contextlib.suppress(OSError):  # a worker that died already: its sentinel tells
+            worker.connection.send_bytes(payload)
+        return None
+
+    @staticmethod
+    def _receive(worker: _Worker, task: _Task) -> list[_RunOutcome] | None:
+        """The outcomes of ``task`` a worker sent back, or None if it died first (then it is joined)."""
+        try:
+            if worker.connection.poll():
+                outcomes = worker.connection.recv()
+                if isinstance(outcomes, str):  # the worker could not compute the task: the reason why
+                    return [_RunOutcome.failed(outcomes) for _ in task.runs]
+                return outcomes
+        except (EOFError, OSError):
+            pass
+        worker.connection.close()
+        worker.process.join()
+        return None
+
+    @staticmethod
+    def _stop(workers: Sequence[_Worker]) -> None:
+        """End every worker now (SIGTERM, then SIGKILL after a few seconds), busy or not."""
+        for worker in workers:
+            worker.connection.close()
+            worker.process.terminate()
+        for worker in workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
 
 
 def _import_distributed() -> Any:
@@ -477,29 +682,6 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None):
 # The results store
 
 
-def atomic_write(path: Path, content: str | bytes) -> None:
-    """Replace ``path`` by ``content`` so readers see the old or the new file, never a mix."""
-    binary = isinstance(content, bytes)
-    handle = tempfile.NamedTemporaryFile(
-        "wb" if binary else "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False,
-        encoding=None if binary else "utf-8",
-    )
-    try:
-        with handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def _read_study_file(path: Path) -> dict[str, Any]:
     """The grid stored in ``study.json``, or a clear error naming the file."""
     try:
@@ -545,9 +727,30 @@ def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 
 @contextlib.contextmanager
+def _writing(path: Path, consequence: str = "") -> Iterator[None]:
+    """Turn a failed write under ``path`` (read-only, disk full, not a directory) into one
+    :class:`StudyDirectoryError` naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise StudyDirectoryError(f"cannot write {path}: {exc.strerror or exc}{consequence}") from exc
+
+
+def _check_writable(directory: Path) -> None:
+    """Create, write, sync and remove a small file in ``directory``, as every update of the results does,
+    so that a directory that cannot take them fails before any run."""
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=f"{PROBE_PREFIX}.", suffix=".tmp") as probe:
+        probe.write(b"spikeloc write check\n")
+        probe.flush()
+        os.fsync(probe.fileno())
+
+
+@contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (released even if the process is killed)."""
-    with open(directory / LOCK_FILE, "w") as lock:
+    with _writing(directory):
+        lock = open(directory / LOCK_FILE, "w")
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -567,10 +770,12 @@ class _ResultsStore:
         self.study = study
         self.study_path = directory / STUDY_FILE
         self.runs_path = directory / RUNS_FILE
-        if overwrite:
-            self._remove_results()
-        self._remove_stale_temporary_files()
-        self._claim_directory()
+        with _writing(directory):
+            if overwrite:
+                self._remove_results()
+            self._remove_stale_temporary_files()
+            self._claim_directory()
+            _check_writable(directory)
         self.rows: dict[str, dict[str, Any]] = self._read_rows()
 
     def _remove_results(self) -> None:
@@ -578,7 +783,7 @@ class _ResultsStore:
         self.study_path.unlink(missing_ok=True)
 
     def _remove_stale_temporary_files(self) -> None:
-        for name in (STUDY_FILE, RUNS_FILE):
+        for name in (STUDY_FILE, RUNS_FILE, PROBE_PREFIX):
             for leftover in self.directory.glob(f".{name}.*.tmp"):
                 leftover.unlink()
 
@@ -588,15 +793,12 @@ class _ResultsStore:
         if self.study_path.exists():
             stored = _read_study_file(self.study_path)
             if stored != grid:
-                raise StudyDirectoryError(
+                raise ForeignResultsError(
                     f"{self.directory} holds results of a different study "
-                    f"({_describe_difference(stored, grid)} in {self.study_path}); "
-                    "pass overwrite=True to replace them"
+                    f"({_describe_difference(stored, grid)} in {self.study_path})"
                 )
         elif self.runs_path.exists():
-            raise StudyDirectoryError(
-                f"{self.runs_path} exists without {self.study_path}; pass overwrite=True to replace it"
-            )
+            raise ForeignResultsError(f"{self.directory} holds results ({self.runs_path}) but no {self.study_path}")
         else:
             atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
 
@@ -615,7 +817,9 @@ class _ResultsStore:
         return [run for run in self.study.runs if is_pending(run)]
 
     def record(self, runs: Sequence[Run], outcomes: Sequence[_RunOutcome], version: str) -> None:
-        """Add finished runs (replacing older rows of the same runs) and rewrite ``runs.csv``."""
+        """Add finished runs (replacing older rows of the same runs) and rewrite ``runs.csv``; if it cannot
+        be written, one :class:`StudyDirectoryError` naming it, and the file keeps the rows it had."""
+        recorded_before = len(self.rows)
         for run, outcome in zip(runs, outcomes, strict=True):
             self.rows[run.run_id] = {
                 **_flatten(dataclasses.asdict(run.config)),
@@ -627,7 +831,8 @@ class _ResultsStore:
                 "seconds": outcome.seconds,
                 "spikeloc_version": version,
             }
-        self._write()
+        with _writing(self.runs_path, f"; it still holds the {recorded_before} runs recorded before"):
+            self._write()
 
     def _write(self) -> None:
         rows = [self.rows[run.run_id] for run in self.study.runs if run.run_id in self.rows]
@@ -640,14 +845,6 @@ class _ResultsStore:
 
 # --------------------------------------------------------------------------
 # Entry points
-
-
-def package_version() -> str:
-    """The installed spikeloc version, or ``"0+unknown"`` in an uninstalled source tree."""
-    try:
-        return importlib.metadata.version("spikeloc")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def run_study(
@@ -673,22 +870,61 @@ def run_study(
     ``out_dir`` holds, even of a different study.  ``version`` is recorded in
     each row (default: the installed spikeloc version).
 
+    Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
+    write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
+    (Ctrl-C) and SIGTERM stop the study cleanly: the workers are ended, the runs in flight are not
+    recorded, the directory is unlocked and :class:`StudyInterrupted` says how to resume.  Local worker
+    processes die with the runner however it dies; one that dies itself is replaced and its runs are
+    tried once more before they are recorded failed (see :class:`_ProcessExecutor`).
+
     Returns the full results table, read back from disk, in grid order.
     """
     chosen_executor = _make_executor(executor, workers, scheduler)
     directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    version = version if version is not None else package_version()
+    with _writing(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+    version = version if version is not None else spikeloc.__version__
     with _locked(directory):
         store = _ResultsStore(directory, study, overwrite)
         pending = store.pending_runs(retry_failed)
         if pending:
-            with chosen_executor, _progress_bar(study, len(pending), quiet) as bar:
-                tasks = _plan_tasks(study, pending, chosen_executor.workers)
-                for task, outcomes in chosen_executor.results(tasks):
-                    store.record(task.runs, outcomes, version)
-                    bar.update(len(task.runs))
+            try:
+                with _sigterm_raises(), chosen_executor, _progress_bar(study, len(pending), quiet) as bar:
+                    tasks = _plan_tasks(study, pending, chosen_executor.workers)
+                    with contextlib.closing(chosen_executor.results(tasks)) as results:
+                        for task, outcomes in results:
+                            store.record(task.runs, outcomes, version)
+                            bar.update(len(task.runs))
+            except KeyboardInterrupt as stop:
+                raise _interrupted(study, directory, getattr(stop, "signal_number", signal.SIGINT)) from None
     return load_results(directory)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`_Terminated` (Python runs signal handlers in the main thread
+    only, so elsewhere this does nothing and SIGTERM keeps its effect)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signal_number: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupted(study: Study, directory: Path, signal_number: int) -> StudyInterrupted:
+    """The one-line report of a stopped study: what is kept and how to resume."""
+    kept = len(load_results(directory))
+    return StudyInterrupted(
+        f"{study.name} stopped by {signal.Signals(signal_number).name}: {kept} of {len(study.runs)} runs are "
+        f"recorded in {directory / RUNS_FILE}, the runs in flight are not; to resume, run it again with the "
+        "same output directory", signal_number)
 
 
 def _progress_bar(study: Study, pending: int, quiet: bool) -> tqdm:

@@ -1,0 +1,141 @@
+"""A learned local rule: one small network, shared by every synapse, maps local quantities to a weight change.
+
+The seed's unfinished ``arbitrary_forward`` / synapse-updater idea, finished. For synapse ``j -> i`` of
+any layer, with presynaptic activity ``x_j``, postsynaptic activity ``y_i`` (free pass; the output's is the
+signed output), current weight ``w_ij`` and the global signal ``r = +1`` if the network's sign is right on
+this example, ``-1`` otherwise::
+
+    dw_ij = eta * g_theta(x_j, y_i, w_ij, r),   g_theta(u) = v^T tanh(A u + b) + c,   W <- clip(W + dW)
+
+(``A``: ``hidden x 4``; summed over the update's patterns). ``g_theta`` is evaluated for all synapses of
+all replications in one batched tensor operation per layer (no loop over synapses, unlike the seed's).
+
+Meta-training (:func:`meta_train`): gradient descent on ``theta`` through the unrolled plasticity. Each
+meta step draws fresh networks (random initial weights) and a fresh example order, runs ``n_updates``
+updates of the rule on the rate network, and minimises the mean squared error between the final outputs
+and the targets on the four patterns; Adam on ``theta``. Everything is drawn from named streams of the
+meta seed, so the same seed gives the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from spikeloc import seeding
+from spikeloc.learning.local.networks import Network, RateNetwork, forward, initial_weights
+from spikeloc.learning.local.rules import LocalRule, sign_correct
+from spikeloc.tasks.logic import patterns, targets
+from spikeloc.validation import require
+
+N_FEATURES = 4  # pre, post, weight, reward
+
+
+def n_parameters(hidden: int) -> int:
+    """Size of the flat parameter vector of ``g_theta`` with ``hidden`` units: A, b, v, c."""
+    return N_FEATURES * hidden + hidden + hidden + 1
+
+
+def hidden_units(n: int) -> int:
+    """The ``hidden`` width that a flat parameter vector of length ``n`` belongs to (ValueError if none)."""
+    hidden, remainder = divmod(n - 1, N_FEATURES + 2)
+    require(remainder == 0 and hidden >= 1, "learned_parameters", f"{n} values",
+            f"a vector of length {N_FEATURES + 2} * hidden + 1")
+    return hidden
+
+
+def synapse_delta(theta: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor,
+                  reward: torch.Tensor) -> torch.Tensor:
+    """``sum_b g_theta(x_j, y_i, w_ij, r)`` for pre ``(R, B, m)``, post ``(R, B, n)``, weight ``(R, n, m)``,
+    reward ``(R, B, 1)``; returns ``(R, n, m)``."""
+    hidden = hidden_units(theta.numel())
+    a = theta[:N_FEATURES * hidden].view(hidden, N_FEATURES)
+    b, v, c = theta[N_FEATURES * hidden:].split([hidden, hidden, 1])
+    # the affine map A u + b, split by feature so no (R, B, n, m, 4) tensor is built
+    z = (pre[:, :, None, :, None] * a[:, 0] + post[:, :, :, None, None] * a[:, 1]
+         + weight[:, None, :, :, None] * a[:, 2] + reward[:, :, :, None] * a[:, 3] + b)
+    return (torch.tanh(z) @ v + c).sum(dim=1)
+
+
+def learned_update(theta: torch.Tensor, weights: Sequence[torch.Tensor], activities: Sequence[torch.Tensor],
+                   reward: torch.Tensor, lr: float, weight_bound: float) -> list[torch.Tensor]:
+    """``W_l <- clip(W_l + eta sum_b g_theta(a_{l-1}, a_l, W_l, r))`` for every layer (differentiable in theta)."""
+    return [(w + lr * synapse_delta(theta, activities[l - 1], activities[l], w, reward))
+            .clamp(-weight_bound, weight_bound) for l, w in enumerate(weights, start=1)]
+
+
+@dataclass(frozen=True)
+class LearnedRule(LocalRule):
+    """The meta-learned rule ``dw = eta g_theta(pre, post, w, r)`` with a fixed parameter vector ``theta``."""
+
+    theta: torch.Tensor = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(isinstance(self.theta, torch.Tensor) and self.theta.ndim == 1, "theta", type(self.theta).__name__,
+                "a 1-d tensor of rule parameters")
+        hidden_units(self.theta.numel())
+
+    @classmethod
+    def from_parameters(cls, parameters: Sequence[float], **kwargs) -> LearnedRule:
+        return cls(theta=torch.tensor(list(parameters), dtype=torch.float32), **kwargs)
+
+    def apply(self, network, weights, free, target):
+        reward = sign_correct(free.output, target)
+        return learned_update(self.theta, weights, free.activities, reward, self.lr, self.weight_bound)
+
+
+@dataclass(frozen=True)
+class MetaTraining:
+    """Settings of :func:`meta_train` (rate network; ``n_updates`` single-example updates per inner run)."""
+
+    task: str = "xor"
+    hidden_sizes: tuple[int, ...] = (10,)
+    hidden: int = 8
+    n_replications: int = 32
+    n_updates: int = 200
+    meta_steps: int = 200
+    meta_lr: float = 0.01
+    lr: float = 0.01
+    weight_bound: float = 1.0
+
+    def __post_init__(self) -> None:
+        targets(self.task)
+        require(self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
+        for name in ("n_replications", "n_updates", "meta_steps"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        require(self.meta_lr > 0, "meta_lr", self.meta_lr, "> 0")
+        require(self.lr > 0, "lr", self.lr, "> 0")
+
+
+def unrolled_loss(theta: torch.Tensor, settings: MetaTraining, network: Network, generator: torch.Generator
+                  ) -> torch.Tensor:
+    """Mean squared error of fresh networks on the four patterns after ``n_updates`` updates of the rule."""
+    inputs, target = patterns(), targets(settings.task)
+    r = settings.n_replications
+    weights = initial_weights((2, *settings.hidden_sizes, 1), r, generator)
+    order = torch.randint(0, len(inputs), (settings.n_updates, r), generator=generator)
+    for indices in order:
+        free = forward(network, weights, inputs[indices].unsqueeze(1), generator)
+        reward = sign_correct(free.output, target[indices].unsqueeze(1))
+        weights = learned_update(theta, weights, free.activities, reward, settings.lr, settings.weight_bound)
+    outputs = forward(network, weights, inputs.expand(r, *inputs.shape), generator).output
+    return ((outputs - target) ** 2).mean()
+
+
+def meta_train(settings: MetaTraining, seed: int) -> tuple[tuple[float, ...], list[float]]:
+    """Meta-train ``theta`` on ``settings.task``; returns (flat parameters, meta-loss per step)."""
+    init = seeding.generator(seed, "meta/init")
+    theta = (0.3 * torch.randn(n_parameters(settings.hidden), generator=init)).requires_grad_()
+    optimiser = torch.optim.Adam([theta], lr=settings.meta_lr)
+    network = RateNetwork()
+    losses = []
+    for step in range(settings.meta_steps):
+        optimiser.zero_grad()
+        loss = unrolled_loss(theta, settings, network, seeding.generator(seed, f"meta/step/{step}"))
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss))
+    return tuple(float(v) for v in theta.detach()), losses

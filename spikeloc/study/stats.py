@@ -139,4 +139,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     scale = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / scale
     half = z / scale * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exactly 0 / 1 at the ends (no rounding residue)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return float(low), float(high)

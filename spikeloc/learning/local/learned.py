@@ -55,7 +55,7 @@ def synapse_delta(theta: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, we
     b, v, c = theta[N_FEATURES * hidden:].split([hidden, hidden, 1])
     # the affine map A u + b, split by feature so no (R, B, n, m, 4) tensor is built
     z = (pre[:, :, None, :, None] * a[:, 0] + post[:, :, :, None, None] * a[:, 1]
-         + weight[:, None, :, :, None] * a[:, 2] + reward[:, :, :, None] * a[:, 3] + b)
+         + weight[:, None, :, :, None] * a[:, 2] + reward[:, :, :, None, None] * a[:, 3] + b)
     return (torch.tanh(z) @ v + c).sum(dim=1)
 
 
@@ -125,10 +125,18 @@ def unrolled_loss(theta: torch.Tensor, settings: MetaTraining, network: Network,
     return ((outputs - target) ** 2).mean()
 
 
+def initial_theta(hidden: int, generator: torch.Generator) -> torch.Tensor:
+    """Random first layer (A, b ~ N(0, 1)) and a small readout (v, c ~ N(0, 0.01^2)): the rule starts
+    near ``dw = 0``, so the inner networks are not driven to the weight bound (where the clip has no
+    gradient) before meta-training has begun."""
+    first = torch.randn(N_FEATURES * hidden + hidden, generator=generator)
+    readout = 0.01 * torch.randn(hidden + 1, generator=generator)
+    return torch.cat([first, readout])
+
+
 def meta_train(settings: MetaTraining, seed: int) -> tuple[tuple[float, ...], list[float]]:
     """Meta-train ``theta`` on ``settings.task``; returns (flat parameters, meta-loss per step)."""
-    init = seeding.generator(seed, "meta/init")
-    theta = (0.3 * torch.randn(n_parameters(settings.hidden), generator=init)).requires_grad_()
+    theta = initial_theta(settings.hidden, seeding.generator(seed, "meta/init")).requires_grad_()
     optimiser = torch.optim.Adam([theta], lr=settings.meta_lr)
     network = RateNetwork()
     losses = []
@@ -137,5 +145,15 @@ def meta_train(settings: MetaTraining, seed: int) -> tuple[tuple[float, ...], li
         loss = unrolled_loss(theta, settings, network, seeding.generator(seed, f"meta/step/{step}"))
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return tuple(float(v) for v in theta.detach()), losses
+
+
+def rule_surface(parameters: Sequence[float], pre, post, weight: float, reward: float):
+    """``g_theta(x, y, w, r)`` on the grid ``post x pre`` (numpy arrays in, ``(len(post), len(pre))`` out)."""
+    theta = torch.tensor(list(parameters), dtype=torch.float32)
+    pre_t = torch.as_tensor(pre, dtype=torch.float32).view(1, 1, -1)
+    post_t = torch.as_tensor(post, dtype=torch.float32).view(1, 1, -1)
+    weight_t = torch.full((1, post_t.shape[-1], pre_t.shape[-1]), float(weight))
+    with torch.no_grad():
+        return synapse_delta(theta, pre_t, post_t, weight_t, torch.full((1, 1, 1), float(reward)))[0].numpy()

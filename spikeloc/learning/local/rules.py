@@ -26,7 +26,9 @@ would enter the network):
       W_l <- W_l + eta (a_l a_{l-1}^T) * (max_weight - |W_l|)     (elementwise product)
 
 * :class:`Oja` -- Hebbian with Oja's stabiliser, row by row: ``dw_ij = eta y_i (x_j - y_i w_ij)``; the
-  decay term keeps each unit's weight vector bounded (norm -> 1 for a linear unit).
+  decay term keeps each unit's weight vector bounded (norm -> 1 for a linear unit). As a discrete map it is
+  stable while ``eta y^2 < 1`` (with the seed's lr 0.01 and weights in [-1, 1], ``eta y^2 <= 0.04``); far
+  beyond that the decay overshoots and diverges, as for any explicit Euler step.
 * :class:`~spikeloc.learning.local.stdp.PairSTDP` (spiking networks only), in :mod:`.stdp`.
 
 Rules with a task signal in every layer:

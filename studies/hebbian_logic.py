@@ -23,7 +23,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from spikeloc.experiments.hebbian import HebbianRun, SPIKING_ONLY_RULES, hebbian_study, seed_updates
+from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, hebbian_study, seed_updates
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
@@ -37,12 +37,12 @@ META_TASKS = ("and", "xor")
 SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
               ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
 PRESETS = {
-    "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(), meta=dict(meta_steps=30, n_updates=100),
-                  settings={}),
+    "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
+                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
     "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
-                 meta=dict(meta_steps=150, n_updates=200), settings={}),
+                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
     "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
-                 meta=dict(meta_steps=300, n_updates=200), settings={}),
+                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
 }
 META_SEED = 0
 BY = ["task", "rule", "meta_task", "hidden_sizes", "network", "n_updates"]
@@ -61,7 +61,9 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]]) -> list[HebbianRun
                         continue
                     runs.append(HebbianRun(rule=rule, **common))
                 runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
-                runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task, **common)
+                # the learned rule runs at the learning rate it was meta-trained with
+                runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
+                                    **{**common, "lr": preset["meta"]["lr"]})
                          for meta_task, theta in learned.items()]
     return runs
 

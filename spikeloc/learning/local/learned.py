@@ -12,8 +12,9 @@ all replications in one batched tensor operation per layer (no loop over synapse
 
 Meta-training (:func:`meta_train`): gradient descent on ``theta`` through the unrolled plasticity. Each
 meta step draws fresh networks (random initial weights) and a fresh example order, runs ``n_updates``
-updates of the rule on the rate network, and minimises the mean squared error between the final outputs
-and the targets on the four patterns; Adam on ``theta``. Everything is drawn from named streams of the
+updates of the rule on the rate network, and minimises the hinge loss ``mean relu(margin - t y)`` of the
+final outputs on the four patterns (a squared error led to rules that park the outputs near 0, measured);
+Adam on ``theta``. Everything is drawn from named streams of the
 meta seed, so the same seed gives the same rule.
 """
 
@@ -100,9 +101,11 @@ class MetaTraining:
     meta_lr: float = 0.01
     lr: float = 0.01
     weight_bound: float = 1.0
+    margin: float = 0.5
 
     def __post_init__(self) -> None:
         targets(self.task)
+        require(self.margin > 0, "margin", self.margin, "> 0")
         require(self.hidden >= 1, "hidden", self.hidden, "an integer >= 1")
         for name in ("n_replications", "n_updates", "meta_steps"):
             require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
@@ -112,7 +115,8 @@ class MetaTraining:
 
 def unrolled_loss(theta: torch.Tensor, settings: MetaTraining, network: Network, generator: torch.Generator
                   ) -> torch.Tensor:
-    """Mean squared error of fresh networks on the four patterns after ``n_updates`` updates of the rule."""
+    """Hinge loss ``mean relu(margin - t y)`` of fresh networks on the four patterns after ``n_updates``
+    updates of the rule (zero once every output has the right sign by ``margin``)."""
     inputs, target = patterns(), targets(settings.task)
     r = settings.n_replications
     weights = initial_weights((2, *settings.hidden_sizes, 1), r, generator)
@@ -122,7 +126,7 @@ def unrolled_loss(theta: torch.Tensor, settings: MetaTraining, network: Network,
         reward = sign_correct(free.output, target[indices].unsqueeze(1))
         weights = learned_update(theta, weights, free.activities, reward, settings.lr, settings.weight_bound)
     outputs = forward(network, weights, inputs.expand(r, *inputs.shape), generator).output
-    return ((outputs - target) ** 2).mean()
+    return torch.relu(settings.margin - target * outputs).mean()
 
 
 def initial_theta(hidden: int, generator: torch.Generator) -> torch.Tensor:

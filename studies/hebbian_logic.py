@@ -63,7 +63,7 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]]) -> list[HebbianRun
                 runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
                 # the learned rule runs at the learning rate it was meta-trained with
                 runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
-                                    **{**common, "lr": preset["meta"]["lr"]})
+                                    **{**common, "lr": MetaTraining(**preset["meta"]).lr})
                          for meta_task, theta in learned.items()]
     return runs
 

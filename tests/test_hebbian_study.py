@@ -15,7 +15,7 @@ def study(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(module.PRESETS, "quick", dict(
-        tasks=("and", "xor"), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
+        tasks=("xor",), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
         settings=dict(n_replications=4, n_updates=5)))
     return module
 
@@ -24,13 +24,13 @@ def test_study_writes_tables_and_figures(study, tmp_path, capsys):
     out = tmp_path / "hebbian"
     study.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
-    cells_per_task = 3 * (5 + 6 + 2)  # sizes x (rate rules + spiking rules, each with 2 learned)
-    assert len(table) == 2 * cells_per_task * 2 and set(table["status"]) == {"ok"}
+    cells_per_task = 3 * ((5 + 2) + (6 + 2))  # sizes x (rate rules + spiking rules, each + 2 learned)
+    assert len(table) == cells_per_task * 2 and set(table["status"]) == {"ok"}
     cells = pd.read_csv(out / "cells.csv")
-    assert len(cells) == 2 * cells_per_task and (cells["n_total"] == 8).all()
+    assert len(cells) == cells_per_task and (cells["n_total"] == 8).all()
     assert ((cells["ci_low"] <= cells["success_rate"]) & (cells["success_rate"] <= cells["ci_high"])).all()
     seed_rows = cells.dropna(subset=["seed_notebook_rate"])
-    assert len(seed_rows) == 6 and set(seed_rows["rule"]) == {"seed_supervised"}
+    assert len(seed_rows) == 3 and set(seed_rows["rule"]) == {"seed_supervised"}
     assert set(cells.loc[cells["rule"] == "learned", "transfer"]) == {"in-task", "transfer"}
     assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_pairs"]) == {2}
     for name in ("hebbian_rate.png", "hebbian_spiking.png", "learned_rule_and.png", "learned_rule_xor.png"):

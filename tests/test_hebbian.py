@@ -200,15 +200,18 @@ def test_learned_rule_by_hand_and_against_a_synapse_loop():
         torch.testing.assert_close(a, b + 0.05)
     # random theta: the vectorised g equals the seed's per-synapse loop (``arbitrary_forward``)
     theta = torch.randn(n_parameters(3), generator=torch.Generator().manual_seed(0))
-    a, b, v, c = theta[:12].view(3, 4), theta[12:15], theta[15:18], theta[18]
+    a, b, v, c = theta[:15].view(3, 5), theta[15:18], theta[18:21], theta[21]
     pre, post = torch.randn(2, 1, 3), torch.randn(2, 1, 4)
     weight, reward = torch.randn(2, 4, 3), torch.tensor([1.0, -1.0]).view(2, 1, 1)
-    delta = synapse_delta(theta, pre, post, weight, reward)
-    for r in range(2):
-        for i in range(4):
-            for j in range(3):
-                u = torch.stack([pre[r, 0, j], post[r, 0, i], weight[r, i, j], reward[r, 0, 0]])
-                assert delta[r, i, j].item() == pytest.approx((torch.tanh(a @ u + b) @ v + c).item(), abs=1e-5)
+    for is_output in (False, True):
+        delta = synapse_delta(theta, pre, post, weight, reward, is_output)
+        for r in range(2):
+            for i in range(4):
+                for j in range(3):
+                    u = torch.stack([pre[r, 0, j], post[r, 0, i], weight[r, i, j], reward[r, 0, 0],
+                                     torch.tensor(float(is_output))])
+                    expected = (torch.tanh(a @ u + b) @ v + c).item()
+                    assert delta[r, i, j].item() == pytest.approx(expected, abs=1e-5)
     surface = rule_surface(theta.tolist(), np.linspace(-1, 1, 5), np.linspace(-1, 1, 7), 0.0, 1.0)
     assert surface.shape == (7, 5)
 

@@ -100,17 +100,20 @@ def rule_label(cells: pd.DataFrame) -> pd.Series:
 
 
 def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
+    """dw / lr over pre x post at w = 0, for r = +1 and -1, onto hidden and onto output neurons."""
     pre = np.linspace(-1, 1, 41)
     post = np.linspace(-1, 1, 41)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
-    for ax, reward in zip(axes, (1.0, -1.0)):
-        surface = rule_surface(theta, pre, post, weight=0.0, reward=reward)
-        limit = float(np.abs(surface).max()) or 1.0
-        image = ax.imshow(surface, origin="lower", extent=(-1, 1, -1, 1), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_xlabel("presynaptic activity x_j")
-        ax.set_ylabel("postsynaptic activity y_i")
-        ax.set_title(f"reward r = {reward:+.0f}, w = 0", fontsize=9)
-        fig.colorbar(image, ax=ax, label="g(x, y, w, r) (dw / lr)")
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
+    for row, is_output in zip(axes, (False, True)):
+        for ax, reward in zip(row, (1.0, -1.0)):
+            surface = rule_surface(theta, pre, post, weight=0.0, reward=reward, is_output=is_output)
+            limit = float(np.abs(surface).max()) or 1.0
+            image = ax.imshow(surface, origin="lower", extent=(-1, 1, -1, 1), cmap="RdBu_r", vmin=-limit,
+                              vmax=limit)
+            ax.set_xlabel("presynaptic activity x_j")
+            ax.set_ylabel(("output" if is_output else "hidden") + " activity y_i")
+            ax.set_title(f"onto {'output' if is_output else 'hidden'} neurons, r = {reward:+.0f}, w = 0", fontsize=9)
+            fig.colorbar(image, ax=ax, label="g (dw / lr)")
     fig.suptitle(f"learned local rule, meta-trained on {task.upper()}")
     fig.tight_layout()
     return fig

@@ -122,5 +122,35 @@ def weight_grid(weights: np.ndarray, image_shape: Sequence[int], columns: int, r
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.axis("off")
     ax.set_title(title)
+    return fig
+
+
+def rate_heatmap(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str], value: str, low: str,
+                 high: str, title: str = "") -> plt.Figure:
+    """Heat map of a rate in [0, 1] per (rows x columns) condition, each cell annotated ``value [low, high]``.
+
+    ``frame`` has one row per condition; ``rows`` and ``columns`` name the columns whose value combinations
+    form the map's rows and columns (in order of appearance). Missing combinations stay blank.
+    """
+    rows, columns = list(rows), list(columns)
+    label = lambda keys: ", ".join(str(k) for k in (keys if isinstance(keys, tuple) else (keys,)))  # noqa: E731
+    row_keys = list(dict.fromkeys(frame[rows].itertuples(index=False, name=None)))
+    column_keys = list(dict.fromkeys(frame[columns].itertuples(index=False, name=None)))
+    grid = np.full((len(row_keys), len(column_keys)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.1 * len(column_keys) + 2.5, 0.5 * len(row_keys) + 1.8))
+    for record in frame.itertuples(index=False):
+        record = record._asdict()
+        i = row_keys.index(tuple(record[r] for r in rows))
+        j = column_keys.index(tuple(record[c] for c in columns))
+        grid[i, j] = record[value]
+        ax.text(j, i, f"{record[value]:.2f}\n[{record[low]:.2f}, {record[high]:.2f}]", ha="center",
+                va="center", fontsize=6, color="white" if record[value] < 0.5 else "black")
+    image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(column_keys)), [label(k) for k in column_keys], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(row_keys)), [label(k) for k in row_keys], fontsize=7)
+    ax.set_xlabel(", ".join(columns))
+    ax.set_ylabel(", ".join(rows))
+    fig.colorbar(image, ax=ax, label=value)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -116,3 +116,29 @@ def paired_comparison(
             "p_wilcoxon": wilcoxon.pvalue if wilcoxon is not None else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial success rate (Wilson 1927).
+
+    With ``p = successes / n`` and ``z`` the standard normal quantile of ``(1 + confidence) / 2``::
+
+        centre = (p + z^2 / (2 n)) / (1 + z^2 / n)
+        half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / (4 n^2))
+
+    It stays inside [0, 1] and is not degenerate at 0 or n successes (unlike the normal interval).
+    Returns (NaN, NaN) for ``n == 0``.
+    """
+    _check_confidence(confidence)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes = {successes} is invalid: must be between 0 and n = {n}")
+    if n == 0:
+        return np.nan, np.nan
+    z = stats.norm.ppf((1 + confidence) / 2)
+    p = successes / n
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z / scale * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exactly 0 / 1 at the ends (no rounding residue)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return float(low), float(high)

@@ -1,0 +1,124 @@
+"""One cell of the local-learning table as a flat config -> one flat row: R replications in one tensor batch.
+
+A run is one (task, rule, hidden sizes, network kind) cell and one seed; its ``n_replications`` networks
+(100 in the seed) are a batch dimension, trained together (see :mod:`spikeloc.learning.local.training`
+for the protocol and the random streams: one generator per stream of the run's seed draws all
+replications at once). The row holds the success rate (fraction of replications right on all four
+patterns), its Wilson 95 % interval and the counts. Defaults are the seed's (lr 0.01, 400 updates,
+weights clipped to [-1, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spikeloc.learning.local import rules
+from spikeloc.learning.local.learned import LearnedRule
+from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork
+from spikeloc.learning.local.stdp import PairSTDP
+from spikeloc.learning.local.training import run_replications
+from spikeloc.study.runner import Study
+from spikeloc.study.stats import wilson_interval
+from spikeloc.substrate.neurons import LIFParameters
+from spikeloc.tasks.logic import TASKS
+from spikeloc.validation import require, require_choice
+
+NETWORKS = ("rate", "spiking")
+RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned")
+SPIKING_ONLY_RULES = frozenset({"stdp"})
+
+
+@dataclass(frozen=True)
+class HebbianRun:
+    """Every setting of one cell (seconds for time constants; rule parameters unused by a rule are ignored).
+
+    ``learned_parameters``: the flat parameter vector of the meta-learned rule (``rule == "learned"``),
+    produced by :func:`spikeloc.learning.local.learned.meta_train`; ``meta_task`` names the task it was
+    meta-trained on (a label for the tables).
+    """
+
+    task: str = "xor"
+    rule: str = "seed_supervised"
+    hidden_sizes: tuple[int, ...] = (10,)
+    network: str = "rate"
+    n_replications: int = 100
+    n_updates: int = 400
+    lr: float = 0.01
+    weight_bound: float = 1.0
+    max_weight: float = 1.0
+    feedback: float = 0.5
+    a_plus: float = 0.005
+    a_minus: float = 0.00525
+    tau_plus_s: float = 20e-3
+    tau_minus_s: float = 20e-3
+    n_steps: int = 20
+    input_rate: float = 0.8
+    gain: float = 3.0
+    tau_s: float = 5e-3
+    dt_s: float = 1e-3
+    learned_parameters: tuple[float, ...] = ()
+    meta_task: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        object.__setattr__(self, "learned_parameters", tuple(self.learned_parameters))
+        require_choice(self.task, "task", TASKS)
+        require_choice(self.rule, "rule", RULES)
+        require_choice(self.network, "network", NETWORKS)
+        require(len(self.hidden_sizes) >= 1 and all(isinstance(n, int) and n >= 1 for n in self.hidden_sizes),
+                "hidden_sizes", self.hidden_sizes, "a non-empty sequence of integers >= 1")
+        require(isinstance(self.n_replications, int) and self.n_replications >= 1, "n_replications",
+                self.n_replications, "an integer >= 1")
+        require(isinstance(self.n_updates, int) and self.n_updates >= 0, "n_updates", self.n_updates,
+                "an integer >= 0")
+        require(self.rule not in SPIKING_ONLY_RULES or self.network == "spiking", "rule", self.rule,
+                "used with network='spiking' (STDP needs spike times)")
+        require(self.rule != "learned" or len(self.learned_parameters) > 0, "learned_parameters",
+                self.learned_parameters, "the meta-trained rule's parameters when rule='learned'")
+        require(self.meta_task == "" or self.meta_task in TASKS, "meta_task", self.meta_task,
+                "'' or one of " + ", ".join(TASKS))
+        self.build_network()
+        self.build_rule()
+
+    def build_network(self) -> RateNetwork | SpikingNetwork:
+        if self.network == "rate":
+            return RateNetwork()
+        return SpikingNetwork(n_steps=self.n_steps, input_rate=self.input_rate, gain=self.gain,
+                              lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s))
+
+    def build_rule(self) -> rules.LocalRule:
+        common = dict(lr=self.lr, weight_bound=self.weight_bound)
+        if self.rule == "seed_supervised":
+            return rules.SeedSupervised(**common)
+        if self.rule == "forward_bounded":
+            return rules.ForwardBounded(**common, max_weight=self.max_weight)
+        if self.rule == "oja":
+            return rules.Oja(**common)
+        if self.rule == "reward":
+            return rules.RewardModulated(**common)
+        if self.rule == "contrastive":
+            return rules.Contrastive(**common, feedback=self.feedback)
+        if self.rule == "stdp":
+            return PairSTDP(**common, a_plus=self.a_plus, a_minus=self.a_minus, tau_plus_s=self.tau_plus_s,
+                            tau_minus_s=self.tau_minus_s)
+        return LearnedRule.from_parameters(self.learned_parameters, **common)
+
+
+def run_hebbian(run: HebbianRun, seed: int) -> dict:
+    """Train and test the cell's replications; a flat row (success rate, Wilson 95 % interval, counts)."""
+    outcome = run_replications(run.build_network(), run.build_rule(), run.task, run.hidden_sizes,
+                               run.n_replications, run.n_updates, seed)
+    n_solved = int(outcome.solved.sum())
+    low, high = wilson_interval(n_solved, run.n_replications)
+    return {"success_rate": n_solved / run.n_replications, "success_ci_low": low, "success_ci_high": high,
+            "n_solved": n_solved, "n_total": run.n_replications}
+
+
+def hebbian_study(name: str, configs, seeds) -> Study:
+    """A study of local-learning cells, one run per (cell, seed); each run is already a batch of replications."""
+    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_hebbian)
+
+
+def seed_updates(task: str, hidden_sizes: tuple[int, ...]) -> int:
+    """The seed's number of updates: 1000 for AND with [10, 10], else 400."""
+    return 1000 if task == "and" and tuple(hidden_sizes) == (10, 10) else 400

@@ -1,0 +1,72 @@
+"""Train ``R`` independent replications with a local rule, single-example updates, and count successes.
+
+Protocol (the seed's): every replication starts from its own random weights; at each of ``n_updates``
+updates it draws one of the four patterns uniformly at random and applies one rule update on it; at the
+end it succeeds if its output sign is right on all four patterns. All replications advance together:
+one rule update is one tensor operation per layer on ``(R, ...)`` tensors.
+
+Random streams (one generator per stream of the cell's seed, each drawing all ``R`` replications at once,
+so replication ``r``'s numbers are fixed by the seed and ``R``): ``"weights"`` the initial weights,
+``"order"`` the example indices ``(n_updates, R)``, ``"spikes"`` the input spikes during training,
+``"evaluation"`` the input spikes of the final test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from spikeloc import seeding
+from spikeloc.learning.local.networks import Network, forward, initial_weights
+from spikeloc.tasks.logic import check_inputs, check_targets, patterns, solved, targets
+from spikeloc.validation import require
+
+
+@dataclass
+class Outcome:
+    """Per replication: ``solved`` (bool ``(R,)``), final ``outputs`` ``(R, 4, 1)``, final ``weights``."""
+
+    solved: torch.Tensor
+    outputs: torch.Tensor
+    weights: list[torch.Tensor]
+
+
+def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
+          order: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Apply ``rule`` once per row of ``order`` ``(n_updates, R)`` (pattern index of each replication).
+
+    ``inputs`` ``(P, n_0)`` +-1 patterns, ``target`` ``(P, n_L)`` +-1 targets.
+    """
+    check_inputs(inputs, weights[0].shape[-1])
+    check_targets(target, inputs, weights[-1].shape[-2])
+    require(rule.needs_spikes <= network.spiking, "rule", type(rule).__name__, "used with a spiking network")
+    weights = list(weights)
+    for indices in order:
+        weights = rule.update(network, weights, inputs[indices].unsqueeze(1), target[indices].unsqueeze(1),
+                              generator)
+    return weights
+
+
+def evaluate(network: Network, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(solved ``(R,)``, outputs ``(R, P, n_L)``): every replication on every pattern."""
+    n_replications = weights[0].shape[0]
+    batch = inputs.expand(n_replications, *inputs.shape)
+    outputs = forward(network, weights, batch, generator).output
+    return solved(outputs, target), outputs
+
+
+def run_replications(network: Network, rule, task: str, hidden_sizes: Sequence[int], n_replications: int,
+                     n_updates: int, seed: int) -> Outcome:
+    """Train and test ``n_replications`` networks ``2 -> hidden_sizes -> 1`` on ``task`` (module doc)."""
+    require(n_replications >= 1, "n_replications", n_replications, "an integer >= 1")
+    require(n_updates >= 0, "n_updates", n_updates, "an integer >= 0")
+    inputs, target = patterns(), targets(task)
+    weights = initial_weights((2, *hidden_sizes, 1), n_replications, seeding.generator(seed, "weights"))
+    order = torch.randint(0, len(inputs), (n_updates, n_replications), generator=seeding.generator(seed, "order"))
+    with torch.no_grad():
+        weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes"))
+        success, outputs = evaluate(network, weights, inputs, target, seeding.generator(seed, "evaluation"))
+    return Outcome(success, outputs, weights)

@@ -1,0 +1,47 @@
+"""The Hebbian logic study end to end on a tiny grid: tables, pooled cells, figures, bad input."""
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def study(monkeypatch):
+    spec = importlib.util.spec_from_file_location("study_hebbian_logic", ROOT / "studies" / "hebbian_logic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(module.PRESETS, "quick", dict(
+        tasks=("xor",), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
+        settings=dict(n_replications=4, n_updates=5)))
+    return module
+
+
+def test_study_writes_tables_and_figures(study, tmp_path, capsys):
+    out = tmp_path / "hebbian"
+    study.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    cells_per_task = 3 * ((5 + 2) + (6 + 2))  # sizes x (rate rules + spiking rules, each + 2 learned)
+    assert len(table) == cells_per_task * 2 and set(table["status"]) == {"ok"}
+    cells = pd.read_csv(out / "cells.csv")
+    assert len(cells) == cells_per_task and (cells["n_total"] == 8).all()
+    assert ((cells["ci_low"] <= cells["success_rate"]) & (cells["success_rate"] <= cells["ci_high"])).all()
+    seed_rows = cells.dropna(subset=["seed_notebook_rate"])
+    assert len(seed_rows) == 3 and set(seed_rows["rule"]) == {"seed_supervised"}
+    assert set(cells.loc[cells["rule"] == "learned", "transfer"]) == {"in-task", "transfer"}
+    assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_pairs"]) == {2}
+    for name in ("hebbian_rate.png", "hebbian_spiking.png", "learned_rule_and.png", "learned_rule_xor.png"):
+        assert (out / name).stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "Success rate per cell" in printed and "transfer" in printed
+
+
+def test_bad_setting_fails_before_any_work(study, monkeypatch, tmp_path):
+    monkeypatch.setitem(study.PRESETS["quick"], "settings", dict(lr=-1.0))
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="lr"):
+        study.main(["--out", str(out), "--quiet"])
+    assert not out.exists()

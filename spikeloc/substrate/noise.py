@@ -68,6 +68,7 @@ class NoiseConfig:
 
     ``scale``: the fixed noise std (weight units, or multiples of the weight std); ignored when ``learned``.
     ``min_std``, ``max_std``, ``init_std``: bounds and starting value of the learned std ``s``.
+    ``layers``: names of the layers to perturb (None: every layer given to :class:`WeightNoise`).
     """
 
     scale: float = 0.0
@@ -79,8 +80,12 @@ class NoiseConfig:
     init_std: float = 0.3
     bounding: str = "sigmoid"
     at_eval: bool = False
+    layers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(self.layers))
+            require(len(self.layers) >= 1, "layers", self.layers, "one or more layer names, or None (every layer)")
         require(_finite_non_negative(self.scale), "scale", self.scale, "a finite number >= 0")
         require_choice(self.reference, "reference", REFERENCES)
         require_choice(self.bounding, "bounding", BOUNDINGS)
@@ -194,6 +199,10 @@ class WeightNoise(nn.Module):
     def __init__(self, layers: Mapping[str, NoisyLayer], config: NoiseConfig):
         super().__init__()
         require(len(layers) >= 1, "layers", len(layers), "at least one layer")
+        if config.layers is not None:
+            unknown = sorted(set(config.layers) - set(layers))
+            require(not unknown, "layers", config.layers, f"names among the network's layers {list(layers)}")
+            layers = {name: layers[name] for name in config.layers}
         members = {layer.members for layer in layers.values()}
         require(len(members) == 1, "layers", sorted(map(str, members)), "of one ensemble size")
         self.layers = dict(layers)

@@ -9,9 +9,10 @@ training noise and along the robustness curve (the seed's scales 0, 0.05, ..., 0
 the weight std, several seeded draws per point). Runs of one seed share data, initial weights and evaluation
 noise, so each noise training is compared with "none" on paired runs (scipy's paired t-test and Wilcoxon).
 
-Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and training), noise_vs_none.csv (the
-paired comparisons), robustness_curve.png (accuracy against noise scale, mean ± SEM over runs) and
-variance_history.png (learned noise std per layer and epoch, mean over runs).
+Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and training of the headline metrics),
+curve_summary.csv (the same for every robustness-curve point), noise_vs_none.csv (the paired comparisons),
+robustness_curve.png (accuracy against noise scale, mean ± SEM over runs) and variance_history.png (learned
+noise std per layer and epoch, mean over runs).
 
     python studies/neuromodulation.py --preset quick|seed|full [--out DIR]
 """
@@ -27,7 +28,7 @@ from spikeloc.experiments.neuromodulation import NeuromodulationRun, curve_colum
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
 from spikeloc.study.runner import atomic_write
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import paired_comparison, summarise
 from spikeloc.substrate.noise import REFERENCES, SEED_SCALES
 
 SPIKING = ("none", "fixed", "learned_task", "learned")
@@ -47,7 +48,8 @@ PRESETS = {
 }
 BY = ["task", "training"]
 CURVES = [curve_column(reference, scale) for reference in REFERENCES for scale in SEED_SCALES]
-METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", "kept_at_noise_scale", *CURVES]
+METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative", HEADLINE_SCALE),
+           "kept_at_noise_scale"]
 
 
 def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                                   preset["seeds"])
     headline = curve_column("relative", HEADLINE_SCALE)
     table, summary, out = run_and_summarise(study, args, BY, METRICS)
+    atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=CURVES).to_csv(index=False))
 
     comparisons = pd.concat([
         paired_comparison(table[table["task"] == task], "training", "none", training,

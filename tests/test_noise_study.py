@@ -42,6 +42,7 @@ def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_
     assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
     comparison = pd.read_csv(out / "noise_vs_none.csv")
     assert len(comparison) == (3 + 3 + 1) * 3 and set(comparison["n_pairs"]) == {2}
+    assert len(pd.read_csv(out / "curve_summary.csv")) == 10 * 14
     assert (out / "robustness_curve.png").stat().st_size > 10_000
     assert (out / "variance_history.png").stat().st_size > 10_000
     printed = capsys.readouterr().out

@@ -29,7 +29,7 @@ from spikeloc.study.cli import run_and_summarise, run_script, run_settings, stud
 from spikeloc.study.plots import save_figure
 from spikeloc.study.runner import atomic_write
 from spikeloc.study.stats import paired_comparison, summarise
-from spikeloc.substrate.noise import REFERENCES, SEED_SCALES
+from spikeloc.substrate.noise import REFERENCES
 
 SPIKING = ("none", "fixed", "learned_task", "learned")
 REFERENCE_ROW = ("none", "seed_model")
@@ -47,7 +47,6 @@ PRESETS = {
         "ipd": dict(epochs=30), "digits": dict(epochs=30, hidden=(200,)), "mlp": dict(epochs=30)}),
 }
 BY = ["task", "training"]
-CURVES = [curve_column(reference, scale) for reference in REFERENCES for scale in SEED_SCALES]
 METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative", HEADLINE_SCALE),
            "kept_at_noise_scale"]
 
@@ -58,6 +57,11 @@ def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
             for training in (REFERENCE_ROW if task == "mlp" else SPIKING)]
 
 
+def curve_columns(table: pd.DataFrame) -> list[str]:
+    """The robustness-curve accuracy columns of ``table`` (``acc_<reference>_<scale>``), in order."""
+    return [c for c in table.columns if c.startswith("acc_") and not c.endswith("_sd")]
+
+
 def robustness_figure(table: pd.DataFrame) -> plt.Figure:
     tasks = list(dict.fromkeys(table["task"]))
     fig, axes = plt.subplots(len(tasks), len(REFERENCES), figsize=(5 * len(REFERENCES), 3.4 * len(tasks)),
@@ -66,7 +70,7 @@ def robustness_figure(table: pd.DataFrame) -> plt.Figure:
         for col, reference in enumerate(REFERENCES):
             ax = axes[row][col]
             for training, runs in table[table["task"] == task].groupby("training", sort=False):
-                columns = [c for c in CURVES if c.startswith(f"acc_{reference}_") and c in runs]
+                columns = [c for c in curve_columns(runs) if c.startswith(f"acc_{reference}_")]
                 scales = [float(c.rsplit("_", 1)[1]) for c in columns]
                 mean, sem = runs[columns].mean() * 100, runs[columns].sem() * 100
                 ax.errorbar(scales, mean, yerr=sem.fillna(0), marker="o", capsize=3, label=training)
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                                   preset["seeds"])
     headline = curve_column("relative", HEADLINE_SCALE)
     table, summary, out = run_and_summarise(study, args, BY, METRICS)
-    atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=CURVES).to_csv(index=False))
+    curves = curve_columns(table)
+    atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=curves).to_csv(index=False))
 
     comparisons = pd.concat([
         paired_comparison(table[table["task"] == task], "training", "none", training,

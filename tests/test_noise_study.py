@@ -10,9 +10,10 @@ import pytest
 from spikeloc.experiments.neuromodulation import NeuromodulationRun, run_neuromodulation
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64),
-              "digits": dict(epochs=1, n_train=128, hidden=(16,)),
-              "mlp": dict(epochs=1, n_train=128)}
+SCALES = dict(test_scales=(0.0, 0.3))
+TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64, **SCALES),
+              "digits": dict(epochs=1, n_train=128, hidden=(16,), **SCALES),
+              "mlp": dict(epochs=1, n_train=128, **SCALES)}
 
 
 @pytest.fixture
@@ -21,6 +22,7 @@ def study(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(module.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks=TINY_TASKS))
+    monkeypatch.setattr(module, "SPIKING", ("none", "learned"))
     return module
 
 
@@ -28,12 +30,12 @@ def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_
     out = tmp_path / "neuromodulation"
     study.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
-    assert len(table) == (4 + 4 + 2) * 2 and set(table["status"]) == {"ok"}
+    assert len(table) == (2 + 2 + 2) * 2 and set(table["status"]) == {"ok"}
     assert set(table.loc[table["task"] == "mlp", "training"]) == {"none", "seed_model"}
     for column in ("clean_acc", "noisy_acc", "robustness_ratio", "kept_at_noise_scale", "acc_relative_0.3",
-                   "acc_absolute_0.05_sd"):
+                   "acc_absolute_0.3_sd"):
         assert table[column].notna().all(), column
-    learned = table[table["training"].isin(["learned", "learned_task", "seed_model"])]
+    learned = table[table["training"].isin(["learned", "seed_model"])]
     assert learned["std_history"].notna().all() and table.loc[table["training"] == "none", "std_history"].isna().all()
     epochs = {"ipd": 2, "digits": 1, "mlp": 1}
     for _, row in learned.iterrows():
@@ -41,8 +43,8 @@ def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
     comparison = pd.read_csv(out / "noise_vs_none.csv")
-    assert len(comparison) == (3 + 3 + 1) * 3 and set(comparison["n_pairs"]) == {2}
-    assert len(pd.read_csv(out / "curve_summary.csv")) == 10 * 14
+    assert len(comparison) == (1 + 1 + 1) * 3 and set(comparison["n_pairs"]) == {2}
+    assert len(pd.read_csv(out / "curve_summary.csv")) == 6 * 4
     assert (out / "robustness_curve.png").stat().st_size > 10_000
     assert (out / "variance_history.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
@@ -58,7 +60,8 @@ def test_conditions_of_one_seed_share_data_weights_and_evaluation_noise():
 
 @pytest.mark.parametrize("kwargs, field", [
     (dict(task="cifar"), "task"), (dict(training="dropout"), "training"), (dict(noise_scale=-0.3), "scale"),
-    (dict(noise_scale=0.4), "test_scales"), (dict(test_scales=(0.0, float("nan"))), "test_scales"),
+    (dict(noise_scale=0.4), "test_scales"), (dict(noise_scale=float("nan")), "scale"),
+    (dict(test_scales=(0.0, float("nan"))), "test_scales"),
     (dict(n_draws=0), "n_draws"), (dict(reference="percent"), "reference"),
     (dict(training="learned", min_std=0.5, max_std=0.1), "max_std"),
 ])

@@ -102,12 +102,12 @@ class NeuromodulationRun:
         object.__setattr__(self, "test_scales", tuple(float(s) for s in self.test_scales))
         require_choice(self.task, "task", TASKS)
         require_choice(self.training, "training", TRAININGS)
-        require(len(self.test_scales) >= 1 and all(s >= 0 for s in self.test_scales), "test_scales",
-                self.test_scales, "one or more noise scales, each >= 0 (NaN is not)")
+        NoiseConfig(scale=self.noise_scale, reference=self.reference)  # validates noise_scale, reference
         require(self.noise_scale in self.test_scales, "test_scales", self.test_scales,
                 f"a list of scales that includes noise_scale = {self.noise_scale}")
+        require(len(self.test_scales) >= 1 and all(s >= 0 for s in self.test_scales), "test_scales",
+                self.test_scales, "one or more noise scales, each >= 0 (NaN is not)")
         require(self.n_draws >= 1, "n_draws", self.n_draws, "an integer >= 1")
-        NoiseConfig(scale=self.noise_scale, reference=self.reference)  # validates noise_scale, reference
         self.noise_config()
         self.objective()
         if self.task == "ipd":

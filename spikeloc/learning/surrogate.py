@@ -41,6 +41,21 @@ class Encoder(Protocol):
     def encode(self, values: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
+class TrainingNoise(Protocol):
+    """Weight noise driven by the trainer (:class:`spikeloc.learning.neuromodulation.NoiseTraining`): fresh
+    draws before each batch, a loss term per member (K,), its own optimiser, a record after each epoch."""
+
+    def before_batch(self) -> None: ...
+
+    def penalty(self) -> torch.Tensor: ...
+
+    def zero_grad(self) -> None: ...
+
+    def step(self) -> None: ...
+
+    def end_epoch(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by all members."""
@@ -144,9 +159,10 @@ def validation_losses(network: SpikingClassifier, data: MemberData, config: Trai
 
 def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, train: MemberData,
                 config: TrainConfig, shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator],
-                encode: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+                encode: Sequence[torch.Generator] | None = None, noise: TrainingNoise | None = None) -> torch.Tensor:
     """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``,
-    encoding draws from ``encode[k]``).
+    encoding draws from ``encode[k]``; weight ``noise`` redrawn before each batch, its penalty added to the
+    objective but not to the reported loss).
 
     Returns each member's mean batch loss (K,); a member with a non-finite loss or gradient gets no update
     from that batch and a NaN epoch loss.
@@ -158,11 +174,17 @@ def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, tr
     epoch_loss = torch.zeros(network.n_members)
     for b in range(n_batches):
         inputs, labels = train.batch(order[:, b * config.batch_size:(b + 1) * config.batch_size], encode)
+        if noise is not None:
+            noise.before_batch()
+            noise.zero_grad()
         losses = member_losses(network(inputs, dropout), labels, config.loss)
+        objective = losses if noise is None else losses + noise.penalty().to(losses.device)
         optimiser.zero_grad(set_to_none=True)
-        torch.where(torch.isfinite(losses), losses, 0.0).sum().backward()
+        torch.where(torch.isfinite(objective), objective, 0.0).sum().backward()
         finite_gradients = _zero_non_finite_gradients(network)
         optimiser.step()
+        if noise is not None:
+            noise.step()
         epoch_loss += torch.where(finite_gradients, losses.detach().cpu(), float("nan")) / n_batches
     return epoch_loss
 
@@ -182,8 +204,10 @@ def _zero_non_finite_gradients(network: SpikingClassifier) -> torch.Tensor:
 
 
 def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, config: TrainConfig,
-        progress: bool = False) -> FitResult:
-    """Train every member of ``network`` in place; on return each holds its best-validation weights."""
+        progress: bool = False, noise: TrainingNoise | None = None) -> FitResult:
+    """Train every member of ``network`` in place; on return each holds its best-validation weights.
+    ``noise``: weight noise in training (validation runs without it unless it is on at evaluation), recorded
+    after every epoch; its own parameters are not rolled back to the best epoch."""
     members = network.n_members
     require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
             f"<= training set size {train.n_samples}")
@@ -199,7 +223,9 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
-        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode)
+        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, noise)
+        if noise is not None:
+            noise.end_epoch()
         diverged |= ~torch.isfinite(epoch_loss)
         val_loss = validation_losses(network, validation, config).cpu()
         diverged |= ~torch.isfinite(val_loss)

@@ -1,0 +1,246 @@
+"""Neuromodulatory weight noise experiments: one flat run config -> one flat row (issue 8).
+
+A run trains one network on one task with one kind of training noise, then scores it on the test set:
+clean, under its own training noise (``noisy_acc``, mean over ``n_draws`` seeded draws) and along the
+robustness curve (fixed noise at each of ``test_scales``, absolute and relative to each layer's weight std,
+``n_draws`` draws per point, mean and spread). Tasks:
+
+* ``"ipd"``: the IPD seed's spiking network and protocol (:class:`~spikeloc.experiments.ipd.IPDRun`);
+* ``"digits"``: a spiking classifier on MNIST-5k (:class:`~spikeloc.experiments.digits.DigitsRun`);
+* ``"mlp"``: the noise seed's own setting, a non-spiking ReLU MLP [512, 256] with dropout 0.2 on MNIST-5k,
+  Adam lr 1e-3, batch 128.
+
+Training noise (``training``): ``"none"``; ``"fixed"`` (``noise_scale`` x weight std, or absolute);
+``"seed_model"`` (the seed's ``NoiseModel`` as written: learned absolute std, ``clamp(exp(theta/2), 1e-6,
+0.5)`` from ``theta = 0``, task loss only); ``"learned_task"`` (bounded learned std, sigmoid bounding, task
+loss only: the seed's objective on a noise model that can feel its gradient); ``"learned"`` (the same with
+the entropy reward of weight ``entropy_weight``, :mod:`spikeloc.learning.neuromodulation`). The learned
+models' optimiser runs at ``lr_factor`` x the network's learning rate (default 5: at the seed's 0.1, Adam moves
+the log-variance by at most ~1e-4 per step, too little to change within a short run; ``"seed_model"`` keeps
+the seed's 0.1). For
+``"none"``, ``noisy_acc`` is the accuracy under the fixed noise of ``noise_scale``, so every condition has one.
+``kept_at_noise_scale``: the robustness-curve accuracy at ``noise_scale`` (``reference``) over the clean one,
+the same measure for every condition.
+
+Every noise draw comes from the run's seed: training draws from ``"noise/train"``, evaluation draws from
+named per-point streams, so runs of different conditions with one seed see the same data, the same initial
+weights and the same evaluation noise (a paired design).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import torch
+
+from spikeloc import datasets, seeding
+from spikeloc.experiments.digits import DigitsRun, split
+from spikeloc.experiments.ipd import IPDRun, member_datasets
+from spikeloc.learning.neuromodulation import (
+    NoiseObjective,
+    NoiseTraining,
+    dropout_mlp,
+    fit_plain,
+    noisy_scores,
+    plain_accuracy,
+    robustness_curve,
+)
+from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
+from spikeloc.networks.classifier import SpikingClassifier
+from spikeloc.study.runner import Study
+from spikeloc.substrate.noise import (
+    REFERENCES,
+    SEED_SCALES,
+    NoiseConfig,
+    NoisyLayer,
+    WeightNoise,
+    fixed_noise,
+    plain_layers,
+    spiking_layers,
+)
+from spikeloc.validation import require, require_choice
+
+TASKS = ("ipd", "digits", "mlp")
+TRAININGS = ("none", "fixed", "seed_model", "learned_task", "learned")
+#: The seed's noise model as written (absolute std, clamped, log-variance 0 at the start).
+SEED_NOISE_MODEL = NoiseConfig(learned=True, reference="absolute", bounding="clamp", min_std=1e-6, max_std=0.5,
+                               init_std=1.0)
+
+
+def curve_column(reference: str, scale: float) -> str:
+    """Column of the accuracy at one robustness-curve point, e.g. ``acc_relative_0.3``."""
+    return f"acc_{reference}_{scale:g}"
+
+
+@dataclass(frozen=True)
+class NeuromodulationRun:
+    """Every setting of one run (noise stds absolute or in multiples of the layer's weight std)."""
+
+    task: str = "ipd"
+    training: str = "none"
+    noise_scale: float = 0.3
+    reference: str = "relative"
+    init_std: float = 0.3
+    min_std: float = 1e-3
+    max_std: float = 0.5
+    per_unit: bool = False
+    entropy_weight: float = 0.2
+    lr_factor: float = 5.0
+    test_scales: tuple[float, ...] = SEED_SCALES
+    n_draws: int = 5
+    epochs: int = 10
+    n_train_batches: int = 64
+    n_val_samples: int = 4096
+    n_test_samples: int = 2048
+    hidden: tuple[int, ...] = (200,)
+    n_train: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "test_scales", tuple(float(s) for s in self.test_scales))
+        require_choice(self.task, "task", TASKS)
+        require_choice(self.training, "training", TRAININGS)
+        NoiseConfig(scale=self.noise_scale, reference=self.reference)  # validates noise_scale, reference
+        require(self.noise_scale in self.test_scales, "test_scales", self.test_scales,
+                f"a list of scales that includes noise_scale = {self.noise_scale}")
+        require(len(self.test_scales) >= 1 and all(s >= 0 for s in self.test_scales), "test_scales",
+                self.test_scales, "one or more noise scales, each >= 0 (NaN is not)")
+        require(self.n_draws >= 1, "n_draws", self.n_draws, "an integer >= 1")
+        self.noise_config()
+        self.objective()
+        if self.task == "ipd":
+            self.ipd_run()
+        else:
+            self.digits_run()
+
+    def noise_config(self) -> NoiseConfig | None:
+        """The training noise (None: trained without noise)."""
+        if self.training == "none":
+            return None
+        if self.training == "fixed":
+            return NoiseConfig(scale=self.noise_scale, reference=self.reference)
+        if self.training == "seed_model":
+            return SEED_NOISE_MODEL
+        return NoiseConfig(learned=True, reference=self.reference, per_unit=self.per_unit, min_std=self.min_std,
+                           max_std=self.max_std, init_std=self.init_std)
+
+    def objective(self) -> NoiseObjective:
+        if self.training == "seed_model":
+            return NoiseObjective("task", 0.0, 0.1)
+        if self.training == "learned":
+            return NoiseObjective("entropy", self.entropy_weight, self.lr_factor)
+        return NoiseObjective("task", 0.0, self.lr_factor)
+
+    def ipd_run(self) -> IPDRun:
+        return IPDRun(epochs=self.epochs, n_train_batches=self.n_train_batches, n_val_samples=self.n_val_samples,
+                      n_test_samples=self.n_test_samples)
+
+    def digits_run(self) -> DigitsRun:
+        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
+
+
+def _spiking_setup(run: NeuromodulationRun, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
+    """The run's untrained network, its (train, validation, test) data and its training settings."""
+    if run.task == "ipd":
+        ipd = run.ipd_run()
+        splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
+        network = SpikingClassifier(ipd.network_config(), [ipd.member(seed)])
+        config = ipd.train_config()
+    else:
+        digits = run.digits_run()
+        dataset = datasets.load(digits.dataset)
+        parts = split(dataset, digits.n_validation, seed, digits.n_train)
+        splits = [MemberData.stack([(p.features(), p.labels)], digits.encoder()) for p in parts]
+        splits[2] = _encoded_once(splits[2], [digits.member(seed)])
+        network = SpikingClassifier(digits.network_config(dataset.n_features, len(dataset.classes)),
+                                    [digits.member(seed)])
+        config = digits.train_config()
+    return network, splits, config
+
+
+def _encoded_once(data: MemberData, members) -> MemberData:
+    """``data`` with its inputs encoded once, from the stream ``evaluate`` uses (``"encode/evaluate"``): the
+    same inputs for every score of the robustness curve, without encoding them again each time."""
+    generators = data.encode_generators(members, "encode/evaluate")
+    spikes = torch.cat([x for x, _ in data.chunks(512, generators)], dim=1)
+    if torch.equal(spikes, spikes.bool().to(spikes.dtype)):
+        spikes = spikes.bool()  # 0/1 spikes (rate, latency): 4x less memory
+    return MemberData.stack([(spikes[k], data.member_labels(k)) for k in range(len(members))])
+
+
+def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
+    """Train and score one network; a flat dict (see the module docstring)."""
+    if run.task == "mlp":
+        digits = run.digits_run()
+        dataset = datasets.load(digits.dataset)
+        (train_x, train_y), validation, (test_x, test_y) = [(p.features(), p.labels) for p in
+                                                             split(dataset, digits.n_validation, seed, digits.n_train)]
+        model = dropout_mlp(dataset.n_features, (512, 256), len(dataset.classes), 0.2, seed)
+        layers = plain_layers(model)
+        lr = 1e-3
+
+        def train(noise: NoiseTraining | None) -> None:
+            fit_plain(model, (train_x, train_y), validation, run.epochs, lr, 128, seed, noise)
+
+        def score() -> list[float]:
+            return plain_accuracy(model, test_x, test_y)
+
+        def train_score() -> list[float]:
+            return plain_accuracy(model, train_x, train_y)
+    else:
+        network, (train_data, validation_data, test_data), config = _spiking_setup(run, seed)
+        layers = spiking_layers(network)
+        lr = config.lr
+
+        def train(noise: NoiseTraining | None) -> None:
+            fit(network, train_data, validation_data, config, noise=noise)
+
+        def score() -> list[float]:
+            return [m["acc"] for m in evaluate(network, test_data)]
+
+        def train_score() -> list[float]:
+            return [m["acc"] for m in evaluate(network, train_data)]
+
+    noise_config = run.noise_config()
+    training = None
+    if noise_config is None:
+        train(None)
+    else:
+        noise = WeightNoise(layers, noise_config)
+        training = NoiseTraining(noise, run.objective(), lr, [seeding.generator(seed, "noise/train")])
+        with noise.attached():
+            train(training)
+    return _row(run, seed, layers, training, score, train_score)
+
+
+def _row(run: NeuromodulationRun, seed: int, layers: dict[str, NoisyLayer], training: NoiseTraining | None,
+         score, train_score) -> dict:
+    clean = score()[0]
+    if training is None:
+        evaluation_noise = fixed_noise(layers, run.noise_scale, run.reference)
+    else:  # the trained noise model (learned parameters included), switched on at evaluation
+        evaluation_noise = WeightNoise(layers, dataclasses.replace(training.noise.config, at_eval=True))
+        evaluation_noise.load_state_dict(training.noise.state_dict())
+    noisy = noisy_scores(evaluation_noise, score, seed, "noise/evaluate", run.n_draws)[:, 0]
+    row = {"status": "ok", "error": "", "train_acc": train_score()[0], "clean_acc": clean,
+           "noisy_acc": float(noisy.mean()), "noisy_acc_sd": float(noisy.std()),
+           "robustness_ratio": float(noisy.mean()) / clean if clean > 0 else float("nan")}
+    for point in robustness_curve(layers, score, seed, run.test_scales, REFERENCES, run.n_draws):
+        column = curve_column(point["reference"], point["scale"])
+        row[column], row[f"{column}_sd"] = point["mean"], point["sd"]
+    kept = row[curve_column(run.reference, run.noise_scale)]
+    row["kept_at_noise_scale"] = kept / clean if clean > 0 else float("nan")
+    if training is not None and training.noise.config.learned:
+        for name, stds in training.history[-1].items():
+            row[f"final_std_{name}"] = stds[0]
+        row["std_history"] = json.dumps([{name: stds[0] for name, stds in epoch.items()}
+                                         for epoch in training.history])
+    return row
+
+
+def neuromodulation_study(name: str, configs, seeds) -> Study:
+    """A study of neuromodulation runs, one network per run."""
+    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_neuromodulation)
+

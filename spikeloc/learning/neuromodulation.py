@@ -1,0 +1,208 @@
+"""Training with neuromodulatory weight noise (:mod:`spikeloc.substrate.noise`) and scoring under it.
+
+:class:`NoiseTraining` drives a :class:`~spikeloc.substrate.noise.WeightNoise` inside a training loop
+(:func:`spikeloc.learning.surrogate.fit` takes it as ``noise=``): before every batch it draws fresh noise from
+the members' ``"noise/train"`` generators; a learned noise model gets its own Adam with learning rate
+``lr_factor * lr`` (the seed's 0.1) and one of two objectives, per member:
+
+* ``"task"`` (the seed's): the noise parameters minimise the task loss ``L(W + sigma * eps)`` of the noisy
+  network, nothing else. Noise only ever hurts that loss on average, so its gradient drives ``sigma`` down:
+  the variance collapses towards ``min_std`` (what the study measures).
+* ``"entropy"``: ``L(W + sigma * eps) - entropy_weight * mean_layers(mean_units(log s))``: the task loss minus
+  a reward on the noise tolerated, measured as the entropy of the Gaussian noise (``log sigma`` + const,
+  in units of the weight std when the noise is relative, averaged over the layers' units and then the
+  layers). The weights still see only the task loss; the noise grows where the task does not mind and shrinks
+  where it does, until the marginal task cost of more noise equals ``entropy_weight`` per unit of ``log s``.
+
+The variance history (mean ``s`` per layer and member) is recorded before training and after every epoch.
+
+:func:`noisy_scores` scores a model under several seeded draws of a noise model, for accuracy under the
+learned noise and for the robustness curve (:func:`robustness_curve`: the seed's scales, absolute and
+relative). :func:`fit_plain` trains a plain ``nn.Module`` classifier (the seed's MLP) with the same noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikeloc import seeding
+from spikeloc.learning.baselines import mlp
+from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, NoisyLayer, WeightNoise, fixed_noise
+from spikeloc.validation import require, require_choice
+
+OBJECTIVES = ("task", "entropy")
+
+
+@dataclass(frozen=True)
+class NoiseObjective:
+    """How a learned noise model is trained: ``objective`` (see the module docstring), the weight of the
+    entropy reward, and the noise optimiser's learning rate as a fraction of the network's."""
+
+    objective: str = "task"
+    entropy_weight: float = 0.0
+    lr_factor: float = 0.1
+
+    def __post_init__(self) -> None:
+        require_choice(self.objective, "objective", OBJECTIVES)
+        require(math.isfinite(self.entropy_weight) and self.entropy_weight >= 0, "entropy_weight",
+                self.entropy_weight, "a finite number >= 0")
+        require(self.objective == "entropy" or self.entropy_weight == 0, "entropy_weight", self.entropy_weight,
+                "0 with the 'task' objective (the seed's: no reward on noise)")
+        require(math.isfinite(self.lr_factor) and self.lr_factor > 0, "lr_factor", self.lr_factor,
+                "a finite number > 0")
+
+
+class NoiseTraining:
+    """Fresh noise per training batch, the noise model's objective term and optimiser, and its history."""
+
+    def __init__(self, noise: WeightNoise, objective: NoiseObjective, lr: float,
+                 generators: Sequence[torch.Generator]):
+        require(len(generators) == noise.n_members, "generators", len(generators),
+                f"one per member ({noise.n_members})")
+        self.noise = noise
+        self.objective = objective
+        self.generators = list(generators)
+        self.optimiser = (torch.optim.Adam(noise.parameters(), lr=lr * objective.lr_factor)
+                          if noise.config.learned else None)
+        self.history: list[dict[str, list[float]]] = [noise.mean_stds()]
+
+    def before_batch(self) -> None:
+        self.noise.resample(self.generators)
+
+    def penalty(self) -> torch.Tensor:
+        """The noise objective's term added to each member's loss, shape (members,)."""
+        if self.objective.objective == "task" or not self.noise.config.learned:
+            return torch.zeros(self.noise.n_members)
+        log_s = [torch.log(self.noise.relative_std(name)) for name in self.noise.names]
+        per_member = torch.stack([s.flatten(1).mean(dim=1) if s.shape[0] == self.noise.n_members
+                                  else s.mean().reshape(1) for s in log_s]).mean(dim=0)
+        return -self.objective.entropy_weight * per_member
+
+    def zero_grad(self) -> None:
+        if self.optimiser is not None:
+            self.optimiser.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        if self.optimiser is not None:
+            self.optimiser.step()
+
+    def end_epoch(self) -> None:
+        self.history.append(self.noise.mean_stds())
+
+
+def noisy_scores(noise: WeightNoise, score: Callable[[], Sequence[float]], seed: int, stream: str,
+                 n_draws: int) -> np.ndarray:
+    """``score()`` (one number per member) under ``n_draws`` draws of ``noise`` (forced on at evaluation),
+    draw d from the generators ``f"{stream}/{d}"`` of ``seed``; shape (n_draws, members)."""
+    require(n_draws >= 1, "n_draws", n_draws, "an integer >= 1")
+    scores = []
+    with noise.attached():
+        for draw in range(n_draws):
+            noise.resample([seeding.generator(seed, f"{stream}/{draw}/member{k}") for k in range(noise.n_members)])
+            scores.append(list(score()))
+    return np.asarray(scores, dtype=float)
+
+
+def robustness_curve(layers: dict[str, NoisyLayer], score: Callable[[], Sequence[float]], seed: int,
+                     scales: Sequence[float] = SEED_SCALES, references: Sequence[str] = REFERENCES,
+                     n_draws: int = 5) -> list[dict]:
+    """Accuracy under fixed weight noise at each scale and reference: one dict per (reference, scale, member)
+    with the mean and standard deviation over ``n_draws`` seeded draws (scale 0: the clean score, one draw)."""
+    for reference in references:
+        require_choice(reference, "references", REFERENCES)
+    points = []
+    for reference in references:
+        for scale in scales:
+            draws = 1 if scale == 0 else n_draws
+            values = noisy_scores(fixed_noise(layers, scale, reference), score, seed,
+                                  f"noise/curve/{reference}/{scale:g}", draws)
+            for k in range(values.shape[1]):
+                points.append({"reference": reference, "scale": float(scale), "member": k,
+                               "mean": float(values[:, k].mean()), "sd": float(values[:, k].std()),
+                               "n_draws": draws})
+    return points
+
+
+# --------------------------------------------------------------------------
+# Plain (non-spiking) classifiers: the seed's MLP
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout whose masks come from an explicit generator (``nn.Dropout`` reads the global RNG)."""
+
+    def __init__(self, p: float, generator: torch.Generator):
+        super().__init__()
+        require(0 <= p < 1, "dropout", p, "in [0, 1)")
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
+def dropout_mlp(n_inputs: int, hidden: Sequence[int], n_classes: int, dropout: float, seed: int) -> nn.Sequential:
+    """The seed's ``LeakyMLP``: ReLU MLP (``nn.Linear`` init from stream ``"init/mlp"``) with dropout after
+    every hidden ReLU (masks from stream ``"dropout/mlp"``)."""
+    base = mlp(n_inputs, hidden, n_classes, seeding.generator(seed, "init/mlp"))
+    masks = seeding.generator(seed, "dropout/mlp")
+    layers: list[nn.Module] = []
+    for module in base:
+        layers.append(module)
+        if isinstance(module, nn.ReLU):
+            layers.append(SeededDropout(dropout, masks))
+    return nn.Sequential(*layers)
+
+
+def fit_plain(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+              validation: tuple[torch.Tensor, torch.Tensor], epochs: int, lr: float, batch_size: int, seed: int,
+              noise: NoiseTraining | None = None) -> None:
+    """Train ``model`` (features -> logits) in place by Adam on the cross-entropy with weight noise drawn fresh
+    per batch (the seed's loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the
+    weights of the epoch with the lowest (noise-free) validation loss are kept."""
+    features, labels = train
+    require(len(labels) >= batch_size, "batch_size", batch_size, f"<= training set size {len(labels)}")
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = seeding.generator(seed, "shuffle/mlp")
+    best_loss, best_state = math.inf, None
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(labels), generator=shuffle)
+        for start in range(0, len(labels) - batch_size + 1, batch_size):
+            batch = order[start:start + batch_size]
+            if noise is not None:
+                noise.before_batch()
+                noise.zero_grad()
+            optimiser.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(features[batch]), labels[batch])
+            (loss + (noise.penalty().sum() if noise is not None else 0.0)).backward()
+            optimiser.step()
+            if noise is not None:
+                noise.step()
+        if noise is not None:
+            noise.end_epoch()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(F.cross_entropy(model(validation[0]), validation[1]))
+        if val_loss < best_loss:
+            best_loss = val_loss
+            best_state = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(best_state[name])
+
+
+def plain_accuracy(model: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """[fraction correct] of a plain classifier (one member), in evaluation mode."""
+    model.eval()
+    with torch.no_grad():
+        return [float((model(features).argmax(dim=1) == labels).double().mean())]

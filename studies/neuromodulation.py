@@ -1,0 +1,149 @@
+"""Neuromodulation study (seed 000, "leaky tensors"): weight noise in training x task, robustness to weight noise.
+
+Tasks: the IPD seed's spiking network, a spiking classifier on MNIST-5k, and the noise seed's own reference (a
+non-spiking MLP [512, 256] with dropout 0.2 on MNIST-5k). Spiking networks are trained without noise ("none"),
+with fixed noise (0.3 x each layer's weight std, "fixed"), with a learned noise model trained by the seed's
+objective (the task loss only, "learned_task") and by the entropy-rewarded objective ("learned"); the MLP
+without noise and with the seed's noise model as written ("seed_model"). Each run is scored clean, under its
+training noise and along the robustness curve (the seed's scales 0, 0.05, ..., 0.3, absolute and relative to
+the weight std, several seeded draws per point). Runs of one seed share data, initial weights and evaluation
+noise, so each noise training is compared with "none" on paired runs (scipy's paired t-test and Wilcoxon).
+
+Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and training of the headline metrics),
+curve_summary.csv (the same for every robustness-curve point), noise_vs_none.csv (the paired comparisons),
+robustness_curve.png (accuracy against noise scale, mean ± SEM over runs) and variance_history.png (learned
+noise std per layer and epoch, mean over runs).
+
+    python studies/neuromodulation.py --preset quick|seed|full [--out DIR]
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from spikeloc.experiments.neuromodulation import NeuromodulationRun, curve_column, neuromodulation_study
+from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
+from spikeloc.study.plots import save_figure
+from spikeloc.study.runner import atomic_write
+from spikeloc.study.stats import paired_comparison, summarise
+from spikeloc.substrate.noise import REFERENCES
+
+SPIKING = ("none", "fixed", "learned_task", "learned")
+REFERENCE_ROW = ("none", "seed_model")
+HEADLINE_SCALE = 0.3
+PRESETS = {
+    # about 2 minutes on 2 cores: small training sets, few epochs, 3 draws per curve point
+    "quick": dict(seeds=(0, 1), n_draws=3, tasks={
+        "ipd": dict(epochs=4, n_train_batches=16, n_val_samples=512, n_test_samples=512),
+        "digits": dict(epochs=3, n_train=600, hidden=(100,)),
+        "mlp": dict(epochs=3, n_train=600)}),
+    # the closing note's numbers: the IPD seed's sizes, MNIST-5k with every training image, 3 runs
+    "seed": dict(seeds=(0, 1, 2), n_draws=5, tasks={
+        "ipd": dict(epochs=10), "digits": dict(epochs=10, hidden=(200,)), "mlp": dict(epochs=10)}),
+    "full": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={
+        "ipd": dict(epochs=30), "digits": dict(epochs=30, hidden=(200,)), "mlp": dict(epochs=30)}),
+}
+BY = ["task", "training"]
+METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative", HEADLINE_SCALE),
+           "kept_at_noise_scale"]
+
+
+def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
+    return [NeuromodulationRun(task=task, training=training, n_draws=preset["n_draws"], **{**sizes, **overrides})
+            for task, sizes in preset["tasks"].items()
+            for training in (REFERENCE_ROW if task == "mlp" else SPIKING)]
+
+
+def curve_columns(table: pd.DataFrame) -> list[str]:
+    """The robustness-curve accuracy columns of ``table`` (``acc_<reference>_<scale>``), in order."""
+    return [c for c in table.columns if c.startswith("acc_") and not c.endswith("_sd")]
+
+
+def robustness_figure(table: pd.DataFrame) -> plt.Figure:
+    tasks = list(dict.fromkeys(table["task"]))
+    fig, axes = plt.subplots(len(tasks), len(REFERENCES), figsize=(5 * len(REFERENCES), 3.4 * len(tasks)),
+                             squeeze=False)
+    for row, task in enumerate(tasks):
+        for col, reference in enumerate(REFERENCES):
+            ax = axes[row][col]
+            for training, runs in table[table["task"] == task].groupby("training", sort=False):
+                columns = [c for c in curve_columns(runs) if c.startswith(f"acc_{reference}_")]
+                scales = [float(c.rsplit("_", 1)[1]) for c in columns]
+                mean, sem = runs[columns].mean() * 100, runs[columns].sem() * 100
+                ax.errorbar(scales, mean, yerr=sem.fillna(0), marker="o", capsize=3, label=training)
+            ax.set(title=f"{task}: noise {reference}" + (" to weight std" if reference == "relative" else ""),
+                   xlabel="noise scale", ylabel="test accuracy (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle("Accuracy under weight noise: mean ± SEM over runs (each run: mean over noise draws)")
+    fig.tight_layout()
+    return fig
+
+
+def variance_figure(table: pd.DataFrame) -> plt.Figure | None:
+    learned = table[table["std_history"].notna()] if "std_history" in table else table.iloc[:0]
+    if learned.empty:
+        return None
+    tasks = list(dict.fromkeys(learned["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for training, runs in learned[learned["task"] == task].groupby("training", sort=False):
+            histories = [pd.DataFrame(json.loads(text)) for text in runs["std_history"]]
+            mean = pd.concat(histories).groupby(level=0).mean()
+            for layer in mean.columns:
+                ax.plot(mean.index, mean[layer], marker="o", label=f"{training}: {layer}")
+        ax.set(title=task, xlabel="epoch (0 = start)", ylabel="learned noise std s", yscale="log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Learned noise std per layer (relative to weight std; seed_model: absolute), mean over runs")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/neuromodulation")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    study = neuromodulation_study(f"neuromodulation-{args.preset}", grid(preset, run_settings(args, {})),
+                                  preset["seeds"])
+    headline = curve_column("relative", HEADLINE_SCALE)
+    table, summary, out = run_and_summarise(study, args, BY, METRICS)
+    curves = curve_columns(table)
+    atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=curves).to_csv(index=False))
+
+    comparisons = pd.concat([
+        paired_comparison(table[table["task"] == task], "training", "none", training,
+                          ["clean_acc", headline, "kept_at_noise_scale"], pair_on=["seed"])
+        .assign(task=task, training=training)
+        for task in dict.fromkeys(table["task"])
+        for training in dict.fromkeys(table.loc[table["task"] == task, "training"]) if training != "none"])
+    atomic_write(out / "noise_vs_none.csv", comparisons.to_csv(index=False))
+    print("\nNoise training vs none, paired on seed; difference = with noise - without:")
+    print(comparisons[["task", "training", "metric", "n_pairs", "mean_difference", "ci_low", "ci_high", "p_ttest",
+                       "p_wilcoxon"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+    print(f"\nAt weight noise {HEADLINE_SCALE} x weight std (accuracy kept = noisy / clean; mean ± SEM over runs):")
+    for (task, training), runs in table.groupby(BY, sort=False):
+        ratio = runs["kept_at_noise_scale"]
+        print(f"  {task:6s} {training:12s} clean {runs['clean_acc'].mean():.3f} ± {runs['clean_acc'].sem():.3f}  "
+              f"noisy {runs[headline].mean():.3f} ± {runs[headline].sem():.3f}  kept {ratio.mean():.3f} ± "
+              f"{ratio.sem():.3f}  (n = {len(runs)}, aim >= 0.90: {'met' if ratio.mean() >= 0.9 else 'missed'})")
+    final = [c for c in table.columns if c.startswith("final_std_")]
+    if final:
+        print("\nLearned noise std at the end of training (start: 0.3 relative; seed_model: 1.0 clamped to 0.5 "
+              "absolute), mean over runs:")
+        print(table[table[final].notna().any(axis=1)].groupby(BY, sort=False)[final].mean()
+              .to_string(float_format=lambda v: f"{v:.4g}"))
+
+    save_figure(robustness_figure(table), out / "robustness_curve.png")
+    variance = variance_figure(table)
+    if variance is not None:
+        save_figure(variance, out / "variance_history.png")
+    print(f"\nfigures and tables written to {out}/")
+
+
+if __name__ == "__main__":
+    run_script(main, "neuromodulation")

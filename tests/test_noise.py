@@ -1,0 +1,217 @@
+"""Weight noise (spikeloc.substrate.noise) and its training (spikeloc.learning.neuromodulation)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from spikeloc import seeding
+from spikeloc.learning.neuromodulation import (
+    NoiseObjective,
+    NoiseTraining,
+    fit_plain,
+    noisy_scores,
+    plain_accuracy,
+    robustness_curve,
+)
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.substrate.noise import NoiseConfig, WeightNoise, fixed_noise, plain_layers, spiking_layers
+
+torch.set_num_threads(1)
+
+
+def generators(seed, n):
+    return [seeding.generator(seed, f"test/noise/{k}") for k in range(n)]
+
+
+def spiking(members, hidden=(16,)):
+    return SpikingClassifier(ClassifierConfig(n_inputs=12, hidden=hidden, n_classes=3), members)
+
+
+class Exploding(nn.Module):
+    """A model whose forward reads its noisy weight, then raises."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(6, 4)
+
+    def forward(self, x):
+        self.linear(x)
+        raise RuntimeError("boom inside the forward")
+
+
+def test_an_exception_inside_the_forward_leaves_the_weights_unchanged():
+    model = Exploding()
+    parameter, before = model.linear.weight, model.linear.weight.detach().clone()
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=5.0, reference="absolute"))
+    with pytest.raises(RuntimeError, match="boom"):
+        with noise.attached():
+            noise.resample(generators(0, 1))
+            model(torch.ones(2, 6))
+    assert not parametrize.is_parametrized(model.linear)
+    assert model.linear.weight is parameter
+    assert torch.equal(model.linear.weight, before)
+
+
+def test_noise_is_in_the_forward_in_training_and_off_at_evaluation():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    x = torch.randn(5, 1, 6, 6)
+    clean = model(x).detach()
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=0.3))
+    assert noise.names == ("layer_0", "layer_1")
+    with noise.attached():
+        noise.resample(generators(1, 1))
+        model.train()
+        noisy = model(x)
+        model.eval()
+        assert torch.equal(model(x), clean)
+    assert not torch.allclose(noisy, clean)
+    assert torch.equal(model(x), clean)
+
+
+def test_fixed_relative_noise_has_the_asked_std_per_member():
+    network = spiking([Member(seed=0), Member(seed=1)], hidden=(400,))
+    layer = spiking_layers(network)["input"]
+    with torch.no_grad():
+        network.synapses[0].raw_weight[1] *= 10  # member 1's weights are 10x wider
+    noise = WeightNoise({"input": layer}, NoiseConfig(scale=0.2))
+    noise.resample(generators(2, 2))
+    perturbation = noise.perturbation("input")
+    for k in range(2):
+        expected = 0.2 * float(network.synapses[0].raw_weight[k].detach().std())
+        assert float(perturbation[k].std()) == pytest.approx(expected, rel=0.05)
+
+
+def test_dale_signs_never_flip_under_noise_and_free_synapses_get_plain_additive_noise():
+    network = spiking([Member(seed=3, dale_layers="input", ie_ratio=0.5)])
+    synapses = network.synapses[0]
+    noise = WeightNoise(spiking_layers(network), NoiseConfig(scale=100.0, reference="absolute"))
+    with noise.attached():
+        noise.resample(generators(3, 1))
+        network.train()
+        constrained = synapses.effective_weight().detach()
+        free = network.synapses[1].effective_weight().detach()
+        readout_noise = noise.perturbation("readout").detach()
+    signs = synapses.signs[:, :, None].expand_as(constrained)
+    assert bool(((constrained * signs) >= 0).all())
+    assert torch.allclose(free, network.synapses[1].raw_weight.detach() + readout_noise)
+
+
+def test_members_draw_their_own_noise_and_same_seed_gives_same_noise():
+    pair = spiking([Member(seed=0), Member(seed=1)])
+    alone = spiking([Member(seed=1)])
+    x = (torch.rand(2, 4, 10, 12) < 0.3).float()
+    outputs = []
+    for network, gens, inputs in ((pair, generators(5, 2), x), (alone, generators(5, 2)[1:], x[1:])):
+        noise = WeightNoise(spiking_layers(network), NoiseConfig(scale=0.3))
+        with noise.attached():
+            noise.resample(gens)
+            network.train()
+            outputs.append(network(inputs).detach())
+    assert torch.allclose(outputs[0][1], outputs[1][0], atol=1e-5)
+
+
+def test_learned_noise_gets_the_task_gradient_unless_the_seeds_clamp_blocks_it():
+    for config, has_gradient in ((NoiseConfig(learned=True), True),
+                                 (NoiseConfig(learned=True, bounding="clamp", min_std=1e-6, max_std=0.5,
+                                              init_std=1.0), False)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        noise = WeightNoise(plain_layers(model), config)
+        with noise.attached():
+            noise.resample(generators(0, 1))
+            nn.functional.cross_entropy(model(torch.randn(16, 5)), torch.arange(16) % 3).backward()
+        gradients = [p.grad for p in noise.parameters()]
+        assert all(g is not None and bool((g != 0).any()) == has_gradient for g in gradients)
+
+
+def test_bounded_std_stays_within_bounds_and_starts_at_init():
+    config = NoiseConfig(learned=True, min_std=0.01, max_std=0.4, init_std=0.1)
+    assert float(config.bounded_std(torch.tensor(config.initial_theta()))) == pytest.approx(0.1)
+    extremes = config.bounded_std(torch.tensor([-1e4, 1e4]))
+    assert extremes.tolist() == pytest.approx([0.01, 0.4])
+
+
+def test_per_unit_noise_has_one_variance_per_postsynaptic_unit_and_member():
+    network = spiking([Member(seed=0), Member(seed=1)])
+    noise = WeightNoise(spiking_layers(network), NoiseConfig(learned=True, per_unit=True))
+    assert noise.log_variances["input"].shape == (2, 1, 16)
+    assert noise.log_variances["readout"].shape == (2, 1, 3)
+
+
+def classification_data(seed, n=256):
+    g = seeding.generator(seed, "test/data")
+    x = torch.randn(n, 10, generator=g)
+    return x, (x[:, 0] + x[:, 1] > 0).long()
+
+
+@pytest.mark.parametrize("objective, direction", [(NoiseObjective("task"), -1),
+                                                  (NoiseObjective("entropy", 1.0, lr_factor=10), +1)])
+def test_the_seed_objective_shrinks_the_noise_and_the_entropy_reward_grows_it(objective, direction):
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    torch.manual_seed(0)
+    noise = WeightNoise(plain_layers(model), NoiseConfig(learned=True, init_std=0.3, max_std=2.0))
+    training = NoiseTraining(noise, NoiseObjective(objective.objective, objective.entropy_weight, 10.0), 1e-2,
+                             generators(0, 1))
+    with noise.attached():
+        fit_plain(model, classification_data(0), classification_data(1, 64), epochs=6, lr=1e-2, batch_size=32,
+                  seed=0, noise=training)
+    assert len(training.history) == 7
+    start, end = training.history[0], training.history[-1]
+    assert all(direction * (end[name][0] - start[name][0]) > 0 for name in start)
+
+
+def test_robustness_curve_is_seeded_and_noise_hurts_more_at_larger_scales():
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 2))
+    fit_plain(model, classification_data(0), classification_data(1, 64), epochs=5, lr=1e-2, batch_size=32, seed=0)
+    x, y = classification_data(2, 512)
+    layers = plain_layers(model)
+
+    def score():
+        return plain_accuracy(model, x, y)
+
+    first = robustness_curve(layers, score, seed=4, scales=(0.0, 0.1, 3.0), n_draws=3)
+    again = robustness_curve(layers, score, seed=4, scales=(0.0, 0.1, 3.0), n_draws=3)
+    assert first == again and len(first) == 6
+    relative = {p["scale"]: p for p in first if p["reference"] == "relative"}
+    assert relative[0.0]["mean"] == score()[0] and relative[0.0]["n_draws"] == 1
+    assert relative[3.0]["mean"] < relative[0.0]["mean"] and relative[3.0]["sd"] > 0
+    draws = noisy_scores(fixed_noise(layers, 0.5, "relative"), score, seed=4, stream="s", n_draws=4)
+    assert draws.shape == (4, 1) and len(set(draws[:, 0].tolist())) > 1
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(scale=-0.1), "scale"), (dict(scale=math.nan), "scale"), (dict(reference="percent"), "reference"),
+    (dict(min_std=0.5, max_std=0.1), "max_std"), (dict(min_std=math.nan), "min_std"),
+    (dict(learned=True, init_std=0.9), "init_std"), (dict(bounding="tanh"), "bounding"), (dict(layers=()), "layers"),
+])
+def test_bad_noise_configs_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field} ="):
+        NoiseConfig(**kwargs)
+
+
+def test_a_noise_model_naming_layers_the_network_lacks_is_refused():
+    network = spiking([Member(seed=0)])
+    with pytest.raises(ValueError, match="^layers = .*'input', 'readout'"):
+        WeightNoise(spiking_layers(network), NoiseConfig(scale=0.1, layers=("input", "hidden_1")))
+    only_input = WeightNoise(spiking_layers(network), NoiseConfig(scale=0.1, layers=("input",)))
+    assert only_input.names == ("input",)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(objective="reward"), "objective"), (dict(entropy_weight=0.1), "entropy_weight"),
+    (dict(objective="entropy", entropy_weight=-1.0), "entropy_weight"), (dict(lr_factor=0.0), "lr_factor"),
+])
+def test_bad_noise_objectives_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field} ="):
+        NoiseObjective(**kwargs)
+
+
+def test_a_forward_without_a_draw_is_refused_with_the_reason():
+    model = nn.Linear(3, 2)
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=0.1))
+    with noise.attached(), pytest.raises(ValueError, match="resample"):
+        model(torch.ones(1, 3))

@@ -1,0 +1,78 @@
+"""The neuromodulation study end to end on a tiny grid: tables, paired comparisons, figures, bad input."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spikeloc.experiments.neuromodulation import NeuromodulationRun, run_neuromodulation
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALES = dict(test_scales=(0.0, 0.3))
+TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64, **SCALES),
+              "digits": dict(epochs=1, n_train=128, hidden=(16,), **SCALES),
+              "mlp": dict(epochs=1, n_train=128, **SCALES)}
+
+
+@pytest.fixture
+def study(monkeypatch):
+    spec = importlib.util.spec_from_file_location("study_neuromodulation", ROOT / "studies" / "neuromodulation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(module.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks=TINY_TASKS))
+    monkeypatch.setattr(module, "SPIKING", ("none", "learned"))
+    return module
+
+
+def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_path, capsys):
+    out = tmp_path / "neuromodulation"
+    study.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == (2 + 2 + 2) * 2 and set(table["status"]) == {"ok"}
+    assert set(table.loc[table["task"] == "mlp", "training"]) == {"none", "seed_model"}
+    for column in ("clean_acc", "noisy_acc", "robustness_ratio", "kept_at_noise_scale", "acc_relative_0.3",
+                   "acc_absolute_0.3_sd"):
+        assert table[column].notna().all(), column
+    learned = table[table["training"].isin(["learned", "seed_model"])]
+    assert learned["std_history"].notna().all() and table.loc[table["training"] == "none", "std_history"].isna().all()
+    epochs = {"ipd": 2, "digits": 1, "mlp": 1}
+    for _, row in learned.iterrows():
+        assert len(json.loads(row["std_history"])) == epochs[row["task"]] + 1
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
+    comparison = pd.read_csv(out / "noise_vs_none.csv")
+    assert len(comparison) == (1 + 1 + 1) * 3 and set(comparison["n_pairs"]) == {2}
+    assert len(pd.read_csv(out / "curve_summary.csv")) == 6 * 4
+    assert (out / "robustness_curve.png").stat().st_size > 10_000
+    assert (out / "variance_history.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "Noise training vs none" in printed and "x weight std" in printed
+
+
+def test_conditions_of_one_seed_share_data_weights_and_evaluation_noise():
+    tiny = dict(task="ipd", n_draws=2, **TINY_TASKS["ipd"])
+    first = run_neuromodulation(NeuromodulationRun(training="fixed", **tiny), 3)
+    again = run_neuromodulation(NeuromodulationRun(training="fixed", **tiny), 3)
+    assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(task="cifar"), "task"), (dict(training="dropout"), "training"), (dict(noise_scale=-0.3), "scale"),
+    (dict(noise_scale=0.4), "test_scales"), (dict(noise_scale=float("nan")), "scale"),
+    (dict(test_scales=(0.0, float("nan"))), "test_scales"),
+    (dict(n_draws=0), "n_draws"), (dict(reference="percent"), "reference"),
+    (dict(training="learned", min_std=0.5, max_std=0.1), "max_std"),
+])
+def test_bad_runs_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field} ="):
+        NeuromodulationRun(**kwargs)
+
+
+def test_bad_grid_fails_before_any_run(study, monkeypatch, tmp_path):
+    monkeypatch.setitem(study.PRESETS["quick"], "tasks", {"ipd": dict(TINY_TASKS["ipd"], noise_scale=float("nan"))})
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="scale"):
+        study.main(["--out", str(out), "--quiet"])
+    assert not out.exists()

@@ -24,10 +24,10 @@ import pandas as pd
 from spikeloc import datasets
 from spikeloc.experiments.competing import FEATURE_READOUTS, READOUTS, CompetingRun, competing_study
 from spikeloc.experiments.digits import split
+from spikeloc.files import atomic_write
 from spikeloc.learning.competing import learn_stack
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import metric_panels, save_figure, weight_grid
-from spikeloc.study.runner import atomic_write
 from spikeloc.study.stats import paired_comparison
 
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2), layers=(2,))

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, hebbian_study, seed_updates
+from spikeloc.files import atomic_write
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
-from spikeloc.study.runner import atomic_write
 from spikeloc.study.stats import paired_comparison, wilson_interval
 
 DESIGNED_RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp")

@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from spikeloc.experiments.neuromodulation import NeuromodulationRun, curve_column, neuromodulation_study
+from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
-from spikeloc.study.runner import atomic_write
 from spikeloc.study.stats import paired_comparison, summarise
 from spikeloc.substrate.noise import REFERENCES
 

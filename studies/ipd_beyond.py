@@ -15,7 +15,8 @@ Writes to --out: runs.csv, summary.csv, options_vs_seed.csv (paired on seed, per
 robustness/ (its own runs.csv), ipd_beyond_accuracy.png (test accuracy per option), ipd_beyond_learned.png
 (trained tau and delay distributions).
 
-    python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--out DIR]
+    python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--options NAME ...]
+                                 [--out DIR]
 """
 
 from __future__ import annotations
@@ -156,8 +157,12 @@ def robustness(study_name: str, table: pd.DataFrame, runs: list[IPDRun], labels:
 
 def main(argv: list[str] | None = None) -> None:
     parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/ipd-beyond"))
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None,
+                        help="options to run (default: the preset's); 'seed' is always included as the baseline")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
+    if args.options:
+        preset = {**preset, "options": tuple(dict.fromkeys(["seed", *args.options]))}
     runs, labels = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
     name = f"ipd-beyond-{args.preset}"
     study = ipd_study(name, runs, preset["seeds"])

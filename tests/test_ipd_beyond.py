@@ -119,6 +119,7 @@ def test_ipd_run_with_all_options_is_deterministic_and_learns_its_taus():
     hidden = torch.tensor(json.loads(first["hidden_tau_ms"]))
     delays = torch.tensor(json.loads(first["input_delay_steps"]))
     assert hidden.shape == (8,) and len(json.loads(first["readout_tau_ms"])) == 12 and delays.shape == (200,)
+    assert bool(((delays >= 0) & (delays <= 5)).all())
     initial = 1e3 * draw_time_constants("gamma", 5e-3, 0.58, (8,), seeding.generator(4, "tau/layer_1"))
     assert not torch.allclose(hidden, initial, rtol=1e-4)  # trained away from the draw
     assert torch.allclose(hidden, initial, rtol=0.5)  # ... but it is that draw, trained

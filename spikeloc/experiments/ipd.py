@@ -188,7 +188,7 @@ def trained_constants(network: SpikingClassifier, k: int) -> dict:
         values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
         values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
     if network.input_delays is not None:
-        values["input_delay_steps"] = json.dumps(network.input_delays.delays_steps[k].tolist())
+        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
     return values
 
 

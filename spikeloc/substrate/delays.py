@@ -52,6 +52,11 @@ class FibreDelays(nn.Module):
             drawn = [max_delay_steps * torch.rand(n_inputs, generator=g) for g in generators]
         return cls(torch.stack(drawn), max_delay_steps, learn=mode == "learned")
 
+    @property
+    def steps(self) -> torch.Tensor:
+        """The delays in use (members, inputs), steps: the stored ones clamped into [0, max_delay_steps]."""
+        return self.delays_steps.detach().clamp(0, self.max_delay_steps)
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         members, batch, n_steps, n_inputs = inputs.shape
         require(self.max_delay_steps < n_steps, "max_delay_steps", self.max_delay_steps,

@@ -129,7 +129,7 @@ def learned_figure(table: pd.DataFrame) -> plt.Figure | None:
             ax.hist(values, bins=30, histtype="step", density=True, label=name)
         ax.set_xlabel(column.replace("_", " "))
         ax.set_ylabel("density")
-    axes[0][0].legend(fontsize=7)
+        ax.legend(fontsize=7)
     fig.suptitle("trained time constants and delays (all runs with the option, pooled)")
     fig.tight_layout()
     return fig

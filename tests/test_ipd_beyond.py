@@ -132,3 +132,17 @@ def test_cosine_schedule_changes_training_and_options_off_change_nothing():
     for row in (constant, default):
         row.pop("seconds_per_epoch")
     assert default == constant
+
+
+def test_saved_model_keeps_its_taus_and_delays(tmp_path):
+    from spikeloc.networks.saved import load, save
+
+    config = ClassifierConfig(n_inputs=6, hidden=(5,), n_classes=3, tau_distribution="uniform", tau_spread=0.4,
+                              learn_tau=True, input_delays="fixed", max_delay_steps=3)
+    network = SpikingClassifier(config, [Member(seed=1), Member(seed=2)])
+    with torch.no_grad():
+        network.readout.time_constants.log_tau.add_(0.2)
+    x = 4 * (torch.rand(2, 3, 20, 6, generator=torch.Generator().manual_seed(6)) < 0.5).float()
+    save(network, tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt").network
+    assert torch.equal(loaded(x), network.eval()(x))

@@ -1,5 +1,6 @@
 """Time forward + backward of one LIF layer's time loop: snn.Leaky stepped in Python vs a plain torch-ops loop
-vs :func:`spikeloc.substrate.fused.lif_spikes` (numba on CPU; also its torch-loop backend), single-threaded.
+vs :func:`spikeloc.substrate.fused.lif_spikes` (numba on CPU; also its torch-loop backend), single-threaded;
+and lif_spikes with a learnable per-neuron beta against the fixed beta (ratio, same process).
 
 Run:  python benchmarks/bench_lif_kernel.py [--repeats 7]
 
@@ -77,6 +78,22 @@ def time_fwd_bwd(fn, currents: torch.Tensor, weights: torch.Tensor, repeats: int
     return statistics.median(times)
 
 
+def per_neuron_ratio(shape, currents: torch.Tensor, weights: torch.Tensor, repeats: int) -> None:
+    """lif_spikes with one beta per neuron (per member and unit for ensembles), learnable (its gradient
+    computed in the backward), against the fixed float beta, same currents, same process."""
+    generator = torch.Generator().manual_seed(1)
+    beta_shape = (shape[0], shape[-1]) if len(shape) == 4 else (shape[-1],)
+    beta = torch.exp(-1 / (2 + 8 * torch.rand(beta_shape, generator=generator))).requires_grad_(True)
+    for backend in ("numba", "torch"):
+        fixed_s = time_fwd_bwd(lambda c: lif_spikes(c, BETA, THRESHOLD, SLOPE, backend=backend), currents, weights,
+                               repeats)
+        per_neuron_s = time_fwd_bwd(lambda c: lif_spikes(c, beta, THRESHOLD, SLOPE, backend=backend), currents,
+                                    weights, repeats)
+        print(f"{str(shape):18s} {'per-neuron beta ' + backend:26s} {per_neuron_s:9.5f} s   "
+              f"ratio to fixed beta ({fixed_s:.5f} s) {per_neuron_s / fixed_s:7.4f}   (beta {tuple(beta_shape)}, "
+              f"with its gradient)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -110,6 +127,7 @@ def main() -> None:
             reference = reference or seconds
             print(f"{str(shape):18s} {name:26s} {seconds:9.5f} s   "
                   f"ratio to snn.Leaky loop {seconds / reference:7.4f}   (spike rate {rate:.3f})")
+        per_neuron_ratio(shape, currents, weights, args.repeats)
         loop_s = time_fwd_bwd(leaky_loop, currents, weights, args.repeats)
         fused_s = time_fwd_bwd(lambda c: leaky_integrate(c, BETA), currents, weights, args.repeats)
         print(f"{str(shape):18s} {'leaky readout: loop':26s} {loop_s:9.5f} s")

@@ -6,6 +6,14 @@ run's data, weights, batch order and dropout come from its own seed). Protocol p
 train on ``n_train_batches * batch_size`` fresh samples at training phase noise ``phase_noise_rad``,
 validate on ``n_val_samples`` more at the same noise, test on ``n_test_samples`` fresh samples at
 ``test_phase_noise_rad`` (0 in the seed). Each dataset gets its own phase offset under ``"per_dataset"``.
+
+Options beyond the seed, all off by default (see :class:`spikeloc.networks.classifier.ClassifierConfig` and
+:class:`spikeloc.learning.surrogate.TrainConfig`): per-neuron time constants (``tau_distribution``,
+``tau_spread``, ``learn_tau``), per-fibre input delays (``input_delays``, ``max_delay_steps`` < the stimulus'
+time steps) and the learning-rate schedule (``lr_schedule``); more epochs (``epochs``, with early stopping
+after ``patience``) and more training data per epoch (``n_train_batches``) were fields already. Rows of runs
+with per-neuron taus or delays also hold the trained values (JSON lists: ``hidden_tau_ms``, ``readout_tau_ms``,
+``input_delay_steps``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
+import torch
 
 from spikeloc import seeding
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
@@ -50,6 +59,12 @@ class IPDRun:
     n_val_samples: int = 4096
     n_test_samples: int = 2048
     patience: int = 10
+    tau_distribution: str = "fixed"
+    tau_spread: float = 0.0
+    learn_tau: bool = False
+    input_delays: str = "none"
+    max_delay_steps: int = 10
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
@@ -58,6 +73,9 @@ class IPDRun:
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
         self.network_config()
+        n_steps = self.task(0.0).n_steps
+        require(self.max_delay_steps < n_steps, "max_delay_steps", self.max_delay_steps,
+                f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
 
@@ -68,13 +86,16 @@ class IPDRun:
     def network_config(self) -> ClassifierConfig:
         return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden,),
                                 n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
-                                zero_gradient=self.zero_gradient)
+                                zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
+                                tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
+                                max_delay_steps=self.max_delay_steps)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience)
+        return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+                           lr_schedule=self.lr_schedule)
 
 
 #: Fields that may differ between members of one ensemble; all others must be equal.
@@ -154,8 +175,21 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
             "best_epoch": fitted.best_epoch[k],
             "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
             "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+            **trained_constants(network, k),
         })
     return network, rows
+
+
+def trained_constants(network: SpikingClassifier, k: int) -> dict:
+    """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
+    values = {}
+    if network.config.per_neuron_tau:
+        hidden = torch.cat([layer.time_constants.tau_s[k] for layer in network.hidden_layers])
+        values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
+        values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
+    if network.input_delays is not None:
+        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
+    return values
 
 
 def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:

@@ -7,6 +7,13 @@ stopping that keeps the weights of the epoch with the lowest validation loss. A 
 ``patience`` epochs without improvement (the seed stops when the best of the last 10 epochs is the oldest,
 i.e. after 9).
 
+Learning-rate schedule (``TrainConfig.lr_schedule``): ``"constant"`` (the seed's) or ``"cosine"``, the
+learning rate after optimiser step ``s`` of ``S = epochs * batches per epoch`` being
+``lr * (1 + cos(pi s / S)) / 2`` (``CosineAnnealingLR`` to 0, stepped every batch). There is no
+reduce-on-plateau: one learning rate serves all K members (Adam's step size is invariant to scaling a
+member's gradient, so it cannot be set per member), and letting the members' shared validation loss drive it
+would couple members that are meant to be independent; cosine depends only on the step count.
+
 Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
 (:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
 generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
@@ -32,7 +39,9 @@ from tqdm.auto import tqdm
 from spikeloc import seeding
 from spikeloc.learning.losses import LossConfig, member_losses
 from spikeloc.networks.classifier import SpikingClassifier, predict
-from spikeloc.validation import require
+from spikeloc.validation import require, require_choice
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class Encoder(Protocol):
@@ -58,7 +67,7 @@ class TrainingNoise(Protocol):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings shared by all members."""
+    """Optimisation settings shared by all members (``lr_schedule``: see the module docstring)."""
 
     epochs: int = 10
     lr: float = 0.005
@@ -66,6 +75,7 @@ class TrainConfig:
     patience: int = 10
     loss: LossConfig = LossConfig()
     eval_batch_size: int = 512
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
@@ -73,6 +83,7 @@ class TrainConfig:
         require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
         require(self.patience >= 1, "patience", self.patience, "an integer >= 1")
         require(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        require_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
 
 
 @dataclass(frozen=True)
@@ -159,10 +170,11 @@ def validation_losses(network: SpikingClassifier, data: MemberData, config: Trai
 
 def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, train: MemberData,
                 config: TrainConfig, shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator],
-                encode: Sequence[torch.Generator] | None = None, noise: TrainingNoise | None = None) -> torch.Tensor:
+                encode: Sequence[torch.Generator] | None = None, noise: TrainingNoise | None = None,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> torch.Tensor:
     """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``,
     encoding draws from ``encode[k]``; weight ``noise`` redrawn before each batch, its penalty added to the
-    objective but not to the reported loss).
+    objective but not to the reported loss); ``scheduler`` (if any) steps after every batch.
 
     Returns each member's mean batch loss (K,); a member with a non-finite loss or gradient gets no update
     from that batch and a NaN epoch loss.
@@ -185,6 +197,8 @@ def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, tr
         optimiser.step()
         if noise is not None:
             noise.step()
+        if scheduler is not None:
+            scheduler.step()
         epoch_loss += torch.where(finite_gradients, losses.detach().cpu(), float("nan")) / n_batches
     return epoch_loss
 
@@ -215,6 +229,8 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
     dropout = [seeding.generator(m.seed, "dropout", train.inputs.device) for m in network.members]
     encode = train.encode_generators(network.members, "encode/train")
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr)
+    scheduler = None if config.lr_schedule == "constant" else torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=config.epochs * (train.n_samples // config.batch_size))
     best_state = {name: p.detach().clone() for name, p in network.named_parameters()}
     best_loss = torch.full((members,), float("inf"))
     best_epoch = torch.zeros(members, dtype=torch.long)
@@ -223,7 +239,7 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
-        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, noise)
+        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, noise, scheduler)
         if noise is not None:
             noise.end_epoch()
         diverged |= ~torch.isfinite(epoch_loss)

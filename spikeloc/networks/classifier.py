@@ -18,6 +18,11 @@ Either way the network's output is ``(K, batch, T, classes)`` (or ``(batch, T, c
 member's input without the member axis), :func:`class_scores` sums it over time, and :func:`predict` takes
 the argmax (the first class on ties, as ``torch.argmax`` and snnTorch).
 
+Options beyond the seed (off by default): per-neuron membrane time constants in every LIF layer and the
+readout, drawn per member from ``tau_distribution`` (see :func:`spikeloc.substrate.neurons.draw_time_constants`)
+and optionally learned (``learn_tau``); and per-input-fibre delays, fixed at random or learned
+(``input_delays``, at most ``max_delay_steps`` steps, :mod:`spikeloc.substrate.delays`).
+
 Input is ``(K, batch, T, inputs)`` floats (spikes or currents, see :mod:`spikeloc.substrate.encoders`) or bool
 spikes, or ``(batch, T, inputs)`` for K = 1.
 """
@@ -31,7 +36,16 @@ import torch
 from torch import nn
 
 from spikeloc import seeding
-from spikeloc.substrate.neurons import BACKENDS, LeakyReadout, LIFLayer, LIFParameters
+from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
+from spikeloc.substrate.neurons import (
+    BACKENDS,
+    LeakyReadout,
+    LIFLayer,
+    LIFParameters,
+    TimeConstants,
+    check_tau_distribution,
+    draw_time_constants,
+)
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
 from spikeloc.validation import require, require_choice
 
@@ -53,8 +67,12 @@ class ClassifierConfig:
     """Shapes and constants shared by every member of an ensemble (units in the names).
 
     ``hidden`` lists the hidden layer sizes, e.g. ``(100,)``, ``(256, 128)`` or ``()`` (inputs straight to the
-    readout). One membrane time constant
-    ``tau_s`` serves every LIF layer and the readout, as in the IPD seed.
+    readout). One membrane time constant ``tau_s`` serves every LIF layer and the readout, as in the IPD seed,
+    unless ``tau_distribution`` is not
+    ``"fixed"`` or ``learn_tau`` is set: then every neuron of the LIF layers and the readout has its own tau,
+    drawn with mean ``tau_s`` and spread ``tau_spread`` (gamma: coefficient of variation; uniform: relative
+    half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
+    ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``.
     """
 
     n_inputs: int = 200
@@ -67,6 +85,11 @@ class ClassifierConfig:
     surrogate_slope: float = 5.0
     backend: str = "fused"
     zero_gradient: str = "cull"
+    tau_distribution: str = "fixed"
+    tau_spread: float = 0.0
+    learn_tau: bool = False
+    input_delays: str = "none"
+    max_delay_steps: int = 10
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -78,6 +101,17 @@ class ClassifierConfig:
         require_choice(self.backend, "backend", BACKENDS)
         require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
         _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold and surrogate_slope
+        check_tau_distribution(self.tau_distribution, self.tau_spread)
+        require(not self.per_neuron_tau or self.backend == "fused", "backend", self.backend,
+                "'fused' for per-neuron time constants (tau_distribution / learn_tau)")
+        require_choice(self.input_delays, "input_delays", DELAY_MODES)
+        require(isinstance(self.max_delay_steps, int) and self.max_delay_steps >= 1, "max_delay_steps",
+                self.max_delay_steps, "an integer >= 1 (time steps)")
+
+    @property
+    def per_neuron_tau(self) -> bool:
+        """Whether neurons have their own (drawn or learned) time constants."""
+        return self.tau_distribution != "fixed" or self.learn_tau
 
     @property
     def lif(self) -> LIFParameters:
@@ -167,9 +201,15 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(LIFLayer(config.lif, config.backend) for _ in config.hidden)
-        self.readout = (LeakyReadout(config.lif, config.backend) if config.readout == "membrane"
-                        else LIFLayer(config.lif, config.backend))
+        self.hidden_layers = nn.ModuleList(
+            LIFLayer(config.lif, config.backend, _time_constants(config, members, f"layer_{i}", units))
+            for i, units in enumerate(config.hidden, start=1))
+        readout_taus = _time_constants(config, members, "readout", config.n_classes)
+        self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
+                        else LIFLayer(config.lif, config.backend, readout_taus))
+        self.input_delays = None if config.input_delays == "none" else FibreDelays.draw(
+            config.input_delays, config.n_inputs, config.max_delay_steps,
+            [seeding.generator(m.seed, "delays/input") for m in members])
         rates = [m.dropout_rates(len(config.hidden)) for m in members]
         self.register_buffer("dropout", torch.tensor(rates, dtype=torch.float32).T.contiguous())  # (layers, K)
 
@@ -188,6 +228,8 @@ class SpikingClassifier(nn.Module):
         require(x.dim() == 4 and x.shape[0] == self.n_members and x.shape[-1] == self.config.n_inputs,
                 "inputs", tuple(inputs.shape), f"shaped {expected} or (batch, T, inputs) for one member")
         x = x.to(self.dropout.dtype)
+        if self.input_delays is not None:
+            x = self.input_delays(x)
         for synapses, layer, rates in zip(self.synapses, self.hidden_layers, self.dropout):
             x = layer(synapses(x))
             if self.training:
@@ -209,7 +251,23 @@ class SpikingClassifier(nn.Module):
             for mine, theirs in zip(network.synapses, self.synapses):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
+            for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
+                if theirs.time_constants is not None:
+                    mine.time_constants.log_tau.copy_(theirs.time_constants.log_tau[index])
+            if self.input_delays is not None:
+                network.input_delays.delays_steps.copy_(self.input_delays.delays_steps[index])
         return network
+
+
+def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str,
+                    units: int) -> TimeConstants | None:
+    """Per-neuron time constants of one layer, each member's from its stream ``"tau/<layer>"``; None when
+    every neuron uses ``config.tau_s``."""
+    if not config.per_neuron_tau:
+        return None
+    taus = [draw_time_constants(config.tau_distribution, config.tau_s, config.tau_spread, (units,),
+                                seeding.generator(m.seed, f"tau/{layer}")) for m in members]
+    return TimeConstants(torch.stack(taus), config.dt_s, learn=config.learn_tau)
 
 
 def _drop(spikes: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:

@@ -27,6 +27,15 @@ backward pass runs in reverse time::
 
 where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is returned and used.
 
+``beta`` is one float for every neuron, or a tensor per neuron: shape ``(N,)`` (one per unit) or ``(M, N)``
+(one per unit of each of the M slices along the currents' first axis, e.g. per ensemble member). A tensor
+``beta`` that requires grad gets its gradient from the same reverse-time pass::
+
+    dL/dbeta_n = sum_{t >= 1} g_u_t * (1 - r_t) * u_{t-1}        summed over all rows (batch) that share beta_n
+
+(summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly as before (the constant is a
+scalar in the compiled code; no gradient work).
+
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).
 
@@ -95,12 +104,28 @@ def _carry_grad(grad_local, grad_next, mem, beta, threshold):
     return grad_local + grad_next * beta * (mem <= threshold)
 
 
+def _beta_grad_term(grad_next, mem, threshold):
+    """One step's share of dL/dbeta: g_u_{t+1} * (1 - r_{t+1}) * u_t, r_{t+1} = H(u_t - threshold)."""
+    return grad_next * (mem * (mem <= threshold))
+
+
+def _beta_at(beta, n):
+    """beta of unit n: the scalar itself, or ``beta[n]`` of a per-unit row (numba: see the overload)."""
+    return beta[n]
+
+
+def _beta_row(beta, row):
+    """The betas of one row of currents: the scalar itself, or row ``row`` of an (M, N) array."""
+    return beta[row]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # torch backend: a loop over time of torch ops (any device, any floating dtype).
 # Arrays are (R, T, N) contiguous; R = product of the leading dimensions.
 # ---------------------------------------------------------------------------------------------------------
 
-def _forward_torch(cur: torch.Tensor, beta: float, threshold: float, keep_mem: bool = True):
+def _forward_torch(cur: torch.Tensor, beta, threshold: float, keep_mem: bool = True, rows_per_beta: int = 1):
+    beta = _expand_rows(beta, rows_per_beta)
     mem = torch.empty_like(cur)  # needed by the loop itself, so always kept
     mem[:, 0] = cur[:, 0]  # u_0 = beta * 0 + I_0
     for t in range(1, cur.shape[1]):
@@ -108,13 +133,26 @@ def _forward_torch(cur: torch.Tensor, beta: float, threshold: float, keep_mem: b
     return (mem > threshold).to(cur.dtype), mem
 
 
-def _backward_torch(mem, grad_spk, grad_mem, beta: float, threshold: float, slope: float):
+def _backward_torch(mem, grad_spk, grad_mem, beta, threshold: float, slope: float, rows_per_beta: int = 1,
+                    want_grad_beta: bool = False):
+    """Gradients w.r.t. the currents and (if ``want_grad_beta``) w.r.t. the (M, N) betas, else None."""
     grad = surrogate_grad(grad_spk, mem, threshold, slope, 1.0)  # a new tensor: safe to update in place
     if grad_mem is not None:
         grad += grad_mem
+    row_beta = _expand_rows(beta, rows_per_beta)
     for t in range(mem.shape[1] - 2, -1, -1):
-        grad[:, t] = _carry_grad(grad[:, t], grad[:, t + 1], mem[:, t], beta, threshold)
-    return grad
+        grad[:, t] = _carry_grad(grad[:, t], grad[:, t + 1], mem[:, t], row_beta, threshold)
+    if not want_grad_beta:
+        return grad, None
+    per_row = _beta_grad_term(grad[:, 1:], mem[:, :-1], threshold).sum(dim=1, dtype=torch.float64)  # (R, N)
+    return grad, per_row.view(beta.shape[0], rows_per_beta, -1).sum(dim=1).to(mem.dtype)
+
+
+def _expand_rows(beta, rows_per_beta: int):
+    """A float stays a float; (M, N) betas become (M * rows_per_beta, N), one row per row of currents."""
+    if not isinstance(beta, torch.Tensor):
+        return beta
+    return beta[:, None, :].expand(-1, rows_per_beta, -1).reshape(-1, beta.shape[-1])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -156,13 +194,27 @@ if NUMBA_AVAILABLE:
             return y if y != y else res                           # nan stays nan
         return expf
 
+    @_nb_overload(_beta_at, jit_options={"fastmath": False, "error_model": "numpy"})
+    def _beta_at_overload(beta, n):
+        """A scalar beta is used as is (the fixed-beta kernels compile exactly as before); an array is indexed."""
+        if isinstance(beta, _nb_types.Float):
+            return lambda beta, n: beta
+        return lambda beta, n: beta[n]
+
+    @_nb_overload(_beta_row, jit_options={"fastmath": False, "error_model": "numpy"})
+    def _beta_row_overload(beta, row):
+        if isinstance(beta, _nb_types.Float):
+            return lambda beta, row: beta
+        return lambda beta, row: beta[row]
+
     _lif_step_nb = _njit(_lif_step)
     _surrogate_grad_nb = _njit(surrogate_grad)
     _carry_grad_nb = _njit(_carry_grad)
+    _beta_grad_term_nb = _njit(_beta_grad_term)
 
     @functools.partial(_njit, inline="always")  # numba-level inlining: 2-3x faster than a call per row
     def _forward_row(cur, mem, spk, beta, threshold):  # pragma: no cover - compiled
-        """One row: (T, N) currents -> membrane into ``mem``, spikes into ``spk``."""
+        """One row: (T, N) currents -> membrane into ``mem``, spikes into ``spk``; ``beta`` a scalar or (N,)."""
         n_steps, n_units = cur.shape
         for n in range(n_units):
             m = cur[0, n]  # u_0 = beta * 0 + I_0
@@ -170,34 +222,38 @@ if NUMBA_AVAILABLE:
             spk[0, n] = m > threshold
         for t in range(1, n_steps):
             for n in range(n_units):
-                m = _lif_step_nb(mem[t - 1, n], cur[t, n], beta, threshold)
+                m = _lif_step_nb(mem[t - 1, n], cur[t, n], _beta_at(beta, n), threshold)
                 mem[t, n] = m
                 spk[t, n] = m > threshold
 
     @_njit
-    def _forward_numba(cur, spk, mem, keep_mem, beta, threshold):  # pragma: no cover - compiled
-        """(R, T, N) arrays. Without ``keep_mem`` the membrane goes to a (T, N) scratch that stays in cache
-        and ``mem`` is not touched."""
+    def _forward_numba(cur, spk, mem, keep_mem, beta, rows_per_beta, threshold):  # pragma: no cover - compiled
+        """(R, T, N) arrays; ``beta`` a scalar or (M, N), row r using ``beta[r // rows_per_beta]``. Without
+        ``keep_mem`` the membrane goes to a (T, N) scratch that stays in cache and ``mem`` is not touched."""
         scratch = np.empty(cur.shape[1:], cur.dtype)
         for r in range(cur.shape[0]):
+            row_beta = _beta_row(beta, r // rows_per_beta)
             if keep_mem:
-                _forward_row(cur[r], mem[r], spk[r], beta, threshold)
+                _forward_row(cur[r], mem[r], spk[r], row_beta, threshold)
             else:
-                _forward_row(cur[r], scratch, spk[r], beta, threshold)
+                _forward_row(cur[r], scratch, spk[r], row_beta, threshold)
 
     @_njit
-    def _backward_numba(cur, grad_spk, grad_mem, has_grad_mem, grad_cur,
-                        beta, threshold, slope, one):  # pragma: no cover - compiled
+    def _backward_numba(cur, grad_spk, grad_mem, has_grad_mem, grad_cur, beta, rows_per_beta, grad_beta,
+                        want_grad_beta, threshold, slope, one):  # pragma: no cover - compiled
         """(R, T, N) arrays. Row by row: recompute the membrane from the currents into a (T, N) scratch
         (cheaper than allocating and saving a full membrane tensor, see ``_LIFFunction``), then the
         surrogate pass over the row's T * N contiguous values (vectorises fully, unlike a loop over N = 30
-        with its scalar remainder), then the reverse-time pass, all in L1/L2 cache."""
+        with its scalar remainder), then the reverse-time pass, all in L1/L2 cache. With
+        ``want_grad_beta`` the reverse pass also accumulates dL/dbeta into ``grad_beta`` (M, N) float64."""
         n_rows, n_steps, n_units = cur.shape
         size = n_steps * n_units
         mem, spk = np.empty((n_steps, n_units), cur.dtype), np.empty((n_steps, n_units), cur.dtype)
+        row_grad_beta = np.empty(n_units, cur.dtype)
         mem_flat = mem.reshape(size)
         for r in range(n_rows):
-            _forward_row(cur[r], mem, spk, beta, threshold)
+            row_beta = _beta_row(beta, r // rows_per_beta)
+            _forward_row(cur[r], mem, spk, row_beta, threshold)
             gs, gi = grad_spk[r].reshape(size), grad_cur[r].reshape(size)
             for i in range(size):
                 gi[i] = _surrogate_grad_nb(gs[i], mem_flat[i], threshold, slope, one)
@@ -206,9 +262,19 @@ if NUMBA_AVAILABLE:
                 for i in range(size):
                     gi[i] = gi[i] + gm[i]
             g = grad_cur[r]
-            for t in range(n_steps - 2, -1, -1):
+            if want_grad_beta:  # the row's sum in its own dtype (vectorises), then added in float64
+                row_grad_beta[:] = 0
+                for t in range(n_steps - 2, -1, -1):
+                    for n in range(n_units):
+                        row_grad_beta[n] += _beta_grad_term_nb(g[t + 1, n], mem[t, n], threshold)
+                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold)
+                gb = grad_beta[r // rows_per_beta]
                 for n in range(n_units):
-                    g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], beta, threshold)
+                    gb[n] += row_grad_beta[n]
+            else:
+                for t in range(n_steps - 2, -1, -1):
+                    for n in range(n_units):
+                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold)
 
 
 def _numba_scalars(x: torch.Tensor, *values: float):
@@ -216,21 +282,31 @@ def _numba_scalars(x: torch.Tensor, *values: float):
     return tuple(kind(v) for v in values)
 
 
-def _forward_numba_host(cur: torch.Tensor, beta: float, threshold: float, keep_mem: bool):
+def _numba_beta(cur: torch.Tensor, beta):
+    """A float as the currents' numpy scalar type, or the (M, N) betas as a numpy array (same dtype)."""
+    if isinstance(beta, torch.Tensor):
+        return beta.detach().numpy()
+    return _numba_scalars(cur, beta)[0]
+
+
+def _forward_numba_host(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1):
     spk = torch.empty_like(cur)
     mem = torch.empty_like(cur) if keep_mem else cur.new_empty((1,) + cur.shape[1:])  # unused placeholder
-    _forward_numba(cur.detach().numpy(), spk.numpy(), mem.numpy(), keep_mem,
-                   *_numba_scalars(cur, beta, threshold))
+    _forward_numba(cur.detach().numpy(), spk.numpy(), mem.numpy(), keep_mem, _numba_beta(cur, beta),
+                   rows_per_beta, *_numba_scalars(cur, threshold))
     return spk, (mem if keep_mem else None)
 
 
-def _backward_numba_host(cur, grad_spk, grad_mem, beta: float, threshold: float, slope: float):
+def _backward_numba_host(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows_per_beta: int = 1,
+                         want_grad_beta: bool = False):
     grad_cur = torch.empty_like(cur)
     has_grad_mem = grad_mem is not None
+    grad_beta = torch.zeros(beta.shape if want_grad_beta else (1, 1), dtype=torch.float64)
     _backward_numba(cur.detach().numpy(), grad_spk.detach().numpy(),
                     (grad_mem if has_grad_mem else grad_spk).detach().numpy(), has_grad_mem, grad_cur.numpy(),
-                    *_numba_scalars(cur, beta, threshold, slope, 1.0))
-    return grad_cur
+                    _numba_beta(cur, beta), rows_per_beta, grad_beta.numpy(), want_grad_beta,
+                    *_numba_scalars(cur, threshold, slope, 1.0))
+    return grad_cur, (grad_beta.to(cur.dtype) if want_grad_beta else None)
 
 
 _FORWARD = {"torch": _forward_torch, "numba": _forward_numba_host}
@@ -246,27 +322,34 @@ class _LIFFunction(torch.autograd.Function):
     spikes. Allocating a fresh 41 MB membrane tensor cost ~25 ms of page faults on the development VM, more
     than the whole forward kernel (~5 ms). The torch backend saves the membrane (its forward loop needs it
     anyway, and on a GPU the caching allocator makes allocation free).
+
+    ``beta`` is a float or an (M, N) tensor (contiguous, the currents' dtype and device), row r of the
+    currents using ``beta[r // rows_per_beta]``; a tensor gets a gradient when it requires one.
     """
 
     @staticmethod
-    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem):
-        spk, mem = _FORWARD[backend](cur, beta, threshold, keep_mem)
-        ctx.save_for_backward(cur if backend == "numba" else mem)
-        ctx.constants = (beta, threshold, slope, backend)
+    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem, rows_per_beta):
+        spk, mem = _FORWARD[backend](cur, beta, threshold, keep_mem, rows_per_beta)
+        per_neuron = isinstance(beta, torch.Tensor)
+        ctx.save_for_backward(cur if backend == "numba" else mem, *((beta,) if per_neuron else ()))
+        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_beta)
         ctx.set_materialize_grads(False)  # an unused membrane output costs nothing
         return (spk, mem) if keep_mem else spk
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spk, grad_mem=None):
-        beta, threshold, slope, backend = ctx.constants
-        (saved,) = ctx.saved_tensors
+        beta, threshold, slope, backend, rows_per_beta = ctx.constants
+        saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
+        beta = per_neuron_beta[0] if per_neuron_beta else beta
+        want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
         grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
         grad_mem = None if grad_mem is None else grad_mem.contiguous()
-        grad_cur = _BACKWARD[backend](saved, grad_spk, grad_mem, beta, threshold, slope)
-        return grad_cur, None, None, None, None, None
+        grad_cur, grad_beta = _BACKWARD[backend](saved, grad_spk, grad_mem, beta, threshold, slope, rows_per_beta,
+                                                 want_grad_beta)
+        return grad_cur, grad_beta, None, None, None, None, None
 
 
 def _resolve_backend(backend: str, currents: torch.Tensor) -> str:
@@ -303,6 +386,26 @@ def _check_beta(beta) -> float:
     return beta
 
 
+def _per_neuron_beta(beta, currents: torch.Tensor):
+    """``(beta, slices)``: a float checked as before (slices None), or a per-neuron tensor as (M, N) in the
+    currents' dtype and device (differentiable) with M = 1 for shape (N,) or the currents' first axis."""
+    if not (isinstance(beta, torch.Tensor) and beta.dim() >= 1):
+        return _check_beta(beta), None
+    n_units = currents.shape[-1]
+    slices = currents.shape[0] if currents.dim() >= 3 else None
+    if not (beta.shape == (n_units,) or (beta.dim() == 2 and slices is not None and beta.shape == (slices, n_units))):
+        raise ValueError(f"beta must be a float or shaped (N,) = ({n_units},) or (M, N) = ({slices}, {n_units}) "
+                         f"for currents {tuple(currents.shape)}, got shape {tuple(beta.shape)}")
+    if not beta.is_floating_point():
+        raise TypeError(f"beta must be a floating-point tensor, got {beta.dtype}")
+    detached = beta.detach()
+    if not bool(((detached >= 0) & (detached <= 1)).all()):  # also rejects nan
+        raise ValueError(f"beta must lie in [0, 1] (beta = exp(-dt / tau)), got values in "
+                         f"[{detached.min().item()}, {detached.max().item()}]")
+    rows = beta.reshape(-1, n_units).to(dtype=currents.dtype, device=currents.device).contiguous()
+    return rows, rows.shape[0]
+
+
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
                return_membrane: bool = False, backend: str = "auto"):
     """Spikes of a layer of LIF neurons (reset to zero) driven by ``currents``, over time axis -2.
@@ -321,7 +424,9 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
         beta: membrane decay per step, ``exp(-dt / tau)``, dimensionless, in [0, 1]. (snnTorch clamps an
             out-of-range beta silently; here it is an error. snnTorch stores beta and threshold as float32
             tensors; here they are used in the currents' dtype, which only matters for float64 currents
-            whose beta or threshold is not a float32 number.)
+            whose beta or threshold is not a float32 number.) Per neuron: a tensor shaped ``(N,)`` or
+            ``(M, N)`` with M = ``currents.shape[0]`` (e.g. one row per ensemble member of (K, B, T, N)
+            currents); gradients flow to it (see the module docstring).
         threshold: firing threshold (same units as the currents).
         slope: surrogate steepness ``k`` (per unit of membrane), > 0.
         return_membrane: also return the membrane ``u`` (same shape); gradients through it are exact
@@ -332,7 +437,7 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
     _check_currents(currents)
-    beta = _check_beta(beta)
+    beta, beta_rows = _per_neuron_beta(beta, currents)
     threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}")
@@ -343,7 +448,8 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane)
+        rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
+        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta)
         spk, mem = out if return_membrane else (out, None)
         spk = spk.view(currents.shape)
         mem = None if mem is None else mem.view(currents.shape)
@@ -360,6 +466,15 @@ def _decay_matrix(n_steps: int, beta: float, dtype: torch.dtype, device: torch.d
         return decay.to(device=device, dtype=dtype)
 
 
+def _per_neuron_decay(n_steps: int, beta_rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``L[m, t, s, n] = beta[m, n]**(t - s)`` for ``s <= t`` else 0, (M, T, T, N); built in float64 from the
+    (M, N) betas, differentiable w.r.t. them."""
+    t = torch.arange(n_steps, dtype=torch.float64, device=beta_rows.device)
+    lag = (t[:, None] - t[None, :])[None, :, :, None]
+    powers = torch.pow(beta_rows.to(torch.float64)[:, None, None, :], lag.clamp(min=0))
+    return torch.where(lag >= 0, powers, torch.zeros((), dtype=torch.float64, device=beta_rows.device)).to(dtype)
+
+
 def leaky_integrate(currents: torch.Tensor, beta: float) -> torch.Tensor:
     """Non-spiking leaky integrator (readout membrane) over time axis -2, in parallel over time.
 
@@ -372,13 +487,20 @@ def leaky_integrate(currents: torch.Tensor, beta: float) -> torch.Tensor:
 
     Args:
         currents: ``(..., T, N)`` input currents (units of the membrane).
-        beta: decay per step ``exp(-dt / tau)``, dimensionless, in [0, 1].
+        beta: decay per step ``exp(-dt / tau)``, dimensionless, in [0, 1]; or one per neuron, a tensor shaped
+            ``(N,)`` or ``(M, N)`` with M = ``currents.shape[0]`` (as :func:`lif_spikes`), differentiable:
+            then ``v[m, ..., t, n] = sum_{s <= t} beta[m, n]**(t - s) I[m, ..., s, n]`` with an (M, T, T, N)
+            decay tensor (fine for readouts of a few units).
 
     Returns:
         The membrane ``v`` with the shape, dtype and device of ``currents``.
     """
     _check_currents(currents)
-    beta = _check_beta(beta)
+    beta, beta_rows = _per_neuron_beta(beta, currents)
+    if beta_rows is not None:
+        grouped = currents.reshape(beta_rows, -1, *currents.shape[-2:])  # (M, R, T, N)
+        decay = _per_neuron_decay(currents.shape[-2], beta, currents.dtype)
+        return torch.einsum("mtsn,mrsn->mrtn", decay, grouped).reshape(currents.shape)
     # (T, T) @ (..., T, N), batched over the leading dims. The single-GEMM form (I^T L^T with the batch
     # folded into rows) measured the same speed on CPU and returns a transposed (non-contiguous) view.
     return torch.matmul(_decay_matrix(currents.shape[-2], beta, currents.dtype, currents.device), currents)

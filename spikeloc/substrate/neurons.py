@@ -17,6 +17,10 @@ Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Pyt
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
 ``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.substrate.fused`).
 State is explicit: every forward call starts from u = 0 (no reliance on ``snntorch.utils.reset``).
+
+Heterogeneous time constants (optional, fused backend): :class:`TimeConstants` holds one tau per neuron of
+each ensemble member, drawn by :func:`draw_time_constants` from a documented distribution, fixed or learned
+(as log tau, so tau stays > 0; beta_n = exp(-dt_s / tau_n) per neuron).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import snntorch as snn
 import torch
 from torch import nn
@@ -32,6 +37,66 @@ from spikeloc.substrate import fused
 from spikeloc.validation import require, require_choice
 
 BACKENDS = ("fused", "snntorch")
+#: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
+TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
+
+
+def check_tau_distribution(distribution: str, spread: float) -> None:
+    """Raise ``ValueError`` naming the field unless (distribution, spread) describe taus with positive support."""
+    require_choice(distribution, "tau_distribution", TAU_DISTRIBUTIONS)
+    if distribution == "gamma":
+        require(0 < spread < math.inf, "tau_spread", spread, "> 0 and finite for 'gamma' (its coefficient of variation)")
+    elif distribution == "uniform":
+        require(0 <= spread < 1, "tau_spread", spread,
+                "in [0, 1) for 'uniform' (the lower end tau_s * (1 - tau_spread) must be > 0)")
+
+
+def draw_time_constants(distribution: str, mean_s: float, spread: float, shape: tuple[int, ...],
+                        generator: torch.Generator) -> torch.Tensor:
+    """Per-neuron membrane time constants (seconds), float32, ``shape``, all > 0.
+
+    * ``"fixed"``: every tau = ``mean_s`` (``spread`` unused).
+    * ``"gamma"``: gamma with mean ``mean_s`` and coefficient of variation ``spread`` (shape k = 1 / spread**2,
+      scale mean_s / k; Perez-Nieves et al. 2021 use k = 3, i.e. spread ~0.58). Drawn by numpy from a seed
+      taken from ``generator`` (torch has no seeded gamma sampler).
+    * ``"uniform"``: uniform in ``mean_s * [1 - spread, 1 + spread]``, ``spread`` in [0, 1).
+    """
+    check_tau_distribution(distribution, spread)
+    require(mean_s > 0, "tau_s", mean_s, "> 0 s")
+    if distribution == "fixed":
+        return torch.full(shape, mean_s)
+    if distribution == "uniform":
+        return mean_s * (1 + spread * (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1)).float()
+    k = 1 / spread**2
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
+    taus = torch.from_numpy(rng.gamma(k, mean_s / k, size=shape)).float()
+    return taus.clamp(min=torch.finfo(torch.float32).tiny)  # a draw that underflows stays > 0
+
+
+class TimeConstants(nn.Module):
+    """One membrane time constant per neuron of each member, ``(members, units)`` seconds; fixed (a buffer) or
+    learned (the parameter is ``log_tau``, log seconds, so tau = exp(log_tau) > 0 whatever the optimiser does).
+
+    ``beta()`` gives the per-step decays ``exp(-dt_s / tau)`` for :mod:`spikeloc.substrate.fused`.
+    """
+
+    def __init__(self, tau_s: torch.Tensor, dt_s: float, learn: bool = False):
+        super().__init__()
+        require(tau_s.dim() == 2, "tau_s", tuple(tau_s.shape), "shaped (members, units)")
+        require(bool((tau_s > 0).all()), "tau_s", float(tau_s.min()), "> 0 s for every neuron")
+        log_tau = tau_s.double().log().to(tau_s.dtype)
+        if learn:
+            self.log_tau = nn.Parameter(log_tau)
+        else:
+            self.register_buffer("log_tau", log_tau)
+        self.dt_s = dt_s
+
+    @property
+    def tau_s(self) -> torch.Tensor:
+        return self.log_tau.exp()
+
+    def beta(self) -> torch.Tensor:
+        return torch.exp(-self.dt_s / self.log_tau.exp())
 
 
 @dataclass(frozen=True)
@@ -106,22 +171,31 @@ def step_snntorch_neuron(neuron: snn.Leaky, currents: torch.Tensor) -> tuple[tor
     return torch.stack(spikes, dim=-2), torch.stack(membranes, dim=-2)
 
 
-class LIFLayer(nn.Module):
-    """A layer of LIF neurons driven by input currents ``(..., T, units)``; returns spikes of that shape."""
+def _check_time_constants(time_constants: TimeConstants | None, backend: str) -> None:
+    require(time_constants is None or backend == "fused", "backend", backend,
+            "'fused' for per-neuron time constants")
 
-    def __init__(self, params: LIFParameters, backend: str = "fused"):
+
+class LIFLayer(nn.Module):
+    """A layer of LIF neurons driven by input currents ``(..., T, units)``; returns spikes of that shape.
+
+    With ``time_constants`` (fused backend only) neuron n of member k decays with its own beta[k, n]; the
+    currents must then be ``(members, ..., T, units)``."""
+
+    def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
         super().__init__()
         require_choice(backend, "backend", BACKENDS)
+        _check_time_constants(time_constants, backend)
         self.params = params
         self.backend = backend
+        self.time_constants = time_constants
         if backend == "snntorch":
             self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
                                     spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if self.backend == "fused":
-            return fused.lif_spikes(currents, self.params.beta, self.params.threshold,
-                                    self.params.surrogate_slope)
+            return fused.lif_spikes(currents, _beta(self), self.params.threshold, self.params.surrogate_slope)
         spikes, _ = step_snntorch_neuron(self.neuron, currents)
         return spikes
 
@@ -130,19 +204,26 @@ class LeakyReadout(nn.Module):
     """Non-spiking leaky integrator ``v_t = beta v_{t-1} + I_t`` over axis -2; returns the membrane.
 
     ``"fused"`` computes it in parallel over time (a causal exponential filter); ``"snntorch"`` steps
-    ``snn.Leaky(reset_mechanism="none")`` and keeps its membrane.
+    ``snn.Leaky(reset_mechanism="none")`` and keeps its membrane. ``time_constants`` as :class:`LIFLayer`.
     """
 
-    def __init__(self, params: LIFParameters, backend: str = "fused"):
+    def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
         super().__init__()
         require_choice(backend, "backend", BACKENDS)
+        _check_time_constants(time_constants, backend)
         self.params = params
         self.backend = backend
+        self.time_constants = time_constants
         if backend == "snntorch":
             self.neuron = snn.Leaky(beta=params.beta, reset_mechanism="none")
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if self.backend == "fused":
-            return fused.leaky_integrate(currents, self.params.beta)
+            return fused.leaky_integrate(currents, _beta(self))
         _, membranes = step_snntorch_neuron(self.neuron, currents)
         return membranes
+
+
+def _beta(layer: LIFLayer | LeakyReadout):
+    """The layer's decay: the float of its parameters, or its per-neuron (members, units) tensor."""
+    return layer.params.beta if layer.time_constants is None else layer.time_constants.beta()

@@ -1,0 +1,68 @@
+"""Training time per epoch that each IPD option beyond the seed costs, as a ratio to the seed's configuration.
+
+Run:  python benchmarks/bench_ipd_options.py [--repeats 5] [--members 1]
+
+One process, one thread (spikeloc.runtime.configure(1)): for each option of studies/ipd_beyond.py, one network
+(or --members) at the seed's sizes (30 hidden units, 64 batches of 64) trains for one epoch (train_epoch:
+forward, backward, Adam; no validation), options interleaved round-robin so that a busy machine slows them
+alike. Prints the median seconds per epoch and the ratio to the seed's configuration measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from spikeloc import runtime, seeding
+from spikeloc.experiments.ipd import IPDRun, member_datasets
+from spikeloc.learning.surrogate import MemberData, train_epoch
+from spikeloc.networks.classifier import SpikingClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
+from ipd_beyond import OPTIONS, option_settings  # noqa: E402
+
+
+def trainer(name: str, members: int):
+    run = IPDRun(n_val_samples=1, n_test_samples=1, **option_settings(name, {}))
+    runs = [(run, seed) for seed in range(members)]
+    train = MemberData.stack([(d.spikes, d.labels) for d in member_datasets(runs)[0]])
+    network = SpikingClassifier(run.network_config(), [run.member(seed) for _, seed in runs])
+    config = run.train_config()
+    optimiser = torch.optim.Adam(network.parameters(), lr=config.lr)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=10 * run.n_train_batches)
+                 if config.lr_schedule == "cosine" else None)
+    shuffle = [seeding.generator(seed, "shuffle") for _, seed in runs]
+    dropout = [seeding.generator(seed, "dropout") for _, seed in runs]
+    return lambda: train_epoch(network, optimiser, train, config, shuffle, dropout, None, scheduler)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--members", type=int, default=1)
+    args = parser.parse_args()
+    runtime.configure(1)
+    epochs = {name: trainer(name, args.members) for name in OPTIONS}
+    times: dict[str, list[float]] = {name: [] for name in OPTIONS}
+    for name, epoch in epochs.items():
+        epoch()  # warm-up (numba compilation or cache load)
+    for _ in range(args.repeats):
+        for name, epoch in epochs.items():
+            start = time.perf_counter()
+            epoch()
+            times[name].append(time.perf_counter() - start)
+    seed_s = statistics.median(times["seed"])
+    print(f"torch threads {torch.get_num_threads()}, {args.members} member(s), median of {args.repeats} epochs "
+          f"(64 batches of 64, 30 hidden units; training only)")
+    for name, measured in times.items():
+        median = statistics.median(measured)
+        print(f"{name:18s} {median:7.3f} s/epoch   ratio to seed {median / seed_s:5.2f}")
+
+
+if __name__ == "__main__":
+    main()

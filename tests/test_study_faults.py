@@ -241,6 +241,8 @@ def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, r
     study = runner(out, options)
     # the two quick runs (a = 1) are recorded and both workers are in long runs, which they would finish
     study.wait_for(lambda: len(started_runs(pids)) == 4, "4 runs")
+    # a run is recorded after it returns, a moment later (Dask collects results asynchronously)
+    study.wait_for(lambda: (out / RUNS_FILE).exists() and len(load_results(out)) == 2, "the 2 quick runs recorded")
     children = study.workers()  # the workers and multiprocessing's resource tracker
     rss = sum(proc.rss_mb() for proc in children)
 

@@ -171,36 +171,44 @@ def step_snntorch_neuron(neuron: snn.Leaky, currents: torch.Tensor) -> tuple[tor
     return torch.stack(spikes, dim=-2), torch.stack(membranes, dim=-2)
 
 
-def _check_time_constants(time_constants: TimeConstants | None, backend: str) -> None:
-    require(time_constants is None or backend == "fused", "backend", backend,
-            "'fused' for per-neuron time constants")
+class _Neurons(nn.Module):
+    """What a layer of neurons holds whatever its dynamics: constants, backend and optional per-neuron time
+    constants (fused backend only)."""
+
+    def __init__(self, params: LIFParameters, backend: str, time_constants: TimeConstants | None):
+        super().__init__()
+        require_choice(backend, "backend", BACKENDS)
+        require(time_constants is None or backend == "fused", "backend", backend,
+                "'fused' for per-neuron time constants")
+        self.params = params
+        self.backend = backend
+        self.time_constants = time_constants
+
+    def beta(self) -> float | torch.Tensor:
+        """The layer's decay: the float of its parameters, or its per-neuron (members, units) tensor."""
+        return self.params.beta if self.time_constants is None else self.time_constants.beta()
 
 
-class LIFLayer(nn.Module):
+class LIFLayer(_Neurons):
     """A layer of LIF neurons driven by input currents ``(..., T, units)``; returns spikes of that shape.
 
     With ``time_constants`` (fused backend only) neuron n of member k decays with its own beta[k, n]; the
     currents must then be ``(members, ..., T, units)``."""
 
     def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
-        super().__init__()
-        require_choice(backend, "backend", BACKENDS)
-        _check_time_constants(time_constants, backend)
-        self.params = params
-        self.backend = backend
-        self.time_constants = time_constants
+        super().__init__(params, backend, time_constants)
         if backend == "snntorch":
             self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
                                     spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if self.backend == "fused":
-            return fused.lif_spikes(currents, _beta(self), self.params.threshold, self.params.surrogate_slope)
+            return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope)
         spikes, _ = step_snntorch_neuron(self.neuron, currents)
         return spikes
 
 
-class LeakyReadout(nn.Module):
+class LeakyReadout(_Neurons):
     """Non-spiking leaky integrator ``v_t = beta v_{t-1} + I_t`` over axis -2; returns the membrane.
 
     ``"fused"`` computes it in parallel over time (a causal exponential filter); ``"snntorch"`` steps
@@ -208,22 +216,12 @@ class LeakyReadout(nn.Module):
     """
 
     def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
-        super().__init__()
-        require_choice(backend, "backend", BACKENDS)
-        _check_time_constants(time_constants, backend)
-        self.params = params
-        self.backend = backend
-        self.time_constants = time_constants
+        super().__init__(params, backend, time_constants)
         if backend == "snntorch":
             self.neuron = snn.Leaky(beta=params.beta, reset_mechanism="none")
 
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         if self.backend == "fused":
-            return fused.leaky_integrate(currents, _beta(self))
+            return fused.leaky_integrate(currents, self.beta())
         _, membranes = step_snntorch_neuron(self.neuron, currents)
         return membranes
-
-
-def _beta(layer: LIFLayer | LeakyReadout):
-    """The layer's decay: the float of its parameters, or its per-neuron (members, units) tensor."""
-    return layer.params.beta if layer.time_constants is None else layer.time_constants.beta()

@@ -14,11 +14,12 @@ import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
 from spikeloc import datasets, seeding
+from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
@@ -88,7 +89,7 @@ PER_MEMBER_FIELDS = frozenset({"dropout", "dale_layers", "ie_ratio"})
 
 def ensemble_key(run: DigitsRun) -> tuple:
     """Runs with equal keys can be trained together in one ensemble."""
-    return tuple((f.name, getattr(run, f.name)) for f in fields(run) if f.name not in PER_MEMBER_FIELDS)
+    return ensembles.ensemble_key(run, PER_MEMBER_FIELDS)
 
 
 def split(dataset: datasets.ImageDataset, n_validation: int, seed: int,
@@ -103,20 +104,11 @@ def split(dataset: datasets.ImageDataset, n_validation: int, seed: int,
     return train, validation, dataset.test
 
 
-def _one_ensemble(runs: Sequence[tuple[DigitsRun, int]]) -> DigitsRun:
-    """The first run's config, once checked that ``runs`` can be trained together."""
-    require(len(runs) >= 1, "runs", len(runs), "at least one (config, seed) pair")
-    first = runs[0][0]
-    require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
-            f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
-    return first
-
-
 def train_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], root: str | None = None,
                           progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble on local image files (``root`` or SPIKELOC_DATA for
     the datasets that are not shipped); the trained network and one flat row per run."""
-    first = _one_ensemble(runs)
+    first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     dataset = datasets.load(first.dataset, root)
     splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed, first.n_train)]
               for seed in dict.fromkeys(seed for _, seed in runs)}
@@ -129,25 +121,18 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     (train, validation, test), each ``(values (N, features), labels (N,))`` with values as the run's encoder takes
     them (in [0, 1] for rate and latency codes); the run's ``dataset``, ``n_validation`` and ``n_train`` are not
     read. The trained network and one flat row per run (with ``val_acc``, the accuracy on the validation split)."""
-    first = _one_ensemble(runs)
+    first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     encoder = first.encoder()
     train, validation, test = (MemberData.stack([splits[seed][i] for _, seed in runs], encoder) for i in range(3))
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
                                 [run.member(seed) for run, seed in runs])
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
     train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
-    rows = []
-    for k in range(len(runs)):
-        if fitted.diverged[k]:
-            rows.append({"status": "failed", "error": "non-finite loss or gradient (diverged)",
-                         "epochs_run": fitted.epochs_run[k]})
-            continue
-        rows.append({"status": "ok", "error": "", "train_acc": train_metrics[k]["acc"],
-                     "val_acc": val_metrics[k]["acc"],
-                     "test_acc": test_metrics[k]["acc"], "best_val_loss": fitted.best_val_loss[k],
-                     "epochs_run": fitted.epochs_run[k], "best_epoch": fitted.best_epoch[k],
-                     "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
-                     "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist())})
+    rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
+        "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],
+        "test_acc": test_metrics[k]["acc"], **ensembles.fit_columns(fitted, k),
+        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+    } for k in range(len(runs))]
     return network, rows
 
 

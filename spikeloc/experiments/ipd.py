@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from spikeloc import seeding
+from spikeloc.experiments import ensembles
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.networks.saved import SavedModel
@@ -105,7 +106,7 @@ PER_MEMBER_FIELDS = frozenset({"phase_noise_rad", "test_phase_noise_rad", "phase
 
 def ensemble_key(run: IPDRun) -> tuple:
     """Runs with equal keys can be trained together in one ensemble."""
-    return tuple((f.name, getattr(run, f.name)) for f in fields(run) if f.name not in PER_MEMBER_FIELDS)
+    return ensembles.ensemble_key(run, PER_MEMBER_FIELDS)
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
@@ -143,10 +144,7 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
                        progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble; the trained network and one flat result dict per
     run, in order (see :func:`run_ipd_ensemble`)."""
-    require(len(runs) >= 1, "runs", len(runs), "at least one (config, seed) pair")
-    first = runs[0][0]
-    require(all(ensemble_key(r) == ensemble_key(first) for r, _ in runs), "runs", "mixed settings",
-            f"equal in every field except {sorted(PER_MEMBER_FIELDS)}")
+    first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     datasets = member_datasets(runs)
     train, validation, test = (MemberData.stack([(d.spikes, d.labels) for d in split]) for split in datasets)
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
@@ -155,28 +153,19 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     train_metrics, test_metrics = (
         evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(split[k], guess, n_classes))
         for data, split in ((train, datasets[0]), (test, datasets[2])))
-    rows = []
-    for k in range(len(runs)):
-        if fitted.diverged[k]:  # its weights and metrics mean nothing: record why, not numbers
-            rows.append({"status": "failed", "error": "non-finite loss or gradient (diverged)",
-                         "epochs_run": fitted.epochs_run[k]})
-            continue
-        rows.append({
-            "status": "ok",
-            "error": "",
-            "train_acc": train_metrics[k]["acc"],
-            "test_acc": test_metrics[k]["acc"],
-            "train_error_deg": train_metrics[k]["error_deg"],
-            "test_error_deg": test_metrics[k]["error_deg"],
-            "train_midpoint_error_deg": train_metrics[k]["midpoint_error_deg"],
-            "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
-            "best_val_loss": fitted.best_val_loss[k],
-            "epochs_run": fitted.epochs_run[k],
-            "best_epoch": fitted.best_epoch[k],
-            "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(runs),
-            "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
-            **trained_constants(network, k),
-        })
+    rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
+        "status": "ok",
+        "error": "",
+        "train_acc": train_metrics[k]["acc"],
+        "test_acc": test_metrics[k]["acc"],
+        "train_error_deg": train_metrics[k]["error_deg"],
+        "test_error_deg": test_metrics[k]["error_deg"],
+        "train_midpoint_error_deg": train_metrics[k]["midpoint_error_deg"],
+        "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
+        **ensembles.fit_columns(fitted, k),
+        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+        **trained_constants(network, k),
+    } for k in range(len(runs))]
     return network, rows
 
 

@@ -76,3 +76,15 @@ def test_bad_grid_fails_before_any_run(study, monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="scale"):
         study.main(["--out", str(out), "--quiet"])
     assert not out.exists()
+
+
+def test_a_diverged_spiking_network_is_recorded_failed_not_scored(monkeypatch):
+    from spikeloc.experiments import neuromodulation
+    from spikeloc.learning.surrogate import FitResult
+
+    def diverging_fit(*args, **kwargs):
+        return FitResult(epochs_run=[2], best_epoch=[0], best_val_loss=[float("inf")], diverged=[True], seconds=0.0)
+
+    monkeypatch.setattr(neuromodulation, "fit", diverging_fit)
+    row = run_neuromodulation(NeuromodulationRun(training="fixed", **TINY_TASKS["ipd"]), 0)
+    assert row == {"status": "failed", "error": "non-finite loss or gradient (diverged)", "epochs_run": 2}

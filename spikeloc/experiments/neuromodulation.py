@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets, seeding
+from spikeloc.experiments import ensembles
 from spikeloc.experiments.digits import DigitsRun, split
 from spikeloc.experiments.ipd import IPDRun, member_datasets
 from spikeloc.learning.neuromodulation import (
@@ -47,7 +48,7 @@ from spikeloc.learning.neuromodulation import (
     plain_accuracy,
     robustness_curve,
 )
-from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
+from spikeloc.learning.surrogate import FitResult, MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.study.runner import Study
 from spikeloc.substrate.noise import (
@@ -194,8 +195,8 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         layers = spiking_layers(network)
         lr = config.lr
 
-        def train(noise: NoiseTraining | None) -> None:
-            fit(network, train_data, validation_data, config, noise=noise)
+        def train(noise: NoiseTraining | None) -> FitResult:
+            return fit(network, train_data, validation_data, config, noise=noise)
 
         def score() -> list[float]:
             return [m["acc"] for m in evaluate(network, test_data)]
@@ -206,12 +207,14 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
     noise_config = run.noise_config()
     training = None
     if noise_config is None:
-        train(None)
+        fitted = train(None)
     else:
         noise = WeightNoise(layers, noise_config)
         training = NoiseTraining(noise, run.objective(), lr, [seeding.generator(seed, "noise/train")])
         with noise.attached():
-            train(training)
+            fitted = train(training)
+    if fitted is not None and fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
+        return ensembles.diverged_row(fitted, 0)
     return _row(run, seed, layers, training, score, train_score)
 
 

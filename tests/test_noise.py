@@ -17,7 +17,8 @@ from spikeloc.learning.neuromodulation import (
     robustness_curve,
 )
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.substrate.noise import NoiseConfig, WeightNoise, fixed_noise, plain_layers, spiking_layers
+from spikeloc.substrate.layers import plain_layers, spiking_layers
+from spikeloc.substrate.noise import NoiseConfig, WeightNoise, fixed_noise
 
 torch.set_num_threads(1)
 
@@ -158,7 +159,7 @@ def test_the_seed_objective_shrinks_the_noise_and_the_entropy_reward_grows_it(ob
                              generators(0, 1))
     with noise.attached():
         fit_plain(model, classification_data(0), classification_data(1, 64), epochs=6, lr=1e-2, batch_size=32,
-                  seed=0, noise=training)
+                  seed=0, hooks=(training,))
     assert len(training.history) == 7
     start, end = training.history[0], training.history[-1]
     assert all(direction * (end[name][0] - start[name][0]) > 0 for name in start)

@@ -51,16 +51,8 @@ from spikeloc.learning.neuromodulation import (
 from spikeloc.learning.surrogate import FitResult, MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.study.runner import Study
-from spikeloc.substrate.noise import (
-    REFERENCES,
-    SEED_SCALES,
-    NoiseConfig,
-    NoisyLayer,
-    WeightNoise,
-    fixed_noise,
-    plain_layers,
-    spiking_layers,
-)
+from spikeloc.substrate.layers import WeightLayer, plain_layers, spiking_layers
+from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, NoiseConfig, WeightNoise, fixed_noise
 from spikeloc.validation import require, require_choice
 
 TASKS = ("ipd", "digits", "mlp")
@@ -183,7 +175,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         lr = 1e-3
 
         def train(noise: NoiseTraining | None) -> None:
-            fit_plain(model, (train_x, train_y), validation, run.epochs, lr, 128, seed, noise)
+            fit_plain(model, (train_x, train_y), validation, run.epochs, lr, 128, seed, () if noise is None else (noise,))
 
         def score() -> list[float]:
             return plain_accuracy(model, test_x, test_y)
@@ -196,7 +188,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         lr = config.lr
 
         def train(noise: NoiseTraining | None) -> FitResult:
-            return fit(network, train_data, validation_data, config, noise=noise)
+            return fit(network, train_data, validation_data, config, hooks=() if noise is None else (noise,))
 
         def score() -> list[float]:
             return [m["acc"] for m in evaluate(network, test_data)]
@@ -218,7 +210,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
     return _row(run, seed, layers, training, score, train_score)
 
 
-def _row(run: NeuromodulationRun, seed: int, layers: dict[str, NoisyLayer], training: NoiseTraining | None,
+def _row(run: NeuromodulationRun, seed: int, layers: dict[str, WeightLayer], training: NoiseTraining | None,
          score, train_score) -> dict:
     clean = score()[0]
     if training is None:

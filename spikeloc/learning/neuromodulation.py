@@ -1,7 +1,7 @@
 """Training with neuromodulatory weight noise (:mod:`spikeloc.substrate.noise`) and scoring under it.
 
 :class:`NoiseTraining` drives a :class:`~spikeloc.substrate.noise.WeightNoise` inside a training loop
-(:func:`spikeloc.learning.surrogate.fit` takes it as ``noise=``): before every batch it draws fresh noise from
+(a :class:`~spikeloc.learning.surrogate.TrainingHook` of :func:`spikeloc.learning.surrogate.fit`): before every batch it draws fresh noise from
 the members' ``"noise/train"`` generators; a learned noise model gets its own Adam with learning rate
 ``lr_factor * lr`` (the seed's 0.1) and one of two objectives, per member:
 
@@ -34,7 +34,9 @@ from torch import nn
 
 from spikeloc import seeding
 from spikeloc.learning.baselines import mlp
-from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, NoisyLayer, WeightNoise, fixed_noise
+from spikeloc.learning.surrogate import TrainingHook
+from spikeloc.substrate.layers import WeightLayer
+from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, WeightNoise, fixed_noise
 from spikeloc.validation import require, require_choice
 
 OBJECTIVES = ("task", "entropy")
@@ -75,6 +77,8 @@ class NoiseTraining:
 
     def before_batch(self) -> None:
         self.noise.resample(self.generators)
+        if self.optimiser is not None:
+            self.optimiser.zero_grad(set_to_none=True)
 
     def penalty(self) -> torch.Tensor:
         """The noise objective's term added to each member's loss, shape (members,)."""
@@ -85,11 +89,10 @@ class NoiseTraining:
                                   else s.mean().reshape(1) for s in log_s]).mean(dim=0)
         return -self.objective.entropy_weight * per_member
 
-    def zero_grad(self) -> None:
-        if self.optimiser is not None:
-            self.optimiser.zero_grad(set_to_none=True)
+    def before_step(self) -> None:
+        """Nothing: the noise model's gradients are used as they are."""
 
-    def step(self) -> None:
+    def after_step(self) -> None:
         if self.optimiser is not None:
             self.optimiser.step()
 
@@ -110,7 +113,7 @@ def noisy_scores(noise: WeightNoise, score: Callable[[], Sequence[float]], seed:
     return np.asarray(scores, dtype=float)
 
 
-def robustness_curve(layers: dict[str, NoisyLayer], score: Callable[[], Sequence[float]], seed: int,
+def robustness_curve(layers: dict[str, WeightLayer], score: Callable[[], Sequence[float]], seed: int,
                      scales: Sequence[float] = SEED_SCALES, references: Sequence[str] = REFERENCES,
                      n_draws: int = 5) -> list[dict]:
     """Accuracy under fixed weight noise at each scale and reference: one dict per (reference, scale, member)
@@ -165,10 +168,11 @@ def dropout_mlp(n_inputs: int, hidden: Sequence[int], n_classes: int, dropout: f
 
 def fit_plain(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
               validation: tuple[torch.Tensor, torch.Tensor], epochs: int, lr: float, batch_size: int, seed: int,
-              noise: NoiseTraining | None = None) -> None:
-    """Train ``model`` (features -> logits) in place by Adam on the cross-entropy with weight noise drawn fresh
-    per batch (the seed's loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the
-    weights of the epoch with the lowest (noise-free) validation loss are kept."""
+              hooks: Sequence[TrainingHook] = ()) -> None:
+    """Train ``model`` (features -> logits) in place by Adam on the cross-entropy, driving ``hooks`` around
+    every step as :func:`spikeloc.learning.surrogate.fit` does (e.g. weight noise drawn fresh per batch: the
+    seed's loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the weights of the
+    epoch with the lowest (noise-free) validation loss are kept."""
     features, labels = train
     require(len(labels) >= batch_size, "batch_size", batch_size, f"<= training set size {len(labels)}")
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -179,17 +183,18 @@ def fit_plain(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         order = torch.randperm(len(labels), generator=shuffle)
         for start in range(0, len(labels) - batch_size + 1, batch_size):
             batch = order[start:start + batch_size]
-            if noise is not None:
-                noise.before_batch()
-                noise.zero_grad()
+            for hook in hooks:
+                hook.before_batch()
             optimiser.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(features[batch]), labels[batch])
-            (loss + (noise.penalty().sum() if noise is not None else 0.0)).backward()
+            sum((hook.penalty().sum() for hook in hooks), loss).backward()
+            for hook in hooks:
+                hook.before_step()
             optimiser.step()
-            if noise is not None:
-                noise.step()
-        if noise is not None:
-            noise.end_epoch()
+            for hook in hooks:
+                hook.after_step()
+        for hook in hooks:
+            hook.end_epoch()
         model.eval()
         with torch.no_grad():
             val_loss = float(F.cross_entropy(model(validation[0]), validation[1]))

@@ -50,17 +50,29 @@ class Encoder(Protocol):
     def encode(self, values: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
-class TrainingNoise(Protocol):
-    """Weight noise driven by the trainer (:class:`spikeloc.learning.neuromodulation.NoiseTraining`): fresh
-    draws before each batch, a loss term per member (K,), its own optimiser, a record after each epoch."""
+class TrainingHook(Protocol):
+    """What the trainer drives around every optimiser step, in this order per batch:
+
+    1. ``before_batch()``, before the forward pass (e.g. draw fresh weight noise);
+    2. ``penalty()``: a term per member (K,) added to the objective that is differentiated (not to the
+       reported loss);
+    3. ``before_step()``, after ``backward()`` and after non-finite gradients are zeroed: the gradients are
+       final (e.g. transform them);
+    4. ``after_step()``, after the optimiser step (e.g. transform the update, replace weights, step the hook's
+       own optimiser);
+    5. ``end_epoch()``, after the last batch of an epoch, before validation.
+
+    Hooks run in the order given. Implementations: :class:`spikeloc.learning.neuromodulation.NoiseTraining`
+    (weight noise) and :class:`spikeloc.learning.bio.BioPlasticity` (plasticity transforms).
+    """
 
     def before_batch(self) -> None: ...
 
     def penalty(self) -> torch.Tensor: ...
 
-    def zero_grad(self) -> None: ...
+    def before_step(self) -> None: ...
 
-    def step(self) -> None: ...
+    def after_step(self) -> None: ...
 
     def end_epoch(self) -> None: ...
 
@@ -170,11 +182,12 @@ def validation_losses(network: SpikingClassifier, data: MemberData, config: Trai
 
 def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, train: MemberData,
                 config: TrainConfig, shuffle: Sequence[torch.Generator], dropout: Sequence[torch.Generator],
-                encode: Sequence[torch.Generator] | None = None, noise: TrainingNoise | None = None,
+                encode: Sequence[torch.Generator] | None = None, hooks: Sequence[TrainingHook] = (),
                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> torch.Tensor:
     """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, dropout masks from ``dropout[k]``,
-    encoding draws from ``encode[k]``; weight ``noise`` redrawn before each batch, its penalty added to the
-    objective but not to the reported loss); ``scheduler`` (if any) steps after every batch.
+    encoding draws from ``encode[k]``), each batch driving the ``hooks`` (:class:`TrainingHook`: their
+    penalties are added to the objective but not to the reported loss); ``scheduler`` (if any) steps after every
+    batch.
 
     Returns each member's mean batch loss (K,); a member with a non-finite loss or gradient gets no update
     from that batch and a NaN epoch loss.
@@ -186,17 +199,18 @@ def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, tr
     epoch_loss = torch.zeros(network.n_members)
     for b in range(n_batches):
         inputs, labels = train.batch(order[:, b * config.batch_size:(b + 1) * config.batch_size], encode)
-        if noise is not None:
-            noise.before_batch()
-            noise.zero_grad()
+        for hook in hooks:
+            hook.before_batch()
         losses = member_losses(network(inputs, dropout), labels, config.loss)
-        objective = losses if noise is None else losses + noise.penalty().to(losses.device)
+        objective = sum((hook.penalty().to(losses.device) for hook in hooks), losses)
         optimiser.zero_grad(set_to_none=True)
         torch.where(torch.isfinite(objective), objective, 0.0).sum().backward()
         finite_gradients = _zero_non_finite_gradients(network)
+        for hook in hooks:
+            hook.before_step()
         optimiser.step()
-        if noise is not None:
-            noise.step()
+        for hook in hooks:
+            hook.after_step()
         if scheduler is not None:
             scheduler.step()
         epoch_loss += torch.where(finite_gradients, losses.detach().cpu(), float("nan")) / n_batches
@@ -218,10 +232,11 @@ def _zero_non_finite_gradients(network: SpikingClassifier) -> torch.Tensor:
 
 
 def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, config: TrainConfig,
-        progress: bool = False, noise: TrainingNoise | None = None) -> FitResult:
+        progress: bool = False, hooks: Sequence[TrainingHook] = ()) -> FitResult:
     """Train every member of ``network`` in place; on return each holds its best-validation weights.
-    ``noise``: weight noise in training (validation runs without it unless it is on at evaluation), recorded
-    after every epoch; its own parameters are not rolled back to the best epoch."""
+    ``hooks`` (:class:`TrainingHook`) act around every optimiser step, e.g. weight noise in training
+    (validation runs without it unless it is on at evaluation); a hook's own state is not rolled back to the
+    best epoch."""
     members = network.n_members
     require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
             f"<= training set size {train.n_samples}")
@@ -239,9 +254,9 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
-        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, noise, scheduler)
-        if noise is not None:
-            noise.end_epoch()
+        epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, hooks, scheduler)
+        for hook in hooks:
+            hook.end_epoch()
         diverged |= ~torch.isfinite(epoch_loss)
         val_loss = validation_losses(network, validation, config).cpu()
         diverged |= ~torch.isfinite(val_loss)

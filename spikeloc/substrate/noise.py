@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from spikeloc.substrate.synapses import Synapses
+from spikeloc.substrate.layers import WeightLayer
 from spikeloc.validation import require, require_choice
 
 REFERENCES = ("absolute", "relative")
@@ -115,61 +115,6 @@ class NoiseConfig:
         return torch.exp(0.5 * (lo + (hi - lo) * torch.sigmoid(theta)))
 
 
-@dataclass(frozen=True)
-class NoisyLayer:
-    """Where one layer's weight lives and how it is laid out.
-
-    ``members``: the ensemble size K when the tensor's axis 0 indexes members (``Synapses``), else None (one
-    network). ``unit_axis``: the axis of postsynaptic units (per-unit noise varies along it).
-    """
-
-    module: nn.Module
-    tensor_name: str
-    members: int | None
-    unit_axis: int
-
-    @property
-    def weight(self) -> torch.Tensor:
-        if parametrize.is_parametrized(self.module, self.tensor_name):
-            return getattr(self.module.parametrizations, self.tensor_name).original
-        return getattr(self.module, self.tensor_name)
-
-    def theta_shape(self, per_unit: bool) -> tuple[int, ...]:
-        shape = [1] * self.weight.dim()
-        if self.members is not None:
-            shape[0] = self.members
-        if per_unit:
-            shape[self.unit_axis] = self.weight.shape[self.unit_axis]
-        return tuple(shape)
-
-    def weight_std(self) -> torch.Tensor:
-        """Std of the weight (per member when there are members), broadcastable to it; no gradient."""
-        w = self.weight.detach()
-        if self.members is None:
-            return w.std().reshape([1] * w.dim())
-        return w.flatten(1).std(dim=1).reshape(-1, *[1] * (w.dim() - 1))
-
-
-def spiking_layers(network: nn.Module) -> dict[str, NoisyLayer]:
-    """The synapse layers of a spiking network with ``network.config.synapse_names`` and ``network.synapses``
-    (:class:`~spikeloc.networks.classifier.SpikingClassifier`): {"input": ..., ..., "readout": ...}."""
-    return {name: NoisyLayer(synapses, "raw_weight", synapses.raw_weight.shape[0], unit_axis=2)
-            for name, synapses in zip(network.config.synapse_names, network.synapses)}
-
-
-def plain_layers(model: nn.Module) -> dict[str, NoisyLayer]:
-    """Every ``nn.Linear`` and ``nn.Conv2d`` of ``model``, named ``layer_0``, ``layer_1``, ... in module order
-    (the seed's names), plus every spikeloc ``Synapses`` under its module path."""
-    layers, index = {}, 0
-    for path, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            layers[f"layer_{index}"] = NoisyLayer(module, "weight", None, unit_axis=0)
-            index += 1
-        elif isinstance(module, Synapses):
-            layers[path] = NoisyLayer(module, "raw_weight", module.raw_weight.shape[0], unit_axis=2)
-    return layers
-
-
 class _Perturbation(nn.Module):
     """The parametrisation ``W -> W + sigma * eps`` of one layer; active in training mode or when asked."""
 
@@ -196,7 +141,7 @@ class WeightNoise(nn.Module):
             output = network(inputs)          # computes with W + sigma * eps (in training mode)
     """
 
-    def __init__(self, layers: Mapping[str, NoisyLayer], config: NoiseConfig):
+    def __init__(self, layers: Mapping[str, WeightLayer], config: NoiseConfig):
         super().__init__()
         require(len(layers) >= 1, "layers", len(layers), "at least one layer")
         if config.layers is not None:
@@ -276,6 +221,6 @@ class WeightNoise(nn.Module):
                     else [float(self.relative_std(name).mean())] for name in self.names}
 
 
-def fixed_noise(layers: Mapping[str, NoisyLayer], scale: float, reference: str) -> WeightNoise:
+def fixed_noise(layers: Mapping[str, WeightLayer], scale: float, reference: str) -> WeightNoise:
     """Fixed noise of ``scale`` that is on at evaluation too (for robustness curves)."""
     return WeightNoise(layers, NoiseConfig(scale=scale, reference=reference, at_eval=True))

@@ -49,6 +49,36 @@ def uniform_fan_in(n_inputs: int, n_outputs: int, generator: torch.Generator) ->
     return (torch.rand(n_inputs, n_outputs, generator=generator) * 2 - 1) * bound
 
 
+def signed_weight(raw: torch.Tensor, signs: torch.Tensor, zero_gradient: str = "cull") -> torch.Tensor:
+    """Dale's law on a raw weight: ``|raw| * sign`` where ``sign != 0``, ``raw`` where ``sign == 0``.
+
+    ``signs`` broadcasts against ``raw`` along its presynaptic axis ((K, inputs, 1) for :class:`Synapses`,
+    (1, inputs) for an ``nn.Linear`` weight, (1, in_channels, 1, 1) for ``nn.Conv2d``); ``zero_gradient`` as in
+    the module docstring. The one implementation of Dale's law: :class:`Synapses` and
+    :class:`DaleSigns` (plain layers) both call it.
+    """
+    if zero_gradient == "recover":
+        magnitude = raw * torch.where(raw >= 0, 1.0, -1.0).detach()  # |w| with derivative +1 at 0
+    else:
+        magnitude = raw.abs()
+    return torch.where(signs == 0, raw, magnitude * signs)
+
+
+class DaleSigns(nn.Module):
+    """Dale's law on a plain layer's weight, as a ``torch.nn.utils.parametrize`` parametrisation:
+    ``weight = signed_weight(original, signs)``, one sign per presynaptic unit (the input feature of
+    ``nn.Linear``, the input channel of ``nn.Conv2d``)."""
+
+    def __init__(self, signs: torch.Tensor, zero_gradient: str = "cull"):
+        super().__init__()
+        require_choice(zero_gradient, "zero_gradient", ZERO_GRADIENTS)
+        self.register_buffer("signs", signs.clone())
+        self.zero_gradient = zero_gradient
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return signed_weight(raw, self.signs, self.zero_gradient)
+
+
 class Synapses(nn.Module):
     """Dense synapses of K members: ``forward(x)`` maps (K, ..., inputs) to (K, ..., outputs)."""
 
@@ -64,13 +94,7 @@ class Synapses(nn.Module):
 
     def effective_weight(self) -> torch.Tensor:
         """The weight the network uses, Dale signs applied; shape (members, inputs, outputs)."""
-        w = self.raw_weight
-        if self.zero_gradient == "recover":
-            magnitude = w * torch.where(w >= 0, 1.0, -1.0).detach()  # |w| with derivative +1 at 0
-        else:
-            magnitude = w.abs()
-        signs = self.signs[:, :, None]
-        return torch.where(signs == 0, w, magnitude * signs)
+        return signed_weight(self.raw_weight, self.signs[:, :, None], self.zero_gradient)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x @ W_eff`` per member, computed as ``(W_eff^T x^T)^T``: the same sums, but MKL runs this operand

@@ -1,0 +1,164 @@
+"""Settings of the plasticity transforms: one frozen record per mechanism, and :class:`BioConfig` that switches
+each on (a record) or off (``None``). Every field is checked when the record is made: a bad value raises one
+``ValueError`` naming the field (the seed's ``assert`` statements vanish under ``python -O``).
+
+The equations are in the modules of the mechanisms (:mod:`.fuzzy`, :mod:`.crystallisation`, :mod:`.volume`,
+:mod:`.rejuvenation`, :mod:`.regularisation`, :mod:`.splitting`; Dale's law: :mod:`spikeloc.substrate.synapses`).
+Defaults are the seed's (``BioConfig`` of bio_transformations) except where a docstring says why not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from spikeloc.validation import require, require_choice
+
+FUZZY_DISTRIBUTIONS = ("uniform", "lognormal")
+#: Where the per-synapse factors act: on the optimiser's update (default) or on the gradient (the seed's).
+SCALE_TARGETS = ("update", "gradient")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class FuzzyRates:
+    """Fixed per-synapse learning-rate factors: ``"uniform"`` in [1 - spread, 1 + spread] (the seed's, its
+    ``fuzzy_learning_rate_factor_nu`` = 0.16), or ``"lognormal"`` with mean 1 and ``spread`` the std of the log.
+
+    A uniform spread must be < 1: the seed only asks for nu > 0, so nu >= 1 gives factors <= 0, synapses that
+    do not learn or learn against their gradient."""
+
+    distribution: str = "uniform"
+    spread: float = 0.16
+
+    def __post_init__(self) -> None:
+        require_choice(self.distribution, "fuzzy.distribution", FUZZY_DISTRIBUTIONS)
+        limit = "< 1 (factors must stay positive)" if self.distribution == "uniform" else "finite"
+        require(_finite(self.spread) and self.spread > 0 and (self.distribution != "uniform" or self.spread < 1),
+                "fuzzy.spread", self.spread, f"> 0 and {limit}")
+
+
+@dataclass(frozen=True)
+class Crystallisation:
+    """Damp the learning-rate factor of stable synapses: by ``dampening`` (in (0, 1)) at every step where the
+    relative gradient ``|g| / |w|`` is below ``threshold`` (the seed's 0.6 and 4.5e-5)."""
+
+    threshold: float = 4.5e-5
+    dampening: float = 0.6
+
+    def __post_init__(self) -> None:
+        require(_finite(self.threshold) and self.threshold > 0, "crystallisation.threshold", self.threshold,
+                "a finite number > 0")
+        require(_finite(self.dampening) and 0 < self.dampening < 1, "crystallisation.dampening", self.dampening,
+                "in (0, 1)")
+
+
+@dataclass(frozen=True)
+class VolumeRates:
+    """Volume-dependent learning rate: mean factor ``base * exp(-stability * |w| / (|w| + 1))``, drawn per
+    synapse and step with relative spread ``variability``.
+
+    ``base`` defaults to 1, not the seed's 0.1: the seed multiplies gradients, which Adam's normalisation
+    undoes, so its 0.1 changed nothing but the per-synapse variation; on the update it would divide the
+    learning rate by 10 and the ablation would measure a smaller learning rate, not the volume dependence."""
+
+    base: float = 1.0
+    stability: float = 2.0
+    variability: float = 0.2
+
+    def __post_init__(self) -> None:
+        require(_finite(self.base) and 0 < self.base <= 1, "volume.base", self.base, "in (0, 1]")
+        require(_finite(self.stability) and self.stability > 0, "volume.stability", self.stability,
+                "a finite number > 0")
+        require(_finite(self.variability) and self.variability > 0, "volume.variability", self.variability,
+                "a finite number > 0")
+
+
+@dataclass(frozen=True)
+class Rejuvenation:
+    """Every ``interval_steps`` optimiser steps, replace the weights below a random threshold of scale
+    ``max|w| / dre`` by fresh ones (the seed's dre = 8; the seed leaves the interval to the user)."""
+
+    dre: float = 8.0
+    interval_steps: int = 100
+
+    def __post_init__(self) -> None:
+        require(_finite(self.dre) and self.dre > 0, "rejuvenation.dre", self.dre, "a finite number > 0")
+        require(isinstance(self.interval_steps, int) and self.interval_steps >= 1, "rejuvenation.interval_steps",
+                self.interval_steps, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class L1Penalty:
+    """``strength * sum |w|`` over the connection weights of each network, added to its loss."""
+
+    strength: float = 1e-5
+
+    def __post_init__(self) -> None:
+        require(_finite(self.strength) and self.strength > 0, "l1.strength", self.strength, "a finite number > 0")
+
+
+@dataclass(frozen=True)
+class Splitting:
+    """Each connection made of ``sub_synapses`` (the seed's Gamma, >= 2) synapses whose mean is its weight,
+    started at the weight times ``1 + jitter * (e - mean(e))``, ``e ~ N(0, 1)`` (``jitter`` in [0, 1))."""
+
+    sub_synapses: int = 2
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.sub_synapses, int) and self.sub_synapses >= 2, "splitting.sub_synapses",
+                self.sub_synapses, "an integer >= 2")
+        require(_finite(self.jitter) and 0 <= self.jitter < 1, "splitting.jitter", self.jitter, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class DalePrinciple:
+    """One fixed sign per presynaptic unit, ``round(inhibitory_fraction * n)`` of them inhibitory (the seed
+    draws each sign with probability 1/2, per *output* row: not Dale's principle)."""
+
+    inhibitory_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        require(_finite(self.inhibitory_fraction) and 0 <= self.inhibitory_fraction <= 1,
+                "dale.inhibitory_fraction", self.inhibitory_fraction, "in [0, 1]")
+
+
+@dataclass(frozen=True)
+class BioConfig:
+    """Which plasticity transforms act (a record: on, with its settings; ``None``: off) and where the
+    learning-rate factors act (``scale``: ``"update"`` or the seed's ``"gradient"``; see :mod:`spikeloc.learning.bio`)."""
+
+    fuzzy: FuzzyRates | None = None
+    crystallisation: Crystallisation | None = None
+    volume: VolumeRates | None = None
+    rejuvenation: Rejuvenation | None = None
+    l1: L1Penalty | None = None
+    splitting: Splitting | None = None
+    dale: DalePrinciple | None = None
+    scale: str = "update"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name != "scale":
+                value = getattr(self, f.name)
+                kind = _MECHANISM_TYPES[f.name]
+                require(value is None or isinstance(value, kind), f.name, value, f"None or a {kind.__name__}")
+        require_choice(self.scale, "scale", SCALE_TARGETS)
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        """Names of the mechanisms that are on."""
+        return tuple(name for name in _MECHANISM_TYPES if getattr(self, name) is not None)
+
+    @property
+    def scales_rates(self) -> bool:
+        """Whether any per-synapse learning-rate factor acts."""
+        return any(getattr(self, name) is not None for name in ("fuzzy", "crystallisation", "volume"))
+
+
+_MECHANISM_TYPES = {"fuzzy": FuzzyRates, "crystallisation": Crystallisation, "volume": VolumeRates,
+                    "rejuvenation": Rejuvenation, "l1": L1Penalty, "splitting": Splitting, "dale": DalePrinciple}

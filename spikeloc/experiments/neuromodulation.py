@@ -134,8 +134,10 @@ class NeuromodulationRun:
         return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
 
 
-def _spiking_setup(run: NeuromodulationRun, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
-    """The run's untrained network, its (train, validation, test) data and its training settings."""
+def spiking_setup(run, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
+    """The untrained network, (train, validation, test) data and training settings of a run config with
+    ``task`` ("ipd" or "digits") and ``ipd_run()`` / ``digits_run()`` (this module's and
+    :mod:`spikeloc.experiments.bio_plasticity`'s); the test inputs are encoded once."""
     if run.task == "ipd":
         ipd = run.ipd_run()
         splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
@@ -183,7 +185,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         def train_score() -> list[float]:
             return plain_accuracy(model, train_x, train_y)
     else:
-        network, (train_data, validation_data, test_data), config = _spiking_setup(run, seed)
+        network, (train_data, validation_data, test_data), config = spiking_setup(run, seed)
         layers = spiking_layers(network)
         lr = config.lr
 

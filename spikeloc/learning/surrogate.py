@@ -158,7 +158,7 @@ class MemberData:
 
 @dataclass
 class FitResult:
-    """Per-member outcome of :func:`fit`; histories are (epochs run, K)."""
+    """Per-member outcome of :func:`fit`; histories (losses, validation accuracy) are (epochs run, K)."""
 
     epochs_run: list[int]
     best_epoch: list[int]
@@ -167,17 +167,30 @@ class FitResult:
     seconds: float
     train_loss: list[list[float]] = field(default_factory=list)
     val_loss: list[list[float]] = field(default_factory=list)
+    val_acc: list[list[float]] = field(default_factory=list)
+
+    def epochs_to_fraction(self, k: int, fraction: float) -> int:
+        """The first epoch (1-based) at which member ``k``'s validation accuracy reached ``fraction`` of its
+        accuracy at the kept (best-validation-loss) epoch: a learning-speed measure."""
+        history = [epoch[k] for epoch in self.val_acc]
+        target = fraction * history[self.best_epoch[k] - 1]
+        return next(epoch for epoch, acc in enumerate(history, start=1) if acc >= target)
 
 
-def validation_losses(network: SpikingClassifier, data: MemberData, config: TrainConfig) -> torch.Tensor:
-    """Mean loss of each member over all of ``data``, without dropout, shape (K,); encoded with the
-    ``"encode/validation"`` stream from its start, so every epoch sees the same validation inputs."""
+def validation_scores(network: SpikingClassifier, data: MemberData,
+                      config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy (fraction correct) of each member over all of ``data``, without dropout, each
+    shaped (K,); encoded with the ``"encode/validation"`` stream from its start, so every epoch sees the same
+    validation inputs."""
     network.eval()
     generators = data.encode_generators(network.members, "encode/validation")
+    total_loss, correct = torch.zeros(()), torch.zeros(())
     with torch.no_grad():
-        total = sum(member_losses(network(x), y, config.loss) * y.shape[1]
-                    for x, y in data.chunks(config.eval_batch_size, generators))
-    return total / data.n_samples
+        for x, y in data.chunks(config.eval_batch_size, generators):
+            output = network(x)
+            total_loss = total_loss + member_losses(output, y, config.loss) * y.shape[1]
+            correct = correct + (predict(output) == y).sum(dim=1)
+    return total_loss / data.n_samples, correct.double() / data.n_samples
 
 
 def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, train: MemberData,
@@ -258,7 +271,7 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
         for hook in hooks:
             hook.end_epoch()
         diverged |= ~torch.isfinite(epoch_loss)
-        val_loss = validation_losses(network, validation, config).cpu()
+        val_loss, val_acc = (score.cpu() for score in validation_scores(network, validation, config))
         diverged |= ~torch.isfinite(val_loss)
         active = (stopped_at == 0) & ~diverged
         improved = active & (val_loss < best_loss)
@@ -269,6 +282,7 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
         stopped_at = torch.where((stopped_at == 0) & diverged, epoch, stopped_at)
         result.train_loss.append(epoch_loss.tolist())
         result.val_loss.append(val_loss.tolist())
+        result.val_acc.append(val_acc.tolist())
         if bool((stopped_at > 0).all()):
             break
     with torch.no_grad():

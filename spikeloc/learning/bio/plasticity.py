@@ -178,6 +178,17 @@ class BioPlasticity:
         """Stored synapses per member (sub-synapses counted one by one)."""
         return sum(s.layer.weight[0].numel() if self.members else s.layer.weight.numel() for s in self.layers.values())
 
+    def slowed_fraction(self, below: float) -> list[float]:
+        """Per member: the fraction of stored synapses whose learning-rate factor is now under ``below`` x
+        their first draw (crystallised); zeros when no factor acts."""
+        if self.config.crystallisation is None:
+            return [0.0] * len(self.generators)
+        slowed = [0] * len(self.generators)
+        for state in self.layers.values():
+            for k, (f, first) in enumerate(zip(self._networks(state.factors), self._networks(state.first_factors))):
+                slowed[k] += int((f < below * first).sum())
+        return [n / self.synapse_count() for n in slowed]
+
     def detach(self) -> None:
         """Remove the parametrisations :func:`attach` added, leaving each layer's weight as it computes now
         (sub-synapses merged into their mean; on plain layers the Dale-signed weight, no longer constrained).

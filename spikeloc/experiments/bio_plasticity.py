@@ -122,6 +122,7 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
     fitted = fit(network, train, validation, config, hooks=[plasticity])
     if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
         return ensembles.diverged_row(fitted, 0)
+    stored, slowed = plasticity.synapse_count(), plasticity.slowed_fraction(0.1)[0]
     plasticity.detach()
 
     def score() -> list[float]:
@@ -130,14 +131,13 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
     clean = score()[0]
     noisy = noisy_scores(fixed_noise(spiking_layers(network), run.noise_scale, "relative"), score, seed,
                          "noise/evaluate", run.n_draws)[:, 0]
-    stored = plasticity.synapse_count()
     return {"status": "ok", "error": "", "train_acc": evaluate(network, train)[0]["acc"], "test_acc": clean,
             "best_val_acc": fitted.val_acc[fitted.best_epoch[0] - 1][0],
             "epochs_to_80pct": fitted.epochs_to_fraction(0, SPEED_FRACTION),
             "noisy_acc": float(noisy.mean()), "noisy_acc_sd": float(noisy.std()),
             "kept_under_noise": float(noisy.mean()) / clean if clean > 0 else float("nan"),
             "rejuvenated_fraction": plasticity.rejuvenated[0] / stored,
-            "slowed_fraction": plasticity.slowed_fraction(0.1)[0],
+            "slowed_fraction": slowed,
             "stored_synapses": stored, "optimiser_steps": plasticity.steps,
             **ensembles.fit_columns(fitted, 0)}
 

@@ -175,7 +175,7 @@ class BioPlasticity:
 
     # ----------------------------------------------------------------- afterwards
     def synapse_count(self) -> int:
-        """Stored synapses per member (sub-synapses counted one by one)."""
+        """Stored synapses per member (sub-synapses counted one by one; before :meth:`detach`)."""
         return sum(s.layer.weight[0].numel() if self.members else s.layer.weight.numel() for s in self.layers.values())
 
     def slowed_fraction(self, below: float) -> list[float]:
@@ -183,11 +183,13 @@ class BioPlasticity:
         their first draw (crystallised); zeros when no factor acts."""
         if self.config.crystallisation is None:
             return [0.0] * len(self.generators)
-        slowed = [0] * len(self.generators)
+        slowed, total = [0] * len(self.generators), 0
         for state in self.layers.values():
-            for k, (f, first) in enumerate(zip(self._networks(state.factors), self._networks(state.first_factors))):
+            parts = list(zip(self._networks(state.factors), self._networks(state.first_factors)))
+            total += parts[0][0].numel()
+            for k, (f, first) in enumerate(parts):
                 slowed[k] += int((f < below * first).sum())
-        return [n / self.synapse_count() for n in slowed]
+        return [n / total for n in slowed]
 
     def detach(self) -> None:
         """Remove the parametrisations :func:`attach` added, leaving each layer's weight as it computes now

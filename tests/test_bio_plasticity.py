@@ -4,7 +4,6 @@ transforms around the optimiser step, seeded draws, ensemble members equal to si
 Statistical checks use large draws and tolerances of 5 standard errors (the chance of a false failure is below
 1e-6 per check; the draws are seeded, so a pass or failure is reproducible)."""
 
-import copy
 import math
 import re
 import subprocess
@@ -206,7 +205,7 @@ def test_l1_penalty_is_per_member():
     plasticity = attach(network, BioConfig(l1=L1Penalty(strength=0.01)), [gen(0), gen(1)])
     penalty = plasticity.penalty()
     expected = [0.01 * sum(float(s.raw_weight[k].abs().sum()) for s in network.synapses) for k in (0, 1)]
-    assert penalty.shape == (2,) and penalty.tolist() == pytest.approx(expected)
+    assert penalty.shape == (2,) and penalty.detach().tolist() == pytest.approx(expected)
     penalty[0].backward()
     assert all(float(s.raw_weight.grad[1].abs().max()) == 0 for s in network.synapses)
     assert all(float(s.raw_weight.grad[0].abs().min()) > 0 for s in network.synapses)
@@ -228,7 +227,8 @@ def test_splitting_keeps_the_function_and_splits_the_gradient_on_synapses():
     (synapses.effective_weight() * projection).sum().backward()
     # dL/dW_eff = P; dW_eff/dw = sign(w) on Dale units (member 1), 1 otherwise; each of 3 sub-synapses gets 1/3
     raw = synapses.raw_weight.detach()
-    expected = torch.where(synapses.signs[:, :, None] == 0, projection, projection * raw.sign() * synapses.signs[:, :, None])
+    signs = synapses.signs[:, :, None]
+    expected = torch.where(signs == 0, projection, projection * raw.sign() * signs)
     grad = plasticity.layers["input"].layer.weight.grad
     for g in range(3):
         assert torch.allclose(grad[:, g], expected / 3, atol=1e-6)
@@ -388,6 +388,21 @@ def test_rejuvenation_runs_every_interval_steps_after_the_optimiser_step():
     # synapse 0 (= max) is replaced with probability P(|z| > 8)
     assert plasticity.steps == 3 and plasticity.rejuvenated == [2]
     assert float(layer.weight[0, 0]) == 2.0 and bool((layer.weight[0, 1:] != 0).all())
+
+
+def test_rejuvenation_acts_on_the_scaled_update_and_its_fresh_weights_are_not_rescaled():
+    config = BioConfig(fuzzy=FuzzyRates(spread=0.5), rejuvenation=Rejuvenation(dre=2.0, interval_steps=1))
+    layer, plasticity = linear_problem(config)
+    generator = plasticity.generators[0]
+    replay = torch.Generator().set_state(generator.get_state())  # the draws rejuvenation will make
+    optimiser = PlasticOptimizer(torch.optim.SGD(layer.parameters(), lr=1.0), plasticity)
+    optimiser.zero_grad()
+    linear_loss(layer, 0).backward()
+    expected = layer.weight.detach() - plasticity.layers["layer_0"].factors * layer.weight.grad
+    replaced = rejuvenate(expected, config.rejuvenation, replay)
+    optimiser.step()
+    assert 0 < int(replaced.sum()) == plasticity.rejuvenated[0]
+    assert torch.allclose(layer.weight, expected, atol=1e-6)
 
 
 class Spy:

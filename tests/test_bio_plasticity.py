@@ -204,7 +204,7 @@ def test_l1_penalty_is_per_member():
     network = spiking([Member(seed=0), Member(seed=1, dale_layers="input")])
     plasticity = attach(network, BioConfig(l1=L1Penalty(strength=0.01)), [gen(0), gen(1)])
     penalty = plasticity.penalty()
-    expected = [0.01 * sum(float(s.raw_weight[k].abs().sum()) for s in network.synapses) for k in (0, 1)]
+    expected = [0.01 * sum(float(s.raw_weight[k].detach().abs().sum()) for s in network.synapses) for k in (0, 1)]
     assert penalty.shape == (2,) and penalty.detach().tolist() == pytest.approx(expected)
     penalty[0].backward()
     assert all(float(s.raw_weight.grad[1].abs().max()) == 0 for s in network.synapses)

@@ -37,9 +37,10 @@ Under SGD that is the same thing; under Adam, which divides each parameter's ste
 own gradient, a fixed factor per synapse cancels out: fuzzy rates and crystallisation then do (almost) nothing,
 and volume factors only add noise. A test shows both. ``scale="gradient"`` keeps the seed's behaviour.
 
-Every random draw comes from the generator of its ensemble member (``generators[k]``), in a fixed order per
-layer: Dale signs, sub-synapse offsets and fuzzy factors when attaching; volume factors and rejuvenation
-during training. Member k of an ensemble gets exactly what a single network with that generator gets.
+Every random draw comes from the generator of its ensemble member (``generators[k]``), in a fixed order:
+when attaching, layer by layer the sub-synapse offsets then the Dale signs, then every layer's fuzzy factors;
+during training, volume factors and rejuvenation. Member k of an ensemble gets exactly what a single network
+with that generator gets.
 """
 
 from spikeloc.learning.bio.config import (

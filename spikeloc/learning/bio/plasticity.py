@@ -206,7 +206,9 @@ def attach(model: nn.Module, config: BioConfig, generators: Sequence[torch.Gener
     """Attach the transforms of ``config`` to ``model``'s synapse layers (``layers``, default: a spiking
     classifier's synapse layers, else every ``nn.Linear`` / ``nn.Conv2d`` / ``Synapses`` of the model); one
     generator per ensemble member (one for a plain model). Build the optimiser *after* attaching: splitting
-    replaces the stored weights by new parameters."""
+    reshapes the stored weights (``parametrize`` keeps the parameter objects, so an optimiser built before
+    still holds them, but its state from steps before attaching no longer fits; :class:`PlasticOptimizer`
+    refuses such an optimiser)."""
     if layers is None:
         layers = spiking_layers(model) if hasattr(model, "synapses") else plain_layers(model)
     return BioPlasticity(layers, config, generators)
@@ -227,8 +229,12 @@ class PlasticOptimizer:
     def __init__(self, optimizer: torch.optim.Optimizer, plasticity: BioPlasticity):
         optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
         missing = [name for name, s in plasticity.layers.items() if id(s.layer.weight) not in optimised]
-        require(not missing, "optimizer", f"without the weights of {missing}",
-                "built after attach() from the model's parameters (attach replaces split weights)")
+        require(not missing, "optimizer", f"without the weights of {missing}", "built from the model's parameters")
+        stale = [name for name, s in plasticity.layers.items()
+                 if any(torch.is_tensor(v) and v.dim() > 0 and v.shape != s.layer.weight.shape
+                        for v in optimizer.state.get(s.layer.weight, {}).values())]
+        require(not stale, "optimizer", f"with state of another shape for the weights of {stale}",
+                "built after attach() (splitting reshapes the stored weights; state from before no longer fits)")
         self.optimizer = optimizer
         self.plasticity = plasticity
 

@@ -3,7 +3,8 @@ IPD (robust protocol) and MNIST-5k, against plain surrogate-gradient training.
 
 Conditions: "none"; each mechanism alone (fuzzy learning rates uniform as the seed and log-normal,
 crystallisation, volume-dependent learning rate, rejuvenation once per epoch, L1, weight splitting into 2
-sub-synapses, Dale's principle with half the presynaptic units inhibitory); "all" of them together. Each run
+sub-synapses, Dale's principle with half the presynaptic units inhibitory); "all" of them together, and all but
+rejuvenation. Each run
 gives test accuracy, learning speed (epochs until the validation accuracy reaches 80 % of the kept epoch's) and
 accuracy under fixed weight noise of 0.3 x each layer's weight std (mean over seeded draws). Runs of one seed
 share data, initial weights and evaluation noise, so each condition is compared with "none" on paired runs

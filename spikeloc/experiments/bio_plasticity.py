@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 from spikeloc import seeding
 from spikeloc.experiments import ensembles
-from spikeloc.experiments.digits import DigitsRun
 from spikeloc.experiments.ipd import PROTOCOLS, IPDRun
-from spikeloc.experiments.neuromodulation import spiking_setup
+from spikeloc.experiments.spiking_tasks import SpikingTaskSizes, spiking_setup
 from spikeloc.learning.bio import (
     BioConfig,
     Crystallisation,
@@ -52,7 +51,7 @@ SPEED_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
-class BioPlasticityRun:
+class BioPlasticityRun(SpikingTaskSizes):
     """Every setting of one run: the condition, each mechanism's settings (used when it is on; defaults the
     seed's, see :mod:`spikeloc.learning.bio.config`; ``rejuvenation_interval`` in optimiser steps, 0: once per
     epoch), the noise evaluation and the task's sizes."""
@@ -74,15 +73,9 @@ class BioPlasticityRun:
     scale: str = "update"
     noise_scale: float = 0.3
     n_draws: int = 5
-    epochs: int = 10
-    n_train_batches: int = 64
-    n_val_samples: int = 4096
-    n_test_samples: int = 2048
-    hidden: tuple[int, ...] = (200,)
-    n_train: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+        super().__post_init__()
         require_choice(self.task, "task", TASKS)
         require_choice(self.mechanism, "mechanism", CONDITIONS)
         require(self.noise_scale >= 0, "noise_scale", self.noise_scale, ">= 0 (in units of each layer's weight std)")
@@ -113,11 +106,7 @@ class BioPlasticityRun:
             scale=self.scale)
 
     def ipd_run(self) -> IPDRun:
-        return IPDRun(epochs=self.epochs, n_train_batches=self.n_train_batches, n_val_samples=self.n_val_samples,
-                      n_test_samples=self.n_test_samples, **PROTOCOLS["robust"])
-
-    def digits_run(self) -> DigitsRun:
-        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
+        return super().ipd_run(**PROTOCOLS["robust"])
 
 
 def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:

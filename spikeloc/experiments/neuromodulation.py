@@ -33,12 +33,10 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-import torch
-
 from spikeloc import datasets, seeding
 from spikeloc.experiments import ensembles
-from spikeloc.experiments.digits import DigitsRun, split
-from spikeloc.experiments.ipd import IPDRun, member_datasets
+from spikeloc.experiments.digits import split
+from spikeloc.experiments.spiking_tasks import SpikingTaskSizes, spiking_setup
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
@@ -48,8 +46,7 @@ from spikeloc.learning.neuromodulation import (
     plain_accuracy,
     robustness_curve,
 )
-from spikeloc.learning.surrogate import FitResult, MemberData, TrainConfig, evaluate, fit
-from spikeloc.networks.classifier import SpikingClassifier
+from spikeloc.learning.surrogate import FitResult, evaluate, fit
 from spikeloc.study.runner import Study
 from spikeloc.substrate.layers import WeightLayer, plain_layers, spiking_layers
 from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, NoiseConfig, WeightNoise, fixed_noise
@@ -68,8 +65,9 @@ def curve_column(reference: str, scale: float) -> str:
 
 
 @dataclass(frozen=True)
-class NeuromodulationRun:
-    """Every setting of one run (noise stds absolute or in multiples of the layer's weight std)."""
+class NeuromodulationRun(SpikingTaskSizes):
+    """Every setting of one run (noise stds absolute or in multiples of the layer's weight std; the task's sizes
+    from :class:`~spikeloc.experiments.spiking_tasks.SpikingTaskSizes`)."""
 
     task: str = "ipd"
     training: str = "none"
@@ -83,15 +81,9 @@ class NeuromodulationRun:
     lr_factor: float = 5.0
     test_scales: tuple[float, ...] = SEED_SCALES
     n_draws: int = 5
-    epochs: int = 10
-    n_train_batches: int = 64
-    n_val_samples: int = 4096
-    n_test_samples: int = 2048
-    hidden: tuple[int, ...] = (200,)
-    n_train: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+        super().__post_init__()
         object.__setattr__(self, "test_scales", tuple(float(s) for s in self.test_scales))
         require_choice(self.task, "task", TASKS)
         require_choice(self.training, "training", TRAININGS)
@@ -125,44 +117,6 @@ class NeuromodulationRun:
         if self.training == "learned":
             return NoiseObjective("entropy", self.entropy_weight, self.lr_factor)
         return NoiseObjective("task", 0.0, self.lr_factor)
-
-    def ipd_run(self) -> IPDRun:
-        return IPDRun(epochs=self.epochs, n_train_batches=self.n_train_batches, n_val_samples=self.n_val_samples,
-                      n_test_samples=self.n_test_samples)
-
-    def digits_run(self) -> DigitsRun:
-        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
-
-
-def spiking_setup(run, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
-    """The untrained network, (train, validation, test) data and training settings of a run config with
-    ``task`` ("ipd" or "digits") and ``ipd_run()`` / ``digits_run()`` (this module's and
-    :mod:`spikeloc.experiments.bio_plasticity`'s); the test inputs are encoded once."""
-    if run.task == "ipd":
-        ipd = run.ipd_run()
-        splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
-        network = SpikingClassifier(ipd.network_config(), [ipd.member(seed)])
-        config = ipd.train_config()
-    else:
-        digits = run.digits_run()
-        dataset = datasets.load(digits.dataset)
-        parts = split(dataset, digits.n_validation, seed, digits.n_train)
-        splits = [MemberData.stack([(p.features(), p.labels)], digits.encoder()) for p in parts]
-        splits[2] = _encoded_once(splits[2], [digits.member(seed)])
-        network = SpikingClassifier(digits.network_config(dataset.n_features, len(dataset.classes)),
-                                    [digits.member(seed)])
-        config = digits.train_config()
-    return network, splits, config
-
-
-def _encoded_once(data: MemberData, members) -> MemberData:
-    """``data`` with its inputs encoded once, from the stream ``evaluate`` uses (``"encode/evaluate"``): the
-    same inputs for every score of the robustness curve, without encoding them again each time."""
-    generators = data.encode_generators(members, "encode/evaluate")
-    spikes = torch.cat([x for x, _ in data.chunks(512, generators)], dim=1)
-    if torch.equal(spikes, spikes.bool().to(spikes.dtype)):
-        spikes = spikes.bool()  # 0/1 spikes (rate, latency): 4x less memory
-    return MemberData.stack([(spikes[k], data.member_labels(k)) for k in range(len(members))])
 
 
 def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:

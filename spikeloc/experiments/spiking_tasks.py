@@ -1,0 +1,72 @@
+"""What experiments on the spiking tasks share: the sizes of a run on IPD or MNIST-5k, and its setup.
+
+A run config that extends :class:`SpikingTaskSizes` and has a ``task`` (``"ipd"`` or ``"digits"``) gets its
+untrained network, data and training settings from :func:`spiking_setup` (the neuromodulation and
+bio-plasticity experiments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from spikeloc import datasets
+from spikeloc.experiments.digits import DigitsRun, split
+from spikeloc.experiments.ipd import IPDRun, member_datasets
+from spikeloc.learning.surrogate import MemberData, TrainConfig
+from spikeloc.networks.classifier import SpikingClassifier
+
+
+@dataclass(frozen=True)
+class SpikingTaskSizes:
+    """Sizes of a run: for IPD the seed's network with ``n_train_batches`` x 64 training samples, for digits a
+    classifier of ``hidden`` widths on MNIST-5k (``n_train``: training images used, 0 = all not held out)."""
+
+    epochs: int = 10
+    n_train_batches: int = 64
+    n_val_samples: int = 4096
+    n_test_samples: int = 2048
+    hidden: tuple[int, ...] = (200,)
+    n_train: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+
+    def ipd_run(self, **settings) -> IPDRun:
+        """The IPD run of these sizes, with other IPDRun ``settings``."""
+        return IPDRun(epochs=self.epochs, n_train_batches=self.n_train_batches, n_val_samples=self.n_val_samples,
+                      n_test_samples=self.n_test_samples, **settings)
+
+    def digits_run(self) -> DigitsRun:
+        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
+
+
+def spiking_setup(run: SpikingTaskSizes, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
+    """The untrained network, (train, validation, test) data and training settings of a run with a ``task``
+    (``"ipd"`` or ``"digits"``); the test inputs are encoded once."""
+    if run.task == "ipd":
+        ipd = run.ipd_run()
+        splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
+        network = SpikingClassifier(ipd.network_config(), [ipd.member(seed)])
+        config = ipd.train_config()
+    else:
+        digits = run.digits_run()
+        dataset = datasets.load(digits.dataset)
+        parts = split(dataset, digits.n_validation, seed, digits.n_train)
+        splits = [MemberData.stack([(p.features(), p.labels)], digits.encoder()) for p in parts]
+        splits[2] = _encoded_once(splits[2], [digits.member(seed)])
+        network = SpikingClassifier(digits.network_config(dataset.n_features, len(dataset.classes)),
+                                    [digits.member(seed)])
+        config = digits.train_config()
+    return network, splits, config
+
+
+def _encoded_once(data: MemberData, members) -> MemberData:
+    """``data`` with its inputs encoded once, from the stream ``evaluate`` uses (``"encode/evaluate"``): the
+    same inputs for every score of the robustness curve, without encoding them again each time."""
+    generators = data.encode_generators(members, "encode/evaluate")
+    spikes = torch.cat([x for x, _ in data.chunks(512, generators)], dim=1)
+    if torch.equal(spikes, spikes.bool().to(spikes.dtype)):
+        spikes = spikes.bool()  # 0/1 spikes (rate, latency): 4x less memory
+    return MemberData.stack([(spikes[k], data.member_labels(k)) for k in range(len(members))])

@@ -88,9 +88,9 @@ class BioPlasticity:
         require(not parametrize.is_parametrized(layer.module, layer.tensor_name), "splitting",
                 layer.tensor_name, "on a weight that is not parametrised yet (attach before adding weight noise)")
         weight = layer.weight
-        per_network = (self.config.splitting.sub_synapses, *(weight.shape[1:] if self.members else weight.shape))
-        offsets = [split_offsets(per_network, 0, self.config.splitting.jitter, g) for g in self.generators]
-        offsets = offsets[0] if self.members is None else torch.stack(offsets)  # (K, G, ...): members stay first
+        splitting = self.config.splitting
+        offsets = self._per_member(  # (K, G, ...): members stay first
+            lambda part, g: split_offsets((splitting.sub_synapses, *part.shape), 0, splitting.jitter, g), weight)
         axis = 0 if self.members is None else 1
         parametrize.register_parametrization(layer.module, layer.tensor_name,
                                              SubSynapses(axis, offsets.to(weight.dtype).to(weight.device)))
@@ -176,7 +176,7 @@ class BioPlasticity:
     # ----------------------------------------------------------------- afterwards
     def synapse_count(self) -> int:
         """Stored synapses per member (sub-synapses counted one by one; before :meth:`detach`)."""
-        return sum(s.layer.weight[0].numel() if self.members else s.layer.weight.numel() for s in self.layers.values())
+        return sum(self._networks(s.layer.weight)[0].numel() for s in self.layers.values())
 
     def slowed_fraction(self, below: float) -> list[float]:
         """Per member: the fraction of stored synapses whose learning-rate factor is now under ``below`` x

@@ -2,7 +2,7 @@
 
 Trains the default IPD run (seed protocol, 10 epochs, dropout 0.5 so the dropout path is exercised too)
 with both backends for each seed, and prints per seed the test accuracy, test error and best validation
-loss of each, the largest difference, and a paired t-test over seeds (scipy). The fused backend's
+loss of each, the largest difference, and a paired t-test over seeds (spikeloc.study.stats.paired_test). The fused backend's
 forward pass is bit-identical to snn.Leaky in float32; its readout (a matrix product over time) and its
 gradients agree to float rounding, so trajectories can only separate if a rounding difference flips a
 spike.
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 
-from scipy import stats
+import numpy as np
 
 from spikeloc.experiments.ipd import IPDRun, run_ipd
 from spikeloc.runtime import configure
+from spikeloc.study.stats import paired_test
 
 METRICS = ("test_acc", "test_error_deg", "best_val_loss")
 
@@ -39,7 +40,7 @@ def main() -> None:
         b = [row[metric] for row in rows["fused"]]
         largest = max(abs(x - y) for x, y in zip(a, b))
         verdict = ("identical on every seed" if largest == 0 else
-                   f"paired t-test p = {stats.ttest_rel(a, b).pvalue:.3g}")
+                   f"paired t-test p = {paired_test(np.subtract(a, b))['p_ttest']:.3g} ({args.seeds} seeds)")
         print(f"{metric}: largest |snntorch - fused| = {largest:.3g}; {verdict}")
     speed = [r["seconds_per_epoch"] for r in rows["snntorch"]], [r["seconds_per_epoch"] for r in rows["fused"]]
     print(f"seconds per epoch (incl. validation): snntorch {sum(speed[0]) / args.seeds:.2f}, "

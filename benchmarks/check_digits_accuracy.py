@@ -24,6 +24,7 @@ from spikeloc.experiments.digits import DigitsRun, run_digits, run_mlp_baseline,
 from spikeloc.learning.surrogate import MemberData, train_epoch
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.runtime import configure
+from spikeloc.study.stats import paired_test, verdict
 
 
 def accuracies(args: argparse.Namespace) -> None:
@@ -44,14 +45,14 @@ def accuracies(args: argparse.Namespace) -> None:
             print(f"  seed {seed}  {name:<36} test_acc {row['test_acc']:.4f}  train_acc {row['train_acc']:.4f}",
                   flush=True)
     mlp_name = list(models)[-1]
-    print(f"\n{'model':<38}{'mean test acc':>14}{'± SEM':>8}{'vs MLP (paired)':>20}{'p':>8}")
+    print(f"\n{'model':<38}{'mean test acc':>14}{'± SEM':>8}{'vs MLP (paired)':>20}{'p':>8}{'seeds':>7}  verdict")
     for name, accs in results.items():
         sem = stats.sem(accs) if len(accs) > 1 else float("nan")
         line = f"{name:<38}{100 * np.mean(accs):>13.2f}%{100 * sem:>7.2f}"
         if name != mlp_name:
-            difference = np.subtract(accs, results[mlp_name])
-            p = stats.ttest_rel(accs, results[mlp_name]).pvalue if len(accs) > 1 else float("nan")
-            line += f"{100 * difference.mean():>+18.2f} pt{p:>8.3f}"
+            test = paired_test(np.subtract(accs, results[mlp_name]))
+            line += (f"{100 * test['mean_difference']:>+18.2f} pt{test['p_ttest']:>8.3f}{test['n_units']:>7}  "
+                     f"{verdict({**test, 'unit': 'seed'})}")
         print(line)
 
 

@@ -7,8 +7,9 @@ sub-synapses, Dale's principle with half the presynaptic units inhibitory); "all
 rejuvenation. Each run
 gives test accuracy, learning speed (epochs until the validation accuracy reaches 80 % of the kept epoch's) and
 accuracy under fixed weight noise of 0.3 x each layer's weight std (mean over seeded draws). Runs of one seed
-share data, initial weights and evaluation noise, so each condition is compared with "none" on paired runs
-(scipy's paired t-test and Wilcoxon).
+share data, initial weights and evaluation noise, so each condition is compared with "none" on runs paired on
+seed, the independent unit (spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon; verdict better /
+worse at p < 0.05, else "underpowered" with the smallest difference 3 seeds could detect).
 
 Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and condition), vs_none.csv (the paired
 comparisons) and ablation.png (each metric per condition, mean ± SEM, and the paired differences from none).
@@ -25,7 +26,7 @@ from spikeloc.experiments.bio_plasticity import CONDITIONS, BioPlasticityRun, bi
 from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import ALPHA, format_comparisons, paired_comparison, with_verdicts
 
 PRESETS = {
     # about 1-2 minutes on 2 cores: small training sets, few epochs, 3 noise draws
@@ -42,8 +43,6 @@ BY = ["task", "mechanism"]
 METRICS = ["test_acc", "epochs_to_80pct", "noisy_acc", "kept_under_noise"]
 LABELS = {"test_acc": "test accuracy (%)", "epochs_to_80pct": "epochs to 80 % of final",
           "noisy_acc": "accuracy under noise 0.3 std (%)", "kept_under_noise": "accuracy kept under noise"}
-#: A paired difference is called an effect at this two-sided p (paired t-test); else "no detectable effect".
-ALPHA = 0.05
 
 
 def grid(preset: dict, overrides: dict) -> list[BioPlasticityRun]:
@@ -52,19 +51,13 @@ def grid(preset: dict, overrides: dict) -> list[BioPlasticityRun]:
 
 
 def comparisons_with_none(table: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([
-        paired_comparison(table[table["task"] == task], "mechanism", "none", mechanism, METRICS, pair_on=["seed"])
+    """Each condition against "none" per task, paired on seed, with verdicts (fewer epochs is better)."""
+    return with_verdicts(pd.concat([
+        paired_comparison(table[table["task"] == task], "mechanism", "none", mechanism, METRICS)
         .assign(task=task, mechanism=mechanism)
         for task in dict.fromkeys(table["task"])
-        for mechanism in dict.fromkeys(table.loc[table["task"] == task, "mechanism"]) if mechanism != "none"])
-
-
-def verdict(row: pd.Series) -> str:
-    """helps / hurts / no detectable effect, from the paired t-test (higher is better except for epochs)."""
-    if pd.isna(row["p_ttest"]) or row["p_ttest"] >= ALPHA:
-        return "no detectable effect"
-    better = row["mean_difference"] < 0 if row["metric"] == "epochs_to_80pct" else row["mean_difference"] > 0
-    return "helps" if better else "hurts"
+        for mechanism in dict.fromkeys(table.loc[table["task"] == task, "mechanism"]) if mechanism != "none"]),
+        lower_is_better=["epochs_to_80pct"])
 
 
 def ablation_figure(table: pd.DataFrame, comparisons: pd.DataFrame) -> plt.Figure:
@@ -111,12 +104,10 @@ def main(argv: list[str] | None = None) -> None:
                                  preset["seeds"])
     table, summary, out = run_and_summarise(study, args, BY, METRICS)
     comparisons = comparisons_with_none(table)
-    comparisons["verdict"] = comparisons.apply(verdict, axis=1)
     atomic_write(out / "vs_none.csv", comparisons.to_csv(index=False))
     print(f"\nEach condition vs none, paired on seed; difference = condition - none; verdict at p < {ALPHA} "
           "(paired t-test):")
-    print(comparisons[["task", "mechanism", "metric", "n_pairs", "mean_difference", "ci_low", "ci_high", "p_ttest",
-                       "p_wilcoxon", "verdict"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(format_comparisons(comparisons, ["task", "mechanism"]))
     save_figure(ablation_figure(table, comparisons), out / "ablation.png")
     print(f"\nfigures and tables written to {out}/")
 

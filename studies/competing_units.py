@@ -4,8 +4,9 @@ Grid (spikeloc.experiments.competing.CompetingRun): hidden sizes x readouts (spi
 baselines: an MLP with as many hidden units, and softmax regression, run once since it has no hidden units),
 plus one-factor variations of p, k, delta and the number of layers at the largest hidden size (spiking and
 Krotov readouts), x run seeds. Runs of one seed share the data split, and runs with the same feature settings
-and seed read the same learned features, so readouts are compared on paired runs (scipy's paired t-test and
-Wilcoxon test): spiking vs Krotov readout, and spiking readout vs the MLP of the same width.
+and seed read the same learned features, so readouts are compared on runs paired on seed, the independent unit,
+separately at each feature setting (spikeloc.study.stats.paired_comparison): spiking vs Krotov readout, and
+spiking readout vs the MLP of the same width.
 
 Writes to --out: runs.csv (one row per run), summary.csv (mean, SEM, 95% CI per condition),
 spiking_vs_others.csv (the paired comparisons), accuracy_vs_hidden.png (test accuracy against hidden size per
@@ -28,7 +29,7 @@ from spikeloc.files import atomic_write
 from spikeloc.learning.competing import learn_stack
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import metric_panels, save_figure, weight_grid
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
 
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2), layers=(2,))
 PRESETS = {
@@ -57,10 +58,16 @@ def grid(preset: dict, settings: dict) -> list[CompetingRun]:
 
 
 def comparisons(table: pd.DataFrame) -> pd.DataFrame:
-    """Spiking readout vs each other readout, paired on (settings, seed); difference = spiking - other."""
-    return pd.concat([
-        paired_comparison(table, "readout", other, "spiking", ["test_acc", "val_acc"], pair_on=[*SETTINGS, "seed"])
-        .assign(baseline=other, other="spiking") for other in ("krotov", "pixels-mlp")])
+    """Spiking readout vs each other readout at each feature setting where both ran, paired on seed;
+    difference = spiking - other.  Settings are compared separately: the runs of one seed at several
+    settings share its data split, so pooling them would count one seed several times."""
+    rows = []
+    for setting, runs in table.groupby(SETTINGS, sort=False):
+        for other in ("krotov", "pixels-mlp"):
+            if {other, "spiking"} <= set(runs["readout"]):
+                rows.append(paired_comparison(runs, "readout", other, "spiking", ["test_acc", "val_acc"])
+                            .assign(**dict(zip(SETTINGS, setting)), baseline=other, other="spiking"))
+    return with_verdicts(pd.concat(rows))
 
 
 def weight_figure(run: CompetingRun, seed: int):
@@ -84,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
 
     paired = comparisons(table)
     atomic_write(out / "spiking_vs_others.csv", paired.to_csv(index=False))
-    print("\nSpiking readout vs the others, paired on (settings, seed); difference = spiking - other:")
-    print(paired.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nSpiking readout vs the others per feature setting, paired on seed; difference = spiking - other:")
+    print(format_comparisons(paired, [*SETTINGS, "baseline"]))
 
     base = runs[0]
     at_base = (summary[["p", "k", "delta", "layers"]] == [base.p, base.k, base.delta, base.layers]).all(axis=1)

@@ -3,7 +3,8 @@
 Each presynaptic unit of a constrained layer is excitatory or inhibitory (fixed sign, chosen at random per
 run); the IE ratio is the inhibitory fraction. Conditions: Dale's law on input -> hidden only ("input"),
 hidden -> readout only ("readout"), or both, at each IE ratio; against unconstrained weights ("none").
-Runs of one seed share data and initial weight magnitudes across conditions.
+Runs of one seed share data and initial weight magnitudes across conditions, so each condition is compared
+with "none" paired on seed, the independent unit (spikeloc.study.stats.paired_comparison).
 
 Writes to --out: runs.csv, summary.csv, dale_vs_none.csv (paired comparison at each condition),
 dales_law_<protocol>.png (accuracy and error against IE ratio).
@@ -19,7 +20,7 @@ from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd
 from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import metric_panels, save_figure
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
 
 PRESETS = {
     "quick": dict(ie_ratios=(0.0, 0.5, 1.0), seeds=(0, 1), protocol="robust",
@@ -56,13 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
         pair = table[(table["phase_offset"] == offset)
                      & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
-        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
+        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"])
                            .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
-    comparisons = pd.concat(comparisons)
+    comparisons = with_verdicts(pd.concat(comparisons))
     atomic_write(out / "dale_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDale's law vs unconstrained, paired on seed; difference = constrained - unconstrained:")
-    print(comparisons[["phase_offset", "dale_layers", "ie_ratio", "n_pairs", "mean_difference", "ci_low",
-                       "ci_high", "p_ttest"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(format_comparisons(comparisons, ["phase_offset", "dale_layers", "ie_ratio"]))
 
     for protocol, protocol_summary in per_protocol(summary):
         panels = metric_panels(protocol_summary, x="ie_ratio", line="dale_layers", metrics=list(PANELS),

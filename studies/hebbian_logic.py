@@ -28,7 +28,7 @@ from spikeloc.files import atomic_write
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
-from spikeloc.study.stats import paired_comparison, wilson_interval
+from spikeloc.study.stats import format_comparisons, paired_comparison, wilson_interval, with_verdicts
 
 DESIGNED_RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp")
 SIZES = ((10,), (100,), (10, 10))
@@ -144,10 +144,12 @@ def main(argv: list[str] | None = None) -> None:
         for rule in group["rule"].unique():
             if rule in ("seed_supervised", "learned"):
                 continue
-            comparisons.append(paired_comparison(group, "rule", "seed_supervised", rule, ["success_rate"],
-                                                 pair_on=["seed"]).assign(task=task, hidden_sizes=sizes,
-                                                                          network=network, rule=rule))
-    atomic_write(out / "vs_seed_rule.csv", pd.concat(comparisons).to_csv(index=False))
+            comparisons.append(paired_comparison(group, "rule", "seed_supervised", rule, ["success_rate"])
+                               .assign(task=task, hidden_sizes=sizes, network=network, rule=rule))
+    comparisons = with_verdicts(pd.concat(comparisons))
+    atomic_write(out / "vs_seed_rule.csv", comparisons.to_csv(index=False))
+    print("\nEach rule vs the seed's rule per cell, paired on seed; difference = rule - seed's rule:")
+    print(format_comparisons(comparisons, ["task", "hidden_sizes", "network", "rule"]))
 
     cells = cells.assign(rule_label=rule_label(cells))
     for network, rows in cells.groupby("network"):

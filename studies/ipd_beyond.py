@@ -33,7 +33,7 @@ from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd
 from spikeloc.study.cli import readable_summary, run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
 from spikeloc.study.runner import atomic_write, run_study
-from spikeloc.study.stats import paired_comparison, summarise
+from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
 
 TAU_GAMMA = dict(tau_distribution="gamma", tau_spread=0.58)
 OPTIONS = {
@@ -94,9 +94,9 @@ def compare_with_seed(table: pd.DataFrame) -> pd.DataFrame:
     for (offset, dale), rows in table.groupby(["phase_offset", "dale"]):
         for name in rows["option"].unique():
             if name != "seed":
-                comparisons.append(paired_comparison(rows, "option", "seed", name, ["test_acc"], pair_on=["seed"])
+                comparisons.append(paired_comparison(rows, "option", "seed", name, ["test_acc"])
                                    .assign(phase_offset=offset, dale=dale, option=name))
-    return pd.concat(comparisons)
+    return with_verdicts(pd.concat(comparisons))
 
 
 def accuracy_figure(summary: pd.DataFrame, options: tuple[str, ...]) -> plt.Figure:
@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     comparisons = compare_with_seed(table)
     atomic_write(out / "options_vs_seed.csv", comparisons.to_csv(index=False))
     print("\neach option vs the seed's configuration, paired on seed; difference = option - seed (test_acc):")
-    print(comparisons[["phase_offset", "dale", "option", "n_pairs", "mean_difference", "ci_low", "ci_high",
-                       "p_ttest"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(format_comparisons(comparisons, ["phase_offset", "dale", "option"]))
 
     save_figure(accuracy_figure(summary, preset["options"]), out / "ipd_beyond_accuracy.png")
     learned = learned_figure(table)

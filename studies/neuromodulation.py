@@ -7,7 +7,9 @@ objective (the task loss only, "learned_task") and by the entropy-rewarded objec
 without noise and with the seed's noise model as written ("seed_model"). Each run is scored clean, under its
 training noise and along the robustness curve (the seed's scales 0, 0.05, ..., 0.3, absolute and relative to
 the weight std, several seeded draws per point). Runs of one seed share data, initial weights and evaluation
-noise, so each noise training is compared with "none" on paired runs (scipy's paired t-test and Wilcoxon).
+noise, so each noise training is compared with "none" on runs paired on seed, the independent unit
+(spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon, verdict "underpowered" with the smallest
+detectable difference where the seeds cannot decide).
 
 Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and training of the headline metrics),
 curve_summary.csv (the same for every robustness-curve point), noise_vs_none.csv (the paired comparisons),
@@ -28,7 +30,7 @@ from spikeloc.experiments.neuromodulation import NeuromodulationRun, curve_colum
 from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
-from spikeloc.study.stats import paired_comparison, summarise
+from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
 from spikeloc.substrate.noise import REFERENCES
 
 SPIKING = ("none", "fixed", "learned_task", "learned")
@@ -116,16 +118,15 @@ def main(argv: list[str] | None = None) -> None:
     curves = curve_columns(table)
     atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=curves).to_csv(index=False))
 
-    comparisons = pd.concat([
+    comparisons = with_verdicts(pd.concat([
         paired_comparison(table[table["task"] == task], "training", "none", training,
-                          ["clean_acc", headline, "kept_at_noise_scale"], pair_on=["seed"])
+                          ["clean_acc", headline, "kept_at_noise_scale"])
         .assign(task=task, training=training)
         for task in dict.fromkeys(table["task"])
-        for training in dict.fromkeys(table.loc[table["task"] == task, "training"]) if training != "none"])
+        for training in dict.fromkeys(table.loc[table["task"] == task, "training"]) if training != "none"]))
     atomic_write(out / "noise_vs_none.csv", comparisons.to_csv(index=False))
     print("\nNoise training vs none, paired on seed; difference = with noise - without:")
-    print(comparisons[["task", "training", "metric", "n_pairs", "mean_difference", "ci_low", "ci_high", "p_ttest",
-                       "p_wilcoxon"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(format_comparisons(comparisons, ["task", "training"]))
 
     print(f"\nAt weight noise {HEADLINE_SCALE} x weight std (accuracy kept = noisy / clean; mean ± SEM over runs):")
     for (task, training), runs in table.groupby(BY, sort=False):

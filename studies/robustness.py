@@ -3,7 +3,10 @@
 Grid: dropout p x training phase-delay noise sigma (rad) x run seeds, for the seed's protocol (one phase
 offset and one noise draw per dataset) and/or the robust protocol (both redrawn per sample). Runs with the
 same seed and sigma see the same data and the same initial weights whatever their dropout, so dropout is
-compared with no dropout on paired runs (scipy's paired t-test and Wilcoxon test).
+compared with no dropout on paired runs. All runs of one seed share its weights, data and draws, so the
+independent unit is the seed: per protocol, the differences are averaged over sigma within each seed and
+tested across seeds (spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon, verdict
+"underpowered" with the smallest detectable difference where the seeds cannot decide).
 
 Writes to --out: runs.csv (one row per run), summary.csv (mean, SEM, 95% CI per condition),
 dropout_vs_none.csv (the paired comparison), robustness_<protocol>.png (the seed's 4-panel figure) and
@@ -20,7 +23,7 @@ from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd
 from spikeloc.files import atomic_write
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PRESETS = {
@@ -33,6 +36,8 @@ PRESETS = {
     "full": dict(dropouts=(0.0, 0.5, 0.9), sigmas=SEED_SIGMAS, seeds=(0, 1, 2, 3, 4), protocol="both",
                  sizes={}),
 }
+#: Compared metrics that are better when smaller (errors, the train - test gap).
+LOWER_IS_BETTER = ("test_error_deg", "generalisation_gap")
 METRICS = ["train_acc", "test_acc", "train_error_deg", "test_error_deg", "test_midpoint_error_deg"]
 PANELS = {"train_acc": "train accuracy (%)", "train_error_deg": "train error (deg)",
           "test_acc": "test accuracy (%)", "test_error_deg": "test error (deg)"}
@@ -54,13 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     table, summary, out = run_and_summarise(study, args, by, METRICS)
 
     table = table.assign(generalisation_gap=table["train_acc"] - table["test_acc"])
-    comparisons = pd.concat([
-        paired_comparison(table, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
-                          pair_on=["phase_offset", "phase_noise_rad", "seed"]).assign(dropout=p)
-        for p in preset["dropouts"] if p != 0.0])
+    comparisons = with_verdicts(pd.concat([
+        paired_comparison(runs, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
+                          match_on=["phase_noise_rad"]).assign(phase_offset=offset, dropout=p)
+        for offset, runs in table.groupby("phase_offset", sort=False)
+        for p in preset["dropouts"] if p != 0.0]), LOWER_IS_BETTER)
     atomic_write(out / "dropout_vs_none.csv", comparisons.to_csv(index=False))
-    print("\nDropout vs none, paired on (protocol, sigma, seed); difference = with dropout - without:")
-    print(comparisons.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nDropout vs none per protocol: runs paired on (sigma, seed), averaged over sigma within each seed, "
+          "tested across seeds; difference = with dropout - without:")
+    print(format_comparisons(comparisons, ["phase_offset", "dropout"]))
 
     for (protocol, protocol_summary), (_, protocol_table) in zip(per_protocol(summary), per_protocol(table)):
         panels = metric_panels(protocol_summary, x="phase_noise_rad", line="dropout", metrics=list(PANELS),

@@ -32,7 +32,7 @@ def test_study_writes_tables_and_figures(study, tmp_path, capsys):
     seed_rows = cells.dropna(subset=["seed_notebook_rate"])
     assert len(seed_rows) == 3 and set(seed_rows["rule"]) == {"seed_supervised"}
     assert set(cells.loc[cells["rule"] == "learned", "transfer"]) == {"in-task", "transfer"}
-    assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_pairs"]) == {2}
+    assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_units"]) == {2}
     for name in ("hebbian_rate.png", "hebbian_spiking.png", "learned_rule_and.png", "learned_rule_xor.png"):
         assert (out / name).stat().st_size > 10_000
     printed = capsys.readouterr().out

@@ -41,9 +41,9 @@ def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_
     for _, row in learned.iterrows():
         assert len(json.loads(row["std_history"])) == epochs[row["task"]] + 1
     summary = pd.read_csv(out / "summary.csv")
-    assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
+    assert {"mean", "sem", "ci_low", "ci_high", "unit", "n_units"} <= set(summary.columns)
     comparison = pd.read_csv(out / "noise_vs_none.csv")
-    assert len(comparison) == (1 + 1 + 1) * 3 and set(comparison["n_pairs"]) == {2}
+    assert len(comparison) == (1 + 1 + 1) * 3 and set(comparison["n_units"]) == {2}
     assert len(pd.read_csv(out / "curve_summary.csv")) == 6 * 4
     assert (out / "robustness_curve.png").stat().st_size > 10_000
     assert (out / "variance_history.png").stat().st_size > 10_000

@@ -39,9 +39,10 @@ def test_robustness_study_writes_table_summary_comparison_and_figures(robustness
     assert len(table) == 2 * 2 * 2 * 2 and set(table["status"]) == {"ok"}
     assert table["run_id"].is_unique
     summary = pd.read_csv(out / "summary.csv")
-    assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns)
+    assert {"mean", "sem", "ci_low", "ci_high", "unit", "n_units"} <= set(summary.columns)
     comparison = pd.read_csv(out / "dropout_vs_none.csv")
-    assert set(comparison["n_pairs"]) == {8}  # 2 protocols x 2 sigmas x 2 seeds
+    # per protocol, the 2 sigmas of each seed are averaged: 2 independent units, not 2 x 2 (or 8) pairs
+    assert len(comparison) == 2 * 3 and set(comparison["n_units"]) == {2} and set(comparison["n_pairs"]) == {4}
     for protocol in ("seed", "robust"):
         assert (out / f"robustness_{protocol}.png").stat().st_size > 10_000
         assert (out / f"confusion_{protocol}.png").stat().st_size > 10_000
@@ -75,7 +76,7 @@ def test_dales_law_study(monkeypatch, tmp_path, capsys):
     assert len(table) == (1 + 3 * 2) * 2
     assert set(table["dale_layers"]) == {"none", "input", "readout", "both"}
     comparison = pd.read_csv(out / "dale_vs_none.csv")
-    assert len(comparison) == 3 * 2 and set(comparison["n_pairs"]) == {2}
+    assert len(comparison) == 3 * 2 and set(comparison["n_units"]) == {2}
     assert (out / "dales_law_robust.png").exists()
     assert "Dale's law vs unconstrained" in capsys.readouterr().out
 

@@ -1,4 +1,4 @@
-"""Tests of the generic study runner (spikeloc.study.runner) and its statistics (spikeloc.study.stats).
+"""Tests of the generic study runner (spikeloc.study.runner); its statistics are in tests/test_stats.py.
 
 Worker processes (process pool, dask) must import the run functions, so they
 live in a small helper module written to a temporary directory that is put on
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from spikeloc.study.runner import (
     RUNS_FILE,
@@ -36,7 +35,6 @@ from spikeloc.study.runner import (
     make_run_id,
     run_study,
 )
-from spikeloc.study.stats import paired_comparison, summarise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELPERS = "spikeloc_study_test_helpers"
@@ -463,67 +461,3 @@ def test_invalid_runner_arguments_are_rejected(tmp_path, arguments, message):
     assert not (tmp_path / STUDY_FILE).exists()
 
 
-# --------------------------------------------------------------------------
-# Statistics
-
-
-@pytest.fixture
-def results_table():
-    return pd.DataFrame({
-        "method": ["A", "A", "A", "A", "B", "B", "C"],
-        "sigma": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
-        "accuracy": [0.5, 0.7, 0.9, 100.0, 0.6, np.nan, 0.8],
-        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "failed"],
-    })
-
-
-def test_summarise_matches_a_hand_computation(results_table):
-    summary = summarise(results_table, by=["method", "sigma"], metrics=["accuracy"], confidence=0.9)
-    assert list(summary.columns) == ["method", "sigma", "metric", "n", "mean", "sem", "ci_low", "ci_high"]
-    a, b, c = (summary.iloc[i] for i in range(3))
-
-    values = np.array([0.5, 0.7, 0.9])
-    mean, sem = values.mean(), stats.sem(values)
-    low, high = stats.t.interval(0.9, len(values) - 1, loc=mean, scale=sem)
-    assert (a["method"], a["sigma"], a["metric"], a["n"]) == ("A", 0.1, "accuracy", 3)
-    assert (a["mean"], a["sem"], a["ci_low"], a["ci_high"]) == pytest.approx((mean, sem, low, high))
-
-    assert (b["n"], b["mean"]) == (1, 0.6)  # the NaN value does not count
-    assert np.isnan([b["sem"], b["ci_low"], b["ci_high"]]).all()
-    assert c["n"] == 0 and np.isnan(c["mean"])  # its only run failed
-
-
-def test_paired_comparison_matches_scipy():
-    rng = np.random.default_rng(0)
-    seeds, sigmas = range(6), (0.1, 0.2)
-    base = rng.normal(0.6, 0.05, size=12)
-    new = base + rng.normal(0.03, 0.02, size=12)
-    keys = [(seed, sigma) for seed in seeds for sigma in sigmas]
-    table = pd.DataFrame(
-        [{"method": "base", "seed": s, "sigma": g, "accuracy": v, "status": "ok"} for (s, g), v in zip(keys, base)]
-        + [{"method": "new", "seed": s, "sigma": g, "accuracy": v, "status": "ok"} for (s, g), v in zip(keys, new)]
-        + [{"method": "new", "seed": 99, "sigma": 0.1, "accuracy": 5.0, "status": "ok"},      # has no partner
-           {"method": "base", "seed": 98, "sigma": 0.1, "accuracy": 0.1, "status": "failed"},
-           {"method": "new", "seed": 98, "sigma": 0.1, "accuracy": 0.9, "status": "ok"}]     # partner failed
-    )
-    result = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"])
-    row = result.iloc[0]
-
-    differences = new - base
-    low, high = stats.t.interval(0.95, 11, loc=differences.mean(), scale=stats.sem(differences))
-    ttest = stats.ttest_rel(new, base)
-    assert row["metric"] == "accuracy" and row["n_pairs"] == 12
-    assert row["mean_difference"] == pytest.approx(differences.mean())
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
-    assert (row["t_statistic"], row["p_ttest"]) == pytest.approx((ttest.statistic, ttest.pvalue))
-    assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(differences).pvalue)
-
-
-def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
-    table = pd.DataFrame({"method": ["base", "base", "new"], "seed": [0, 0, 0], "accuracy": [0.5, 0.6, 0.7]})
-    with pytest.raises(ValueError, match="uniquely"):
-        paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"])
-
-    single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"], pair_on=["seed"])
-    assert single.loc[0, "n_pairs"] == 1 and single.loc[0, "mean_difference"] == pytest.approx(0.1)
-    assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon"]].isna().all(axis=None)

@@ -77,7 +77,8 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
 
 
 def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """One row per condition, one column per metric, cells 'mean ± SEM' (accuracies in percent)."""
+    """One row per condition, one column per metric, cells 'mean ± SEM' over independent units (accuracies in
+    percent), and the number of independent units (``n_seeds``)."""
     def cell(row: pd.Series) -> str:
         scale = 100 if row["metric"].endswith("_acc") else 1
         sem = "" if pd.isna(row["sem"]) else f" ± {row['sem'] * scale:.1f}"
@@ -85,5 +86,5 @@ def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
     cells = summary.assign(cell=summary.apply(cell, axis=1))
     wide = cells.pivot_table(index=list(by), columns="metric", values="cell", aggfunc="first", sort=False)
-    counts = summary.groupby(list(by), sort=False)["n"].min()
-    return wide[list(dict.fromkeys(summary["metric"]))].assign(n=counts)
+    counts = summary.groupby(list(by), sort=False)["n_units"].min()
+    return wide[list(dict.fromkeys(summary["metric"]))].assign(**{f"n_{summary['unit'].iloc[0]}s": counts})

@@ -1,0 +1,209 @@
+"""Statistics over study tables (spikeloc.study.stats): hand-computed cases.
+
+The independent unit is the seed: runs of one seed at several grid points share its weights, data and draws,
+so they are averaged into one value before any standard error, interval or test.  The cases below fail on
+the pooled (pseudo-replicated) computation that came before.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from spikeloc.study.stats import (
+    detectable_difference,
+    format_comparisons,
+    paired_comparison,
+    paired_test,
+    smallest_wilcoxon_p,
+    summarise,
+    verdict,
+    with_verdicts,
+)
+
+# --------------------------------------------------------------------------
+# summarise
+
+
+@pytest.fixture
+def results_table():
+    return pd.DataFrame({
+        "method": ["A", "A", "A", "A", "B", "B", "C"],
+        "sigma": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+        "seed": [0, 1, 2, 3, 0, 1, 0],
+        "accuracy": [0.5, 0.7, 0.9, 100.0, 0.6, np.nan, 0.8],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "failed"],
+    })
+
+
+def test_summarise_matches_a_hand_computation(results_table):
+    summary = summarise(results_table, by=["method", "sigma"], metrics=["accuracy"], confidence=0.9)
+    assert list(summary.columns) == ["method", "sigma", "metric", "unit", "n_units", "n_runs", "mean", "sem",
+                                     "ci_low", "ci_high"]
+    a, b, c = (summary.iloc[i] for i in range(3))
+
+    values = np.array([0.5, 0.7, 0.9])
+    mean, sem = values.mean(), stats.sem(values)
+    low, high = stats.t.interval(0.9, len(values) - 1, loc=mean, scale=sem)
+    assert (a["method"], a["sigma"], a["metric"], a["unit"], a["n_units"]) == ("A", 0.1, "accuracy", "seed", 3)
+    assert (a["mean"], a["sem"], a["ci_low"], a["ci_high"]) == pytest.approx((mean, sem, low, high))
+
+    assert (b["n_units"], b["n_runs"], b["mean"]) == (1, 1, 0.6)  # the NaN value does not count
+    assert np.isnan([b["sem"], b["ci_low"], b["ci_high"]]).all()
+    assert c["n_units"] == 0 and np.isnan(c["mean"])  # its only run failed
+
+
+def test_summarise_averages_within_a_seed_before_the_standard_error():
+    # one condition, 3 seeds x 2 sigmas pooled: seed means 0.6, 0.9, 0.7
+    table = pd.DataFrame({"method": "A", "seed": [0, 0, 1, 1, 2, 2], "sigma": [0, 1] * 3,
+                          "accuracy": [0.5, 0.7, 0.8, 1.0, 0.6, 0.8]})
+    row = summarise(table, by=["method"], metrics=["accuracy"], confidence=0.9).iloc[0]
+    # by hand: mean 2.2 / 3; SD sqrt(((-0.4/3)^2 + (0.5/3)^2 + (-0.1/3)^2) / 2) = sqrt(0.07 / 3); SEM = SD / sqrt(3)
+    sem = math.sqrt(0.07 / 3) / math.sqrt(3)
+    assert (row["n_units"], row["n_runs"]) == (3, 6)
+    assert row["mean"] == pytest.approx(2.2 / 3)
+    assert row["sem"] == pytest.approx(sem) == pytest.approx(0.0881917)  # 6 pooled runs would give 0.0667
+    assert row["ci_high"] - row["mean"] == pytest.approx(2.919986 * sem, rel=1e-6)  # t(0.95, 2 df)
+
+
+def test_summarise_needs_the_unit_column(results_table):
+    with pytest.raises(ValueError, match="unit = 'run'"):
+        summarise(results_table, by=["method"], metrics=["accuracy"], unit="run")
+
+
+# --------------------------------------------------------------------------
+# paired_comparison
+
+
+def grid_table(differences: dict[int, list[float]], sigmas=(0.0, 0.5)) -> pd.DataFrame:
+    """Runs of conditions "base" (accuracy 0.5) and "new" (0.5 + difference) per seed and sigma."""
+    rows = []
+    for seed, per_sigma in differences.items():
+        for sigma, difference in zip(sigmas, per_sigma):
+            rows += [{"method": "base", "seed": seed, "sigma": sigma, "accuracy": 0.5, "status": "ok"},
+                     {"method": "new", "seed": seed, "sigma": sigma, "accuracy": 0.5 + difference, "status": "ok"}]
+    return pd.DataFrame(rows)
+
+
+def test_paired_comparison_tests_across_seeds_not_pooled_pairs():
+    # differences per (seed, sigma); seed means 0.2, 0.2, 0.1
+    table = grid_table({0: [0.1, 0.3], 1: [0.2, 0.2], 2: [0.0, 0.2]})
+    row = paired_comparison(table, "method", "base", "new", ["accuracy"], match_on=["sigma"]).iloc[0]
+    # by hand over the 3 seed means: mean 1/6, SD sqrt(0.01 / 3), SEM 1/30, t = 5 on 2 df;
+    # two-sided p for 2 df: 1 - t / sqrt(t^2 + 2) = 1 - 5 / sqrt(27)
+    assert (row["unit"], row["n_units"], row["n_pairs"]) == ("seed", 3, 6)
+    assert row["mean_difference"] == pytest.approx(1 / 6)
+    assert row["sd_difference"] == pytest.approx(math.sqrt(0.01 / 3))
+    assert row["t_statistic"] == pytest.approx(5.0)
+    assert row["p_ttest"] == pytest.approx(1 - 5 / math.sqrt(27)) == pytest.approx(0.03775, abs=1e-5)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((1 / 6 - 4.302653 / 30, 1 / 6 + 4.302653 / 30))
+    # three positive differences: the exact Wilcoxon p is its smallest possible value, 2 / 2^3
+    assert row["p_wilcoxon"] == pytest.approx(0.25) and row["min_p_wilcoxon"] == 0.25
+    # the 6 pooled pairs would claim t = 3.95 on 5 df, p = 0.011
+
+
+def test_paired_test_on_unit_differences_drops_nans():
+    test = paired_test([0.2, np.nan, 0.2, 0.1])
+    assert test["n_units"] == 3 and test["t_statistic"] == pytest.approx(5.0)
+    assert test["p_ttest"] == pytest.approx(1 - 5 / math.sqrt(27))
+
+
+def test_paired_comparison_matches_scipy_on_seed_means():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.6, 0.05, size=(6, 2))
+    new = base + rng.normal(0.03, 0.02, size=(6, 2))
+    rows = [{"method": method, "seed": seed, "sigma": sigma, "accuracy": values[seed, j], "status": "ok"}
+            for method, values in (("base", base), ("new", new)) for seed in range(6)
+            for j, sigma in enumerate((0.1, 0.2))]
+    rows += [{"method": "new", "seed": 99, "sigma": 0.1, "accuracy": 5.0, "status": "ok"},  # has no partner
+             {"method": "base", "seed": 98, "sigma": 0.1, "accuracy": 0.1, "status": "failed"},
+             {"method": "new", "seed": 98, "sigma": 0.1, "accuracy": 0.9, "status": "ok"}]  # partner failed
+    row = paired_comparison(pd.DataFrame(rows), "method", "base", "new", ["accuracy"], match_on=["sigma"]).iloc[0]
+
+    differences = (new - base).mean(axis=1)
+    low, high = stats.t.interval(0.95, 5, loc=differences.mean(), scale=stats.sem(differences))
+    ttest = stats.ttest_rel(new.mean(axis=1), base.mean(axis=1))
+    assert row["metric"] == "accuracy" and (row["n_units"], row["n_pairs"]) == (6, 12)
+    assert row["mean_difference"] == pytest.approx(differences.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert (row["t_statistic"], row["p_ttest"]) == pytest.approx((ttest.statistic, ttest.pvalue))
+    assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(differences).pvalue)
+    assert row["detectable_difference"] == pytest.approx(detectable_difference(np.std(differences, ddof=1), 6))
+
+
+def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
+    table = pd.DataFrame({"method": ["base", "base", "new"], "seed": [0, 0, 0], "accuracy": [0.5, 0.6, 0.7]})
+    with pytest.raises(ValueError, match="uniquely.*match_on"):
+        paired_comparison(table, "method", "base", "new", ["accuracy"])
+
+    single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"])
+    assert single.loc[0, "n_units"] == 1 and single.loc[0, "mean_difference"] == pytest.approx(0.1)
+    assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon", "detectable_difference"]].isna().all(axis=None)
+    assert verdict(single.iloc[0]) == "undecided: 1 seed (a test needs 2)"
+
+
+# --------------------------------------------------------------------------
+# power
+
+
+def test_detectable_difference_has_the_stated_power():
+    # Monte Carlo: paired differences N(delta, 1) on 3 units, two-sided t-test at 0.05
+    delta = detectable_difference(1.0, 3)
+    draws = np.random.default_rng(0).normal(delta, 1.0, size=(200_000, 3))
+    t = draws.mean(axis=1) / (draws.std(axis=1, ddof=1) / math.sqrt(3))
+    assert np.mean(np.abs(t) > stats.t.ppf(0.975, 2)) == pytest.approx(0.8, abs=0.005)
+    assert delta == pytest.approx(3.264, abs=0.01)  # 3 seeds need a difference of 3.3 SDs
+
+
+def test_detectable_difference_limits():
+    # large n: the normal approximation (z_0.975 + z_0.8) sd / sqrt(n) = 2.8016 sd / sqrt(n)
+    assert detectable_difference(2.0, 10_000) == pytest.approx(2.8016 * 2.0 / 100, rel=1e-3)
+    assert detectable_difference(0.5, 5) == pytest.approx(0.5 * detectable_difference(1.0, 5))
+    assert detectable_difference(1.0, 3, power=0.9) > detectable_difference(1.0, 3)
+    assert detectable_difference(0.0, 3) == 0.0
+    assert np.isnan(detectable_difference(1.0, 1)) and np.isnan(detectable_difference(np.nan, 3))
+    with pytest.raises(ValueError, match="power"):
+        detectable_difference(1.0, 3, power=0.05)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 6])
+def test_smallest_wilcoxon_p_is_what_scipy_gives_for_one_sign(n):
+    assert smallest_wilcoxon_p(n) == 2.0 ** (1 - n)
+    assert stats.wilcoxon(np.arange(1.0, n + 1)).pvalue == pytest.approx(smallest_wilcoxon_p(n))
+
+
+# --------------------------------------------------------------------------
+# verdicts and printing
+
+
+def comparison_row(**changes) -> pd.Series:
+    row = dict(metric="accuracy", unit="seed", n_units=3, mean_difference=0.02, p_ttest=0.2,
+               detectable_difference=0.0512, min_p_wilcoxon=0.25)
+    return pd.Series({**row, **changes})
+
+
+def test_a_test_that_does_not_reject_is_underpowered_not_no_effect():
+    text = verdict(comparison_row())
+    assert text.startswith("underpowered: 3 seeds detect only |diff| >= 0.0512")
+    assert "no detectable effect" not in text
+
+
+@pytest.mark.parametrize("difference, lower_is_better, expected", [
+    (0.02, False, "better"), (-0.02, False, "worse"), (0.02, True, "worse"), (-0.02, True, "better")])
+def test_a_rejecting_test_says_better_or_worse(difference, lower_is_better, expected):
+    assert verdict(comparison_row(mean_difference=difference, p_ttest=0.01), lower_is_better) == expected
+
+
+def test_printed_comparisons_show_the_units_beside_each_p_value():
+    table = grid_table({0: [0.1, 0.3], 1: [0.2, 0.2], 2: [0.0, 0.2]})
+    comparisons = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], match_on=["sigma"]))
+    assert comparisons.loc[0, "verdict"] == "better"
+    text = format_comparisons(comparisons)
+    header, line = text.splitlines()[:2]
+    assert header.split().index("n_units") < header.split().index("p_ttest")
+    assert line.split()[header.split().index("n_units")] == "3"
+    assert "smallest possible p is 0.25" in text

@@ -53,7 +53,7 @@ def grid(preset: dict, overrides: dict) -> list[BioPlasticityRun]:
 def comparisons_with_none(table: pd.DataFrame) -> pd.DataFrame:
     """Each condition against "none" per task, paired on seed, with verdicts (fewer epochs is better)."""
     return with_verdicts(pd.concat([
-        paired_comparison(table[table["task"] == task], "mechanism", "none", mechanism, METRICS)
+        paired_comparison(table[table["task"] == task], "mechanism", "none", mechanism, METRICS, pair_on=["seed"])
         .assign(task=task, mechanism=mechanism)
         for task in dict.fromkeys(table["task"])
         for mechanism in dict.fromkeys(table.loc[table["task"] == task, "mechanism"]) if mechanism != "none"]),

@@ -65,7 +65,7 @@ def comparisons(table: pd.DataFrame) -> pd.DataFrame:
     for setting, runs in table.groupby(SETTINGS, sort=False):
         for other in ("krotov", "pixels-mlp"):
             if {other, "spiking"} <= set(runs["readout"]):
-                rows.append(paired_comparison(runs, "readout", other, "spiking", ["test_acc", "val_acc"])
+                rows.append(paired_comparison(runs, "readout", other, "spiking", ["test_acc", "val_acc"], pair_on=["seed"])
                             .assign(**dict(zip(SETTINGS, setting)), baseline=other, other="spiking"))
     return with_verdicts(pd.concat(rows))
 

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
         pair = table[(table["phase_offset"] == offset)
                      & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
-        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"])
+        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
                            .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
     comparisons = with_verdicts(pd.concat(comparisons))
     atomic_write(out / "dale_vs_none.csv", comparisons.to_csv(index=False))

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         for rule in group["rule"].unique():
             if rule in ("seed_supervised", "learned"):
                 continue
-            comparisons.append(paired_comparison(group, "rule", "seed_supervised", rule, ["success_rate"])
+            comparisons.append(paired_comparison(group, "rule", "seed_supervised", rule, ["success_rate"], pair_on=["seed"])
                                .assign(task=task, hidden_sizes=sizes, network=network, rule=rule))
     comparisons = with_verdicts(pd.concat(comparisons))
     atomic_write(out / "vs_seed_rule.csv", comparisons.to_csv(index=False))

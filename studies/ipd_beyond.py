@@ -94,7 +94,7 @@ def compare_with_seed(table: pd.DataFrame) -> pd.DataFrame:
     for (offset, dale), rows in table.groupby(["phase_offset", "dale"]):
         for name in rows["option"].unique():
             if name != "seed":
-                comparisons.append(paired_comparison(rows, "option", "seed", name, ["test_acc"])
+                comparisons.append(paired_comparison(rows, "option", "seed", name, ["test_acc"], pair_on=["seed"])
                                    .assign(phase_offset=offset, dale=dale, option=name))
     return with_verdicts(pd.concat(comparisons))
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
 
     comparisons = with_verdicts(pd.concat([
         paired_comparison(table[table["task"] == task], "training", "none", training,
-                          ["clean_acc", headline, "kept_at_noise_scale"])
+                          ["clean_acc", headline, "kept_at_noise_scale"], pair_on=["seed"])
         .assign(task=task, training=training)
         for task in dict.fromkeys(table["task"])
         for training in dict.fromkeys(table.loc[table["task"] == task, "training"]) if training != "none"]))

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     table = table.assign(generalisation_gap=table["train_acc"] - table["test_acc"])
     comparisons = with_verdicts(pd.concat([
         paired_comparison(runs, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
-                          match_on=["phase_noise_rad"]).assign(phase_offset=offset, dropout=p)
+                          pair_on=["phase_noise_rad", "seed"]).assign(phase_offset=offset, dropout=p)
         for offset, runs in table.groupby("phase_offset", sort=False)
         for p in preset["dropouts"] if p != 0.0]), LOWER_IS_BETTER)
     atomic_write(out / "dropout_vs_none.csv", comparisons.to_csv(index=False))

@@ -92,7 +92,7 @@ def grid_table(differences: dict[int, list[float]], sigmas=(0.0, 0.5)) -> pd.Dat
 def test_paired_comparison_tests_across_seeds_not_pooled_pairs():
     # differences per (seed, sigma); seed means 0.2, 0.2, 0.1
     table = grid_table({0: [0.1, 0.3], 1: [0.2, 0.2], 2: [0.0, 0.2]})
-    row = paired_comparison(table, "method", "base", "new", ["accuracy"], match_on=["sigma"]).iloc[0]
+    row = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"]).iloc[0]
     # by hand over the 3 seed means: mean 1/6, SD sqrt(0.01 / 3), SEM 1/30, t = 5 on 2 df;
     # two-sided p for 2 df: 1 - t / sqrt(t^2 + 2) = 1 - 5 / sqrt(27)
     assert (row["unit"], row["n_units"], row["n_pairs"]) == ("seed", 3, 6)
@@ -122,7 +122,7 @@ def test_paired_comparison_matches_scipy_on_seed_means():
     rows += [{"method": "new", "seed": 99, "sigma": 0.1, "accuracy": 5.0, "status": "ok"},  # has no partner
              {"method": "base", "seed": 98, "sigma": 0.1, "accuracy": 0.1, "status": "failed"},
              {"method": "new", "seed": 98, "sigma": 0.1, "accuracy": 0.9, "status": "ok"}]  # partner failed
-    row = paired_comparison(pd.DataFrame(rows), "method", "base", "new", ["accuracy"], match_on=["sigma"]).iloc[0]
+    row = paired_comparison(pd.DataFrame(rows), "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"]).iloc[0]
 
     differences = (new - base).mean(axis=1)
     low, high = stats.t.interval(0.95, 5, loc=differences.mean(), scale=stats.sem(differences))
@@ -137,10 +137,12 @@ def test_paired_comparison_matches_scipy_on_seed_means():
 
 def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
     table = pd.DataFrame({"method": ["base", "base", "new"], "seed": [0, 0, 0], "accuracy": [0.5, 0.6, 0.7]})
-    with pytest.raises(ValueError, match="uniquely.*match_on"):
-        paired_comparison(table, "method", "base", "new", ["accuracy"])
+    with pytest.raises(ValueError, match="uniquely.*pair_on"):
+        paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"])
+    with pytest.raises(ValueError, match="must hold the independent unit 'seed'"):
+        paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["sigma"])
 
-    single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"])
+    single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"], pair_on=["seed"])
     assert single.loc[0, "n_units"] == 1 and single.loc[0, "mean_difference"] == pytest.approx(0.1)
     assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon", "detectable_difference"]].isna().all(axis=None)
     assert verdict(single.iloc[0]) == "undecided: 1 seed (a test needs 2)"
@@ -200,7 +202,7 @@ def test_a_rejecting_test_says_better_or_worse(difference, lower_is_better, expe
 
 def test_printed_comparisons_show_the_units_beside_each_p_value():
     table = grid_table({0: [0.1, 0.3], 1: [0.2, 0.2], 2: [0.0, 0.2]})
-    comparisons = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], match_on=["sigma"]))
+    comparisons = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"]))
     assert comparisons.loc[0, "verdict"] == "better"
     text = format_comparisons(comparisons)
     header, line = text.splitlines()[:2]

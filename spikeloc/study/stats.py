@@ -104,7 +104,7 @@ def _paired_values(
         side = ok.loc[ok[condition_col] == condition, [*keys, metric]]
         if side.duplicated(keys).any():
             raise ValueError(f"{keys} do not identify the {condition_col}={condition!r} runs uniquely; "
-                             "name the other grid columns in match_on")
+                             "name the other grid columns in pair_on")
         sides.append(side.rename(columns={metric: label}))
     return sides[0].merge(sides[1], on=keys, how="inner").dropna(subset=["baseline", "other"])
 
@@ -187,7 +187,7 @@ def paired_comparison(
     baseline: object,
     other: object,
     metrics: Sequence[str],
-    match_on: Sequence[str] = (),
+    pair_on: Sequence[str],
     unit: str = UNIT,
     confidence: float = 0.95,
     alpha: float = ALPHA,
@@ -195,14 +195,16 @@ def paired_comparison(
 ) -> pd.DataFrame:
     """Compare condition ``other`` with ``baseline`` over independent units (seeds).
 
-    Runs of the two conditions that share their ``unit`` and ``match_on`` values (e.g. seed and sigma) form
-    a pair with difference ``other - baseline``.  The pairs of each unit are averaged into one difference
-    per unit (they share that unit's weights, data and random draws, so they are not independent), and
-    :func:`paired_test` runs across the units.  Returns one row per metric: ``metric, unit, n_units,
-    n_pairs`` (the run pairs averaged into the units) and :func:`paired_test`'s columns.
+    Runs of the two conditions that share their ``pair_on`` values (e.g. seed and sigma; ``pair_on`` must
+    hold ``unit``) form a pair with difference ``other - baseline``.  The pairs of each unit are averaged
+    into one difference per unit (they share that unit's weights, data and random draws, so they are not
+    independent), and :func:`paired_test` runs across the units.  Returns one row per metric: ``metric,
+    unit, n_units, n_pairs`` (the run pairs averaged into the units) and :func:`paired_test`'s columns.
     """
     _check_unit(table, unit)
-    keys = [unit, *match_on]
+    keys = list(pair_on)
+    if unit not in keys:
+        raise ValueError(f"pair_on = {keys} must hold the independent unit {unit!r}")
     rows = []
     for metric in metrics:
         pairs = _paired_values(table, condition_col, baseline, other, metric, keys)

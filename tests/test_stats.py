@@ -22,6 +22,7 @@ from spikeloc.study.stats import (
     smallest_wilcoxon_p,
     summarise,
     verdict,
+    wilson_interval,
     with_verdicts,
 )
 
@@ -209,3 +210,29 @@ def test_printed_comparisons_show_the_units_beside_each_p_value():
     assert header.split().index("n_units") < header.split().index("p_ttest")
     assert line.split()[header.split().index("n_units")] == "3"
     assert "smallest possible p is 0.25" in text
+
+
+# --------------------------------------------------------------------------
+# wilson_interval
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(73, 100)
+    assert low == pytest.approx(0.6365, abs=1e-3) and high == pytest.approx(0.8083, abs=1e-3)
+    assert wilson_interval(100, 100)[1] == 1.0 and wilson_interval(0, 100)[0] == 0.0
+    assert wilson_interval(0, 100)[1] == pytest.approx(0.0370, abs=1e-3)
+    # by hand, 1 of 2 at 95 %: centre 0.5, half = z / (1 + z^2 / 2) * sqrt(1 / 8 + z^2 / 16)
+    z = 1.959964
+    half = z / (1 + z * z / 2) * math.sqrt(1 / 8 + z * z / 16)
+    assert wilson_interval(1, 2) == pytest.approx((0.5 - half, 0.5 + half))
+    assert wilson_interval(1, 2, confidence=0.5)[1] < 0.5 + half  # a lower confidence gives a narrower interval
+
+
+def test_wilson_interval_bad_input():
+    assert np.isnan(wilson_interval(0, 0)).all()
+    with pytest.raises(ValueError, match="successes = 3 is invalid"):
+        wilson_interval(3, 2)
+    with pytest.raises(ValueError, match="successes = -1 is invalid"):
+        wilson_interval(-1, 2)
+    with pytest.raises(ValueError, match="confidence must be between 0 and 1, got 1"):
+        wilson_interval(1, 2, confidence=1)

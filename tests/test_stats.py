@@ -236,3 +236,16 @@ def test_wilson_interval_bad_input():
         wilson_interval(-1, 2)
     with pytest.raises(ValueError, match="confidence must be between 0 and 1, got 1"):
         wilson_interval(1, 2, confidence=1)
+
+
+def test_summarise_keeps_conditions_sorted_and_a_nan_condition_and_names_bad_confidence():
+    table = pd.DataFrame({"method": ["B", "A", "A"], "sigma": [np.nan, 0.2, 0.1], "seed": [0, 0, 0],
+                          "accuracy": [0.1, 0.2, 0.3]})
+    summary = summarise(table, by=["method", "sigma"], metrics=["accuracy"])
+    assert summary["method"].tolist() == ["A", "A", "B"] and summary["sigma"].tolist()[:2] == [0.1, 0.2]
+    assert np.isnan(summary["sigma"].iloc[2]) and summary["mean"].iloc[2] == 0.1  # NaN config value kept
+    empty = summarise(table.iloc[:0], by=["method"], metrics=["accuracy"])
+    assert empty.empty and list(empty.columns) == ["method", "metric", "unit", "n_units", "n_runs", "mean", "sem",
+                                                   "ci_low", "ci_high"]
+    with pytest.raises(ValueError, match="^confidence must be between 0 and 1, got 1.5$"):
+        summarise(table, by=["method"], metrics=["accuracy"], confidence=1.5)

@@ -184,7 +184,7 @@ def test_smallest_wilcoxon_p_is_what_scipy_gives_for_one_sign(n):
 
 
 def comparison_row(**changes) -> pd.Series:
-    row = dict(metric="accuracy", unit="seed", n_units=3, mean_difference=0.02, p_ttest=0.2,
+    row = dict(metric="accuracy", unit="seed", n_units=3, mean_difference=0.02, sd_difference=0.0157, p_ttest=0.2,
                detectable_difference=0.0512, min_p_wilcoxon=0.25)
     return pd.Series({**row, **changes})
 
@@ -193,6 +193,12 @@ def test_a_test_that_does_not_reject_is_underpowered_not_no_effect():
     text = verdict(comparison_row())
     assert text.startswith("underpowered: 3 seeds detect only |diff| >= 0.0512")
     assert "no detectable effect" not in text
+
+
+def test_equal_conditions_are_identical_not_underpowered():
+    table = grid_table({0: [0.0], 1: [0.0], 2: [0.0]}, sigmas=(0.0,))
+    row = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"]).iloc[0]
+    assert np.isnan(row["p_ttest"]) and verdict(row) == "identical on all 3 seeds"
 
 
 @pytest.mark.parametrize("difference, lower_is_better, expected", [

@@ -219,13 +219,15 @@ def verdict(row: pd.Series, lower_is_better: bool = False, alpha: float = ALPHA,
     """What a :func:`paired_comparison` row lets one say about ``other`` against ``baseline``.
 
     "better" / "worse" when the paired t-test rejects at ``alpha`` (direction from the mean difference;
-    ``lower_is_better`` for errors, epochs, ...).  Otherwise the units could not decide: "underpowered",
-    with the smallest difference the test would have found with probability ``power``.  A non-significant
-    test on few units is never reported as "no effect".
+    ``lower_is_better`` for errors, epochs, ...); "identical" when every unit's difference is exactly 0.
+    Otherwise the units could not decide: "underpowered", with the smallest difference the test would have
+    found with probability ``power``.  A non-significant test on few units is never reported as "no effect".
     """
     n = int(row["n_units"])
     if n < 2:
         return f"undecided: {n} {row['unit']} (a test needs 2)"
+    if row["sd_difference"] == 0 and row["mean_difference"] == 0:
+        return f"identical on all {n} {row['unit']}s"
     if row["p_ttest"] < alpha:
         higher = row["mean_difference"] > 0
         return "better" if higher != lower_is_better else "worse"

@@ -255,3 +255,53 @@ def test_summarise_keeps_conditions_sorted_and_a_nan_condition_and_names_bad_con
                                                    "ci_low", "ci_high"]
     with pytest.raises(ValueError, match="^confidence must be between 0 and 1, got 1.5$"):
         summarise(table, by=["method"], metrics=["accuracy"], confidence=1.5)
+
+
+def test_paired_test_on_two_units_by_hand():
+    # mean 0.2, SD 0.1 sqrt(2), SEM 0.1, t = 2 on 1 df: two-sided p = 1 - 2 atan(2) / pi
+    test = paired_test([0.1, 0.3])
+    assert (test["n_units"], test["sd_difference"], test["t_statistic"]) == pytest.approx((2, 0.1 * math.sqrt(2), 2.0))
+    assert test["p_ttest"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
+    assert test["p_wilcoxon"] == pytest.approx(0.5) and test["min_p_wilcoxon"] == 0.5
+    assert test["detectable_difference"] == pytest.approx(detectable_difference(0.1 * math.sqrt(2), 2))
+    assert paired_test([0.1, 0.3], power=0.9)["detectable_difference"] > test["detectable_difference"]
+    one = paired_test([0.1])
+    assert one["n_units"] == 1 and np.isnan([one["sd_difference"], one["p_ttest"], one["p_wilcoxon"]]).all()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: paired_test([0.1, 0.2], confidence=2.0), "confidence"),
+    (lambda: detectable_difference(1.0, 3, alpha=1.5), "alpha"),
+    (lambda: detectable_difference(1.0, 3, power=1.5), "power"),
+])
+def test_bad_probabilities_name_their_argument(call, name):
+    with pytest.raises(ValueError, match=f"^{name} must be between 0 and 1"):
+        call()
+
+
+def test_smallest_wilcoxon_p_edges():
+    assert smallest_wilcoxon_p(1) == 1.0 and np.isnan(smallest_wilcoxon_p(0))
+
+
+def test_verdict_edges():
+    # 2 units can reject; p exactly alpha does not
+    assert verdict(comparison_row(n_units=2, p_ttest=0.01)) == "better"
+    assert verdict(comparison_row(p_ttest=0.05)).startswith("underpowered")
+
+
+def test_with_verdicts_applies_lower_is_better_per_metric():
+    table = grid_table({0: [0.1], 1: [0.2], 2: [0.15]}, sigmas=(0.0,)).assign(error=lambda t: t["accuracy"])
+    comparisons = paired_comparison(table, "method", "base", "new", ["accuracy", "error"], pair_on=["seed"])
+    assert with_verdicts(comparisons, lower_is_better=["error"])["verdict"].tolist() == ["better", "worse"]
+
+
+def test_format_comparisons_columns_and_note():
+    table = pd.concat([grid_table({0: [0.1], 1: [0.2]}, sigmas=(0.0,)).assign(task="a"),
+                       grid_table({0: [0.1], 1: [0.2], 2: [0.123456]}, sigmas=(0.0,)).assign(task="b")])
+    comparisons = pd.concat([paired_comparison(rows, "method", "base", "new", ["accuracy"], pair_on=["seed"])
+                             .assign(task=task) for task, rows in table.groupby("task")])
+    plain = format_comparisons(comparisons, ["task"])
+    assert "verdict" not in plain and plain.splitlines()[0].split()[0] == "task"  # no index column
+    assert "0.1412" in plain  # 4 significant digits: mean of 0.1, 0.2, 0.123456
+    assert "with 2, 3 units its smallest possible p is 0.5, 0.25" in plain
+    assert "verdict" in format_comparisons(with_verdicts(comparisons), ["task"])

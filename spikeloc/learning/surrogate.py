@@ -112,14 +112,20 @@ class MemberData:
 
     @classmethod
     def stack(cls, datasets: Sequence[tuple[torch.Tensor, torch.Tensor]], encoder: Encoder | None = None) -> MemberData:
-        """Member k uses ``datasets[k] = (inputs, labels)``; the same inputs tensor given twice is stored once."""
+        """Member k uses ``datasets[k] = (inputs, labels)``; the same inputs tensor given twice is stored once,
+        so it must come with the same labels each time (else ``ValueError``)."""
         require(len({len(labels) for _, labels in datasets}) == 1, "datasets",
                 [len(labels) for _, labels in datasets], "of equal sizes across members")
-        distinct = list({id(inputs): (inputs, labels) for inputs, labels in datasets}.values())
-        position = {id(inputs): i for i, (inputs, _) in enumerate(distinct)}
+        distinct: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for k, (inputs, labels) in enumerate(datasets):
+            kept = distinct.setdefault(id(inputs), (inputs, labels))[1]
+            require(labels is kept or torch.equal(labels, kept), "datasets",
+                    f"member {k} with an earlier member's inputs tensor but other labels",
+                    "one labels tensor per inputs tensor (give a copy of the inputs for other labels)")
+        position = {key: i for i, key in enumerate(distinct)}
         source = torch.tensor([position[id(inputs)] for inputs, _ in datasets], device=datasets[0][1].device)
-        return cls(torch.stack([inputs for inputs, _ in distinct]), torch.stack([labels for _, labels in distinct]),
-                   source, encoder)
+        return cls(torch.stack([inputs for inputs, _ in distinct.values()]),
+                   torch.stack([labels for _, labels in distinct.values()]), source, encoder)
 
     @property
     def n_samples(self) -> int:

@@ -169,13 +169,18 @@ def test_surrogate_is_finite_far_below_threshold():
     assert current.grad[1] == 0.0 and current.grad[2] > 0.0
 
 
-def test_non_finite_gradients_skip_only_their_member():
-    from spikeloc.learning.surrogate import _zero_non_finite_gradients
+def test_non_finite_gradients_are_found_and_zeroed_per_member():
+    from spikeloc.learning.losses import LossConfig
+    from spikeloc.learning.surrogate import spiking_learner
+    from spikeloc.learning.trainer import _finite_gradients, _zero_gradients
     net = SpikingClassifier(ClassifierConfig(n_inputs=4, hidden=(3,)), [Member(seed=0), Member(seed=1)])
+    learner = spiking_learner(net, LossConfig(), [])
     for p in net.parameters():
         p.grad = torch.ones_like(p)
     net.synapse_layer("input").raw_weight.grad[1, 0, 0] = float("nan")
-    assert _zero_non_finite_gradients(net).tolist() == [True, False]
+    finite = _finite_gradients(learner)
+    assert finite.tolist() == [True, False]
+    _zero_gradients(learner, ~finite)
     for p in net.parameters():
         assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())
 

@@ -8,10 +8,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikeloc import seeding
+from spikeloc.learning.baselines import fit_plain
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
-    fit_plain,
     noisy_scores,
     plain_accuracy,
     robustness_curve,

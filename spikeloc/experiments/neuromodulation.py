@@ -37,11 +37,11 @@ from spikeloc import datasets, seeding
 from spikeloc.experiments import ensembles
 from spikeloc.experiments.digits import split
 from spikeloc.experiments.spiking_tasks import SpikingTaskSizes, spiking_setup
+from spikeloc.learning.baselines import fit_plain
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
     dropout_mlp,
-    fit_plain,
     noisy_scores,
     plain_accuracy,
     robustness_curve,

@@ -201,8 +201,7 @@ class WeightNoise(nn.Module):
         """The std of layer ``name``'s effective weight without this noise (per member when there are members),
         broadcastable to its connection weight; no gradient. The reference of relative noise."""
         layer = self.layers[name]
-        with torch.no_grad():
-            w = layer.effective_weight(skip=(_Perturbation,))
+        w = layer.effective_weight(skip=(_Perturbation,)).detach()
         if layer.members is None:
             return w.std().reshape([1] * w.dim())
         return w.flatten(1).std(dim=1).reshape(-1, *[1] * (w.dim() - 1))

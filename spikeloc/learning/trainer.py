@@ -235,7 +235,9 @@ class FitResult:
 
     def epochs_to_fraction(self, k: int, fraction: float) -> int:
         """The first epoch (1-based) at which member ``k``'s validation accuracy reached ``fraction`` of its
-        accuracy at the kept (best-validation-loss) epoch: a learning-speed measure."""
+        accuracy at the kept (best-validation-loss) epoch: a learning-speed measure; ``fraction`` in (0, 1], so
+        the kept epoch itself always qualifies."""
+        require(0 < fraction <= 1, "fraction", fraction, "in (0, 1]")
         history = [epoch[k] for epoch in self.val_acc]
         target = fraction * history[self.best_epoch[k] - 1]
         return next(epoch for epoch, acc in enumerate(history, start=1) if acc >= target)

@@ -143,7 +143,8 @@ def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kep
     assert result.epochs_to_fraction(0, 0.8) == 3  # 0.8 x 0.8 = 0.64: reached first at epoch 3
     assert result.epochs_to_fraction(0, 1.0) == 4  # the kept epoch itself
     assert result.epochs_to_fraction(0, 0.25) == 1  # 0.2 = 0.25 x 0.8: reaching counts
-    assert result.epochs_to_fraction(1, 0.8) == 2  # member 1 kept epoch 2 (0.9), not its best accuracy (0.95)
+    assert result.epochs_to_fraction(1, 1.0) == 2  # member 1 kept epoch 2 (0.9), not its best accuracy (0.95)
+    assert result.epochs_to_fraction(1, 0.8) == 2
     assert result.epochs_to_fraction(1, 0.5) == 1
     for fraction in (0.0, 1.2):
         with pytest.raises(ValueError, match="^fraction = "):

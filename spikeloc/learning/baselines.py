@@ -74,8 +74,7 @@ def fit_plain(model: nn.Module, train: Split, validation: Split, epochs: int, lr
     """Train ``model`` (features -> logits) in place by Adam on the cross-entropy for ``epochs`` (no early
     stop), driving ``hooks`` around every step (e.g. weight noise drawn fresh per batch: the noise seed's
     loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the weights of the epoch with
-    the lowest (noise-free) validation loss are kept."""
-    require(len(train[1]) >= batch_size, "batch_size", batch_size, f"<= training set size {len(train[1])}")
+    the lowest (noise-free) validation loss are kept; a diverged fit is marked in the result, as a spiking one."""
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, patience=epochs,
                          eval_batch_size=len(validation[1]))
     learner = plain_learner(model, list(model.parameters()), seed, "shuffle/mlp")

@@ -149,3 +149,14 @@ def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kep
     for fraction in (0.0, 1.2):
         with pytest.raises(ValueError, match="^fraction = "):
             result.epochs_to_fraction(0, fraction)
+
+
+def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
+    generator = seeding.generator(1, "test/data")
+    x = torch.randn(120, 6, generator=generator)
+    y = (x[:, 0] > 0).long()
+    x[7, 2] = float("nan")  # one bad training sample: every batch holding it is skipped
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0)
+    assert result.diverged == [True] and result.epochs_run == [1]
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())

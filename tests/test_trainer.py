@@ -160,3 +160,29 @@ def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
     result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0)
     assert result.diverged == [True] and result.epochs_run == [1]
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_a_plain_network_trains_with_bio_plasticity_and_weight_noise_in_the_one_trainer():
+    from spikeloc.learning.bio import BioConfig, DalePrinciple, FuzzyRates, Splitting, attach
+    from spikeloc.learning.bio.splitting import SubSynapses
+    from spikeloc.learning.neuromodulation import NoiseObjective, NoiseTraining
+    from spikeloc.substrate.layers import plain_layers
+    from spikeloc.substrate.noise import NoiseConfig, WeightNoise
+    from spikeloc.substrate.synapses import DaleSigns
+
+    generator = seeding.generator(2, "test/data")
+    x = torch.randn(160, 6, generator=generator)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    plasticity = attach(model, BioConfig(fuzzy=FuzzyRates(), splitting=Splitting(2), dale=DalePrinciple(0.5)),
+                        [seeding.generator(0, "plasticity")])
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=0.2))
+    training = NoiseTraining(noise, NoiseObjective(), 1e-2, [seeding.generator(0, "noise/train")])
+    with noise.attached():
+        result = fit_plain(model, (x[:120], y[:120]), (x[120:], y[120:]), epochs=3, lr=1e-2, batch_size=20, seed=0,
+                           hooks=[training, plasticity])
+    assert result.diverged == [False] and plasticity.steps == 3 * 6
+    for layer in (model[0], model[2]):
+        chain = layer.parametrizations.weight
+        assert [type(p) for p in chain] == [SubSynapses, DaleSigns]  # the noise is gone, the rest is in place
+        assert torch.equal(layer.weight, chain[1].signs * chain.original.mean(dim=0).abs())

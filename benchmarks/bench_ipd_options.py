@@ -38,7 +38,7 @@ def trainer(name: str, members: int):
                  if config.lr_schedule == "cosine" else None)
     shuffle = [seeding.generator(seed, "shuffle") for _, seed in runs]
     dropout = [seeding.generator(seed, "dropout") for _, seed in runs]
-    return lambda: train_epoch(network, optimiser, train, config, shuffle, dropout, None, scheduler)
+    return lambda: train_epoch(network, optimiser, train, config, shuffle, dropout, scheduler=scheduler)
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def epoch_timing(args: argparse.Namespace) -> None:
         network = SpikingClassifier(variant.network_config(dataset.n_features, len(dataset.classes)), [run.member(0)])
         optimiser = torch.optim.Adam(network.parameters(), lr=run.lr)
         shuffle, dropout = [seeding.generator(0, "shuffle")], [seeding.generator(0, "dropout")]
-        encode = data.encode_generators(network.members, "encode/train")
+        encode = data.encode_generators([m.seed for m in network.members], "encode/train")
         epochs[backend] = lambda n=network, o=optimiser, s=shuffle, d=dropout, e=encode: train_epoch(
             n, o, data, config, s, d, e)
     times = {name: [] for name in epochs}

@@ -92,13 +92,26 @@ def test_dale_signs_never_flip_during_training():
     net = SpikingClassifier(ClassifierConfig(n_inputs=40, hidden=(10,)),
                      [Member(seed=0, dale_layers="both", ie_ratio=0.5)])
     before = [s.effective_weight().detach().clone() for s in net.synapses]
+    drawn = [s.signs.clone() for s in net.synapses]  # the signs fixed at construction
+    assert all(int((signs < 0).sum()) == signs.shape[1] // 2 for signs in drawn)
     fit(net, data, data, TrainConfig(epochs=3, lr=0.05, batch_size=32))
-    for synapses, initial in zip(net.synapses, before):
+    for synapses, initial, signs in zip(net.synapses, before, drawn):
         w = synapses.effective_weight().detach()
-        signs = synapses.signs[:, :, None]
         assert not torch.equal(w, initial)  # it did learn
-        assert bool((w * signs >= 0).all())  # every weight keeps its presynaptic unit's sign
-        assert bool(((w > 0) | (w == 0)).logical_or(signs < 0).all())
+        assert torch.equal(synapses.signs, signs)  # training never touched the signs
+        # every weight is its presynaptic unit's constructed sign times |raw|: none flipped, none lost its sign
+        assert torch.equal(w, signs[:, :, None] * synapses.raw_weight.detach().abs())
+        nonzero = w != 0
+        assert bool((w.sign() == signs[:, :, None].expand_as(w))[nonzero].all()) and bool(nonzero.any())
+
+
+def test_member_data_refuses_one_inputs_tensor_with_two_labellings():
+    inputs, labels = torch.zeros(2, 8, 3), torch.tensor([0, 1])
+    same = MemberData.stack([(inputs, labels), (inputs, labels.clone()), (inputs.clone(), 1 - labels)])
+    assert same.inputs.shape[0] == 2 and same.source.tolist() == [0, 0, 1]
+    assert same.member_labels(2).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="^datasets = .member 1 with an earlier member's inputs tensor but other labels"):
+        MemberData.stack([(inputs, labels), (inputs, 1 - labels)])
 
 
 @pytest.mark.parametrize("zero_gradient,recovers", [("cull", False), ("recover", True)])
@@ -156,13 +169,18 @@ def test_surrogate_is_finite_far_below_threshold():
     assert current.grad[1] == 0.0 and current.grad[2] > 0.0
 
 
-def test_non_finite_gradients_skip_only_their_member():
-    from spikeloc.learning.surrogate import _zero_non_finite_gradients
+def test_non_finite_gradients_are_found_and_zeroed_per_member():
+    from spikeloc.learning.losses import LossConfig
+    from spikeloc.learning.surrogate import spiking_learner
+    from spikeloc.learning.trainer import _finite_gradients, _zero_gradients
     net = SpikingClassifier(ClassifierConfig(n_inputs=4, hidden=(3,)), [Member(seed=0), Member(seed=1)])
+    learner = spiking_learner(net, LossConfig(), [])
     for p in net.parameters():
         p.grad = torch.ones_like(p)
     net.synapse_layer("input").raw_weight.grad[1, 0, 0] = float("nan")
-    assert _zero_non_finite_gradients(net).tolist() == [True, False]
+    finite = _finite_gradients(learner)
+    assert finite.tolist() == [True, False]
+    _zero_gradients(learner, ~finite)
     for p in net.parameters():
         assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())
 

@@ -77,7 +77,9 @@ def test_stack_learns_each_layer_on_the_dale_connected_output_of_the_previous():
     assert isinstance(connection, Synapses)
     assert sorted(connection.signs[0].tolist()) == [-1.0] * 3 + [1.0] * 9
     effective = connection.effective_weight()[0]
-    assert torch.all(effective * connection.signs[0][:, None] >= 0)  # each presynaptic unit keeps its sign
+    # every synapse of a presynaptic unit has exactly that unit's sign (none is 0 or flipped), within the bound
+    assert torch.equal(effective.sign(), connection.signs[0][:, None].expand_as(effective))
+    assert float(effective.abs().max()) <= 1 / 12 ** 0.5
     torch.testing.assert_close(stack.weights[0], learn_features(first, data))
     second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective
     torch.testing.assert_close(stack.weights[1], learn_features(second, second_input))

@@ -8,10 +8,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikeloc import seeding
+from spikeloc.learning.baselines import fit_plain
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
-    fit_plain,
     noisy_scores,
     plain_accuracy,
     robustness_curve,
@@ -86,7 +86,7 @@ def test_fixed_relative_noise_has_the_asked_std_per_member():
         assert float(perturbation[k].std()) == pytest.approx(expected, rel=0.05)
 
 
-def test_dale_signs_never_flip_under_noise_and_free_synapses_get_plain_additive_noise():
+def test_noise_goes_in_before_dale_abs_on_constrained_synapses_and_plainly_on_free_ones():
     network = spiking([Member(seed=3, dale_layers="input", ie_ratio=0.5)])
     synapses = network.synapses[0]
     noise = WeightNoise(spiking_layers(network), NoiseConfig(scale=100.0, reference="absolute"))
@@ -95,10 +95,98 @@ def test_dale_signs_never_flip_under_noise_and_free_synapses_get_plain_additive_
         network.train()
         constrained = synapses.effective_weight().detach()
         free = network.synapses[1].effective_weight().detach()
+        input_noise = noise.perturbation("input").detach()
         readout_noise = noise.perturbation("readout").detach()
-    signs = synapses.signs[:, :, None].expand_as(constrained)
-    assert bool(((constrained * signs) >= 0).all())
+    raw, signs = synapses.raw_weight.detach(), synapses.signs[:, :, None]
+    # W_eff = sign * |W + sigma eps|: fails if the noise were added after |.| (sign * |W| + sigma eps) or the
+    # sign were lost or flipped
+    assert torch.equal(constrained, signs * (raw + input_noise).abs())
+    assert bool((constrained.sign() == signs.expand_as(constrained)).all())  # noise of 100 never flips a sign
     assert torch.allclose(free, network.synapses[1].raw_weight.detach() + readout_noise)
+
+
+def test_relative_noise_is_scaled_by_the_std_of_the_effective_weight():
+    network = spiking([Member(seed=0, dale_layers="input", ie_ratio=0.0)], hidden=(400,))  # all excitatory
+    synapses = network.synapses[0]
+    noise = WeightNoise(spiking_layers(network), NoiseConfig(scale=0.2))
+    noise.resample(generators(2, 1))
+    perturbation = noise.perturbation("input")[0]
+    effective = float(synapses.effective_weight().detach().std())
+    raw = float(synapses.raw_weight.detach().std())
+    assert raw == pytest.approx(2 * effective, rel=0.05)  # |uniform(-b, b)| has half the std
+    assert float(perturbation.std()) == pytest.approx(0.2 * effective, rel=0.05)
+
+
+def dale_mlp(order, splitting=False):
+    """An MLP with bio's Dale signs (and sub-synapses) and weight noise attached in ``order``; returns the model,
+    its first layer's noise-free weight before and after, its output before and after, and the noisy weight
+    and noise drawn within the context."""
+    from spikeloc.learning.bio import BioConfig, DalePrinciple, Splitting, attach
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    x = torch.randn(4, 6)
+    config = BioConfig(dale=DalePrinciple(0.4), splitting=Splitting(3) if splitting else None)
+    noise_config = NoiseConfig(scale=3.0, reference="absolute")
+    if order == "bio first":
+        attach(model, config, generators(1, 1))
+        chain = [type(p) for p in model[0].parametrizations.weight]
+        before, output_before = model[0].weight.detach().clone(), model(x).detach()
+        noise = WeightNoise(plain_layers(model), noise_config)
+        with noise.attached():
+            noise.resample(generators(2, 1))
+            noisy, drawn = model[0].weight.detach(), noise.perturbation("layer_0").detach()
+    else:
+        noise = WeightNoise(plain_layers(model), noise_config)
+        with noise.attached():
+            noise.resample(generators(2, 1))
+            attach(model, config, generators(1, 1))
+            noisy, drawn = model[0].weight.detach(), noise.perturbation("layer_0").detach()
+        chain = [type(p) for p in model[0].parametrizations.weight]
+        before, output_before = model[0].weight.detach().clone(), model(x).detach()
+    return model, chain, before, model[0].weight.detach(), output_before, model(x).detach(), noisy, drawn
+
+
+@pytest.mark.parametrize("order", ["bio first", "noise first"])
+def test_noise_takes_out_only_its_own_parametrisation_and_dale_holds_in_either_order(order):
+    from spikeloc.substrate.synapses import DaleSigns
+
+    model, chain, before, after, output_before, output_after, noisy, drawn = dale_mlp(order)
+    assert chain == [DaleSigns]
+    assert [type(p) for p in model[0].parametrizations.weight] == [DaleSigns]  # Dale's signs survive the noise
+    assert torch.equal(after, before) and torch.equal(output_after, output_before)
+    signs = model[0].parametrizations.weight[0].signs
+    raw = model[0].parametrizations.weight.original.detach()
+    assert torch.equal(after, signs * raw.abs())
+    assert torch.equal(noisy, signs * (raw + drawn).abs())  # the noise went in before |.|, in either order
+
+
+def test_noise_on_split_dale_synapses_perturbs_the_connection_and_leaves_the_split_in_place():
+    from spikeloc.learning.bio.splitting import SubSynapses
+    from spikeloc.substrate.synapses import DaleSigns
+
+    model, chain, before, after, output_before, output_after, noisy, drawn = dale_mlp("bio first", splitting=True)
+    assert chain == [SubSynapses, DaleSigns]
+    assert [type(p) for p in model[0].parametrizations.weight] == chain
+    assert torch.equal(after, before) and torch.equal(output_after, output_before)  # the forward still runs
+    sub_synapses = model[0].parametrizations.weight.original.detach()
+    assert drawn.shape == before.shape  # one noise term per connection, not per sub-synapse
+    signs = model[0].parametrizations.weight[1].signs
+    assert torch.equal(noisy, signs * (sub_synapses.mean(dim=0) + drawn).abs())
+
+
+def test_splitting_a_weight_that_already_carries_noise_is_refused_and_leaves_the_layer_clean():
+    from spikeloc.learning.bio import BioConfig, Splitting, attach
+
+    model = nn.Sequential(nn.Linear(6, 5))
+    parameter, before = model[0].weight, model[0].weight.detach().clone()
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=3.0, reference="absolute"))
+    with pytest.raises(ValueError, match="^splitting = .*attach before adding weight noise"):
+        with noise.attached():
+            noise.resample(generators(2, 1))
+            attach(model, BioConfig(splitting=Splitting(3)), generators(1, 1))
+    assert not parametrize.is_parametrized(model[0])
+    assert model[0].weight is parameter and torch.equal(model[0].weight, before)
 
 
 def test_members_draw_their_own_noise_and_same_seed_gives_same_noise():

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from spikeloc.experiments.neuromodulation import NeuromodulationRun, run_neuromodulation
+from spikeloc.experiments.spiking_tasks import spiking_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = dict(test_scales=(0.0, 0.3))
@@ -51,11 +53,39 @@ def test_neuromodulation_study_writes_tables_comparisons_and_figures(study, tmp_
     assert "Noise training vs none" in printed and "x weight std" in printed
 
 
-def test_conditions_of_one_seed_share_data_weights_and_evaluation_noise():
+def test_conditions_of_one_seed_share_data_weights_and_evaluation_noise(monkeypatch):
+    from spikeloc.experiments import neuromodulation
+    from spikeloc.substrate.noise import WeightNoise
+
+    setups, draws = [], []
+
+    def recording_setup(run, seed):
+        network, splits, config = spiking_setup(run, seed)
+        setups.append(([p.detach().clone() for p in network.parameters()],
+                       [tensor for data in splits for tensor in (data.inputs, data.labels)]))
+        draws.append([])
+        return network, splits, config
+
+    def recording_resample(self, generators):
+        resample(self, generators)
+        if self.config.at_eval:  # evaluation noise (the robustness curve and the noisy accuracy), not training's
+            draws[-1].append([eps.clone() for eps in self._eps.values()])
+
+    resample = WeightNoise.resample
+    monkeypatch.setattr(neuromodulation, "spiking_setup", recording_setup)
+    monkeypatch.setattr(WeightNoise, "resample", recording_resample)
     tiny = dict(task="ipd", n_draws=2, **TINY_TASKS["ipd"])
-    first = run_neuromodulation(NeuromodulationRun(training="fixed", **tiny), 3)
-    again = run_neuromodulation(NeuromodulationRun(training="fixed", **tiny), 3)
-    assert {k: v for k, v in first.items() if k != "seconds"} == {k: v for k, v in again.items() if k != "seconds"}
+    rows = [run_neuromodulation(NeuromodulationRun(training=training, **tiny), 3) for training in ("none", "fixed")]
+    # two conditions that did train differently ...
+    assert rows[0]["clean_acc"] != rows[1]["clean_acc"] or rows[0]["noisy_acc"] != rows[1]["noisy_acc"]
+    (weights, data), (fixed_weights, fixed_data) = setups
+    assert all(torch.equal(a, b) for a, b in zip(weights, fixed_weights))  # the same initial weights
+    assert all(torch.equal(a, b) for a, b in zip(data, fixed_data))  # the same train, validation and test sets
+    assert len(draws[0]) == len(draws[1]) == 2 + 2 * 2 + 1 * 2  # noisy accuracy, then the curve's points
+    assert all(torch.equal(a, b) for one, other in zip(*draws) for a, b in zip(one, other))  # the same noise
+    other_network, (other_train, _, _), _ = spiking_setup(NeuromodulationRun(training="none", **tiny), 4)
+    assert not torch.equal(other_train.inputs, data[0])  # another seed: other data (so the checks can fail)
+    assert not torch.equal(next(other_network.parameters()).detach(), weights[0])
 
 
 @pytest.mark.parametrize("kwargs, field", [

@@ -37,11 +37,11 @@ from spikeloc import datasets, seeding
 from spikeloc.experiments import ensembles
 from spikeloc.experiments.digits import split
 from spikeloc.experiments.spiking_tasks import SpikingTaskSizes, spiking_setup
+from spikeloc.learning.baselines import fit_plain
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
     dropout_mlp,
-    fit_plain,
     noisy_scores,
     plain_accuracy,
     robustness_curve,
@@ -130,8 +130,9 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         layers = plain_layers(model)
         lr = 1e-3
 
-        def train(noise: NoiseTraining | None) -> None:
-            fit_plain(model, (train_x, train_y), validation, run.epochs, lr, 128, seed, () if noise is None else (noise,))
+        def train(noise: NoiseTraining | None) -> FitResult:
+            return fit_plain(model, (train_x, train_y), validation, run.epochs, lr, 128, seed,
+                             () if noise is None else (noise,))
 
         def score() -> list[float]:
             return plain_accuracy(model, test_x, test_y)
@@ -161,7 +162,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         training = NoiseTraining(noise, run.objective(), lr, [seeding.generator(seed, "noise/train")])
         with noise.attached():
             fitted = train(training)
-    if fitted is not None and fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
+    if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
         return ensembles.diverged_row(fitted, 0)
     return _row(run, seed, layers, training, score, train_score)
 

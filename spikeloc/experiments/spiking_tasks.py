@@ -65,7 +65,7 @@ def spiking_setup(run: SpikingTaskSizes, seed: int) -> tuple[SpikingClassifier, 
 def _encoded_once(data: MemberData, members) -> MemberData:
     """``data`` with its inputs encoded once, from the stream ``evaluate`` uses (``"encode/evaluate"``): the
     same inputs for every score of the robustness curve, without encoding them again each time."""
-    generators = data.encode_generators(members, "encode/evaluate")
+    generators = data.encode_generators([m.seed for m in members], "encode/evaluate")
     spikes = torch.cat([x for x, _ in data.chunks(512, generators)], dim=1)
     if torch.equal(spikes, spikes.bool().to(spikes.dtype)):
         spikes = spikes.bool()  # 0/1 spikes (rate, latency): 4x less memory

@@ -2,14 +2,15 @@
 
 The MLP maps features (N, F) through ``hidden`` ReLU layers to class logits, trained with Adam on the
 cross-entropy, mini-batches from a seeded permutation each epoch, and keeps the weights of the epoch with the
-lowest validation loss (as the spiking trainer). Initialisation is ``nn.Linear``'s, drawn from a seeded
-generator.
+lowest validation loss: spikeloc's one trainer (:mod:`spikeloc.learning.trainer`), of which
+:func:`plain_learner` makes any plain classifier a learner (one member). Initialisation is ``nn.Linear``'s,
+drawn from a seeded generator.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikeloc import seeding
+from spikeloc.learning import trainer
+from spikeloc.learning.trainer import Learner, MemberData, TrainConfig, TrainingHook
 from spikeloc.validation import require
+
+Split = tuple[torch.Tensor, torch.Tensor]  # (features (samples, inputs) float, labels (samples,) int64)
 
 
 @dataclass(frozen=True)
@@ -51,29 +56,35 @@ def mlp(n_inputs: int, hidden: Sequence[int], n_classes: int, generator: torch.G
     return nn.Sequential(*layers[:-1])
 
 
-def fit_mlp(config: MLPConfig, train: tuple[torch.Tensor, torch.Tensor], validation: tuple[torch.Tensor, torch.Tensor],
-            n_classes: int, seed: int) -> nn.Sequential:
+def plain_learner(model: Callable[[torch.Tensor], torch.Tensor], parameters: Sequence[torch.Tensor], seed: int,
+                  shuffle_stream: str, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+                  ) -> Learner:
+    """A plain classifier ``model`` (features (b, F) -> class scores (b, C)) as the trainer's learner of one
+    member: ``loss(scores, labels)`` its batch mean, decisions by argmax, batch order from stream
+    ``shuffle_stream`` of ``seed``; an ``nn.Module`` model is switched to ``train()`` / ``eval()``."""
+    return Learner(parameters=tuple(parameters), seeds=(seed,),
+                   forward=lambda inputs, training: model(inputs[0])[None],
+                   losses=lambda output, labels: loss(output[0], labels[0]).reshape(1),
+                   predict=lambda output: output.argmax(dim=-1),
+                   module=model if isinstance(model, nn.Module) else None, shuffle_stream=shuffle_stream)
+
+
+def fit_plain(model: nn.Module, train: Split, validation: Split, epochs: int, lr: float, batch_size: int, seed: int,
+              hooks: Sequence[TrainingHook] = ()) -> trainer.FitResult:
+    """Train ``model`` (features -> logits) in place by Adam on the cross-entropy for ``epochs`` (no early
+    stop), driving ``hooks`` around every step (e.g. weight noise drawn fresh per batch: the noise seed's
+    loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the weights of the epoch with
+    the lowest (noise-free) validation loss are kept; a diverged fit is marked in the result, as a spiking one."""
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, patience=epochs,
+                         eval_batch_size=len(validation[1]))
+    learner = plain_learner(model, list(model.parameters()), seed, "shuffle/mlp")
+    return trainer.fit(learner, MemberData.stack([train]), MemberData.stack([validation]), config, hooks)
+
+
+def fit_mlp(config: MLPConfig, train: Split, validation: Split, n_classes: int, seed: int) -> nn.Sequential:
     """Train an MLP on ``train = (features, labels)``; returns it with its best-validation weights."""
-    features, labels = train
-    require(len(labels) >= config.batch_size, "batch_size", config.batch_size, f"<= training set size {len(labels)}")
-    model = mlp(features.shape[1], config.hidden, n_classes, seeding.generator(seed, "init/mlp"))
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    shuffle = seeding.generator(seed, "shuffle/mlp")
-    best_loss, best_state = math.inf, None
-    for _ in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(labels), generator=shuffle)
-        for start in range(0, len(labels) - config.batch_size + 1, config.batch_size):
-            batch = order[start:start + config.batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            F.cross_entropy(model(features[batch]), labels[batch]).backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            loss = float(F.cross_entropy(model(validation[0]), validation[1]))
-        if loss < best_loss:
-            best_loss, best_state = loss, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+    model = mlp(train[0].shape[1], config.hidden, n_classes, seeding.generator(seed, "init/mlp"))
+    fit_plain(model, train, validation, config.epochs, config.lr, config.batch_size, seed)
     return model
 
 

@@ -52,6 +52,8 @@ import torch
 import torch.nn.functional as F
 
 from spikeloc import seeding
+from spikeloc.learning.baselines import plain_learner
+from spikeloc.learning.trainer import MemberData, TrainConfig, fit
 from spikeloc.substrate.synapses import Synapses, dale_signs, uniform_fan_in
 from spikeloc.validation import require, require_choice
 
@@ -327,20 +329,14 @@ def _require_splits(splits: dict[str, Split]) -> int:
 def _fit(parameters: Sequence[torch.Tensor], model: Callable[[torch.Tensor], torch.Tensor],
          loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], trainer: TrainerConfig,
          splits: dict[str, Split]) -> dict[str, float]:
-    """Adam on ``loss(model(x), labels)`` over minibatches of ``splits["train"]``; accuracies on every split by
-    argmax of ``model(x)``."""
-    generator = seeding.generator(trainer.seed, "readout-batches")
-    optimizer = torch.optim.Adam(parameters, lr=trainer.lr)
-    features, labels = splits["train"]
-    for epoch in range(trainer.epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = trainer.lr * (1 - epoch / trainer.epochs)
-        order = torch.randperm(len(features), generator=generator).to(features.device)
-        for start in range(0, len(features), trainer.batch_size):
-            index = order[start:start + trainer.batch_size]
-            optimizer.zero_grad()
-            loss(model(features[index]), labels[index]).backward()
-            optimizer.step()
+    """Adam on ``loss(model(x), labels)`` over minibatches of ``splits["train"]`` in spikeloc's trainer
+    (:mod:`spikeloc.learning.trainer`: every batch, the last incomplete one too; the learning rate decaying
+    linearly per epoch; no early stop, the last weights kept); accuracies on every split by argmax of
+    ``model(x)``."""
+    config = TrainConfig(epochs=trainer.epochs, lr=trainer.lr, batch_size=trainer.batch_size, lr_schedule="linear",
+                         drop_last=False)
+    fit(plain_learner(model, parameters, trainer.seed, "readout-batches", loss), MemberData.stack([splits["train"]]),
+        None, config)
     with torch.no_grad():
         return {f"{name}_acc": (model(x).argmax(dim=1) == y).double().mean().item()
                 for name, (x, y) in splits.items()}

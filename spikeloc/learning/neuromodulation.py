@@ -1,9 +1,9 @@
 """Training with neuromodulatory weight noise (:mod:`spikeloc.substrate.noise`) and scoring under it.
 
-:class:`NoiseTraining` drives a :class:`~spikeloc.substrate.noise.WeightNoise` inside a training loop
-(a :class:`~spikeloc.learning.surrogate.TrainingHook` of :func:`spikeloc.learning.surrogate.fit`): before every batch it draws fresh noise from
-the members' ``"noise/train"`` generators; a learned noise model gets its own Adam with learning rate
-``lr_factor * lr`` (the seed's 0.1) and one of two objectives, per member:
+:class:`NoiseTraining` drives a :class:`~spikeloc.substrate.noise.WeightNoise` inside spikeloc's trainer (a
+:class:`~spikeloc.learning.trainer.TrainingHook` of :func:`spikeloc.learning.trainer.fit`): before every batch it
+draws fresh noise from the members' ``"noise/train"`` generators; a learned noise model gets its own Adam with
+learning rate ``lr_factor * lr`` (the seed's 0.1) and one of two objectives, per member:
 
 * ``"task"`` (the seed's): the noise parameters minimise the task loss ``L(W + sigma * eps)`` of the noisy
   network, nothing else. Noise only ever hurts that loss on average, so its gradient drives ``sigma`` down:
@@ -18,7 +18,8 @@ The variance history (mean ``s`` per layer and member) is recorded before traini
 
 :func:`noisy_scores` scores a model under several seeded draws of a noise model, for accuracy under the
 learned noise and for the robustness curve (:func:`robustness_curve`: the seed's scales, absolute and
-relative). :func:`fit_plain` trains a plain ``nn.Module`` classifier (the seed's MLP) with the same noise.
+relative). :func:`spikeloc.learning.baselines.fit_plain` trains a plain ``nn.Module`` classifier (the seed's
+MLP) with the same noise, in the same trainer.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spikeloc import seeding
 from spikeloc.learning.baselines import mlp
-from spikeloc.learning.surrogate import TrainingHook
 from spikeloc.substrate.layers import WeightLayer
 from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, WeightNoise, fixed_noise
 from spikeloc.validation import require, require_choice
@@ -164,46 +163,6 @@ def dropout_mlp(n_inputs: int, hidden: Sequence[int], n_classes: int, dropout: f
         if isinstance(module, nn.ReLU):
             layers.append(SeededDropout(dropout, masks))
     return nn.Sequential(*layers)
-
-
-def fit_plain(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
-              validation: tuple[torch.Tensor, torch.Tensor], epochs: int, lr: float, batch_size: int, seed: int,
-              hooks: Sequence[TrainingHook] = ()) -> None:
-    """Train ``model`` (features -> logits) in place by Adam on the cross-entropy, driving ``hooks`` around
-    every step as :func:`spikeloc.learning.surrogate.fit` does (e.g. weight noise drawn fresh per batch: the
-    seed's loop, without its in-place injection); batches from stream ``"shuffle/mlp"``; the weights of the
-    epoch with the lowest (noise-free) validation loss are kept."""
-    features, labels = train
-    require(len(labels) >= batch_size, "batch_size", batch_size, f"<= training set size {len(labels)}")
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = seeding.generator(seed, "shuffle/mlp")
-    best_loss, best_state = math.inf, None
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(labels), generator=shuffle)
-        for start in range(0, len(labels) - batch_size + 1, batch_size):
-            batch = order[start:start + batch_size]
-            for hook in hooks:
-                hook.before_batch()
-            optimiser.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(features[batch]), labels[batch])
-            sum((hook.penalty().sum() for hook in hooks), loss).backward()
-            for hook in hooks:
-                hook.before_step()
-            optimiser.step()
-            for hook in hooks:
-                hook.after_step()
-        for hook in hooks:
-            hook.end_epoch()
-        model.eval()
-        with torch.no_grad():
-            val_loss = float(F.cross_entropy(model(validation[0]), validation[1]))
-        if val_loss < best_loss:
-            best_loss = val_loss
-            best_state = {name: p.detach().clone() for name, p in model.named_parameters()}
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(best_state[name])
 
 
 def plain_accuracy(model: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> list[float]:

@@ -2,10 +2,11 @@
 
 A noisy layer computes with ``W + sigma * eps``, ``eps ~ N(0, 1)`` elementwise, instead of ``W``:
 
-* **fixed noise**: ``sigma = scale`` (``reference="absolute"``, weight units) or ``sigma = scale * std(W)``
-  (``reference="relative"``: in units of the layer's weight standard deviation, one std per member, taken
-  without gradient so the noise level never pushes the weights around);
-* **learned noise**: ``sigma = s * std(W)`` (relative) or ``sigma = s`` (absolute), where ``s`` comes from a
+* **fixed noise**: ``sigma = scale`` (``reference="absolute"``, weight units) or ``sigma = scale * std(W_eff)``
+  (``reference="relative"``: in units of the standard deviation of the layer's *effective* weight, the one the
+  network computes with, Dale's ``|.| * sign`` applied; one std per member, taken without gradient so the noise
+  level never pushes the weights around);
+* **learned noise**: ``sigma = s * std(W_eff)`` (relative) or ``sigma = s`` (absolute), where ``s`` comes from a
   learnable log-variance ``theta``, one per layer (and member), or one per postsynaptic unit
   (``per_unit=True``). Two boundings of ``s`` in ``[min_std, max_std]``:
 
@@ -17,18 +18,32 @@ A noisy layer computes with ``W + sigma * eps``, ``eps ~ N(0, 1)`` elementwise, 
 
   The reparameterised draw ``sigma * eps`` passes the task loss's gradient to ``theta``.
 
-**No weight is mutated.** The noise is part of the forward computation: :meth:`WeightNoise.attached`
-registers a ``torch.nn.utils.parametrize`` parametrisation on each layer's weight tensor (``raw_weight`` of a
-:class:`~spikeloc.substrate.synapses.Synapses`, ``weight`` of ``nn.Linear`` / ``nn.Conv2d``), so reading the
-weight returns ``W + sigma * eps`` while the stored parameter stays ``W``; on leaving the context (normally or
-by an exception) the parametrisation is removed and the layer holds its original ``nn.Parameter`` object
-(optimisers keep working). The seed's ``inject_noise`` / ``clear_noise`` pair instead leaves noisy weights
-behind if anything raises in between.
+**Where in the chain.** The noise is added to the *connection* weight ``W``
+(:meth:`~spikeloc.substrate.layers.WeightLayer.connection_weight`): after the parametrisations that build it
+(with weight splitting, the sub-synapses' mean: one noise term per connection, not per sub-synapse) and *before*
+Dale's law, which takes ``|.|`` and applies the fixed presynaptic sign (``W_eff = sign * |W + sigma * eps|``).
+A ``Synapses`` layer applies its own signs after the whole chain; on a plain layer the noise goes into the chain
+just before bio's ``DaleSigns``, even when the signs were attached first. So a constrained synapse can never
+change sign, whatever the noise; near zero the noise is rectified (it can only grow the magnitude), a small
+bias documented here rather than hidden. Unconstrained synapses get plain additive noise. Sub-synapses must be
+attached before the noise (splitting refuses a weight that is already parametrised).
 
-**Dale's law.** On a ``Synapses`` layer the noise is added to ``raw_weight``, *before* the layer takes
-``|.|`` and applies the fixed presynaptic sign (``W_eff = sign * |W_raw + sigma * eps|``), so a constrained
-synapse can never change sign, whatever the noise; near zero the noise is rectified (it can only grow the
-magnitude), a small bias documented here rather than hidden. Unconstrained synapses get plain additive noise.
+**Why the effective weight's std.** ``W`` and ``W_eff`` have the same magnitudes, and the noise moves a
+synapse's magnitude by about ``sigma`` either way, so ``sigma`` is measured against the spread of the synaptic
+strengths the network uses. The raw weight's spread is not that: a Dale layer whose raw weights are symmetric
+around 0 (uniform in ``+-b``, std ``b / sqrt(3)``) computes, when all-excitatory, with ``|W|`` (std
+``b / sqrt(12)``, half as much), so "0.3 x std(W)" would be 0.6 x the spread it perturbs, and a Dale layer would
+get up to twice the relative noise of an unconstrained one at the same ``scale``. Without Dale the two stds are
+equal.
+
+**No weight is mutated.** The noise is part of the forward computation: :meth:`WeightNoise.attached`
+inserts a ``torch.nn.utils.parametrize`` parametrisation into each layer's weight tensor (``raw_weight`` of a
+:class:`~spikeloc.substrate.synapses.Synapses`, ``weight`` of ``nn.Linear`` / ``nn.Conv2d``), so reading the
+weight returns the noisy weight while the stored parameter stays unchanged; on leaving the context (normally or
+by an exception) exactly that parametrisation is taken out again and any others on the tensor (bio's Dale
+signs or sub-synapses, :mod:`spikeloc.learning.bio`) stay as they were, whichever was attached first; the
+layer holds its original ``nn.Parameter`` object (optimisers keep working). The seed's ``inject_noise`` /
+``clear_noise`` pair instead leaves noisy weights behind if anything raises in between.
 
 **When.** Noise is on in training mode and off in evaluation mode, unless ``at_eval`` is set (the
 parametrisation follows the owning module's ``train()`` / ``eval()``). Draws come only from the generators
@@ -154,7 +169,7 @@ class WeightNoise(nn.Module):
         self.config = config
         self.n_members = members.pop() or 1
         self.log_variances = nn.ParameterDict({
-            name: nn.Parameter(torch.full(layer.theta_shape(config.per_unit), config.initial_theta(),
+            name: nn.Parameter(torch.full(_theta_shape(layer, config.per_unit), config.initial_theta(),
                                           dtype=layer.weight.dtype, device=layer.weight.device))
             for name, layer in self.layers.items()} if config.learned else {})
         self._eps: dict[str, torch.Tensor] = {}
@@ -173,20 +188,32 @@ class WeightNoise(nn.Module):
         if self.config.learned:
             return self.config.bounded_std(self.log_variances[name])
         layer = self.layers[name]
-        return torch.full(layer.theta_shape(False), float(self.config.scale), dtype=layer.weight.dtype,
+        return torch.full(_theta_shape(layer, False), float(self.config.scale), dtype=layer.weight.dtype,
                           device=layer.weight.device)
 
     def std(self, name: str) -> torch.Tensor:
-        """``sigma`` of layer ``name`` in weight units, broadcastable to its weight (differentiable in theta)."""
+        """``sigma`` of layer ``name`` in weight units, broadcastable to its connection weight (differentiable in
+        theta)."""
         s = self.relative_std(name)
-        return s * self.layers[name].weight_std() if self.config.reference == "relative" else s
+        return s * self.effective_std(name) if self.config.reference == "relative" else s
+
+    def effective_std(self, name: str) -> torch.Tensor:
+        """The std of layer ``name``'s effective weight without this noise (per member when there are members),
+        broadcastable to its connection weight; no gradient. The reference of relative noise."""
+        layer = self.layers[name]
+        w = layer.effective_weight(skip=(_Perturbation,)).detach()
+        if layer.members is None:
+            return w.std().reshape([1] * w.dim())
+        return w.flatten(1).std(dim=1).reshape(-1, *[1] * (w.dim() - 1))
 
     def resample(self, generators: Sequence[torch.Generator]) -> None:
-        """Draw fresh ``eps`` for every layer; member k's from ``generators[k]`` (layers in order)."""
+        """Draw fresh ``eps`` (shaped like the connection weight) for every layer; member k's from
+        ``generators[k]`` (layers in order)."""
         require(len(generators) == self.n_members, "generators", len(generators),
                 f"one per member ({self.n_members})")
         for name, layer in self.layers.items():
-            w = layer.weight
+            with torch.no_grad():
+                w = layer.connection_weight(skip=(_Perturbation,))
             if layer.members is None:
                 self._eps[name] = torch.randn(w.shape, generator=generators[0], device=w.device, dtype=w.dtype)
             else:
@@ -201,24 +228,58 @@ class WeightNoise(nn.Module):
     @contextlib.contextmanager
     def attached(self) -> Iterator[WeightNoise]:
         """Within the context, the layers compute with noisy weights (see the module docstring); on exit,
-        even by an exception, every layer's own parameter is back in place."""
-        registered = []
+        even by an exception, this noise's parametrisations are taken out and nothing else: every layer's own
+        parameter is back in place, with the other parametrisations it had (or gained meanwhile)."""
+        inserted = []
         try:
             for name, layer in self.layers.items():
                 perturbation = _Perturbation(self, name).train(layer.module.training)
-                # unsafe: skip the trial evaluation at registration (no eps is drawn yet)
-                parametrize.register_parametrization(layer.module, layer.tensor_name, perturbation, unsafe=True)
-                registered.append(layer)
+                _insert(layer, perturbation)
+                inserted.append((layer, perturbation))
             yield self
         finally:
-            for layer in registered:
-                parametrize.remove_parametrizations(layer.module, layer.tensor_name, leave_parametrized=False)
+            for layer, perturbation in inserted:
+                _remove(layer, perturbation)
 
     def mean_stds(self) -> dict[str, list[float]]:
         """Per layer, per member: the mean ``s`` (relative or absolute, as configured), for history tables."""
         with torch.no_grad():
             return {name: self.relative_std(name).flatten(1).mean(dim=1).tolist() if self.layers[name].members
                     else [float(self.relative_std(name).mean())] for name in self.names}
+
+
+def _theta_shape(layer: WeightLayer, per_unit: bool) -> tuple[int, ...]:
+    """Shape of a per-layer (``per_unit``: per postsynaptic unit) std, broadcast against the connection weight,
+    one per member when there are members."""
+    with torch.no_grad():
+        connection = layer.connection_weight(skip=(_Perturbation,))
+    shape = [1] * connection.dim()
+    if layer.members is not None:
+        shape[0] = layer.members
+    if per_unit:
+        shape[layer.unit_axis] = connection.shape[layer.unit_axis]
+    return tuple(shape)
+
+
+def _insert(layer: WeightLayer, perturbation: _Perturbation) -> None:
+    """Put ``perturbation`` into the layer's parametrisation chain just before Dale's signs (at its end when
+    there are none), registering a chain when the tensor has none."""
+    if not parametrize.is_parametrized(layer.module, layer.tensor_name):
+        # unsafe: skip the trial evaluation at registration (no eps is drawn yet)
+        parametrize.register_parametrization(layer.module, layer.tensor_name, perturbation, unsafe=True)
+    else:
+        getattr(layer.module.parametrizations, layer.tensor_name).insert(layer.dale_position(), perturbation)
+
+
+def _remove(layer: WeightLayer, perturbation: _Perturbation) -> None:
+    """Take ``perturbation`` out of the layer's chain, leaving the other parametrisations and the stored
+    parameter as they are (the tensor is unparametrised again when it was the only one)."""
+    chain = layer.parametrisations()
+    position = next(i for i, p in enumerate(chain) if p is perturbation)
+    if len(chain) == 1:
+        parametrize.remove_parametrizations(layer.module, layer.tensor_name, leave_parametrized=False)
+    else:
+        del getattr(layer.module.parametrizations, layer.tensor_name)[position]
 
 
 def fixed_noise(layers: Mapping[str, WeightLayer], scale: float, reference: str) -> WeightNoise:

@@ -1,0 +1,417 @@
+"""The one training loop of spikeloc: minibatch gradient descent on K independent members, with hooks, for
+spiking classifiers (:mod:`spikeloc.learning.surrogate`) and plain networks (:mod:`spikeloc.learning.baselines`,
+the readouts of :mod:`spikeloc.learning.competing`) alike.
+
+What is trained is a :class:`Learner`: K members' parameters, their forward pass (training or evaluation),
+their loss and their class decisions. A spiking classifier is K members batched in one model; a plain
+``nn.Module`` (or a closure over tensors) is K = 1.
+
+Per epoch: a fresh permutation of the training samples per member (its seed's ``shuffle_stream``), mini-batches
+in that order (the last incomplete batch dropped unless ``drop_last=False``), and per batch:
+
+1. every hook's ``before_batch()``; the forward pass in training mode; the loss per member plus every hook's
+   ``penalty()`` (the objective; the reported loss is the loss alone);
+2. ``backward()`` of the objective summed over the members whose objective is finite;
+3. a member whose objective or gradient is non-finite is **skipped**: its gradients are zeroed (so hooks see
+   zeros), and the optimiser's step leaves its weights and its slice of the optimiser's per-weight state
+   (Adam's moments) exactly as they were: it gets no update from that batch, not even from momentum. (Adam
+   counts steps once per tensor, shared by the members: a skipped member's bias correction still counts the
+   batch.) Its epoch loss is NaN, which marks it diverged;
+4. every hook's ``before_step()``; the optimiser's step; every hook's ``after_step()``; the learning-rate
+   schedule's step (per batch for ``"cosine"``).
+
+After the epoch: every hook's ``end_epoch()``, then (with validation data) a validation pass without dropout.
+Early stopping keeps, per member, the weights of the epoch with the lowest validation loss; a member stops
+after ``patience`` epochs without improvement or when it diverges (a non-finite training or validation loss),
+and training ends when every member has stopped. Without validation data every epoch runs and the last
+weights are kept.
+
+Members are independent: the objective is the SUM of the members' mean losses, so a member's gradient is its
+own loss's gradient, Adam acts elementwise, and each member draws its batch order (and, in a spiking
+learner, dropout masks and encodings) from its own seed.
+
+**Devices.** The loop is device-agnostic under these assumptions, which a learner on another device must
+keep: every parameter lives on one device and has the members on its leading axis (any shape when K = 1), and
+is contiguous (per-member slices are views ``p.view(K, -1)``); the data (:class:`MemberData`) live on the
+device the learner computes on; batch orders are drawn on the CPU (so the same seed gives the same order on
+every device) and moved to the data's device; encoding and dropout generators are made on the data's device;
+losses, masks and histories are kept on the CPU (one small transfer per batch); the best-validation weights
+are kept on the parameters' device. Nothing here picks a device.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from spikeloc import seeding
+from spikeloc.learning.losses import LossConfig
+from spikeloc.validation import require, require_choice
+
+LR_SCHEDULES = ("constant", "cosine", "linear")
+
+
+class Encoder(Protocol):
+    """Turns values (..., features) into inputs over time (..., T, features); see spikeloc.substrate.encoders."""
+
+    def encode(self, values: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
+
+
+class TrainingHook(Protocol):
+    """What the trainer drives around every optimiser step, in this order per batch:
+
+    1. ``before_batch()``, before the forward pass (e.g. draw fresh weight noise);
+    2. ``penalty()``: a term per member (K,) added to the objective that is differentiated (not to the
+       reported loss);
+    3. ``before_step()``, after ``backward()`` and after the gradients of skipped members (non-finite
+       objective or gradient) are zeroed: the gradients are final (e.g. transform them);
+    4. ``after_step()``, after the optimiser step (e.g. transform the update, replace weights, step the hook's
+       own optimiser);
+    5. ``end_epoch()``, after the last batch of an epoch, before validation.
+
+    Hooks run in the order given. Implementations: :class:`spikeloc.learning.neuromodulation.NoiseTraining`
+    (weight noise) and :class:`spikeloc.learning.bio.BioPlasticity` (plasticity transforms).
+    """
+
+    def before_batch(self) -> None: ...
+
+    def penalty(self) -> torch.Tensor: ...
+
+    def before_step(self) -> None: ...
+
+    def after_step(self) -> None: ...
+
+    def end_epoch(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by all members.
+
+    ``lr_schedule``: ``"constant"`` (the IPD seed's); ``"cosine"``, the learning rate after optimiser step ``s``
+    of ``S = epochs * batches per epoch`` being ``lr * (1 + cos(pi s / S)) / 2`` (``CosineAnnealingLR`` to 0,
+    stepped every batch); ``"linear"``, ``lr * (1 - e / epochs)`` throughout epoch ``e = 0, 1, ...`` (Krotov &
+    Hopfield's readout). There is no reduce-on-plateau: one learning rate serves all K members (Adam's step
+    size is invariant to scaling a member's gradient, so it cannot be set per member), and letting the
+    members' shared validation loss drive it would couple members that are meant to be independent.
+    ``drop_last``: drop the last incomplete batch of an epoch (the IPD seed does). ``loss``: the loss of a
+    spiking classifier (:func:`spikeloc.learning.surrogate.fit`); a plain learner brings its own.
+    """
+
+    epochs: int = 10
+    lr: float = 0.005
+    batch_size: int = 64
+    patience: int = 10
+    loss: LossConfig = LossConfig()
+    eval_batch_size: int = 512
+    lr_schedule: str = "constant"
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
+        require(self.patience >= 1, "patience", self.patience, "an integer >= 1")
+        require(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        require_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        require(isinstance(self.drop_last, bool), "drop_last", self.drop_last, "True or False")
+
+    def batches_per_epoch(self, n_samples: int) -> int:
+        return n_samples // self.batch_size if self.drop_last else math.ceil(n_samples / self.batch_size)
+
+
+@dataclass(frozen=True)
+class MemberData:
+    """The datasets of K members. ``inputs`` (D, N, ...) and ``labels`` (D, N) hold D distinct datasets;
+    member k reads dataset ``source[k]`` (members with equal data share it). Inputs are spikes
+    (D, N, T, features), bool or float, or plain features (D, N, features), when ``encoder`` is None, else
+    values (D, N, features) that ``encoder`` turns into (T, features) per sample, batch by batch."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    source: torch.Tensor
+    encoder: Encoder | None = None
+
+    @classmethod
+    def stack(cls, datasets: Sequence[tuple[torch.Tensor, torch.Tensor]], encoder: Encoder | None = None) -> MemberData:
+        """Member k uses ``datasets[k] = (inputs, labels)``; the same inputs tensor given twice is stored once,
+        so it must come with the same labels each time (else ``ValueError``)."""
+        require(len({len(labels) for _, labels in datasets}) == 1, "datasets",
+                [len(labels) for _, labels in datasets], "of equal sizes across members")
+        distinct: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for k, (inputs, labels) in enumerate(datasets):
+            kept = distinct.setdefault(id(inputs), (inputs, labels))[1]
+            require(labels is kept or torch.equal(labels, kept), "datasets",
+                    f"member {k} with an earlier member's inputs tensor but other labels",
+                    "one labels tensor per inputs tensor (give a copy of the inputs for other labels)")
+        position = {key: i for i, key in enumerate(distinct)}
+        source = torch.tensor([position[id(inputs)] for inputs, _ in datasets], device=datasets[0][1].device)
+        return cls(torch.stack([inputs for inputs, _ in distinct.values()]),
+                   torch.stack([labels for _, labels in distinct.values()]), source, encoder)
+
+    @property
+    def n_samples(self) -> int:
+        return self.labels.shape[1]
+
+    def member_labels(self, k: int) -> torch.Tensor:
+        return self.labels[self.source[k]]
+
+    def batch(self, indices: torch.Tensor, generators: Sequence[torch.Generator] | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (K, b, ...) and labels (K, b) at per-member sample ``indices`` (K, b); values are encoded with
+        member k's ``generators[k]``."""
+        datasets = self.source[:, None]
+        return self._encoded(self.inputs[datasets, indices], generators), self.labels[datasets, indices]
+
+    def chunks(self, size: int, generators: Sequence[torch.Generator] | None = None,
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Consecutive (inputs, labels) chunks of ``size`` samples per member, in order."""
+        for start in range(0, self.n_samples, size):
+            window = slice(start, start + size)
+            yield self._encoded(self.inputs[self.source, window], generators), self.labels[self.source, window]
+
+    def encode_generators(self, seeds: Sequence[int], stream: str) -> list[torch.Generator] | None:
+        """One generator per member (from its seed) for encoding; None when inputs need no encoding."""
+        if self.encoder is None:
+            return None
+        return [seeding.generator(seed, stream, self.inputs.device) for seed in seeds]
+
+    def _encoded(self, inputs: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:
+        if self.encoder is None:
+            return inputs
+        require(generators is not None and len(generators) == inputs.shape[0], "generators",
+                None if generators is None else len(generators), f"one per member ({inputs.shape[0]})")
+        return torch.stack([self.encoder.encode(x, g) for x, g in zip(inputs, generators)])
+
+
+@dataclass(frozen=True)
+class Learner:
+    """What the trainer trains (see the module docstring).
+
+    ``parameters``: the trained tensors, members on the leading axis (any shape when K = 1);
+    ``seeds``: one per member, for its batch order (stream ``shuffle_stream``) and encodings;
+    ``forward(inputs, training)``: outputs from inputs (K, b, ...) in training mode (with its own randomness,
+    e.g. dropout) or evaluation mode; ``losses(outputs, labels)``: each member's mean loss (K,);
+    ``predict(outputs)``: class decisions (K, b); ``module`` (if any) is switched to ``train()`` / ``eval()``.
+    """
+
+    parameters: tuple[torch.Tensor, ...]
+    seeds: tuple[int, ...]
+    forward: Callable[[torch.Tensor, bool], torch.Tensor]
+    losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    predict: Callable[[torch.Tensor], torch.Tensor]
+    module: nn.Module | None = None
+    shuffle_stream: str = "shuffle"
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def outputs(self, inputs: torch.Tensor, training: bool) -> torch.Tensor:
+        if self.module is not None:
+            self.module.train(training)
+        return self.forward(inputs, training)
+
+
+@dataclass
+class FitResult:
+    """Per-member outcome of :func:`fit`; histories (losses, validation accuracy) are (epochs run, K)."""
+
+    epochs_run: list[int]
+    best_epoch: list[int]
+    best_val_loss: list[float]
+    diverged: list[bool]
+    seconds: float
+    train_loss: list[list[float]] = field(default_factory=list)
+    val_loss: list[list[float]] = field(default_factory=list)
+    val_acc: list[list[float]] = field(default_factory=list)
+
+    def epochs_to_fraction(self, k: int, fraction: float) -> int:
+        """The first epoch (1-based) at which member ``k``'s validation accuracy reached ``fraction`` of its
+        accuracy at the kept (best-validation-loss) epoch: a learning-speed measure; ``fraction`` in (0, 1], so
+        the kept epoch itself always qualifies."""
+        require(0 < fraction <= 1, "fraction", fraction, "in (0, 1]")
+        history = [epoch[k] for epoch in self.val_acc]
+        target = fraction * history[self.best_epoch[k] - 1]
+        return next(epoch for epoch, acc in enumerate(history, start=1) if acc >= target)
+
+
+def validation_scores(learner: Learner, data: MemberData, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy (fraction correct) of each member over all of ``data`` in evaluation mode, each
+    shaped (K,); encoded with the ``"encode/validation"`` stream from its start, so every epoch sees the same
+    validation inputs."""
+    generators = data.encode_generators(learner.seeds, "encode/validation")
+    total_loss, correct = torch.zeros(()), torch.zeros(())
+    with torch.no_grad():
+        for x, y in data.chunks(config.eval_batch_size, generators):
+            output = learner.outputs(x, training=False)
+            total_loss = total_loss + learner.losses(output, y) * y.shape[1]
+            correct = correct + (learner.predict(output) == y).sum(dim=1)
+    return total_loss / data.n_samples, correct.double() / data.n_samples
+
+
+def train_epoch(learner: Learner, optimiser: torch.optim.Optimizer, train: MemberData, config: TrainConfig,
+                shuffle: Sequence[torch.Generator], encode: Sequence[torch.Generator] | None = None,
+                hooks: Sequence[TrainingHook] = (),
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> torch.Tensor:
+    """One pass over ``train`` in mini-batches (order from ``shuffle[k]``, encoding draws from ``encode[k]``),
+    each batch driving the ``hooks``; ``scheduler`` (if any) steps after every batch.
+
+    Returns each member's mean batch loss (K,); a member skipped in any batch (non-finite objective or
+    gradient: no update, see the module docstring) gets a NaN epoch loss.
+    """
+    order = torch.stack([torch.randperm(train.n_samples, generator=g) for g in shuffle])
+    order = order.to(train.inputs.device)
+    n_batches = config.batches_per_epoch(train.n_samples)
+    epoch_loss = torch.zeros(learner.n_members)
+    for b in range(n_batches):
+        inputs, labels = train.batch(order[:, b * config.batch_size:(b + 1) * config.batch_size], encode)
+        for hook in hooks:
+            hook.before_batch()
+        losses = learner.losses(learner.outputs(inputs, training=True), labels)
+        objective = sum((hook.penalty().to(losses.device) for hook in hooks), losses)
+        optimiser.zero_grad(set_to_none=True)
+        finite_objective = torch.isfinite(objective)
+        torch.where(finite_objective, objective, 0.0).sum().backward()
+        skipped = ~finite_objective.detach().cpu() | ~_finite_gradients(learner)
+        _zero_gradients(learner, skipped)
+        for hook in hooks:
+            hook.before_step()
+        _step_except(optimiser, learner, skipped)
+        for hook in hooks:
+            hook.after_step()
+        if scheduler is not None:
+            scheduler.step()
+        epoch_loss += torch.where(skipped, float("nan"), losses.detach().cpu()) / n_batches
+    return epoch_loss
+
+
+def _rows(tensor: torch.Tensor, members: int) -> torch.Tensor:
+    """``tensor`` (a parameter, its gradient or state) as a (members, rest) view: row k is member k's part."""
+    return tensor.view(members, -1)
+
+
+def _finite_gradients(learner: Learner) -> torch.Tensor:
+    """Per member (K,): whether all its gradients are finite."""
+    finite = torch.ones(learner.n_members, dtype=torch.bool)
+    for p in learner.parameters:
+        if p.grad is not None:
+            finite &= torch.isfinite(_rows(p.grad, learner.n_members)).all(dim=1).cpu()
+    return finite
+
+
+def _zero_gradients(learner: Learner, skipped: torch.Tensor) -> None:
+    """Zero the gradients of the ``skipped`` members (K,), so the step and the hooks see finite numbers."""
+    if not bool(skipped.any()):
+        return
+    for p in learner.parameters:
+        if p.grad is not None:
+            _rows(p.grad, learner.n_members)[skipped.to(p.device)] = 0.0
+
+
+def _step_except(optimiser: torch.optim.Optimizer, learner: Learner, skipped: torch.Tensor) -> None:
+    """``optimiser.step()``, after which the ``skipped`` members' weights and their slices of the optimiser's
+    per-weight state are what they were before it (state the step created starts at zero for them, as Adam's
+    moments do)."""
+    if not bool(skipped.any()):
+        optimiser.step()
+        return
+    members = learner.n_members
+    held = []
+    for p in learner.parameters:
+        mask = skipped.to(p.device)
+        state = {name: _rows(value, members)[mask].clone() for name, value in optimiser.state.get(p, {}).items()
+                 if torch.is_tensor(value) and value.shape == p.shape}
+        held.append((p, mask, _rows(p.detach(), members)[mask].clone(), state))
+    optimiser.step()
+    with torch.no_grad():
+        for p, mask, weights, state in held:
+            _rows(p.detach(), members)[mask] = weights
+            for name, value in optimiser.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    _rows(value, members)[mask] = state.get(name, 0.0)
+
+
+def _scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig, n_samples: int,
+               ) -> tuple[torch.optim.lr_scheduler.LRScheduler | None, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The learning-rate schedule as (stepped per batch, stepped per epoch); None where there is none."""
+    if config.lr_schedule == "cosine":
+        steps = config.epochs * config.batches_per_epoch(n_samples)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps), None
+    if config.lr_schedule == "linear":
+        return None, torch.optim.lr_scheduler.LambdaLR(optimiser, lambda epoch: 1 - epoch / config.epochs)
+    return None, None
+
+
+def fit(learner: Learner, train: MemberData, validation: MemberData | None, config: TrainConfig,
+        hooks: Sequence[TrainingHook] = (), progress: bool = False) -> FitResult:
+    """Train every member of ``learner`` in place by Adam (see the module docstring); on return each holds its
+    best-validation weights (its last weights when ``validation`` is None). ``hooks``
+    (:class:`TrainingHook`) act around every optimiser step; a hook's own state is not rolled back to the best
+    epoch."""
+    members = learner.n_members
+    if config.drop_last:
+        require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
+                f"<= training set size {train.n_samples}")
+    shuffle = [seeding.generator(seed, learner.shuffle_stream) for seed in learner.seeds]
+    encode = train.encode_generators(learner.seeds, "encode/train")
+    optimiser = torch.optim.Adam(learner.parameters, lr=config.lr)
+    per_batch, per_epoch = _scheduler(optimiser, config, train.n_samples)
+    best_state = [p.detach().clone() for p in learner.parameters] if validation is not None else None
+    best_loss = torch.full((members,), float("inf") if validation is not None else float("nan"))
+    best_epoch = torch.zeros(members, dtype=torch.long)
+    stopped_at = torch.zeros(members, dtype=torch.long)  # 0 = still training
+    diverged = torch.zeros(members, dtype=torch.bool)
+    result = FitResult([], [], [], [], 0.0)
+    start = time.perf_counter()
+    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+        epoch_loss = train_epoch(learner, optimiser, train, config, shuffle, encode, hooks, per_batch)
+        if per_epoch is not None:
+            per_epoch.step()
+        for hook in hooks:
+            hook.end_epoch()
+        diverged |= ~torch.isfinite(epoch_loss)
+        result.train_loss.append(epoch_loss.tolist())
+        if validation is None:
+            best_epoch = torch.where(diverged, best_epoch, epoch)
+        else:
+            val_loss, val_acc = (score.cpu() for score in validation_scores(learner, validation, config))
+            diverged |= ~torch.isfinite(val_loss)
+            active = (stopped_at == 0) & ~diverged
+            improved = active & (val_loss < best_loss)
+            _keep_improved(learner, best_state, improved)
+            best_loss = torch.where(improved, val_loss, best_loss)
+            best_epoch = torch.where(improved, epoch, best_epoch)
+            stopped_at = torch.where(active & (epoch - best_epoch >= config.patience), epoch, stopped_at)
+            result.val_loss.append(val_loss.tolist())
+            result.val_acc.append(val_acc.tolist())
+        stopped_at = torch.where((stopped_at == 0) & diverged, epoch, stopped_at)
+        if bool((stopped_at > 0).all()):
+            break
+    if best_state is not None:
+        with torch.no_grad():
+            for p, best in zip(learner.parameters, best_state):
+                p.copy_(best)
+    result.epochs_run = torch.where(stopped_at > 0, stopped_at, epoch).tolist()
+    result.best_epoch = best_epoch.tolist()
+    result.best_val_loss = best_loss.tolist()
+    result.diverged = diverged.tolist()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _keep_improved(learner: Learner, best_state: list[torch.Tensor], improved: torch.Tensor) -> None:
+    """Copy the current weights of the ``improved`` members into ``best_state``."""
+    if not bool(improved.any()):
+        return
+    with torch.no_grad():
+        for p, best in zip(learner.parameters, best_state):
+            mask = improved.to(p.device)
+            _rows(best, learner.n_members)[mask] = _rows(p.detach(), learner.n_members)[mask]

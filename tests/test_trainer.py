@@ -1,0 +1,188 @@
+"""spikeloc's one trainer (spikeloc.learning.trainer): skipped members, early stopping, learning speed."""
+
+import pytest
+import torch
+from torch import nn
+
+from spikeloc import seeding
+from spikeloc.learning.baselines import fit_plain
+from spikeloc.learning.surrogate import MemberData, TrainConfig, fit, spiking_learner
+from spikeloc.learning.trainer import FitResult, train_epoch
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.tasks.ipd import IPDTask, generate
+
+torch.set_num_threads(1)
+
+
+def ipd_data(n=128, seed=0):
+    ipd = generate(IPDTask(fibres_per_ear=10, phase_offset="per_sample"), n, torch.Generator().manual_seed(seed))
+    return MemberData.stack([(ipd.spikes, ipd.labels)])
+
+
+def network(members=1):
+    return SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(8,)), [Member(seed=k) for k in range(members)])
+
+
+class PoisonMember:
+    """A hook whose penalty is NaN for ``member`` at step ``at`` (0-based); it records that member's weights and
+    Adam state just before and just after that step."""
+
+    def __init__(self, members, member, at, optimiser, parameters):
+        self.members, self.member, self.at, self.step = members, member, at, 0
+        self.optimiser, self.parameters = optimiser, parameters
+        self.before = self.after = None
+
+    def snapshot(self):
+        rows = [p.detach().view(self.members, -1)[self.member].clone() for p in self.parameters]
+        state = [{name: value.view(self.members, -1)[self.member].clone()
+                  for name, value in self.optimiser.state.get(p, {}).items() if name in ("exp_avg", "exp_avg_sq")}
+                 for p in self.parameters]
+        others = [p.detach().view(self.members, -1)[1 - self.member].clone() for p in self.parameters]
+        return rows, state, others
+
+    def before_batch(self):
+        pass
+
+    def penalty(self):
+        penalty = torch.zeros(self.members)
+        if self.step == self.at:
+            penalty[self.member] = float("nan")
+        return penalty
+
+    def before_step(self):
+        if self.step == self.at:
+            self.before = self.snapshot()
+
+    def after_step(self):
+        if self.step == self.at:
+            self.after = self.snapshot()
+        self.step += 1
+
+    def end_epoch(self):
+        pass
+
+
+def test_a_member_with_a_non_finite_objective_gets_no_update_not_even_from_momentum():
+    net = network(members=2)
+    data = MemberData.stack([(ipd_data().inputs[0], ipd_data().labels[0])] * 2)
+    config = TrainConfig(batch_size=16, lr=0.05)
+    learner = spiking_learner(net, config.loss, [seeding.generator(k, "dropout") for k in range(2)])
+    optimiser = torch.optim.Adam(learner.parameters, lr=config.lr)
+    hook = PoisonMember(2, member=1, at=5, optimiser=optimiser, parameters=learner.parameters)
+    shuffle = [seeding.generator(k, "shuffle") for k in range(2)]
+    losses = train_epoch(learner, optimiser, data, config, shuffle, hooks=[hook])
+    assert torch.isnan(losses[1]) and torch.isfinite(losses[0])  # the skipped member is marked
+    (weights, state, other), (weights_after, state_after, other_after) = hook.before, hook.after
+    # Adam had momentum for member 1 (a plain step with a zero gradient would still have moved it) ...
+    assert all(bool((s["exp_avg"] != 0).any()) for s in state)
+    # ... but its weights and its Adam moments are exactly as before the skipped step
+    assert all(torch.equal(a, b) for a, b in zip(weights, weights_after))
+    assert all(torch.equal(a[name], b[name]) for a, b in zip(state, state_after) for name in a)
+    assert not all(torch.equal(a, b) for a, b in zip(other, other_after))  # member 0 did learn in that step
+
+
+class SpoilAfter:
+    """A hook that, from epoch ``spoil_from`` on, adds large noise to the weights at the end of every epoch
+    (so validation gets worse), and records the weights each epoch's validation sees."""
+
+    def __init__(self, parameters, spoil_from):
+        self.parameters, self.spoil_from, self.epoch = list(parameters), spoil_from, 0
+        self.validated = []
+        self.generator = torch.Generator().manual_seed(0)
+
+    def before_batch(self):
+        pass
+
+    def penalty(self):
+        return torch.zeros(1)
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        pass
+
+    def end_epoch(self):
+        self.epoch += 1
+        if self.epoch >= self.spoil_from:
+            with torch.no_grad():
+                for p in self.parameters:
+                    p.add_(torch.randn(p.shape, generator=self.generator) * 3 * p.std())
+        self.validated.append([p.detach().clone() for p in self.parameters])
+
+
+def test_fit_keeps_the_best_validation_weights_and_stops_after_patience():
+    net = network()
+    data, validation = ipd_data(256, 0), ipd_data(128, 1)
+    spoil = SpoilAfter(net.parameters(), spoil_from=3)
+    result = fit(net, data, validation, TrainConfig(epochs=10, batch_size=32, lr=0.02, patience=3), hooks=[spoil])
+    best = result.best_epoch[0]
+    assert best in (1, 2)  # later epochs are spoilt, so worse on validation
+    assert result.val_loss[best - 1][0] == min(epoch[0] for epoch in result.val_loss)
+    assert result.epochs_run == [best + 3] and len(result.val_loss) == best + 3  # patience 3
+    assert all(torch.equal(p, kept) for p, kept in zip(net.parameters(), spoil.validated[best - 1]))
+    assert not all(torch.equal(p, last) for p, last in zip(net.parameters(), spoil.validated[-1]))
+
+
+def test_plain_fit_keeps_the_best_validation_weights_too():
+    generator = seeding.generator(0, "test/data")
+    x = torch.randn(300, 6, generator=generator)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    spoil = SpoilAfter(model.parameters(), spoil_from=3)
+    result = fit_plain(model, (x[:200], y[:200]), (x[200:], y[200:]), epochs=6, lr=1e-2, batch_size=20, seed=0,
+                       hooks=[spoil])
+    best = result.best_epoch[0]
+    assert best in (1, 2) and result.epochs_run == [6]  # a plain fit runs every epoch
+    assert all(torch.equal(p, kept) for p, kept in zip(model.parameters(), spoil.validated[best - 1]))
+
+
+def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kept_accuracy():
+    result = FitResult(epochs_run=[5, 5], best_epoch=[4, 2], best_val_loss=[0.1, 0.2], diverged=[False, False],
+                       seconds=0.0, val_acc=[[0.2, 0.5], [0.5, 0.9], [0.7, 0.4], [0.8, 0.95], [0.6, 0.3]])
+    assert result.epochs_to_fraction(0, 0.8) == 3  # 0.8 x 0.8 = 0.64: reached first at epoch 3
+    assert result.epochs_to_fraction(0, 1.0) == 4  # the kept epoch itself
+    assert result.epochs_to_fraction(0, 0.25) == 1  # 0.2 = 0.25 x 0.8: reaching counts
+    assert result.epochs_to_fraction(1, 1.0) == 2  # member 1 kept epoch 2 (0.9), not its best accuracy (0.95)
+    assert result.epochs_to_fraction(1, 0.8) == 2
+    assert result.epochs_to_fraction(1, 0.5) == 1
+    for fraction in (0.0, 1.2):
+        with pytest.raises(ValueError, match="^fraction = "):
+            result.epochs_to_fraction(0, fraction)
+
+
+def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
+    generator = seeding.generator(1, "test/data")
+    x = torch.randn(120, 6, generator=generator)
+    y = (x[:, 0] > 0).long()
+    x[7, 2] = float("nan")  # one bad training sample: every batch holding it is skipped
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0)
+    assert result.diverged == [True] and result.epochs_run == [1]
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_a_plain_network_trains_with_bio_plasticity_and_weight_noise_in_the_one_trainer():
+    from spikeloc.learning.bio import BioConfig, DalePrinciple, FuzzyRates, Splitting, attach
+    from spikeloc.learning.bio.splitting import SubSynapses
+    from spikeloc.learning.neuromodulation import NoiseObjective, NoiseTraining
+    from spikeloc.substrate.layers import plain_layers
+    from spikeloc.substrate.noise import NoiseConfig, WeightNoise
+    from spikeloc.substrate.synapses import DaleSigns
+
+    generator = seeding.generator(2, "test/data")
+    x = torch.randn(160, 6, generator=generator)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    plasticity = attach(model, BioConfig(fuzzy=FuzzyRates(), splitting=Splitting(2), dale=DalePrinciple(0.5)),
+                        [seeding.generator(0, "plasticity")])
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=0.2))
+    training = NoiseTraining(noise, NoiseObjective(), 1e-2, [seeding.generator(0, "noise/train")])
+    with noise.attached():
+        result = fit_plain(model, (x[:120], y[:120]), (x[120:], y[120:]), epochs=3, lr=1e-2, batch_size=20, seed=0,
+                           hooks=[training, plasticity])
+    assert result.diverged == [False] and plasticity.steps == 3 * 6
+    for layer in (model[0], model[2]):
+        chain = layer.parametrizations.weight
+        assert [type(p) for p in chain] == [SubSynapses, DaleSigns]  # the noise is gone, the rest is in place
+        assert torch.equal(layer.weight, chain[1].signs * chain.original.mean(dim=0).abs())

@@ -45,7 +45,7 @@ TASKS = ("ipd", "digits")
 #: Each mechanism alone; "none" and "all" are the other conditions.
 MECHANISMS = ("fuzzy_uniform", "fuzzy_lognormal", "crystallisation", "volume", "rejuvenation", "l1", "splitting",
               "dale")
-#: "all_but_rejuvenation": the seed's rejuvenation replaces ~10 % of synapses per event, which dominates "all".
+#: "all_but_rejuvenation": the seed's rejuvenation replaces 12-14 % of synapses per event, which dominates "all".
 #: "rejuvenation" is the seed's rule ("legacy"); "rejuvenation_package" is bio_transformations 0.0.5's current
 #: rule, in effect pruning (:mod:`spikeloc.learning.bio.rejuvenation`).
 CONDITIONS = ("none", *MECHANISMS, "all", "all_but_rejuvenation", "rejuvenation_package")

@@ -78,6 +78,14 @@ def test_round_trip_through_a_file_is_bit_for_bit(name, tmp_path):
             assert torch.equal(mine.signs, theirs.signs)  # Dale's signs come back, not just folded weights
 
 
+def test_a_graph_written_at_another_step_reads_back_with_the_step_it_records(tmp_path):
+    net, x = network(CONFIGS["spikes, gamma taus"]), inputs()
+    exchange.write(net, tmp_path / "coarse.nir", member=0, dt_nir_s=1e-3)
+    assert float(nir.read(tmp_path / "coarse.nir").metadata["spikeloc_time_step_s"]) == 1e-3
+    with torch.no_grad():
+        assert torch.equal(exchange.read(tmp_path / "coarse.nir")(x), net.restrict([0])(x))
+
+
 def test_exported_graph_holds_folded_weights_and_snntorch_time_constants():
     config = CONFIGS["two hidden, membrane"]
     net = network(config)
@@ -196,7 +204,13 @@ def test_command_line_exports_and_imports_and_names_bad_files(tmp_path, capsys):
         assert torch.equal(load(back).network(inputs()), net.restrict([1])(inputs()))
     capsys.readouterr()
     (tmp_path / "junk.nir").write_text("not a graph")
+    import h5py
+    with h5py.File(tmp_path / "other.h5", "w") as f:  # HDF5, but not NIR
+        f.create_dataset("data", data=np.ones(3))
+    nir.write(tmp_path / "linear_only.nir", chain(nir.Linear(weight=np.ones((2, 3)))))  # NIR, not a spiking chain
     cases = [
+        (["import-nir", str(tmp_path / "other.h5"), "--save", str(tmp_path / "x.pt")], "other.h5"),
+        (["import-nir", str(tmp_path / "linear_only.nir"), "--save", str(tmp_path / "x.pt")], "linear_only.nir"),
         (["import-nir", str(tmp_path / "junk.nir"), "--save", str(tmp_path / "x.pt")], "junk.nir"),
         (["import-nir", str(tmp_path / "missing.nir"), "--save", str(tmp_path / "x.pt")], "missing.nir"),
         (["import-nir", str(tmp_path / "model.pt"), "--save", str(tmp_path / "x.pt")], "model.pt"),

@@ -133,7 +133,7 @@ def write(network: SpikingClassifier, path: str | os.PathLike, member: int = 0,
 
 
 # ------------------------------------------------------------------------------------------------ import
-def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float = SNNTORCH_DT_S) -> SpikingClassifier:
+def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
     """A one-member ``SpikingClassifier`` from the NIR file at ``path`` (:func:`from_nir`); :class:`NIRFileError`
     naming the file if it is missing, not a NIR file, or not a graph of the supported shape."""
     nir = _nir()
@@ -233,11 +233,15 @@ def _log_tau_for(beta: np.ndarray, dt_s: float) -> torch.Tensor:
     return best
 
 
-def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float = SNNTORCH_DT_S) -> SpikingClassifier:
+def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
     """A one-member ``SpikingClassifier`` computing what ``graph`` does (module docstring); ``ValueError``
     naming what does not fit. ``dt_s`` is spikeloc's step (only used to express the decays as time constants
-    for graphs spikeloc did not write); ``dt_nir_s`` the graph's forward-Euler step (snnTorch's 1e-4 s)."""
+    for graphs spikeloc did not write); ``dt_nir_s`` the graph's forward-Euler step: by default the one a
+    spikeloc graph records (``spikeloc_time_step_s``), else snnTorch's :data:`SNNTORCH_DT_S`."""
     nir = _nir()
+    if dt_nir_s is None:
+        recorded = graph.metadata.get("spikeloc_time_step_s") if isinstance(graph.metadata, dict) else None
+        dt_nir_s = SNNTORCH_DT_S if recorded is None else float(np.asarray(recorded))
     require(dt_s > 0, "dt_s", dt_s, "> 0 s")
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
     order = _chain(graph)

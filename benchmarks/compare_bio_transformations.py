@@ -72,7 +72,8 @@ MECHANISMS = {
     "crystallisation": dict(
         package=dict(fuzzy_lr_distribution=Distribution.BASELINE), grad_calls=("crystallize", "fuzzy_learning_rates"),
         spikeloc=BioConfig(crystallisation=Crystallisation()),
-        differs="spikeloc skips silent synapses (g = 0) and the |g| > mean|w| clause; update vs gradient"),
+        differs="spikeloc skips silent synapses (g = 0) and the 'gradient above the mean weight' clause; "
+                "update vs gradient"),
     "volume": dict(
         package=dict(), grad_calls=("volume_dependent_lr",),
         spikeloc=BioConfig(volume=VolumeRates()),
@@ -92,7 +93,7 @@ MECHANISMS = {
     "Dale (half inhibitory)": dict(
         package=dict(apply_dales_principle=True), step_calls=("enforce_dales_principle",),
         spikeloc=BioConfig(dale=DalePrinciple(0.5)),
-        differs="one sign per presynaptic unit via |w| * sign (spikeloc) vs per output row, clipped by ReLU, "
+        differs="one sign per presynaptic unit via abs(w) * sign (spikeloc) vs per output row, clipped by ReLU, "
                 "output layer exempt"),
 }
 

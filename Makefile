@@ -14,6 +14,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	# the test extra holds nirtorch, whose unpinned torch requirement the torch installed above satisfies, so pip
+	# keeps that build (checked with pip install --dry-run in a fresh venv: no torch among what it would install)
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 from spikeloc.experiments import digits, ipd
 from spikeloc.networks.saved import load, save
@@ -118,6 +119,75 @@ def _train_digits(args: argparse.Namespace) -> None:
     _print(row, args.json)
 
 
+def _export_nir_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export-nir", help="write one member of a saved model as a NIR graph",
+                              description="Write member K of a model saved by 'train-ipd --save' or 'train-digits "
+                                          "--save' as a NIR graph (HDF5) that snnTorch, Norse, Sinabs, Rockpool and "
+                                          "neuromorphic tools read; time constants in snnTorch's convention "
+                                          "(spikeloc.networks.nir). Needs the nir extra.")
+    p.add_argument("--model", required=True, help="a spikeloc model file")
+    p.add_argument("--member", type=int, default=0, help="which ensemble member (default 0)")
+    p.add_argument("out", help="the NIR file to write")
+    p.set_defaults(handler=_export_nir)
+
+
+def _export_nir(args: argparse.Namespace) -> None:
+    from spikeloc.networks import nir as nir_exchange
+
+    _check_writable(args.out)
+    network = load(args.model).network
+    if not 0 <= args.member < network.n_members:
+        raise ValueError(f"--member {args.member}: {args.model} has members 0 to {network.n_members - 1}")
+    with _nir_installed():
+        nir_exchange.write(network, args.out, args.member)
+    print(f"member {args.member} of {args.model} written to {args.out} "
+          f"(layers {'-'.join(map(str, network.config.layer_sizes))}, readout {network.config.readout})")
+
+
+def _import_nir_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("import-nir", help="read a NIR graph into a spikeloc model file",
+                              description="Read a NIR graph (a chain Input -> Linear -> LIF ... -> LI | LIF -> "
+                                          "Output, e.g. from 'export-nir' or snnTorch's export_to_nir) and save it "
+                                          "as a spikeloc model. Needs the nir extra.")
+    p.add_argument("graph", help="the NIR file to read")
+    p.add_argument("--save", required=True, metavar="PATH", help="the spikeloc model file to write")
+    p.add_argument("--dt-ms", type=float, default=1.0,
+                   help="spikeloc's time step (ms) for expressing a foreign graph's decays as time constants")
+    p.set_defaults(handler=_import_nir)
+
+
+def _import_nir(args: argparse.Namespace) -> None:
+    from spikeloc.networks import nir as nir_exchange
+
+    _check_writable(args.save)
+    if not args.dt_ms > 0:
+        raise ValueError(f"--dt-ms {args.dt_ms}: must be > 0")
+    with _nir_installed():
+        network = nir_exchange.read(args.graph, dt_s=args.dt_ms * 1e-3)
+    save(network, args.save, {"imported_from_nir": str(args.graph)})
+    print(f"{args.graph} read as a spikeloc network (layers {'-'.join(map(str, network.config.layer_sizes))}, "
+          f"readout {network.config.readout}) and saved to {args.save}")
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path whose directory does not exist, before any work."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path}: directory {folder} does not exist")
+
+
+class _nir_installed:
+    """Turn a missing optional nir package into one clear error line."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, ImportError):
+            raise ValueError(str(error)) from None
+        return False
+
+
 def _print(row: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(row))
@@ -130,7 +200,7 @@ def _print(row: dict, as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spikeloc", description=__doc__)
     subparsers = parser.add_subparsers(required=True, metavar="command")
-    for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser):
+    for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser, _export_nir_parser, _import_nir_parser):
         add(subparsers)
     args = parser.parse_args(argv)
     try:

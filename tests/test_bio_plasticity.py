@@ -406,6 +406,51 @@ def test_rejuvenation_acts_on_the_scaled_update_and_its_fresh_weights_are_not_re
     assert torch.allclose(layer.weight, expected, atol=1e-6)
 
 
+def test_rejuvenated_per_event_divides_by_the_events_and_the_stored_synapses():
+    layer = nn.Linear(4, 5, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        layer.weight[0, :2] = 0.0  # replaced surely at every event (threshold |N| > 0); the ones almost never
+    plasticity = attach(layer, BioConfig(rejuvenation=Rejuvenation(interval_steps=2)), [gen(41)])
+    assert plasticity.rejuvenated_per_event() == [0.0]
+    for _ in range(4):  # events at steps 2 and 4
+        with torch.no_grad():
+            layer.weight[0, :2] = 0.0
+        plasticity.after_step()
+    assert plasticity.rejuvenation_events == 2 and plasticity.rejuvenated == [4]
+    assert plasticity.rejuvenated_per_event() == [2 / 20]
+
+
+def test_package_rule_prunes_weak_synapses_to_tiny_positive_weights_and_clamps_to_one():
+    n = 20000
+    weight = (2 * torch.rand(n, generator=gen(42)) - 1) * 0.3
+    weight[:2] = torch.tensor([3.0, -2.0])
+    std = float(weight.clamp(-1, 1).std())
+    expected = float(torch.exp(-8.0 * weight[2:].abs() / std).mean())  # E[P(replaced)] over the weights
+    before = weight.clone()
+    replaced = rejuvenate(weight, Rejuvenation(dre=8.0, rule="package"), gen(43))
+    rate = float(replaced[2:].double().mean())
+    assert rate == pytest.approx(expected, abs=5 * math.sqrt(expected * (1 - expected) / n))
+    assert weight[0] == 1.0 and weight[1] == -1.0  # clamped, never replaced (P = exp(-8 / std) ~ 0)
+    assert bool((weight[replaced] > 0).all() and (weight[replaced] < 1e-3).all())  # near-zero: pruned
+    assert torch.equal(weight[2:][~replaced[2:]], before[2:][~replaced[2:]])
+
+
+def test_package_rule_equals_bio_transformations_rejuvenate_weights():
+    bio_module = pytest.importorskip("bio_transformations.bio_module",
+                                     reason="pytorch-bio-transformations (benchmark extra) not installed")
+    layer = nn.Linear(30, 40)
+    with torch.no_grad():
+        layer.weight.copy_((2 * torch.rand(40, 30, generator=gen(44)) - 1) * 1.5)  # some beyond the clamp
+    ours = layer.weight.detach().clone()
+    package = bio_module.BioModule(lambda: layer)  # draws its fuzzy factors: seed after it
+    torch.manual_seed(45)  # the package draws from torch's global generator
+    package.rejuvenate_weights()
+    replaced = rejuvenate(ours, Rejuvenation(dre=8.0, rule="package"), torch.Generator().manual_seed(45))
+    assert 0 < int(replaced.sum()) < replaced.numel()
+    assert torch.equal(ours, layer.weight.detach())
+
+
 class Spy:
     """A training hook that logs its calls and snapshots the network's weights around the step."""
 
@@ -534,6 +579,7 @@ BAD_CONFIGS = [
     (lambda: Rejuvenation(interval_steps=0), "rejuvenation.interval_steps"),
     (lambda: Rejuvenation(interval_steps=2.5), "rejuvenation.interval_steps"),
     (lambda: Rejuvenation(dre=0), "rejuvenation.dre"),
+    (lambda: Rejuvenation(rule="old"), "rejuvenation.rule"),
     (lambda: L1Penalty(strength=-1), "l1.strength"),
     (lambda: Splitting(sub_synapses=1), "splitting.sub_synapses"),
     (lambda: Splitting(jitter=1.0), "splitting.jitter"),

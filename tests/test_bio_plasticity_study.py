@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64),
               "digits": dict(epochs=2, n_train=256, hidden=(16,))}
 TIMING = {"seconds_per_epoch"}
-SOME_CONDITIONS = ("none", "rejuvenation", "splitting", "all")
+SOME_CONDITIONS = ("none", "rejuvenation", "rejuvenation_package", "splitting", "all")
 
 
 @pytest.fixture
@@ -30,12 +30,12 @@ def test_bio_plasticity_study_writes_tables_comparisons_and_figure(study, tmp_pa
     study.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
     assert len(table) == 2 * len(SOME_CONDITIONS) * 2 and set(table["status"]) == {"ok"}
-    for column in ("test_acc", "epochs_to_80pct", "noisy_acc", "kept_under_noise", "rejuvenated_fraction"):
+    for column in ("test_acc", "epochs_to_80pct", "noisy_acc", "kept_under_noise", "rejuvenated_pct_per_event"):
         assert table[column].notna().all(), column
     assert (table["epochs_to_80pct"].between(1, 2)).all()
-    rejuvenating = table["mechanism"].isin(["rejuvenation", "all"])
-    assert (table.loc[rejuvenating, "rejuvenated_fraction"] > 0).all()
-    assert (table.loc[~rejuvenating, "rejuvenated_fraction"] == 0).all()
+    rejuvenating = table["mechanism"].isin(["rejuvenation", "rejuvenation_package", "all"])
+    assert (table.loc[rejuvenating, "rejuvenated_pct_per_event"] > 0).all()
+    assert (table.loc[~rejuvenating, "rejuvenated_pct_per_event"] == 0).all()
     for task, runs in table.groupby("task"):
         plain = runs.loc[runs["mechanism"] == "none", "stored_synapses"].iloc[0]
         split = runs["mechanism"].isin(["splitting", "all"])
@@ -47,7 +47,8 @@ def test_bio_plasticity_study_writes_tables_comparisons_and_figure(study, tmp_pa
     assert len(comparisons) == 2 * (len(SOME_CONDITIONS) - 1) * 4 and set(comparisons["n_units"]) == {2}
     assert all(v in ("better", "worse") or v.startswith("underpowered: 2 seeds detect only") for v in comparisons["verdict"])
     assert (out / "ablation.png").stat().st_size > 10_000
-    assert "Each condition vs none" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Each condition vs none" in printed and "rejuvenated_pct_per_event" in printed
 
 
 def test_split_weights_store_twice_the_synapses_of_none():

@@ -8,8 +8,9 @@ merged first, so the noise acts on connection weights).
 
 Tasks: ``"ipd"``, the IPD seed's network on the robust protocol (phase offset and phase noise redrawn per
 sample); ``"digits"``, a spiking classifier on MNIST-5k. Conditions (``mechanism``): ``"none"``, each mechanism
-alone (:data:`MECHANISMS`), ``"all"`` of them together (uniform fuzzy rates, the seed's) and all but
-rejuvenation. Every run of one seed
+alone (:data:`MECHANISMS`), ``"all"`` of them together (uniform fuzzy rates, the seed's), all but
+rejuvenation, and rejuvenation by bio_transformations 0.0.5's current rule (``"rejuvenation_package"``; the
+``"rejuvenation"`` condition uses the seed's, ``"legacy"``). Every run of one seed
 has the same data, initial weights and evaluation noise; the transforms draw from the seed's ``"plasticity"``
 stream, so conditions are paired on the seed.
 """
@@ -44,8 +45,10 @@ TASKS = ("ipd", "digits")
 #: Each mechanism alone; "none" and "all" are the other conditions.
 MECHANISMS = ("fuzzy_uniform", "fuzzy_lognormal", "crystallisation", "volume", "rejuvenation", "l1", "splitting",
               "dale")
-#: "all_but_rejuvenation": the seed's rejuvenation replaces ~10 % of synapses per event, which dominates "all".
-CONDITIONS = ("none", *MECHANISMS, "all", "all_but_rejuvenation")
+#: "all_but_rejuvenation": the seed's rejuvenation replaces 12-14 % of synapses per event, which dominates "all".
+#: "rejuvenation" is the seed's rule ("legacy"); "rejuvenation_package" is bio_transformations 0.0.5's current
+#: rule, in effect pruning (:mod:`spikeloc.learning.bio.rejuvenation`).
+CONDITIONS = ("none", *MECHANISMS, "all", "all_but_rejuvenation", "rejuvenation_package")
 #: Learning speed: epochs until the validation accuracy reaches this fraction of the kept epoch's.
 SPEED_FRACTION = 0.8
 
@@ -93,13 +96,16 @@ class BioPlasticityRun(SpikingTaskSizes):
             on = set(MECHANISMS)
         elif self.mechanism == "all_but_rejuvenation":
             on = set(MECHANISMS) - {"rejuvenation"}
+        elif self.mechanism == "rejuvenation_package":
+            on = {"rejuvenation"}
+        rule = "package" if self.mechanism == "rejuvenation_package" else "legacy"
         distribution = "lognormal" if self.mechanism == "fuzzy_lognormal" else "uniform"
         return BioConfig(
             fuzzy=FuzzyRates(distribution, self.fuzzy_spread) if on & {"fuzzy_uniform", "fuzzy_lognormal"} else None,
             crystallisation=Crystallisation(self.crystal_threshold, self.dampening)
             if "crystallisation" in on else None,
             volume=VolumeRates(self.volume_base, self.stability, self.variability) if "volume" in on else None,
-            rejuvenation=Rejuvenation(self.dre, interval) if "rejuvenation" in on else None,
+            rejuvenation=Rejuvenation(self.dre, interval, rule) if "rejuvenation" in on else None,
             l1=L1Penalty(self.l1_strength) if "l1" in on else None,
             splitting=Splitting(self.sub_synapses, self.split_jitter) if "splitting" in on else None,
             dale=DalePrinciple(self.inhibitory_fraction) if "dale" in on else None,
@@ -118,6 +124,7 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
     if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
         return ensembles.diverged_row(fitted, 0)
     stored, slowed = plasticity.synapse_count(), plasticity.slowed_fraction(0.1)[0]
+    rejuvenated = plasticity.rejuvenated_per_event()[0]
     plasticity.detach()
 
     def score() -> list[float]:
@@ -131,7 +138,7 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
             "epochs_to_80pct": fitted.epochs_to_fraction(0, SPEED_FRACTION),
             "noisy_acc": float(noisy.mean()), "noisy_acc_sd": float(noisy.std()),
             "kept_under_noise": float(noisy.mean()) / clean if clean > 0 else float("nan"),
-            "rejuvenated_fraction": plasticity.rejuvenated[0] / stored,
+            "rejuvenated_pct_per_event": 100 * rejuvenated, "rejuvenation_events": plasticity.rejuvenation_events,
             "slowed_fraction": slowed,
             "stored_synapses": stored, "optimiser_steps": plasticity.steps,
             **ensembles.fit_columns(fitted, 0)}

@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +65,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedMo
         raise ModelFileError(f"model file {path} does not exist")
     try:
         content = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - torch's unpickler raises anything on a foreign file (KeyError, ...)
         raise ModelFileError(f"{path} is not a readable spikeloc model file ({type(error).__name__}: "
                              f"{str(error).splitlines()[0] if str(error) else 'corrupt'})") from error
     if not isinstance(content, dict) or content.get("format") != FORMAT:

@@ -17,6 +17,8 @@ from spikeloc.validation import require, require_choice
 FUZZY_DISTRIBUTIONS = ("uniform", "lognormal")
 #: Where the per-synapse factors act: on the optimiser's update (default) or on the gradient (the seed's).
 SCALE_TARGETS = ("update", "gradient")
+#: Rejuvenation rules: the seed's (``"legacy"``) and bio_transformations 0.0.5's (``"package"``).
+REJUVENATION_RULES = ("legacy", "package")
 
 
 def _finite(value: object) -> bool:
@@ -79,14 +81,19 @@ class VolumeRates:
 
 @dataclass(frozen=True)
 class Rejuvenation:
-    """Every ``interval_steps`` optimiser steps, replace the weights below a random threshold of scale
-    ``max|w| / dre`` by fresh ones (the seed's dre = 8; the seed leaves the interval to the user)."""
+    """Every ``interval_steps`` optimiser steps, replace weak weights (the seed's dre = 8; the seed leaves the
+    interval to the user) by ``rule`` (:data:`REJUVENATION_RULES`, equations in :mod:`.rejuvenation`):
+    ``"legacy"``, the seed's (weights below a random threshold of scale ``max|w| / dre`` replaced by
+    U(-max|w|, max|w|)), or ``"package"``, bio_transformations 0.0.5's current rule (weight replaced with
+    probability exp(-dre |w| / std) by a tiny positive value, in effect pruned; weights clamped to [-1, 1])."""
 
     dre: float = 8.0
     interval_steps: int = 100
+    rule: str = "legacy"
 
     def __post_init__(self) -> None:
         require(_finite(self.dre) and self.dre > 0, "rejuvenation.dre", self.dre, "a finite number > 0")
+        require_choice(self.rule, "rejuvenation.rule", REJUVENATION_RULES)
         require(isinstance(self.interval_steps, int) and self.interval_steps >= 1, "rejuvenation.interval_steps",
                 self.interval_steps, "an integer >= 1")
 

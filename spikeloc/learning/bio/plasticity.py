@@ -42,8 +42,9 @@ class _LayerState:
 class BioPlasticity:
     """The plasticity transforms of one model (made by :func:`attach`); member k draws from ``generators[k]``.
 
-    Counters for result tables: ``steps``, ``rejuvenated`` (synapses replaced, per member), ``crystallised``
-    (synapse-steps damped, per member).
+    Counters for result tables: ``steps``, ``rejuvenation_events`` (steps on which rejuvenation ran),
+    ``rejuvenated`` (synapses replaced, per member, summed over events; :meth:`rejuvenated_per_event` divides),
+    ``crystallised`` (synapse-steps damped, per member).
     """
 
     def __init__(self, layers: Mapping[str, WeightLayer], config: BioConfig, generators: Sequence[torch.Generator]):
@@ -56,6 +57,7 @@ class BioPlasticity:
         self.config = config
         self.generators = list(generators)
         self.steps = 0
+        self.rejuvenation_events = 0
         self.rejuvenated = [0] * len(self.generators)
         self.crystallised = [0] * len(self.generators)
         self.layers = {name: _LayerState(layer) for name, layer in layers.items()}
@@ -156,14 +158,16 @@ class BioPlasticity:
     def after_step(self) -> None:
         """After the optimiser step: scale the update (``scale="update"``), then rejuvenate on schedule."""
         self.steps += 1
+        rejuvenation = self.config.rejuvenation
+        rejuvenating = rejuvenation is not None and self.steps % rejuvenation.interval_steps == 0
+        self.rejuvenation_events += rejuvenating
         with torch.no_grad():
             for state in self.layers.values():
                 weight = state.layer.weight
                 if self.config.scale == "update" and state.step_factors is not None:
                     weight.copy_(state.before_step + state.step_factors * (weight - state.before_step))
                     state.step_factors = state.before_step = None
-                rejuvenation = self.config.rejuvenation
-                if rejuvenation is not None and self.steps % rejuvenation.interval_steps == 0:
+                if rejuvenating:
                     for k, (w, g) in enumerate(zip(self._networks(weight), self.generators)):
                         replaced = rejuvenate(w, rejuvenation, g)
                         self.rejuvenated[k] += int(replaced.sum())
@@ -177,6 +181,12 @@ class BioPlasticity:
     def synapse_count(self) -> int:
         """Stored synapses per member (sub-synapses counted one by one; before :meth:`detach`)."""
         return sum(self._networks(s.layer.weight)[0].numel() for s in self.layers.values())
+
+    def rejuvenated_per_event(self) -> list[float]:
+        """Per member: the fraction of stored synapses replaced by one rejuvenation event, the mean over the
+        events so far (0 before the first; before :meth:`detach`)."""
+        events = max(self.rejuvenation_events, 1)
+        return [n / (events * self.synapse_count()) for n in self.rejuvenated]
 
     def slowed_fraction(self, below: float) -> list[float]:
         """Per member: the fraction of stored synapses whose learning-rate factor is now under ``below`` x

@@ -1,0 +1,364 @@
+"""Exchange spiking classifiers through NIR, the Neuromorphic Intermediate Representation (``nir``), which
+snnTorch, Norse, Sinabs, Rockpool, Spyx, Lava-DL and neuromorphic chips read and write.
+
+:func:`to_nir` writes one member of a :class:`~spikeloc.networks.classifier.SpikingClassifier` (any depth) as a
+chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF -> Output``:
+
+* ``nir.Linear`` per synapse layer, weight ``(outputs, inputs)`` = the member's *effective* weight, Dale's signs
+  folded in (``|w| * sign``); the signs themselves ride along in the node's ``metadata["dale_signs"]`` (1 / -1
+  per presynaptic unit; 0: unconstrained) for spikeloc to read back; other tools ignore node metadata.
+* ``nir.LIF`` per hidden layer (and the ``"spikes"`` readout), ``nir.LI`` for the ``"membrane"`` readout (the
+  leaky integrator ``v_t = beta v_{t-1} + I_t``), one time constant per neuron.
+
+**Time constants.** NIR neurons are continuous-time, ``tau dv/dt = (v_leak - v) + r I``; a simulator with step
+``dt`` turns that into a per-step decay. snnTorch's exporter and importer both use forward Euler with a
+hard-coded ``dt = 1e-4`` s: ``beta = 1 - dt / tau`` and input gain ``r dt / tau``. So that a graph means the same
+network to snnTorch as to spikeloc, each neuron's per-step decay ``beta_n`` (spikeloc: ``exp(-dt_s / tau_n)``) is
+written in that convention, ``tau = dt / (1 - beta_n)``, ``r = tau / dt`` (gain exactly 1), ``v_leak = 0``,
+``v_reset = 0``, with ``dt = dt_nir_s`` (default :data:`SNNTORCH_DT_S`). The ``tau`` in the file is therefore
+*not* spikeloc's membrane time constant in seconds (5 ms at dt 1 ms becomes 0.55 ms at dt 0.1 ms), and reading
+it as ``exp(-dt / tau)`` would give a different network; :func:`from_nir` inverts exactly this mapping. The
+graph's metadata records the convention (``spikeloc_time_step_convention``) and spikeloc's own settings
+(``spikeloc``: the classifier config and member, JSON) for a faithful round trip.
+
+**Reset.** spikeloc's LIF neurons reset to zero one step after a spike (snnTorch's ``reset_delay=True``);
+snnTorch's importer builds ``snn.Leaky(reset_mechanism="zero", reset_delay=False)``, which resets in the same
+step. The spikes are identical (the next step's membrane is ``beta (1 - s_t) u_t + I`` either way); only the
+membrane recorded at a spike step differs.
+
+:func:`from_nir` reads a graph of that shape back into a one-member ``SpikingClassifier``: spikeloc's own
+graphs give outputs equal to the original bit for bit (the decays are recovered exactly, see
+:func:`_log_tau_for`); graphs from snnTorch's ``export_to_nir`` (``snn.Leaky`` networks with per-neuron tensor
+``beta``/``threshold``, exported with ``ignore_dims=[0]``) import with equal outputs. Known limits of snnTorch's
+side (snnTorch 1.0.0): it exports every ``Leaky`` as a reset-to-zero LIF, so a ``'subtract'`` or ``'none'``
+network is written wrongly and nothing in the file can tell; and its importer has no mapping for ``nir.LI``:
+:func:`to_snntorch` is its importer with ``nir.LI`` mapped (a stateful leaky integrator, wired through nirtorch).
+
+Not representable here (a clear ``ValueError``): input delays (export), biases, ``v_leak`` or ``v_reset``
+other than 0, an input gain other than 1, different thresholds within a network, and graphs that are not a chain.
+Dropout is a training-time operation and is not exported (the graph is the network in evaluation mode).
+
+Needs the optional packages ``nir`` (and ``nirtorch`` for :func:`to_snntorch`): ``pip install -e ".[nir]"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from spikeloc.files import atomic_write
+from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.validation import require
+
+#: snnTorch's export_to_nir / import_from_nir hard-code this simulation step (seconds).
+SNNTORCH_DT_S = 1e-4
+CONVENTION = "forward Euler: beta = 1 - dt / tau, input gain r * dt / tau = 1"
+INSTALL = 'NIR exchange needs the optional packages nir and nirtorch: pip install -e ".[nir]"'
+
+
+class NIRFileError(ValueError):
+    """A file that is not a readable NIR graph, or one spikeloc cannot represent."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as error:
+        raise ImportError(INSTALL) from error
+    return nir
+
+
+# ------------------------------------------------------------------------------------------------ export
+def _decays(layer: nn.Module, member: int, units: int) -> np.ndarray:
+    """Per-step decay of each neuron of one layer of ``member``, float64 (exactly the value spikeloc uses:
+    the float32 per-neuron betas, or the float of a fixed tau)."""
+    beta = layer.beta()
+    if isinstance(beta, torch.Tensor):
+        return beta.detach()[member].cpu().double().numpy()
+    return np.full(units, float(beta))
+
+
+def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTORCH_DT_S):
+    """One member of ``network`` as a ``nir.NIRGraph`` (see the module docstring for the node mapping)."""
+    nir = _nir()
+    config = network.config
+    require(0 <= member < network.n_members, "member", member, f"an index in [0, {network.n_members})")
+    require(network.input_delays is None, "input_delays", config.input_delays,
+            "'none' for NIR export (NIR has no per-fibre delay that spikeloc's importers share)")
+    require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
+    names = config.synapse_names
+    neurons = [*network.hidden_layers, network.readout]
+    nodes = {"input": nir.Input(input_type=np.array([config.n_inputs]))}
+    chain = ["input"]
+    for i, (name, synapses, layer, units) in enumerate(zip(names, network.synapses, neurons,
+                                                           config.layer_sizes[1:])):
+        weight = synapses.effective_weight().detach()[member].T.cpu().numpy()  # (outputs, inputs)
+        signs = synapses.signs.detach()[member].cpu().numpy()
+        nodes[f"synapses_{name}"] = nir.Linear(weight=weight, metadata={"dale_signs": signs} if signs.any() else {})
+        beta = _decays(layer, member, units)
+        tau = dt_nir_s / (1 - beta)
+        common = dict(tau=tau, r=tau / dt_nir_s, v_leak=np.zeros(units))
+        is_readout = i == len(neurons) - 1
+        if is_readout and config.readout == "membrane":
+            node = nir.LI(**common)
+        else:
+            node = nir.LIF(**common, v_threshold=np.full(units, config.threshold), v_reset=np.zeros(units))
+        key = "readout" if is_readout else f"layer_{i + 1}"
+        nodes[key] = node
+        chain += [f"synapses_{name}", key]
+    nodes["output"] = nir.Output(output_type=np.array([config.n_classes]))
+    chain.append("output")
+    metadata = {"spikeloc": json.dumps({"config": dataclasses.asdict(config),
+                                        "member": dataclasses.asdict(network.members[member])}),
+                "spikeloc_time_step_s": dt_nir_s, "spikeloc_time_step_convention": CONVENTION}
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
+
+
+def write(network: SpikingClassifier, path: str | os.PathLike, member: int = 0,
+          dt_nir_s: float = SNNTORCH_DT_S) -> None:
+    """Write member ``member`` of ``network`` to a NIR file (HDF5) at ``path``, atomically."""
+    nir = _nir()
+    graph = to_nir(network, member, dt_nir_s)
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    atomic_write(Path(path), buffer.getvalue())
+
+
+# ------------------------------------------------------------------------------------------------ import
+def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
+    """A one-member ``SpikingClassifier`` from the NIR file at ``path`` (:func:`from_nir`); :class:`NIRFileError`
+    naming the file if it is missing, not a NIR file, or not a graph of the supported shape."""
+    nir = _nir()
+    path = Path(path)
+    if not path.is_file():
+        raise NIRFileError(f"NIR file {path} does not exist")
+    try:
+        graph = nir.read(path)
+    except Exception as error:  # h5py and nir raise many kinds (OSError, KeyError, ValueError, AssertionError)
+        raise NIRFileError(f"{path} is not a readable NIR file ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from error
+    try:
+        return from_nir(graph, dt_s, dt_nir_s)
+    except ValueError as error:
+        raise NIRFileError(f"{path}: {error}") from error
+
+
+def _chain(graph) -> list:
+    """The graph's nodes from its one input to its one output, following its edges; ValueError otherwise."""
+    nir = _nir()
+    inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
+    successors: dict[str, list[str]] = {}
+    for source, target in graph.edges:
+        successors.setdefault(source, []).append(target)
+    if len(inputs) != 1:
+        raise ValueError(f"the graph has {len(inputs)} input nodes; spikeloc reads chains with one")
+    order, node = [], inputs[0]
+    while True:
+        order.append(graph.nodes[node])
+        following = successors.get(node, [])
+        if isinstance(graph.nodes[node], nir.Output):
+            break
+        if len(following) != 1 or len(order) > len(graph.nodes):
+            raise ValueError(f"node {node!r} has {len(following)} successors; spikeloc reads chains "
+                             "Input -> Linear -> LIF -> ... -> Linear -> LI | LIF -> Output")
+        node = following[0]
+    if len(order) != len(graph.nodes):
+        raise ValueError(f"the graph has {len(graph.nodes)} nodes, {len(order)} of them on the input-output chain")
+    return order
+
+
+def _weight(node, nir) -> np.ndarray:
+    if isinstance(node, nir.Affine):
+        if np.any(node.bias != 0):
+            raise ValueError("a synapse layer has a bias; spikeloc's synapses have none")
+    elif not isinstance(node, nir.Linear):
+        raise ValueError(f"expected a Linear (or bias-free Affine) node, found {type(node).__name__}")
+    return np.asarray(node.weight, dtype=np.float64)
+
+
+def _decay_of(node, nir, dt_nir_s: float) -> tuple[np.ndarray, float | None]:
+    """(per-step decays, threshold or None) of a LIF / LI node in the forward-Euler convention."""
+    tau, r, v_leak = (np.asarray(getattr(node, k), dtype=np.float64).reshape(-1) for k in ("tau", "r", "v_leak"))
+    if np.any(v_leak != 0):
+        raise ValueError("a neuron node has v_leak != 0; spikeloc's neurons leak to 0")
+    if not np.allclose(r * dt_nir_s / tau, 1.0, rtol=1e-6, atol=0):  # float32 writers round it
+        raise ValueError(f"a neuron node has input gain r * dt / tau != 1 (dt = {dt_nir_s} s); spikeloc's "
+                         "neurons add their input current unscaled")
+    beta = 1 - dt_nir_s / tau
+    if np.any(~np.isfinite(beta)) or np.any(beta < 0) or np.any(beta > 1):
+        raise ValueError(f"a neuron node has tau outside [dt, inf) (dt = {dt_nir_s} s): decays must be in [0, 1]")
+    if isinstance(node, nir.LI):
+        return beta, None
+    threshold = np.unique(np.asarray(node.v_threshold, dtype=np.float64))
+    if threshold.size != 1 or not threshold[0] > 0:
+        raise ValueError(f"a LIF node has thresholds {threshold[:5]}; spikeloc needs one threshold > 0 per network")
+    if np.any(np.asarray(node.v_reset) != 0):
+        raise ValueError("a LIF node has v_reset != 0; spikeloc's neurons reset to 0")
+    return beta, float(threshold[0])
+
+
+def _log_tau_for(beta: np.ndarray, dt_s: float) -> torch.Tensor:
+    """float32 log time constants (seconds) whose float32 decays ``exp(-dt_s / exp(log_tau))`` (as
+    :class:`~spikeloc.substrate.neurons.TimeConstants` computes them) equal ``beta`` rounded to float32: the
+    float64 inverse, then the nearest float32 neighbours searched for an exact match (so a spikeloc graph
+    round-trips bit for bit). A decay of exactly 0 or 1 has no finite tau and is refused."""
+    if np.any((beta <= 0) | (beta >= 1)):
+        raise ValueError("per-neuron decays must lie strictly between 0 and 1 (a finite tau > 0)")
+    target = torch.from_numpy(beta).float()
+    log_tau = torch.from_numpy(np.log(-dt_s / np.log(beta))).float()
+
+    def decay(x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-dt_s / x.exp())
+
+    best = log_tau.clone()
+    for step in range(1, 9):
+        missing = decay(best) != target
+        if not bool(missing.any()):
+            break
+        for direction in (math.inf, -math.inf):
+            candidate = log_tau.clone()
+            for _ in range(step):
+                candidate = torch.nextafter(candidate, torch.full_like(candidate, direction))
+            hit = missing & (decay(candidate) == target)
+            best[hit] = candidate[hit]
+            missing &= ~hit
+    return best
+
+
+def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
+    """A one-member ``SpikingClassifier`` computing what ``graph`` does (module docstring); ``ValueError``
+    naming what does not fit. ``dt_s`` is spikeloc's step (only used to express the decays as time constants
+    for graphs spikeloc did not write); ``dt_nir_s`` the graph's forward-Euler step: by default the one a
+    spikeloc graph records (``spikeloc_time_step_s``), else snnTorch's :data:`SNNTORCH_DT_S`."""
+    nir = _nir()
+    if dt_nir_s is None:
+        recorded = graph.metadata.get("spikeloc_time_step_s") if isinstance(graph.metadata, dict) else None
+        dt_nir_s = SNNTORCH_DT_S if recorded is None else float(np.asarray(recorded))
+    require(dt_s > 0, "dt_s", dt_s, "> 0 s")
+    require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
+    order = _chain(graph)
+    body = order[1:-1]
+    if len(body) < 2 or len(body) % 2:
+        raise ValueError(f"expected Linear and neuron nodes in turn between input and output, found "
+                         f"{[type(n).__name__ for n in body]}")
+    weights = [_weight(node, nir) for node in body[0::2]]
+    neurons = body[1::2]
+    for node in neurons[:-1]:
+        if not isinstance(node, nir.LIF):
+            raise ValueError(f"hidden layers must be LIF nodes, found {type(node).__name__}")
+    if not isinstance(neurons[-1], (nir.LIF, nir.LI)):
+        raise ValueError(f"the readout must be a LIF or LI node, found {type(neurons[-1]).__name__}")
+    sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
+    for w, n_in in zip(weights, sizes):
+        if w.shape[1] != n_in:
+            raise ValueError(f"weight shapes {[w.shape for w in weights]} do not chain")
+    decays, thresholds = zip(*(_decay_of(node, nir, dt_nir_s) for node in neurons))
+    for beta, units in zip(decays, sizes[1:]):
+        if beta.size != units:
+            raise ValueError(f"a neuron node has {beta.size} neurons after a layer of {units} outputs")
+    levels = {t for t in thresholds if t is not None}
+    if len(levels) > 1:
+        raise ValueError(f"layers have different thresholds {sorted(levels)}; spikeloc has one per network")
+    readout = "membrane" if isinstance(neurons[-1], nir.LI) else "spikes"
+    config, member = _settings(graph, sizes, readout, levels, decays, dt_s)
+    network = SpikingClassifier(config, [member]).eval()
+    signs = [np.asarray(node.metadata.get("dale_signs", np.zeros(w.shape[1])), dtype=np.float32)
+             for node, w in zip(body[0::2], weights)]
+    layers = [*network.hidden_layers, network.readout]
+    with torch.no_grad():
+        for synapses, w, s in zip(network.synapses, weights, signs):
+            synapses.raw_weight.copy_(torch.from_numpy(w.T.copy())[None])
+            synapses.signs.copy_(torch.from_numpy(s)[None])
+        if config.per_neuron_tau:
+            for layer, beta in zip(layers, decays):
+                layer.time_constants.log_tau.copy_(_log_tau_for(beta, config.dt_s)[None])
+    return network
+
+
+def _settings(graph, sizes: list[int], readout: str, levels: set[float], decays, dt_s: float
+              ) -> tuple[ClassifierConfig, Member]:
+    """The classifier config and member: spikeloc's own (graph metadata) where it describes this graph,
+    else built from the graph (fixed tau where every decay is equal, else per-neuron taus)."""
+    threshold = levels.pop() if levels else 1.0
+    saved = graph.metadata.get("spikeloc") if isinstance(graph.metadata, dict) else None
+    if saved is not None:
+        try:
+            content = json.loads(saved.decode() if isinstance(saved, bytes) else str(saved))
+            config = ClassifierConfig(**content["config"])
+            member = Member(**content["member"])
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"its spikeloc metadata is unreadable ({error})") from error
+        fits = (list(config.layer_sizes) == sizes and config.readout == readout and config.threshold == threshold
+                and config.input_delays == "none")
+        if fits and not config.per_neuron_tau:
+            fits = all(np.allclose(beta, config.lif.beta, rtol=1e-12, atol=0) for beta in decays)
+        if fits:
+            return config, member
+    config = dict(n_inputs=sizes[0], hidden=tuple(sizes[1:-1]), n_classes=sizes[-1], readout=readout,
+                  dt_s=dt_s, threshold=threshold)
+    every = np.concatenate(decays)
+    if np.all(every == every[0]):
+        beta = float(every[0])
+        if not 0 < beta < 1:
+            raise ValueError(f"decay {beta} has no finite time constant > 0 (it must lie strictly between 0 and 1)")
+        return ClassifierConfig(**config, tau_s=-dt_s / math.log(beta)), Member()
+    # per-neuron taus, overwritten from the graph; the record describes their spread: the half-width of a
+    # uniform range that holds them all, or (when that reaches 0) a gamma with their coefficient of variation
+    if np.any((every <= 0) | (every >= 1)):
+        raise ValueError("per-neuron decays must lie strictly between 0 and 1 (a finite tau > 0)")
+    taus = -dt_s / np.log(every)
+    mean = float(taus.mean())
+    spread = float(np.abs(taus / mean - 1).max())
+    distribution = ("uniform", spread) if spread < 1 else ("gamma", float(taus.std() / mean))
+    return ClassifierConfig(**config, tau_s=mean, tau_distribution=distribution[0], tau_spread=distribution[1]), Member()
+
+
+# ------------------------------------------------------------------------------------------------ snnTorch
+class LeakyIntegrator(nn.Module):
+    """One step of the membrane readout for nirtorch graphs: ``v_t = beta v_{t-1} + I_t``, the state passed
+    explicitly (nirtorch hands ``state`` in and takes ``(output, state)`` back); ``beta = 1 - dt / tau``
+    (snnTorch's forward-Euler convention, input gain ``r dt / tau`` = 1 required)."""
+
+    def __init__(self, beta: torch.Tensor):
+        super().__init__()
+        self.register_buffer("beta", beta)
+
+    def forward(self, current: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        membrane = current if state is None else self.beta * state + current
+        return membrane, membrane
+
+
+def to_snntorch(graph) -> nn.Module:
+    """snnTorch's importer (``snntorch.import_nir.import_from_nir``: the same node mappings) with ``nir.LI``
+    mapped to :class:`LeakyIntegrator`, which snnTorch 1.0.0 lacks. Returns nirtorch's stepping module:
+    ``output, state = module(x_t, state)`` per time step, ``state=None`` at the start (snnTorch's neurons keep
+    their own hidden state: call ``snntorch.utils.reset`` on the module before a new sequence)."""
+    nir = _nir()
+    try:
+        import nirtorch
+        from snntorch.import_nir import _nir_to_snntorch_module
+    except ImportError as error:
+        raise ImportError(INSTALL) from error
+
+    def snntorch_node(node):
+        return _nir_to_snntorch_module(node, init_hidden=True)
+
+    def leaky_integrator(node):
+        _decay_of(node, nir, SNNTORCH_DT_S)  # refuses v_leak or an input gain snnTorch's convention lacks
+        return LeakyIntegrator(torch.as_tensor(1 - SNNTORCH_DT_S / np.asarray(node.tau), dtype=torch.float32))
+
+    node_map = {kind: snntorch_node for kind in (nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.AvgPool2d,
+                                                 nir.IF, nir.LIF, nir.CubaLIF)}
+    node_map[nir.LI] = leaky_integrator
+    return nirtorch.nir_to_torch(graph, node_map)
+
+
+__all__ = ["SNNTORCH_DT_S", "LeakyIntegrator", "NIRFileError", "from_nir", "read", "to_nir", "to_snntorch", "write"]

@@ -168,3 +168,13 @@ def test_default_output_directory_is_checked_too(studies, workdir, capsys):
     err = refused(studies["robustness"].main, [], capsys)
     assert_one_line(err, "argument --out: (default results/robustness-quick)", "is not a directory")
     assert os.path.isfile(workdir / "results")
+
+
+def test_command_lines_and_the_runner_do_not_import_torch():
+    """Parsing (and the study runner with its workers) stays light: a bad `spikeloc` command line is answered
+    before torch loads, and a runner whose run functions need no torch does not load it (each load is a
+    second or more per process)."""
+    code = ("import sys, spikeloc.cli, spikeloc.options, spikeloc.study.cli, spikeloc.study.runner; "
+            "print(sorted(m for m in ('torch', 'snntorch', 'matplotlib') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

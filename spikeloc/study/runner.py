@@ -469,7 +469,8 @@ def _exit_on_sigterm(signal_number: int, frame: Any) -> None:
     """SIGTERM ends a worker through ``sys.exit``, not at once: Python's exit then runs multiprocessing's
     finalizers, which release the named semaphores the worker created (tqdm makes one for every progress
     bar's lock), instead of leaving them to the resource tracker, which warns of "leaked semaphore
-    objects" when the study ends."""
+    objects" when the study ends.  A second SIGTERM is ignored, lest it break off that clean-up."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(128 + signal_number)
 
 
@@ -483,7 +484,8 @@ def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: 
     while True:
         try:
             payload = connection.recv_bytes()
-        except EOFError:
+        except EOFError:  # the runner is done: exit, and let no SIGTERM interrupt the clean-up on the way out
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return
         try:
             outcomes: list[_RunOutcome] | str = pickle.loads(payload)()

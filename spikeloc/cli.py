@@ -151,7 +151,8 @@ def _print(row: dict, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; 0 on success, 2 (one line on stderr) on a usage error."""
+    """Run the command; 0 on success, 2 on a usage error, 1 on a failure during the work (one line on stderr
+    for both)."""
     parser = Parser(prog="spikeloc", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(required=True, metavar="command")
     for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser):
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"{args.parser.prog}: error: {option_error(error, args.parser, args.fields)}", file=sys.stderr)
         return 2
+    except OSError as error:  # during the work: a disk that fills up while saving, say
+        print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,3 +1,4 @@
+import errno
 import json
 import math
 
@@ -124,3 +125,14 @@ def test_cli_bad_input_is_one_clear_error(args, field, capsys):
 def test_full_size_run_reaches_the_seed_accuracy(settings, floor):
     # the full-size version of the short training test above (about 20 s each): make test-slow
     assert run_ipd(IPDRun(**settings), seed=0)["test_acc"] >= floor
+
+
+def test_cli_failure_during_the_work_is_one_line_and_status_1(tmp_path, capsys, monkeypatch):
+    def disk_full(path, content):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("spikeloc.networks.saved.atomic_write", disk_full)
+    model = tmp_path / "ipd.pt"
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"spikeloc train-ipd: error: [Errno 28] No space left on device: '{model}'\n"

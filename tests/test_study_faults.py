@@ -183,6 +183,15 @@ def wait_until_gone(procs: list[Proc], timeout: float) -> tuple[list[Proc], floa
     return alive, time.monotonic() - start
 
 
+def default_sigint(then=None) -> None:
+    """Subprocess set-up: Ctrl-C's default action, even where pytest itself runs with SIGINT ignored (a
+    background job of a non-interactive shell, e.g. under nohup), which the runner would inherit and so
+    never see a KeyboardInterrupt; then ``then()``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if then is not None:
+        then()
+
+
 class Runner:
     """The fault test study script running in a subprocess of its own session, with ``options`` (e.g. 2
     worker processes)."""
@@ -196,7 +205,7 @@ class Runner:
         self.process = subprocess.Popen(
             [sys.executable, str(script), "--out", str(out), "--quiet", *options],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=preexec_fn)
+            preexec_fn=lambda: default_sigint(preexec_fn))
         self.pid = self.process.pid
 
     def wait_for(self, condition, what: str, timeout: float = 60) -> None:

@@ -90,22 +90,25 @@ KILLABLE = textwrap.dedent("""
     make = ipd_experiments.ipd_study
     module.ipd_study = lambda *a: make(*a).__class__(**{{**make(*a).__dict__, "max_batch": 1}})
     if __name__ == "__main__":  # worker processes re-import this file
-        module.main(["--out", sys.argv[1], "--quiet", "--workers", "2"])
+        module.main(["--out", sys.argv[1], "--quiet", "--workers", sys.argv[2]])
 """)
 
 
-@pytest.mark.parametrize("dropouts, sigmas, seeds", [
-    ((0.0, 0.5), (0.0, 0.3), (0, 1)),
-    pytest.param((0.0, 0.5, 0.9), (0.0, 0.1, 0.2, 0.3), (0, 1, 2), marks=pytest.mark.slow)])
-def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tmp_path, dropouts, sigmas, seeds):
+@pytest.mark.parametrize("dropouts, sigmas, seeds, workers", [
+    ((0.0, 0.5), (0.0, 0.3), (0, 1), "1"),
+    pytest.param((0.0, 0.5, 0.9), (0.0, 0.1, 0.2, 0.3), (0, 1, 2), "2", marks=pytest.mark.slow)])
+def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tmp_path, dropouts, sigmas, seeds,
+                                                                             workers):
     """Killed mid-grid and run again: every run once, the finished ones kept as they were; the run that
-    finishes writes nothing to stderr (with --quiet), e.g. no warning of semaphores its workers leaked."""
+    finishes writes nothing to stderr (with --quiet), e.g. no warning of semaphores its workers leaked.
+    The default suite runs 8 runs on one worker process (each process imports torch and the study: seconds);
+    the slow suite 36 runs on two."""
     script = tmp_path / "killable.py"
     script.write_text(KILLABLE.format(path=str(ROOT / "studies" / "robustness.py"), tiny=TINY, dropouts=dropouts,
                                       sigmas=sigmas, seeds=seeds))
     total = len(dropouts) * len(sigmas) * len(seeds)
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(script), str(out)], start_new_session=True,
+    process = subprocess.Popen([sys.executable, str(script), str(out), workers], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs_file = out / "runs.csv"
     deadline = time.monotonic() + 120
@@ -116,7 +119,7 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     finished = pd.read_csv(runs_file)
     assert 2 <= len(finished) < total, "the kill should land mid-grid"
 
-    resumed = subprocess.run([sys.executable, str(script), str(out)], check=True, stdout=subprocess.DEVNULL,
+    resumed = subprocess.run([sys.executable, str(script), str(out), workers], check=True, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     assert resumed.stderr == ""
     table = pd.read_csv(runs_file)

@@ -121,7 +121,7 @@ def run_scripts(rows: list[tuple[str, list[str]]], workdir: Path, prelude: str =
     once, with CAP_DAC_OVERRIDE dropped (as root); their exit statuses and stderr.  ``prelude``: Python run
     first in the same process."""
     read_only = workdir / "READ_ONLY"
-    read_only.mkdir()
+    read_only.mkdir(exist_ok=True)
     read_only.chmod(0o555)
     processes = []
     try:

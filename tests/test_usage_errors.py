@@ -32,9 +32,6 @@ COMMON = [
     (["--workers", "-3"], "--workers", INTEGER),
     (["--workers", "two"], "--workers", INTEGER),
     (["--workers"], "--workers", "expected one argument"),
-    (["--epochs", "0"], "--epochs", INTEGER),
-    (["--epochs", "-1"], "--epochs", INTEGER),
-    (["--epochs", "1.5"], "--epochs", INTEGER),
     (["--out", "FILE"], "--out", "exists and is not a directory"),
     (["--out", "FILE/inside"], "--out", "is not a directory"),
     (["--preset", "nope"], "--preset", "choose from"),
@@ -44,12 +41,16 @@ COMMON = [
     (["--scheduler", "nowhere"], "--scheduler", "must be 'local' or a scheduler address"),
     (["--no-such-option"], "--no-such-option", "unrecognized arguments"),
 ]
-OWN = {"robustness": [(["--protocol", "nope"], "--protocol", "choose from")],
+EPOCHS = [(["--epochs", "0"], "--epochs", INTEGER),
+          (["--epochs", "-1"], "--epochs", INTEGER),
+          (["--epochs", "1.5"], "--epochs", INTEGER)]
+OWN = {"hebbian_logic": [(["--epochs", "3"], "--epochs", "unrecognized arguments")],  # its rules have no epochs
+       "robustness": [(["--protocol", "nope"], "--protocol", "choose from")],
        "dales_law": [(["--protocol", "robustt"], "--protocol", "choose from")],
        "ipd_beyond": [(["--protocol", "nope"], "--protocol", "choose from"),
                       (["--options", "nope"], "--options", "choose from")]}
 CASES = [pytest.param(name, *row, id=f"{name} {' '.join(row[0])}") for name in STUDIES
-         for row in COMMON + OWN.get(name, [])]
+         for row in COMMON + ([] if name == "hebbian_logic" else EPOCHS) + OWN.get(name, [])]
 HAS_DASK = importlib.util.find_spec("distributed") is not None
 
 

@@ -27,8 +27,9 @@ from spikeloc.study.runner import (
 from spikeloc.study.stats import summarise
 
 
-def study_parser(description: str, presets: Sequence[str], default_out: str) -> Parser:
-    """The command line every study script shares; a script adds its own options to it.
+def study_parser(description: str, presets: Sequence[str], default_out: str, epochs: bool = True) -> Parser:
+    """The command line every study script shares; a script adds its own options to it.  ``epochs=False``
+    for a study without training epochs: no ``--epochs`` option, rather than one that does nothing.
 
     A bad value is one line naming the option and exit status 2 before any work (see
     :mod:`spikeloc.options`): values are checked while parsing, then how they go together, whether dask is
@@ -38,8 +39,9 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     parser = Parser(description=description,
                     checks=[_check_executor, _check_dask_installed, _resolve_out, _check_scheduler_answers])
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
-    parser.add_argument("--epochs", type=integer(minimum=1), default=None,
-                        help="training epochs (default: the preset's)")
+    if epochs:
+        parser.add_argument("--epochs", type=integer(minimum=1), default=None,
+                            help="training epochs (default: the preset's)")
     parser.add_argument("--out", type=output_directory, default=None,
                         help=f"output directory (default {default_out}-PRESET)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,

@@ -87,17 +87,24 @@ def test_cli_save_then_eval_reproduces_the_test_score_and_scores_fresh_stimuli(t
     assert noisy["n_test_samples"] == 300 and noisy["test_phase_noise_rad"] == 0.5 and 0 <= noisy["test_acc"] <= 1
 
 
+@pytest.fixture(scope="module")
+def tiny_saved_model(tmp_path_factory):
+    """A model saved by `spikeloc train-ipd --save` (trained once for the tests that only read it)."""
+    model, threads = tmp_path_factory.mktemp("model") / "ipd.pt", torch.get_num_threads()
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 0
+    torch.set_num_threads(threads)  # the command set one thread for this process
+    return model
+
+
 @pytest.mark.parametrize("args,message", [(["--model", "missing.pt"], "argument --model: missing.pt"),
                                           (["--model", __file__], "argument --model: " + __file__),
                                           (["--model", "MODEL", "--n-samples", "0"], "argument --n-samples"),
                                           (["--model", "MODEL", "--phase-noise", "-1"], "argument --phase-noise"),
                                           (["--model", "RANDOM"], "argument --model: "),
-                                          (["--model", "MODEL", "--seed", "x"], "argument --seed")])
-def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys):
-    model, foreign = tmp_path / "ipd.pt", tmp_path / "random.bin"
-    if "MODEL" in args:
-        assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 0
-        capsys.readouterr()
+                                          (["--model", __file__, "--seed", "x"], "argument --seed")])
+def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys, request):
+    model = request.getfixturevalue("tiny_saved_model") if "MODEL" in args else None
+    foreign = tmp_path / "random.bin"
     foreign.write_bytes(bytes(range(256)) * 16)  # not a model: torch.load fails with a long explanation
     assert cli_main(["eval-ipd", *[{"MODEL": str(model), "RANDOM": str(foreign)}.get(a, a) for a in args]]) == 2
     err = capsys.readouterr().err

@@ -1,4 +1,9 @@
-"""The ``spikeloc`` command line: train and score IPD networks, train image classifiers."""
+"""The ``spikeloc`` command line: train and score IPD networks, train image classifiers.
+
+A bad command line is one line naming the option and exit status 2 (:mod:`spikeloc.options`): values are
+parsed by their types, then each command builds its configs before any work, and a config that refuses a
+value names the option that set it (``fields``: config field -> option, where the names differ). The
+experiments (and torch) are imported only once the command line is parsed."""
 
 from __future__ import annotations
 
@@ -8,14 +13,13 @@ import math
 import sys
 from pathlib import Path
 
-from spikeloc.experiments import digits, ipd
-from spikeloc.networks.saved import load, save
+from spikeloc.options import Parser, UsageError, input_directory, input_file, integer, number, option_error, output_file
 from spikeloc.runtime import configure
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=integer(minimum=0), default=0)
+    p.add_argument("--threads", type=integer(), default=1, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
 
 
@@ -23,24 +27,29 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-ipd", help="train and test one IPD network; print its metrics",
                               description="Train on 64 batches of 64 samples, validate on 4096, test on 2048 "
                                           "fresh samples at phase noise 0.")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--hidden", type=int, default=30, help="hidden LIF units")
-    p.add_argument("--tau-ms", type=float, default=5.0, help="membrane time constant (ms)")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout probability on hidden spikes")
-    p.add_argument("--phase-noise", type=float, default=0.0, help="training phase-delay noise sigma (rad)")
+    p.add_argument("--epochs", type=integer(), default=10)
+    p.add_argument("--hidden", type=integer(), default=30, help="hidden LIF units")
+    p.add_argument("--tau-ms", type=number(), default=5.0, help="membrane time constant (ms)")
+    p.add_argument("--dropout", type=number(), default=0.0, help="dropout probability on hidden spikes")
+    p.add_argument("--phase-noise", type=number(), default=0.0, help="training phase-delay noise sigma (rad)")
     p.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
     p.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
                    help="Dale's law on these synapses only (implies --dales-law)")
-    p.add_argument("--ie-ratio", type=float, default=0.5, help="inhibitory fraction of presynaptic units")
+    p.add_argument("--ie-ratio", type=number(), default=0.5, help="inhibitory fraction of presynaptic units")
     p.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
     p.add_argument("--phase-noise-draw", choices=["per_dataset", "per_sample"], default="per_dataset")
     p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
-    p.add_argument("--save", metavar="PATH", default=None, help="save the trained network (see eval-ipd)")
+    p.add_argument("--save", metavar="PATH", type=output_file, default=None,
+                   help="save the trained network (see eval-ipd)")
     _common_options(p)
-    p.set_defaults(handler=_train_ipd)
+    p.set_defaults(handler=_train_ipd, parser=p, fields={"n_hidden": "--hidden", "tau_s": "--tau-ms",
+                                                         "phase_noise_rad": "--phase-noise"})
 
 
 def _train_ipd(args: argparse.Namespace) -> None:
+    from spikeloc.experiments import ipd
+    from spikeloc.networks.saved import save
+
     dale_layers = args.dale_layers or ("both" if args.dales_law else "none")
     run = ipd.IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
                      phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
@@ -58,24 +67,30 @@ def _eval_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Score every member of a model saved by 'train-ipd --save' on a fresh "
                                           "test set. With the defaults (the training seed and settings) this is "
                                           "the test set it was scored on after training.")
-    p.add_argument("--model", required=True, help="a file written by 'spikeloc train-ipd --save'")
-    p.add_argument("--phase-noise", type=float, default=0.0, help="test phase-delay noise sigma (rad)")
+    p.add_argument("--model", required=True, type=input_file, help="a file written by 'spikeloc train-ipd --save'")
+    p.add_argument("--phase-noise", type=number(), default=0.0, help="test phase-delay noise sigma (rad)")
     p.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default=None,
                    help="default: the model's training protocol")
-    p.add_argument("--n-samples", type=int, default=None, help="test samples (default: the training run's)")
-    p.add_argument("--seed", type=int, default=None, help="test-data seed (default: the member's training seed)")
+    p.add_argument("--n-samples", type=integer(), default=None, help="test samples (default: the training run's)")
+    p.add_argument("--seed", type=integer(minimum=0), default=None,
+                   help="test-data seed (default: the member's training seed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
-    p.set_defaults(handler=_eval_ipd)
+    p.set_defaults(handler=_eval_ipd, parser=p, fields={"test_phase_noise_rad": "--phase-noise",
+                                                        "phase_noise_rad": "--phase-noise",
+                                                        "n_test_samples": "--n-samples"})
 
 
 def _eval_ipd(args: argparse.Namespace) -> None:
+    from spikeloc.experiments import ipd
+
     configure(1)
     settings = {"test_phase_noise_rad": args.phase_noise}
     if args.phase_offset is not None:
         settings["phase_offset"] = args.phase_offset
     if args.n_samples is not None:
         settings["n_test_samples"] = args.n_samples
-    rows = ipd.evaluate_saved(load(args.model), seed=args.seed, **settings)
+    saved = _load_model(args.model)
+    rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return
@@ -89,24 +104,28 @@ def _train_digits_parser(subparsers: argparse._SubParsersAction) -> None:
                                           "its test images. Local files only: mnist-5k ships with spikeloc; the "
                                           "others are read from --data-dir or SPIKELOC_DATA.")
     p.add_argument("--dataset", default="mnist-5k", help="mnist-5k | mnist | fashion-mnist | cifar10")
-    p.add_argument("--data-dir", default=None, help="directory holding the dataset's standard files")
-    p.add_argument("--hidden", type=int, nargs="+", default=[200], help="hidden layer sizes")
+    p.add_argument("--data-dir", type=input_directory, default=None,
+                   help="directory holding the dataset's standard files")
+    p.add_argument("--hidden", type=integer(), nargs="+", default=[200], help="hidden layer sizes")
     p.add_argument("--readout", choices=["membrane", "spikes"], default="spikes")
     p.add_argument("--loss", choices=["cross_entropy", "mse_count"], default=None,
                    help="default: mse_count (target spike counts) with spikes, cross_entropy with membrane")
     p.add_argument("--encoding", choices=["rate", "latency", "current"], default="rate")
-    p.add_argument("--steps", type=int, default=25, help="time steps T per image")
-    p.add_argument("--gain", type=float, default=1.0, help="encoder gain (rate: spike probability per unit pixel)")
-    p.add_argument("--tau-ms", type=float, default=10.0, help="membrane time constant (ms)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--steps", type=integer(), default=25, help="time steps T per image")
+    p.add_argument("--gain", type=number(), default=1.0, help="encoder gain (rate: spike probability per unit pixel)")
+    p.add_argument("--tau-ms", type=number(), default=10.0, help="membrane time constant (ms)")
+    p.add_argument("--epochs", type=integer(), default=30)
+    p.add_argument("--lr", type=number(), default=2e-3)
     p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
-    p.add_argument("--save", metavar="PATH", default=None, help="save the trained network")
+    p.add_argument("--save", metavar="PATH", type=output_file, default=None, help="save the trained network")
     _common_options(p)
-    p.set_defaults(handler=_train_digits)
+    p.set_defaults(handler=_train_digits, parser=p, fields={"tau_s": "--tau-ms", "n_steps": "--steps"})
 
 
 def _train_digits(args: argparse.Namespace) -> None:
+    from spikeloc.experiments import digits
+    from spikeloc.networks.saved import save
+
     loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
     run = digits.DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
                            encoding=args.encoding, steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3,
@@ -125,19 +144,18 @@ def _export_nir_parser(subparsers: argparse._SubParsersAction) -> None:
                                           "--save' as a NIR graph (HDF5) that snnTorch, Norse, Sinabs, Rockpool and "
                                           "neuromorphic tools read; time constants in snnTorch's convention "
                                           "(spikeloc.networks.nir). Needs the nir extra.")
-    p.add_argument("--model", required=True, help="a spikeloc model file")
-    p.add_argument("--member", type=int, default=0, help="which ensemble member (default 0)")
-    p.add_argument("out", help="the NIR file to write")
-    p.set_defaults(handler=_export_nir)
+    p.add_argument("--model", required=True, type=input_file, help="a spikeloc model file")
+    p.add_argument("--member", type=integer(minimum=0), default=0, help="which ensemble member (default 0)")
+    p.add_argument("out", type=output_file, help="the NIR file to write")
+    p.set_defaults(handler=_export_nir, parser=p, fields={})
 
 
 def _export_nir(args: argparse.Namespace) -> None:
     from spikeloc.networks import nir as nir_exchange
 
-    _check_writable(args.out)
-    network = load(args.model).network
-    if not 0 <= args.member < network.n_members:
-        raise ValueError(f"--member {args.member}: {args.model} has members 0 to {network.n_members - 1}")
+    network = _load_model(args.model).network
+    if args.member >= network.n_members:
+        raise UsageError("--member", f"{args.model} has members 0 to {network.n_members - 1}, got {args.member}")
     with _nir_installed():
         nir_exchange.write(network, args.out, args.member)
     print(f"member {args.member} of {args.model} written to {args.out} "
@@ -149,19 +167,18 @@ def _import_nir_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Read a NIR graph (a chain Input -> Linear -> LIF ... -> LI | LIF -> "
                                           "Output, e.g. from 'export-nir' or snnTorch's export_to_nir) and save it "
                                           "as a spikeloc model. Needs the nir extra.")
-    p.add_argument("graph", help="the NIR file to read")
-    p.add_argument("--save", required=True, metavar="PATH", help="the spikeloc model file to write")
-    p.add_argument("--dt-ms", type=float, default=1.0,
+    p.add_argument("graph", type=input_file, help="the NIR file to read")
+    p.add_argument("--save", required=True, metavar="PATH", type=output_file,
+                   help="the spikeloc model file to write")
+    p.add_argument("--dt-ms", type=number(above=0), default=1.0,
                    help="spikeloc's time step (ms) for expressing a foreign graph's decays as time constants")
-    p.set_defaults(handler=_import_nir)
+    p.set_defaults(handler=_import_nir, parser=p, fields={})
 
 
 def _import_nir(args: argparse.Namespace) -> None:
     from spikeloc.networks import nir as nir_exchange
+    from spikeloc.networks.saved import save
 
-    _check_writable(args.save)
-    if not args.dt_ms > 0:
-        raise ValueError(f"--dt-ms {args.dt_ms}: must be > 0")
     with _nir_installed():
         network = nir_exchange.read(args.graph, dt_s=args.dt_ms * 1e-3)
     save(network, args.save, {"imported_from_nir": str(args.graph)})
@@ -169,11 +186,14 @@ def _import_nir(args: argparse.Namespace) -> None:
           f"readout {network.config.readout}) and saved to {args.save}")
 
 
-def _check_writable(path: str) -> None:
-    """Refuse an output path whose directory does not exist, before any work."""
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {path}: directory {folder} does not exist")
+def _load_model(path: Path):
+    """A saved model, or a usage error naming ``--model``."""
+    from spikeloc.networks.saved import ModelFileError, load
+
+    try:
+        return load(path)
+    except ModelFileError as error:
+        raise UsageError("--model", str(error)) from None
 
 
 class _nir_installed:
@@ -198,16 +218,27 @@ def _print(row: dict, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="spikeloc", description=__doc__)
+    """Run the command; 0 on success, 2 on a usage error, 1 on a failure during the work (one line on stderr
+    for both)."""
+    parser = Parser(prog="spikeloc", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(required=True, metavar="command")
     for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser, _export_nir_parser, _import_nir_parser):
         add(subparsers)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already reported
+        return stop.code
     try:
         args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"spikeloc: error: {error}", file=sys.stderr)
+    except UsageError as error:
+        print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
         return 2
+    except (ValueError, FileNotFoundError) as error:
+        print(f"{args.parser.prog}: error: {option_error(error, args.parser, args.fields)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # during the work: a disk that fills up while saving, say
+        print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,7 +10,7 @@ import ctypes
 import ctypes.util
 import sys
 
-import torch
+from spikeloc.validation import require
 
 _M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 _M_MMAP_THRESHOLD = -3
@@ -36,8 +36,10 @@ def keep_freed_memory() -> bool:
 
 
 def configure(threads: int) -> None:
-    """Use ``threads`` torch CPU threads and keep freed memory for reuse."""
-    if threads < 1:
-        raise ValueError(f"threads = {threads} is invalid: must be an integer >= 1")
+    """Use ``threads`` torch CPU threads and keep freed memory for reuse (imports torch: this module does
+    not, so that a process that never computes, such as a study runner, does not pay for it)."""
+    require(threads >= 1, "threads", threads, "an integer >= 1")
+    import torch
+
     torch.set_num_threads(threads)
     keep_freed_memory()

@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+class InvalidValue(ValueError):
+    """A config field holds a value it does not allow; ``field`` names it (a command line reports the
+    option that set it, see :func:`spikeloc.options.option_error`)."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        super().__init__(f"{field} = {value!r} is invalid: must be {allowed}")
+        self.field = field
+
+
 def require(condition: bool, field: str, value: object, allowed: str) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``condition`` holds."""
+    """Raise :class:`InvalidValue` (a ``ValueError``) naming ``field`` unless ``condition`` holds."""
     if not condition:
-        raise ValueError(f"{field} = {value!r} is invalid: must be {allowed}")
+        raise InvalidValue(field, value, allowed)
 
 
 def require_choice(value: object, field: str, choices: Iterable[object]) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is one of ``choices``."""
+    """Raise :class:`InvalidValue` naming ``field`` unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
     require(value in choices, field, value, "one of " + ", ".join(repr(c) for c in choices))

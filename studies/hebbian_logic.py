@@ -120,7 +120,7 @@ def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic")
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     HebbianRun(**preset["settings"])  # settings checked before any meta-training

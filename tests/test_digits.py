@@ -61,11 +61,14 @@ def test_cli_train_digits_prints_json_and_saves(tmp_path, capsys):
     assert model.stat().st_size > 1000
 
 
-@pytest.mark.parametrize("args,field", [(["--dataset", "imagenet"], "dataset"), (["--steps", "0"], "steps"),
-                                        (["--gain", "2"], "gain"), (["--hidden", "0"], "hidden"),
-                                        (["--readout", "membrane", "--loss", "mse_count"], "loss"),
-                                        (["--dataset", "cifar10", "--data-dir", "/nonexistent"], "cifar")])
-def test_cli_train_digits_bad_input_is_one_clear_error(args, field, capsys):
+@pytest.mark.parametrize("args,named", [(["--dataset", "imagenet"], "argument --dataset"),
+                                        (["--steps", "0"], "argument --steps"), (["--gain", "2"], "argument --gain"),
+                                        (["--hidden", "0"], "argument --hidden"),
+                                        (["--readout", "membrane", "--loss", "mse_count"], "argument --loss"),
+                                        (["--dataset", "cifar10", "--data-dir", "/nonexistent"], "argument --data-dir"),
+                                        (["--dataset", "cifar10", "--data-dir", "EMPTY"], "cifar")])
+def test_cli_train_digits_bad_input_is_one_clear_error(args, named, capsys, tmp_path):
+    args = [str(tmp_path) if a == "EMPTY" else a for a in args]
     assert cli_main(["train-digits", "--epochs", "1", *args]) == 2
     err = capsys.readouterr().err
-    assert field in err and err.count("\n") == 1
+    assert named in err and err.count("\n") == 1

@@ -1,3 +1,4 @@
+import errno
 import json
 import math
 
@@ -86,23 +87,38 @@ def test_cli_save_then_eval_reproduces_the_test_score_and_scores_fresh_stimuli(t
     assert noisy["n_test_samples"] == 300 and noisy["test_phase_noise_rad"] == 0.5 and 0 <= noisy["test_acc"] <= 1
 
 
-@pytest.mark.parametrize("args,message", [(["--model", "missing.pt"], "missing.pt"),
-                                          (["--model", __file__], "test_experiment.py"),
-                                          (["--model", "MODEL", "--n-samples", "0"], "n_test_samples"),
-                                          (["--model", "MODEL", "--phase-noise", "-1"], "phase_noise_rad")])
-def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys):
-    model = tmp_path / "ipd.pt"
+@pytest.fixture(scope="module")
+def tiny_saved_model(tmp_path_factory):
+    """A model saved by `spikeloc train-ipd --save` (trained once for the tests that only read it)."""
+    model, threads = tmp_path_factory.mktemp("model") / "ipd.pt", torch.get_num_threads()
     assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 0
-    capsys.readouterr()
-    assert cli_main(["eval-ipd", *[str(model) if a == "MODEL" else a for a in args]]) == 2
+    torch.set_num_threads(threads)  # the command set one thread for this process
+    return model
+
+
+@pytest.mark.parametrize("args,message", [(["--model", "missing.pt"], "argument --model: missing.pt"),
+                                          (["--model", __file__], "argument --model: " + __file__),
+                                          (["--model", "MODEL", "--n-samples", "0"], "argument --n-samples"),
+                                          (["--model", "MODEL", "--phase-noise", "-1"], "argument --phase-noise"),
+                                          (["--model", "RANDOM"], "argument --model: "),
+                                          (["--model", __file__, "--seed", "x"], "argument --seed")])
+def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys, request):
+    model = request.getfixturevalue("tiny_saved_model") if "MODEL" in args else None
+    foreign = tmp_path / "random.bin"
+    foreign.write_bytes(bytes(range(256)) * 16)  # not a model: torch.load fails with a long explanation
+    assert cli_main(["eval-ipd", *[{"MODEL": str(model), "RANDOM": str(foreign)}.get(a, a) for a in args]]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert message in err and err.count("\n") == 1 and "weights_only" not in err
 
 
-@pytest.mark.parametrize("args,field", [(["--phase-noise", "-1"], "phase_noise_rad"),
-                                        (["--dropout", "1"], "dropout"),
-                                        (["--dales-law", "--ie-ratio", "1.5"], "ie_ratio"),
-                                        (["--tau-ms", "0"], "tau_s")])
+@pytest.mark.parametrize("args,field", [(["--phase-noise", "-1"], "argument --phase-noise"),
+                                        (["--dropout", "1"], "argument --dropout"),
+                                        (["--dales-law", "--ie-ratio", "1.5"], "argument --ie-ratio"),
+                                        (["--tau-ms", "0"], "argument --tau-ms"),
+                                        (["--threads", "0"], "argument --threads"),
+                                        (["--epochs", "x"], "argument --epochs"),
+                                        (["--seed", "-1"], "argument --seed"),
+                                        (["--save", "/etc/passwd/model.pt"], "argument --save")])
 def test_cli_bad_input_is_one_clear_error(args, field, capsys):
     assert cli_main(["train-ipd", *args]) == 2
     err = capsys.readouterr().err
@@ -116,3 +132,14 @@ def test_cli_bad_input_is_one_clear_error(args, field, capsys):
 def test_full_size_run_reaches_the_seed_accuracy(settings, floor):
     # the full-size version of the short training test above (about 20 s each): make test-slow
     assert run_ipd(IPDRun(**settings), seed=0)["test_acc"] >= floor
+
+
+def test_cli_failure_during_the_work_is_one_line_and_status_1(tmp_path, capsys, monkeypatch):
+    def disk_full(path, content):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("spikeloc.networks.saved.atomic_write", disk_full)
+    model = tmp_path / "ipd.pt"
+    assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "4", "--json", "--save", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"spikeloc train-ipd: error: [Errno 28] No space left on device: '{model}'\n"

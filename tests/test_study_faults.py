@@ -85,6 +85,20 @@ if __name__ == "__main__":
     run_script(main, "faults")
 '''
 
+LIBRARY_SCRIPT = '''
+import sys
+from spikeloc.study.cli import run_script
+from spikeloc.study.runner import Study, run_study
+from {helpers} import grid
+from {fault_helpers} import score_noting_pid
+
+
+if __name__ == "__main__":  # the study through run_study itself, without the command line's checks
+    out = sys.argv[sys.argv.index("--out") + 1]
+    run_script(lambda: run_study(Study("faults", grid(), (0,), score_noting_pid), out, workers=2, quiet=True),
+               "faults")
+'''
+
 GRID_SIZE = 6
 SLEEP = "0.5"  # seconds per run: long enough to hit runs in flight, short enough for a fast test
 LONG_RUNS = "60"  # seconds more for runs with a > 1: a runner or worker that waits for them fails the test
@@ -169,19 +183,29 @@ def wait_until_gone(procs: list[Proc], timeout: float) -> tuple[list[Proc], floa
     return alive, time.monotonic() - start
 
 
+def default_sigint(then=None) -> None:
+    """Subprocess set-up: Ctrl-C's default action, even where pytest itself runs with SIGINT ignored (a
+    background job of a non-interactive shell, e.g. under nohup), which the runner would inherit and so
+    never see a KeyboardInterrupt; then ``then()``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if then is not None:
+        then()
+
+
 class Runner:
     """The fault test study script running in a subprocess of its own session, with ``options`` (e.g. 2
     worker processes)."""
 
-    def __init__(self, tmp_path: Path, out: Path, options: tuple[str, ...], preexec_fn=None) -> None:
+    def __init__(self, tmp_path: Path, out: Path, options: tuple[str, ...], preexec_fn=None,
+                 source: str = SCRIPT) -> None:
         script = tmp_path / "fault_study.py"
-        script.write_text(SCRIPT.format(helpers=HELPERS, fault_helpers=FAULT_HELPERS))
+        script.write_text(source.format(helpers=HELPERS, fault_helpers=FAULT_HELPERS))
         self.tag = uuid.uuid4().hex
         env = {**os.environ, "SPIKELOC_TEST_SLEEP": SLEEP, "SPIKELOC_FAULT_TAG": self.tag}
         self.process = subprocess.Popen(
             [sys.executable, str(script), "--out", str(out), "--quiet", *options],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=preexec_fn)
+            preexec_fn=lambda: default_sigint(preexec_fn))
         self.pid = self.process.pid
 
     def wait_for(self, condition, what: str, timeout: float = 60) -> None:
@@ -212,8 +236,9 @@ class Runner:
 def runner(fault_helpers, tmp_path, pids):
     started = []
 
-    def start(out: Path, options: tuple[str, ...] = ("--workers", "2"), preexec_fn=None) -> Runner:
-        started.append(Runner(tmp_path, out, options, preexec_fn))
+    def start(out: Path, options: tuple[str, ...] = ("--workers", "2"), preexec_fn=None,
+              source: str = SCRIPT) -> Runner:
+        started.append(Runner(tmp_path, out, options, preexec_fn, source))
         return started[-1]
 
     yield start
@@ -387,26 +412,36 @@ def contents(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.iterdir()}
 
 
-@pytest.mark.parametrize("existing", [False, True], ids=["new directory", "partly finished"])
+@pytest.mark.parametrize("entry", ["command line", "run_study"])
 def test_read_only_output_directory_fails_before_any_run_and_changes_nothing(
-        helpers, fault_helpers, runner, tmp_path, calls, monkeypatch, existing):
+        helpers, fault_helpers, runner, tmp_path, calls, monkeypatch, entry):
+    """The command line refuses a new directory inside a read-only one while parsing (exit status 2, see
+    tests/test_usage_errors.py); run_study itself refuses a read-only directory holding a partly finished
+    study (exit status 1)."""
     out = tmp_path / "out"
     out.mkdir()
-    if existing:
+    if entry == "run_study":
         monkeypatch.setenv("SPIKELOC_TEST_SLEEP", "0")
         partly_finished(helpers, fault_helpers, out)
     before, calls_before = contents(out), calls()
     out.chmod(0o555)
     try:
-        study = runner(out, preexec_fn=drop_write_override)
-        status, (*_, message) = study.finish()
+        if entry == "command line":
+            study = runner(out / "results", preexec_fn=drop_write_override)
+        else:
+            study = runner(out, preexec_fn=drop_write_override, source=LIBRARY_SCRIPT)
+        status, lines = study.finish()
     except subprocess.SubprocessError:
         pytest.skip("this root cannot drop CAP_DAC_OVERRIDE (no CAP_SETPCAP)")
     finally:
         out.chmod(0o755)
 
-    print(f"\nread-only {'partly finished' if existing else 'new'} directory: exit status {status}; {message}")
-    assert status == 1 and message == f"faults: error: cannot write {out}: Permission denied"
+    print(f"\nread-only directory, {entry}: exit status {status}; {lines}")
+    if entry == "command line":
+        assert (status, lines) == (2, [f"fault_study.py: error: argument --out: cannot create {out / 'results'}: "
+                                       f"{out} is not writable"])
+    else:
+        assert (status, lines) == (1, [f"faults: error: cannot write {out}: Permission denied"])
     assert calls() == calls_before and contents(out) == before  # no run, nothing changed
 
 

@@ -65,9 +65,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedMo
         raise ModelFileError(f"model file {path} does not exist")
     try:
         content = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch's unpickler raises anything on a foreign file (KeyError, ...)
-        raise ModelFileError(f"{path} is not a readable spikeloc model file ({type(error).__name__}: "
-                             f"{str(error).splitlines()[0] if str(error) else 'corrupt'})") from error
+    except Exception as error:  # a foreign file makes torch.load raise almost anything (KeyError, too)
+        # torch's own messages run to several sentences of advice about weights_only: the type says enough
+        raise ModelFileError(f"{path} is not a readable spikeloc model file (torch.load failed with "
+                             f"{type(error).__name__})") from error
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a spikeloc model file (no '{FORMAT}' format marker)")
     if content.get("format_version") != FORMAT_VERSION:

@@ -14,19 +14,41 @@ from pathlib import Path
 import pandas as pd
 
 from spikeloc.files import atomic_write
-from spikeloc.study.runner import EXECUTORS, ForeignResultsError, Study, StudyInterrupted, run_study
+from spikeloc.options import Parser, UsageError, integer, output_directory
+from spikeloc.study.runner import (
+    EXECUTORS,
+    ForeignResultsError,
+    SchedulerUnreachable,
+    Study,
+    StudyInterrupted,
+    check_scheduler,
+    run_study,
+)
 from spikeloc.study.stats import summarise
 
 
-def study_parser(description: str, presets: Sequence[str], default_out: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+def study_parser(description: str, presets: Sequence[str], default_out: str, epochs: bool = True) -> Parser:
+    """The command line every study script shares; a script adds its own options to it.  ``epochs=False``
+    for a study without training epochs: no ``--epochs`` option, rather than one that does nothing.
+
+    A bad value is one line naming the option and exit status 2 before any work (see
+    :mod:`spikeloc.options`): values are checked while parsing, then how they go together, whether dask is
+    there when asked for, the output directory (``--out``, or the default ``DEFAULT_OUT-PRESET``) and last
+    whether the Dask scheduler answers.
+    """
+    parser = Parser(description=description,
+                    checks=[_check_executor, _check_dask_installed, _resolve_out, _check_scheduler_answers])
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
-    parser.add_argument("--out", default=None, help=f"output directory (default {default_out}-PRESET)")
+    if epochs:
+        parser.add_argument("--epochs", type=integer(minimum=1), default=None,
+                            help="training epochs (default: the preset's)")
+    parser.add_argument("--out", type=output_directory, default=None,
+                        help=f"output directory (default {default_out}-PRESET)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
                         help="default: processes, or dask when --scheduler is given")
-    parser.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core)")
-    parser.add_argument("--scheduler", default=None,
+    parser.add_argument("--workers", type=integer(minimum=1), default=None,
+                        help="parallel workers (default: one per core)")
+    parser.add_argument("--scheduler", type=_scheduler_address, default=None,
                         help="Dask scheduler: tcp://host:port, or 'local' to start a LocalCluster")
     parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
@@ -35,15 +57,65 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     return parser
 
 
+def _scheduler_address(text: str) -> str:
+    if text != "local" and "://" not in text:
+        raise argparse.ArgumentTypeError(f"must be 'local' or a scheduler address such as tcp://host:8786, "
+                                         f"got {text!r}")
+    return text
+
+
+def _check_executor(args: argparse.Namespace) -> None:
+    if args.scheduler is not None and args.executor not in (None, "dask"):
+        raise UsageError("--scheduler", f"is only used with --executor dask, not --executor {args.executor}")
+    if args.executor == "inline" and args.workers not in (None, 1):
+        raise UsageError("--workers", "--executor inline runs one run at a time; leave --workers unset")
+    args.executor = args.executor or ("dask" if args.scheduler else "processes")
+
+
+def _check_dask_installed(args: argparse.Namespace) -> None:
+    if args.executor != "dask":
+        return
+    try:
+        import distributed  # noqa: F401  (the Dask executor imports it anyway)
+    except ImportError:
+        option = "--scheduler" if args.scheduler else "--executor"
+        raise UsageError(option, "needs dask.distributed, which is not installed here "
+                                 "(pip install 'dask[distributed]')") from None
+
+
+def _resolve_out(args: argparse.Namespace) -> None:
+    if args.out is None:
+        default = f"{args.default_out}-{args.preset}"
+        try:
+            args.out = output_directory(default)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError("--out", f"(default {default}) {error}") from None
+
+
+def _check_scheduler_answers(args: argparse.Namespace) -> None:
+    if args.scheduler not in (None, "local"):
+        try:
+            check_scheduler(args.scheduler)
+        except SchedulerUnreachable as error:
+            raise UsageError("--scheduler", str(error)) from None
+
+
 def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
     """Run settings shared by every run of the grid: the preset's sizes and the command line's overrides."""
     return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {})}
 
 
+def executor_options(args: argparse.Namespace) -> dict:
+    """:func:`spikeloc.study.run_study`'s keyword arguments chosen on the command line."""
+    return dict(executor=args.executor, workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite,
+                retry_failed=args.retry_failed, quiet=args.quiet)
+
+
 def run_script(main: Callable[[], None], name: str) -> None:
-    """Run a study script's ``main``; bad input, a wholly failed study or an unusable output directory end
-    it with one clear line (status 1); Ctrl-C or SIGTERM with one line saying how to resume (status 130 or
-    143)."""
+    """Run a study script's ``main``; a wholly failed study, an unusable output directory or a bad setting
+    found during the work end it with one clear line (status 1; bad command-line values end it earlier,
+    with status 2, see :func:`study_parser`); Ctrl-C or SIGTERM with one line saying how to resume (status
+    130 or 143)."""
     try:
         main()
     except (ValueError, RuntimeError) as error:
@@ -57,11 +129,9 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run (or resume) the study; write ``summary.csv``; print a readable summary; return
     (table, long summary, output directory)."""
-    out = Path(args.out or f"{args.default_out}-{args.preset}")
-    executor = args.executor or ("dask" if args.scheduler else "processes")
+    out = Path(args.out)
     try:
-        table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
-                          overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+        table = run_study(study, out, **executor_options(args))
     except ForeignResultsError as error:
         raise error.naming("--overwrite") from None
     ok = table["status"] == "ok"

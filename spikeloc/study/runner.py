@@ -55,7 +55,7 @@ from tqdm import tqdm
 
 import spikeloc
 from spikeloc.files import atomic_write
-from spikeloc.runtime import configure
+from spikeloc.runtime import configure, keep_freed_memory
 
 STUDY_FILE = "study.json"
 RUNS_FILE = "runs.csv"
@@ -396,10 +396,18 @@ def _available_cores() -> int:
 
 def _limit_worker_threads(threads: int) -> None:
     """Keep a worker's math libraries to ``threads`` threads (and let it reuse freed memory, see
-    :func:`spikeloc.runtime.keep_freed_memory`)."""
+    :func:`spikeloc.runtime.keep_freed_memory`).
+
+    Libraries not loaded yet read the thread count from the environment when they load (torch takes its
+    intra-op thread count from ``OMP_NUM_THREADS``), so torch is set directly only if it is loaded already:
+    a worker whose run function never needs torch does not spend a second importing it.
+    """
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
-    configure(threads)
+    if "torch" in sys.modules:
+        configure(threads)
+    else:
+        keep_freed_memory()
 
 
 class _InlineExecutor:
@@ -457,16 +465,27 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _exit_on_sigterm(signal_number: int, frame: Any) -> None:
+    """SIGTERM ends a worker through ``sys.exit``, not at once: Python's exit then runs multiprocessing's
+    finalizers, which release the named semaphores the worker created (tqdm makes one for every progress
+    bar's lock), instead of leaving them to the resource tracker, which warns of "leaked semaphore
+    objects" when the study ends.  A second SIGTERM is ignored, lest it break off that clean-up."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(128 + signal_number)
+
+
 def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int) -> None:
     """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
     their outcomes, until the runner closes the connection."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _limit_worker_threads(threads)
     while True:
         try:
             payload = connection.recv_bytes()
-        except EOFError:
+        except EOFError:  # the runner is done: exit, and let no SIGTERM interrupt the clean-up on the way out
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return
         try:
             outcomes: list[_RunOutcome] | str = pickle.loads(payload)()
@@ -615,6 +634,31 @@ def _import_distributed() -> Any:
     return distributed
 
 
+class SchedulerUnreachable(RuntimeError):
+    """No Dask scheduler answered at the address given, within dask's connect timeout."""
+
+
+def _connect(distributed: Any, address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``, or :class:`SchedulerUnreachable` saying how
+    long it waited (dask's ``distributed.comm.timeouts.connect``, 30 s unless configured)."""
+    start = time.monotonic()
+    try:
+        return distributed.Client(address)
+    except OSError as exc:
+        import dask
+
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {address}: gave up after {time.monotonic() - start:.1f} s "
+            f"(dask's distributed.comm.timeouts.connect = {timeout})") from exc
+
+
+def check_scheduler(address: str) -> None:
+    """Connect to the Dask scheduler at ``address`` and disconnect: :class:`SchedulerUnreachable` if none
+    answers (a command line checks this before it writes anything)."""
+    _connect(_import_distributed(), address).close()
+
+
 class _DaskExecutor:
     """Runs tasks on a dask.distributed cluster.
 
@@ -640,7 +684,7 @@ class _DaskExecutor:
                 address = cluster.scheduler_address
             else:
                 address = self.scheduler
-            self._client = stack.enter_context(distributed.Client(address))
+            self._client = stack.enter_context(_connect(distributed, address))
             # each task thread of a worker computes with one math-library thread: no oversubscription
             self._client.run(_limit_worker_threads, 1)
             self.workers = self.workers or max(1, sum(self._client.nthreads().values()))

@@ -1,0 +1,193 @@
+"""Command lines that answer a usage error with one line naming the option, and exit status 2.
+
+Every ``spikeloc`` command and every study script builds its parser from :class:`Parser`, so that
+
+* argparse's own errors (an unknown option, a missing value, a value outside ``choices``, a value that its
+  ``type`` refuses) are one line, ``PROG: error: argument --OPTION: what is allowed``, and exit status 2,
+  instead of the usage text followed by the error;
+* values are checked by their ``type`` while the command line is parsed, before any work and before any
+  file is written: :func:`integer`, :func:`number`, :func:`output_directory`, :func:`output_file` and
+  :func:`input_file` say in the message what is allowed and what was given;
+* checks that need several options or the machine (is dask installed? does the scheduler answer?) raise
+  :class:`UsageError` naming the option; :meth:`Parser.parse_args` runs the parser's ``checks`` after
+  parsing and reports them the same way;
+* a config refusing a value (``spikeloc.validation.InvalidValue``, which names its field) is reported as
+  the option that set the field (:func:`option_error`).
+
+This module imports nothing heavy, so a bad command line is answered before torch is loaded where the
+command imports it lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+#: Exit status of a usage error (as argparse and most Unix tools); failures during the work exit with 1.
+USAGE_EXIT_STATUS = 2
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used, found by a check after parsing: ``option`` as the user
+    types it (``--scheduler``) and the problem."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"argument {option}: {problem}")
+        self.option = option
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2.
+
+    ``checks`` run in order on the parsed arguments (after argparse's own checks); the first
+    :class:`UsageError` one raises ends the program like any other usage error.  Sub-command parsers are
+    made of this class too.
+    """
+
+    def __init__(self, *args, checks: Sequence[Callable[[argparse.Namespace], None]] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.checks = list(checks)
+
+    def error(self, message: str) -> None:  # argparse's hook for every usage error
+        self.exit(USAGE_EXIT_STATUS, f"{self.prog}: error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        try:
+            for check in self.checks:
+                check(parsed)
+        except UsageError as error:
+            self.error(str(error))
+        return parsed
+
+
+# --------------------------------------------------------------------------
+# Value types: argparse calls them on the text given; ArgumentTypeError becomes "argument --OPTION: message"
+
+
+def _bounds(minimum: float | None, maximum: float | None, below: float | None, above: float | None) -> str:
+    parts = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
+             f"<= {maximum:g}" if maximum is not None else "", f"< {below:g}" if below is not None else ""]
+    return " and ".join(part for part in parts if part)
+
+
+def _in_bounds(value: float, minimum, maximum, below, above) -> bool:
+    return ((minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+            and (below is None or value < below) and (above is None or value > above))
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    """The type of an integer option within [``minimum``, ``maximum``]."""
+    allowed = " ".join(filter(None, ["an integer", _bounds(minimum, maximum, None, None)]))
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not _in_bounds(value, minimum, maximum, None, None):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(minimum: float | None = None, maximum: float | None = None, *, below: float | None = None,
+           above: float | None = None) -> Callable[[str], float]:
+    """The type of a finite real option within the given bounds (``below``/``above``: strict)."""
+    allowed = " ".join(filter(None, ["a finite number", _bounds(minimum, maximum, below, above)]))
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not _in_bounds(value, minimum, maximum, below, above):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _creatable(path: Path) -> None:
+    """Raise ArgumentTypeError unless ``path`` (missing) could be created: its nearest existing ancestor
+    is a directory this process may write into."""
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create {path}: {ancestor} is not a directory")
+    if not _writable(ancestor):
+        raise argparse.ArgumentTypeError(f"cannot create {path}: {ancestor} is not writable")
+
+
+def _writable(directory: Path) -> bool:
+    effective = os.access in os.supports_effective_ids
+    return os.access(directory, os.W_OK | os.X_OK, effective_ids=effective)
+
+
+def output_directory(text: str) -> Path:
+    """The type of an output directory: an existing writable directory, or one that can be created."""
+    path = Path(text)
+    if path.exists():
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
+        if not _writable(path):
+            raise argparse.ArgumentTypeError(f"{path} is not writable")
+    else:
+        _creatable(path)
+    return path
+
+
+def output_file(text: str) -> Path:
+    """The type of a file to write: a new file in a directory that exists or can be created, or an existing
+    file (replaced)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a directory, not a file")
+    if path.exists():
+        if not _writable(path.absolute().parent):
+            raise argparse.ArgumentTypeError(f"cannot replace {path}: {path.absolute().parent} is not writable")
+    else:
+        _creatable(path)
+    return path
+
+
+def input_file(text: str) -> Path:
+    """The type of a file to read: it must exist and be a file."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
+    return path
+
+
+def input_directory(text: str) -> Path:
+    """The type of a directory to read: it must exist and be a directory."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} {'is not a directory' if path.exists() else 'does not exist'}")
+    return path
+
+
+# --------------------------------------------------------------------------
+# Config errors named by the option that set the field
+
+
+def option_error(error: ValueError, parser: argparse.ArgumentParser, fields: Mapping[str, str] | None = None) -> str:
+    """The one-line usage message of a config ``error``: when it names a field
+    (``spikeloc.validation.InvalidValue``) that an option of ``parser`` sets, ``argument --OPTION: ...``.
+
+    ``fields`` maps config fields to options where the names differ (``{"tau_s": "--tau-ms"}``); otherwise
+    the field ``n_hidden`` is set by ``--n-hidden`` if ``parser`` has that option.
+    """
+    field = getattr(error, "field", None)
+    option = (fields or {}).get(field) if field else None
+    if field and option is None:
+        candidate = "--" + field.replace("_", "-")
+        option = candidate if candidate in parser._option_string_actions else None
+    return f"argument {option}: {error}" if option else str(error)

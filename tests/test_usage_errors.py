@@ -1,0 +1,181 @@
+"""A bad command line of a study script is one line on stderr naming the option as typed and what is allowed,
+exit status 2, before any work and with no file written.
+
+Each script's ``main`` runs here in this process with every row (the shared parser is what answers, so
+this is fast).  The slow suite also runs every script as a user does, in subprocesses: a missing directory
+inside a read-only one (as root, without ``CAP_DAC_OVERRIDE``, see tests/test_study_faults.py), dask
+missing, and two more rows; the default suite does that for the shared parser only, in
+tests/test_study_faults.py (a subprocess importing a study script and torch takes seconds).  The `spikeloc` command's
+rows are in tests/test_experiment.py and tests/test_digits.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_studies import ROOT, load_study
+from test_study_faults import drop_write_override
+
+from spikeloc.study.cli import study_parser
+
+STUDIES = ("bio_plasticity", "competing_units", "dales_law", "hebbian_logic", "ipd_beyond", "neuromodulation",
+           "robustness")
+INTEGER = "must be an integer >= 1, got"
+#: (arguments, option named, what the message says is allowed); FILE is an existing file
+COMMON = [
+    (["--workers", "0"], "--workers", INTEGER),
+    (["--workers", "-3"], "--workers", INTEGER),
+    (["--workers", "two"], "--workers", INTEGER),
+    (["--workers"], "--workers", "expected one argument"),
+    (["--out", "FILE"], "--out", "exists and is not a directory"),
+    (["--out", "FILE/inside"], "--out", "is not a directory"),
+    (["--preset", "nope"], "--preset", "choose from"),
+    (["--executor", "nope"], "--executor", "choose from"),
+    (["--executor", "inline", "--workers", "2"], "--workers", "leave --workers unset"),
+    (["--executor", "processes", "--scheduler", "local"], "--scheduler", "only used with --executor dask"),
+    (["--scheduler", "nowhere"], "--scheduler", "must be 'local' or a scheduler address"),
+    (["--no-such-option"], "--no-such-option", "unrecognized arguments"),
+]
+EPOCHS = [(["--epochs", "0"], "--epochs", INTEGER),
+          (["--epochs", "-1"], "--epochs", INTEGER),
+          (["--epochs", "1.5"], "--epochs", INTEGER)]
+OWN = {"hebbian_logic": [(["--epochs", "3"], "--epochs", "unrecognized arguments")],  # its rules have no epochs
+       "robustness": [(["--protocol", "nope"], "--protocol", "choose from")],
+       "dales_law": [(["--protocol", "robustt"], "--protocol", "choose from")],
+       "ipd_beyond": [(["--protocol", "nope"], "--protocol", "choose from"),
+                      (["--options", "nope"], "--options", "choose from")]}
+CASES = [pytest.param(name, *row, id=f"{name} {' '.join(row[0])}") for name in STUDIES
+         for row in COMMON + ([] if name == "hebbian_logic" else EPOCHS) + OWN.get(name, [])]
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+
+
+@pytest.fixture(scope="module")
+def studies():
+    return {name: load_study(name) for name in STUDIES}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty working directory (where the default --out would go) holding one file, FILE."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a directory\n")
+    return tmp_path
+
+
+def refused(main, argv: list[str], capsys) -> str:
+    """The stderr of ``main(argv)``, which must end with exit status 2 and write nothing to stdout."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == ""
+    return err
+
+
+def assert_one_line(err: str, option: str, allowed: str) -> None:
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert option in err and allowed in err and "error:" in err, err
+
+
+@pytest.mark.parametrize("name, argv, option, allowed", CASES)
+def test_bad_argument_is_one_line_naming_the_option_and_nothing_is_written(studies, workdir, capsys, name, argv,
+                                                                        option, allowed):
+    err = refused(studies[name].main, argv, capsys)
+    assert_one_line(err, option, allowed)
+    assert sorted(path.name for path in workdir.iterdir()) == ["FILE"]
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_scheduler_without_dask_names_the_option(studies, workdir, capsys, monkeypatch, name):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails as if not installed
+    err = refused(studies[name].main, ["--scheduler", "tcp://127.0.0.1:1"], capsys)
+    assert_one_line(err, "argument --scheduler", "needs dask.distributed, which is not installed here")
+    err = refused(studies[name].main, ["--executor", "dask"], capsys)
+    assert_one_line(err, "argument --executor", "needs dask.distributed")
+    assert sorted(path.name for path in workdir.iterdir()) == ["FILE"]
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="dask.distributed is not installed (it is in the test extra)")
+def test_unreachable_scheduler_names_the_address_and_how_long_it_waited(workdir, capsys):
+    import dask
+
+    parser = study_parser("any study", ["quick"], "results/any")
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+        err = refused(parser.parse_args, ["--scheduler", "tcp://127.0.0.1:1"], capsys)
+    assert_one_line(err, "argument --scheduler: no Dask scheduler answered at tcp://127.0.0.1:1", "gave up after")
+    assert "0.5s" in err
+    assert sorted(path.name for path in workdir.iterdir()) == ["FILE"]
+
+
+# --------------------------------------------------------------------------
+# The scripts as a user runs them
+
+READ_ONLY = "READ_ONLY/missing/out"
+
+
+def run_scripts(rows: list[tuple[str, list[str]]], workdir: Path, prelude: str = "") -> list[tuple[int, str]]:
+    """Run each (script, arguments) row as ``python studies/SCRIPT.py ARGUMENTS`` in ``workdir``, all at
+    once, with CAP_DAC_OVERRIDE dropped (as root); their exit statuses and stderr.  ``prelude``: Python run
+    first in the same process."""
+    read_only = workdir / "READ_ONLY"
+    read_only.mkdir(exist_ok=True)
+    read_only.chmod(0o555)
+    processes = []
+    try:
+        for name, argv in rows:
+            script = str(ROOT / "studies" / f"{name}.py")
+            argv = [a.replace("READ_ONLY", str(read_only)) for a in argv]
+            command = ([sys.executable, "-c", f"{prelude}; import runpy, sys; sys.argv = {[script, *argv]!r}; "
+                        f"runpy.run_path({script!r}, run_name='__main__')"] if prelude
+                       else [sys.executable, script, *argv])
+            processes.append(subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True, preexec_fn=drop_write_override))
+        results = [(process.wait(timeout=300), process.communicate()[1]) for process in processes]
+    except subprocess.SubprocessError:
+        pytest.skip("this root cannot drop CAP_DAC_OVERRIDE (no CAP_SETPCAP)")
+    finally:
+        read_only.chmod(0o755)
+        for process in processes:
+            process.kill()
+    assert sorted(path.name for path in workdir.iterdir()) == ["FILE", "READ_ONLY"]
+    assert not any(read_only.iterdir())
+    return results
+
+
+def check_scripts(rows: list[tuple[str, list[str], str, str]], workdir: Path, prelude: str = "") -> None:
+    results = run_scripts([(name, argv) for name, argv, _, _ in rows], workdir, prelude)
+    for (name, argv, option, allowed), (status, err) in zip(rows, results):
+        assert status == 2, (name, argv, err)
+        assert err.startswith(f"{name}.py: error: argument {option}: "), err
+        assert_one_line(err, option, allowed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STUDIES)
+def test_each_script_refuses_bad_arguments_as_a_user_runs_it(workdir, name):
+    check_scripts([(name, ["--out", READ_ONLY], "--out", "is not writable"),
+                   (name, ["--workers", "0"], "--workers", INTEGER),
+                   (name, ["--preset", "nope"], "--preset", "choose from")], workdir)
+    check_scripts([(name, ["--scheduler", "tcp://127.0.0.1:1"], "--scheduler", "needs dask.distributed")], workdir,
+                  prelude="import sys; sys.modules['distributed'] = None")
+
+
+def test_default_output_directory_is_checked_too(studies, workdir, capsys):
+    (workdir / "results").write_text("a file where the default output directory's parent should be\n")
+    err = refused(studies["robustness"].main, [], capsys)
+    assert_one_line(err, "argument --out: (default results/robustness-quick)", "is not a directory")
+    assert os.path.isfile(workdir / "results")
+
+
+def test_command_lines_and_the_runner_do_not_import_torch():
+    """Parsing (and the study runner with its workers) stays light: a bad `spikeloc` command line is answered
+    before torch loads, and a runner whose run functions need no torch does not load it (each load is a
+    second or more per process)."""
+    code = ("import sys, spikeloc.cli, spikeloc.options, spikeloc.study.cli, spikeloc.study.runner; "
+            "print(sorted(m for m in ('torch', 'snntorch', 'matplotlib') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

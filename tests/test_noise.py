@@ -175,6 +175,20 @@ def test_noise_on_split_dale_synapses_perturbs_the_connection_and_leaves_the_spl
     assert torch.equal(noisy, signs * (sub_synapses.mean(dim=0) + drawn).abs())
 
 
+def test_detaching_the_plasticity_inside_a_noise_context_is_refused_before_anything_changes():
+    from spikeloc.learning.bio import BioConfig, DalePrinciple, attach
+    from spikeloc.substrate.synapses import DaleSigns
+
+    model = nn.Sequential(nn.Linear(6, 5))
+    plasticity = attach(model, BioConfig(dale=DalePrinciple(0.4)), generators(1, 1))
+    noise = WeightNoise(plain_layers(model), NoiseConfig(scale=3.0, reference="absolute"))
+    with noise.attached():
+        noise.resample(generators(2, 1))
+        with pytest.raises(ValueError, match="^detach = .*_Perturbation"):
+            plasticity.detach()
+    assert [type(p) for p in model[0].parametrizations.weight] == [DaleSigns]
+
+
 def test_splitting_a_weight_that_already_carries_noise_is_refused_and_leaves_the_layer_clean():
     from spikeloc.learning.bio import BioConfig, Splitting, attach
 

@@ -204,7 +204,13 @@ class BioPlasticity:
     def detach(self) -> None:
         """Remove the parametrisations :func:`attach` added, leaving each layer's weight as it computes now
         (sub-synapses merged into their mean; on plain layers the Dale-signed weight, no longer constrained).
-        ``Synapses`` keep their own Dale signs. For evaluation under weight noise, or saving."""
+        ``Synapses`` keep their own Dale signs. For evaluation under weight noise, or saving. Refused (before
+        anything is removed) while another parametrisation, e.g. weight noise, is on a weight: it would be baked
+        into the weight."""
+        foreign = sorted({type(p).__name__ for state in self.layers.values() for p in state.layer.parametrisations()
+                          if not isinstance(p, (SubSynapses, DaleSigns))})
+        require(not foreign, "detach", f"with {foreign} on the weights",
+                "called with only the plasticity's parametrisations in place (leave the weight-noise context first)")
         for state in self.layers.values():
             layer = state.layer
             if parametrize.is_parametrized(layer.module, layer.tensor_name):

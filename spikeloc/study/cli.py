@@ -2,6 +2,10 @@
 
 A study script declares its presets (grids) and figures and calls :func:`study_parser` and
 :func:`run_and_summarise`; the grid itself runs through :func:`spikeloc.study.run_study`.
+
+``--device cpu|cuda|cuda:N|auto`` (:mod:`spikeloc.devices`) reaches every run's config through
+:func:`run_settings`. On a GPU the grid runs in one worker process (one per GPU: the runs' ensembles share
+the device) unless ``--workers`` says otherwise.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from spikeloc.devices import add_device_option, is_gpu
 from spikeloc.files import atomic_write
 from spikeloc.study.runner import EXECUTORS, ForeignResultsError, Study, StudyInterrupted, run_study
 from spikeloc.study.stats import summarise
 
 
-def study_parser(description: str, presets: Sequence[str], default_out: str) -> argparse.ArgumentParser:
+def study_parser(description: str, presets: Sequence[str], default_out: str,
+                 cpu_only: str | None = None) -> argparse.ArgumentParser:
+    """The shared options; ``cpu_only``: why the study's runs compute on the CPU only (``--device`` then
+    accepts cpu and auto)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
@@ -31,13 +39,21 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_option(parser, cpu_only)
     parser.set_defaults(default_out=default_out)
     return parser
 
 
 def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
-    """Run settings shared by every run of the grid: the preset's sizes and the command line's overrides."""
-    return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {})}
+    """Run settings shared by every run of the grid: the preset's sizes and the command line's overrides
+    (``device`` only when it is not the configs' default, the CPU)."""
+    return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {}),
+            **({"device": args.device} if args.device != "cpu" else {})}
+
+
+def study_workers(args: argparse.Namespace) -> int | None:
+    """``--workers``, else one worker process on a GPU (its runs share the device), else one per core."""
+    return args.workers if args.workers is not None else 1 if is_gpu(args.device) else None
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
@@ -60,7 +76,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     out = Path(args.out or f"{args.default_out}-{args.preset}")
     executor = args.executor or ("dask" if args.scheduler else "processes")
     try:
-        table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
+        table = run_study(study, out, executor=executor, workers=study_workers(args), scheduler=args.scheduler,
                           overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
     except ForeignResultsError as error:
         raise error.naming("--overwrite") from None

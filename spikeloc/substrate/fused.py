@@ -33,8 +33,8 @@ where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is ret
 
     dL/dbeta_n = sum_{t >= 1} g_u_t * (1 - r_t) * u_{t-1}        summed over all rows (batch) that share beta_n
 
-(summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly as before (the constant is a
-scalar in the compiled code; no gradient work).
+(summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
+as before (the constant is a scalar in the compiled code; no gradient work).
 
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).

@@ -3,8 +3,8 @@
 One Triton program owns ``BLOCK`` lanes, a lane being one neuron of one row of currents (R rows, N units,
 R * N lanes); each lane runs its own loop over the T steps, so the launch count is one per pass whatever T,
 where the torch loop launches several small kernels per step. The step math is :mod:`.step`'s, compiled by
-``triton.jit`` (its ``_exp`` and ``abs`` resolved to ``tl.exp`` and ``tl.abs``), so this backend cannot drift from the numba and torch
-ones.
+``triton.jit`` (its ``_exp`` and ``abs`` resolved to ``tl.exp`` and ``tl.abs``), so this backend cannot drift
+from the numba and torch ones.
 
 * Forward: spikes (and the membrane only when asked for), nothing else stored.
 * Backward, like the numba kernel: the membrane is recomputed from the saved currents into the gradient
@@ -24,18 +24,18 @@ Triton's interpreter: slow, but it is how the kernels are tested on machines wit
 
 from __future__ import annotations
 
+import os
 import types
 
 import torch
 import triton
 import triton.language as tl
-from triton import knobs
 
 from spikeloc.substrate.kernels import step
 
 DTYPES = (torch.float32, torch.float64)
-#: True when ``TRITON_INTERPRET=1`` was set at import: the kernels then run on CPU tensors (for tests).
-INTERPRETED = bool(knobs.runtime.interpret)
+#: True when ``TRITON_INTERPRET=1`` was set at import (as Triton reads it): the kernels then run on CPU tensors.
+INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on")
 _BLOCK = 128
 
 

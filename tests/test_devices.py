@@ -1,0 +1,112 @@
+"""``device`` through the package: names checked in the configs, resolved once, ``--device`` on every command line
+(a GPU asked for where there is none is a usage error, exit 2, before any work), studies packed into large
+ensembles on a GPU, CPU results unchanged. The CUDA tests skip without a GPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeloc import cli
+from spikeloc.devices import check_device, is_gpu, resolve_device
+from spikeloc.experiments.digits import DigitsRun
+from spikeloc.experiments.ipd import MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU, IPDRun, ipd_study
+from spikeloc.experiments.neuromodulation import NeuromodulationRun
+from spikeloc.study.runner import _plan_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+no_cuda = pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without a GPU")
+TINY = dict(epochs=1, n_train_batches=2, batch_size=16, n_val_samples=32, n_test_samples=32, n_hidden=8,
+            fibres_per_ear=10)
+
+
+@pytest.mark.parametrize("name", ["cpu", "cuda", "cuda:0", "cuda:12", "auto"])
+def test_device_names_are_accepted_by_every_run_config(name):
+    check_device(name)
+    assert IPDRun(device=name).device == DigitsRun(device=name).device == NeuromodulationRun(device=name).device
+
+
+@pytest.mark.parametrize("name", ["gpu", "CUDA", "cuda:", "cuda:x", "cpu:0", "", 0])
+def test_misspelled_devices_are_errors_naming_the_field(name):
+    for config in (IPDRun, DigitsRun, NeuromodulationRun):
+        with pytest.raises(ValueError, match=r"^device = .* is invalid: must be 'cpu', 'cuda', 'cuda:N' or 'auto'"):
+            config(device=name)
+
+
+def test_auto_resolves_to_what_the_machine_has():
+    assert resolve_device("auto") == ("cuda" if CUDA else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    assert is_gpu("auto") == CUDA and not is_gpu("cpu") and is_gpu("cuda:3")
+
+
+@no_cuda
+def test_a_missing_gpu_is_an_error_naming_the_field():
+    with pytest.raises(ValueError, match="^device = 'cuda:1' is invalid: .*no CUDA device is available"):
+        resolve_device("cuda:1")
+
+
+def test_the_mlp_reference_runs_on_the_cpu_only():
+    with pytest.raises(ValueError, match="^device = 'cuda' is invalid: must be 'cpu' for task 'mlp'"):
+        NeuromodulationRun(task="mlp", training="none", device="cuda")
+
+
+def load_study(name):
+    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@no_cuda
+@pytest.mark.parametrize("main, argv", [
+    (cli.main, ["train-ipd", "--device", "cuda"]),
+    (cli.main, ["eval-ipd", "--model", "missing.pt", "--device", "cuda"]),
+    (cli.main, ["train-digits", "--device", "cuda:0"]),
+    ("robustness", ["--device", "cuda"]),
+    ("hebbian_logic", ["--device", "cuda"]),
+])
+def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_work(main, argv, capsys, tmp_path):
+    main = load_study(main).main if isinstance(main, str) else main
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, *(["--out", str(tmp_path / "out")] if main is not cli.main else [])])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert "argument --device: 'cuda" in captured.err.splitlines()[-1]
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_a_gpu_study_is_packed_into_large_ensembles():
+    """54 IPD networks (the robustness seed preset's size): 6 ensembles of 9 on CPU, one of 54 on a GPU."""
+    configs = [IPDRun(dropout=d, phase_noise_rad=s, **TINY) for d in (0.0, 0.2, 0.5) for s in (0.0, 0.1, 0.2)]
+    seeds = range(6)
+    cpu_tasks = _plan_tasks(study := ipd_study("cpu", configs, seeds), study.runs, workers=1)
+    gpu_configs = [dataclasses.replace(c, device="cuda") for c in configs]
+    gpu_tasks = _plan_tasks(study := ipd_study("gpu", gpu_configs, seeds), study.runs, workers=1)
+    assert [len(t.runs) for t in cpu_tasks] == [MAX_ENSEMBLE_CPU] * 6
+    assert [len(t.runs) for t in gpu_tasks] == [54] and MAX_ENSEMBLE_GPU >= 54
+
+
+@needs_cuda
+def test_ipd_trains_on_cuda_and_its_saved_model_loads_on_the_cpu(tmp_path):
+    from spikeloc.experiments.ipd import evaluate_saved, model_metadata, train_ipd_ensemble
+    from spikeloc.networks.saved import load, save
+
+    runs = [(IPDRun(device="cuda", **TINY), 0), (IPDRun(device="cuda", dropout=0.2, **TINY), 1)]
+    network, rows = train_ipd_ensemble(runs)
+    assert next(network.parameters()).is_cuda and all(row["status"] == "ok" for row in rows)
+    again = train_ipd_ensemble(runs)[1]  # the same seed gives the same table run to run
+    for a, b in zip(rows, again):
+        a.pop("seconds_per_epoch"), b.pop("seconds_per_epoch")
+        assert a == b
+    save(network, tmp_path / "model.pt", model_metadata(runs))
+    on_cpu = load(tmp_path / "model.pt", "cpu")
+    assert next(on_cpu.network.parameters()).device.type == "cpu"
+    on_gpu_rows = evaluate_saved(load(tmp_path / "model.pt", "cuda"))
+    assert [r["test_acc"] for r in on_gpu_rows] == [r["test_acc"] for r in rows]
+    assert len(evaluate_saved(on_cpu)) == 2

@@ -96,7 +96,7 @@ def layer_steps(n: int, batch: int, steps: int, device: str) -> dict[str, Callab
             lif_spikes(fc(x), BETA, THRESHOLD, backend=backend).sum().backward()
         return step
 
-    variants["spikeloc, Triton kernel"] = spikeloc_step("auto")
+    variants["spikeloc, auto (Triton on CUDA)"] = spikeloc_step("auto")
     variants["spikeloc, torch loop (before)"] = spikeloc_step("torch")
     try:
         import snntorch as snn
@@ -223,7 +223,8 @@ def main() -> None:
                         help="every section tiny, on the CPU: checks the script, measures nothing")
     args = parser.parse_args()
     if args.smoke:
-        device, sizes, batch, steps, n_train, preset, extra = "cpu", (64,), 2, 20, 200, "quick", ["--workers", "1"]
+        device, sizes, batch, steps, n_train, preset = "cpu", (64,), 2, 20, 200, "quick"
+        extra = ["--workers", "1", "--epochs", "1"]
         args.repeats, args.members = 1, 3
         print("SMOKE RUN on the CPU: checks that every section runs; none of these numbers is a measurement")
     else:

@@ -17,7 +17,6 @@ cd "$(dirname "$0")/.."
 
 case "${1:-}" in
 prepare)
-    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> "$(git rev-parse --git-path info/exclude)"
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux2014_x86_64 --platform any -d .whl \
         snntorch==1.0.0 spikingjelly==2.0.0 loguru==0.7.3 scienceplots==2.2.2

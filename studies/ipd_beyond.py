@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, protocols
-from spikeloc.study.cli import (readable_summary, run_and_summarise, run_script, run_settings, study_parser,
-                                study_workers)
+from spikeloc.study.cli import execution, readable_summary, run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import save_figure
 from spikeloc.study.runner import atomic_write, run_study
 from spikeloc.study.stats import paired_comparison, summarise
@@ -145,9 +144,8 @@ def robustness(study_name: str, table: pd.DataFrame, runs: list[IPDRun], labels:
     chosen = [dataclasses.replace(run, test_phase_noise_rad=ROBUSTNESS_SIGMA_RAD) for run in runs
               if labels[option_key(dataclasses.asdict(run))] in {"seed", best}]
     study = ipd_study(f"{study_name}-robustness", chosen, seeds)
-    noisy = run_study(study, out / "robustness", executor=args.executor or "processes", workers=study_workers(args),
-                      scheduler=args.scheduler, overwrite=args.overwrite, retry_failed=args.retry_failed,
-                      quiet=args.quiet)
+    noisy = run_study(study, out / "robustness", **execution(args), overwrite=args.overwrite,
+                      retry_failed=args.retry_failed, quiet=args.quiet)
     noisy = label(noisy[noisy["status"] == "ok"], labels)
     by = ["phase_offset", "dale", "option", "test_phase_noise_rad"]
     summary = summarise(noisy, by=by, metrics=["test_acc", "test_error_deg"])

@@ -4,8 +4,10 @@ ensembles on a GPU, CPU results unchanged. The CUDA tests skip without a GPU."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from spikeloc.devices import check_device, is_gpu, resolve_device
 from spikeloc.experiments.digits import DigitsRun
 from spikeloc.experiments.ipd import MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU, IPDRun, ipd_study
 from spikeloc.experiments.neuromodulation import NeuromodulationRun
-from spikeloc.study.runner import _plan_tasks
+from spikeloc.study.cli import execution
+from spikeloc.study.runner import Study, _plan_tasks, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -90,6 +93,36 @@ def test_a_gpu_study_is_packed_into_large_ensembles():
     gpu_tasks = _plan_tasks(study := ipd_study("gpu", gpu_configs, seeds), study.runs, workers=1)
     assert [len(t.runs) for t in cpu_tasks] == [MAX_ENSEMBLE_CPU] * 6
     assert [len(t.runs) for t in gpu_tasks] == [54] and MAX_ENSEMBLE_GPU >= 54
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    index: int
+
+
+def visible_gpu(cell: Cell, seed: int) -> dict:
+    """A run function for worker processes: which GPUs the worker was shown."""
+    return {"visible": os.environ.get("CUDA_VISIBLE_DEVICES", "all")}
+
+
+def test_one_worker_per_gpu_each_seeing_its_own(tmp_path):
+    """The mechanism needs no GPU: worker i is started with CUDA_VISIBLE_DEVICES = gpus[i]."""
+    study = Study("gpus", tuple(Cell(i) for i in range(6)), (0,), visible_gpu)
+    table = run_study(study, tmp_path, executor="processes", gpus=(0, 1), quiet=True)
+    assert set(table["visible"].astype(str)) == {"0", "1"} and (table["status"] == "ok").all()
+    with pytest.raises(ValueError, match="gpus .* needs executor='processes' and workers unset"):
+        run_study(study, tmp_path / "other", executor="processes", workers=3, gpus=(0, 1))
+
+
+def test_gpu_studies_run_one_worker_per_gpu_unless_told():
+    args = lambda **given: argparse.Namespace(**{"executor": None, "scheduler": None, "workers": None,  # noqa: E731
+                                                 "device": "cpu", **given})
+    assert execution(args()) == {"executor": "processes", "workers": None, "scheduler": None, "gpus": ()}
+    assert execution(args(device="cuda:1"))["workers"] == 1
+    assert execution(args(device="cuda", workers=4))["workers"] == 4
+    assert execution(args(device="cuda", executor="inline")) == {"executor": "inline", "workers": 1,
+                                                                 "scheduler": None, "gpus": ()}
+    assert execution(args(device="cuda"))["gpus"] == tuple(range(torch.cuda.device_count()))
 
 
 @needs_cuda

@@ -4,8 +4,9 @@ A study script declares its presets (grids) and figures and calls :func:`study_p
 :func:`run_and_summarise`; the grid itself runs through :func:`spikeloc.study.run_study`.
 
 ``--device cpu|cuda|cuda:N|auto`` (:mod:`spikeloc.devices`) reaches every run's config through
-:func:`run_settings`. On a GPU the grid runs in one worker process (one per GPU: the runs' ensembles share
-the device) unless ``--workers`` says otherwise.
+:func:`run_settings`. On GPUs the grid runs in one worker process per GPU (``--device cuda``: each worker sees
+only its own GPU; ``--device cuda:N``: one worker on GPU N), its runs packed into large ensembles by the
+study's batch function, unless ``--workers`` says otherwise (see :func:`execution`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from spikeloc.devices import add_device_option, is_gpu
 from spikeloc.files import atomic_write
@@ -51,9 +53,18 @@ def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
             **({"device": args.device} if args.device != "cpu" else {})}
 
 
-def study_workers(args: argparse.Namespace) -> int | None:
-    """``--workers``, else one worker process on a GPU (its runs share the device), else one per core."""
-    return args.workers if args.workers is not None else 1 if is_gpu(args.device) else None
+def execution(args: argparse.Namespace) -> dict:
+    """``run_study``'s executor, workers, scheduler and gpus from the command line: ``--executor`` (default
+    processes, or dask with ``--scheduler``) and ``--workers`` (default one per core); on GPUs, unless
+    ``--workers`` is given, one worker per GPU (``--device cuda``, processes) or a single worker."""
+    executor = args.executor or ("dask" if args.scheduler else "processes")
+    workers, gpus = args.workers, ()
+    if is_gpu(args.device) and workers is None:
+        if args.device == "cuda" and executor == "processes":
+            gpus = tuple(range(torch.cuda.device_count()))
+        else:
+            workers = 1
+    return {"executor": executor, "workers": workers, "scheduler": args.scheduler, "gpus": gpus}
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
@@ -74,9 +85,8 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     """Run (or resume) the study; write ``summary.csv``; print a readable summary; return
     (table, long summary, output directory)."""
     out = Path(args.out or f"{args.default_out}-{args.preset}")
-    executor = args.executor or ("dask" if args.scheduler else "processes")
     try:
-        table = run_study(study, out, executor=executor, workers=study_workers(args), scheduler=args.scheduler,
+        table = run_study(study, out, **execution(args),
                           overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
     except ForeignResultsError as error:
         raise error.naming("--overwrite") from None

@@ -457,9 +457,13 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int) -> None:
+def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int,
+                 gpu: int | None = None) -> None:
     """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
-    their outcomes, until the runner closes the connection."""
+    their outcomes, until the runner closes the connection. With ``gpu`` it sees only that GPU (set before
+    anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
     _limit_worker_threads(threads)
@@ -501,13 +505,15 @@ class _ProcessExecutor:
     (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
     too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
     undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
-    the runs in flight are neither recorded nor left computing.
+    the runs in flight are neither recorded nor left computing.  With ``gpus`` there is one worker per GPU
+    index, worker i seeing only GPU ``gpus[i]`` (its replacement too).
     """
 
     ATTEMPTS = 2
 
-    def __init__(self, workers: int | None) -> None:
-        self.workers = workers or _available_cores()
+    def __init__(self, workers: int | None, gpus: Sequence[int] = ()) -> None:
+        self.gpus = tuple(gpus)
+        self.workers = len(self.gpus) or workers or _available_cores()
 
     def __enter__(self) -> _ProcessExecutor:
         return self
@@ -519,7 +525,7 @@ class _ProcessExecutor:
         size = min(self.workers, len(tasks))
         threads = max(1, _available_cores() // size)
         context = multiprocessing.get_context("spawn")
-        workers = [self._start(context, threads) for _ in range(size)]
+        workers = [self._start(context, threads, self._gpu(i)) for i in range(size)]
         waiting = collections.deque(tasks)
         deaths: Counter[int] = Counter()  # id(task) -> workers that died computing it
         try:
@@ -543,7 +549,7 @@ class _ProcessExecutor:
                         yield task, outcomes
                         continue
                     reason = _death_reason(worker.process.exitcode)
-                    workers[index] = self._start(context, threads)
+                    workers[index] = self._start(context, threads, self._gpu(index))
                     deaths[id(task)] += 1
                     if deaths[id(task)] < self.ATTEMPTS:
                         _log.warning("%s during %d run(s); running them again in a fresh worker",
@@ -555,10 +561,13 @@ class _ProcessExecutor:
         finally:
             self._stop(workers)
 
+    def _gpu(self, index: int) -> int | None:
+        return self.gpus[index] if self.gpus else None
+
     @staticmethod
-    def _start(context: multiprocessing.context.BaseContext, threads: int) -> _Worker:
+    def _start(context: multiprocessing.context.BaseContext, threads: int, gpu: int | None = None) -> _Worker:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads), daemon=True,
+        process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads, gpu), daemon=True,
                                   name="spikeloc-study-worker")
         process.start()
         theirs.close()
@@ -661,10 +670,12 @@ class _DaskExecutor:
             self._client.cancel(list(futures))
 
 
-def _make_executor(executor: str, workers: int | None, scheduler: str | None):
+def _make_executor(executor: str, workers: int | None, scheduler: str | None, gpus: Sequence[int] = ()):
     """The executor named by ``run_study``'s arguments, after checking them."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if gpus and (executor != "processes" or workers is not None):
+        raise ValueError("gpus (one worker per GPU) needs executor='processes' and workers unset")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
     if scheduler is not None and executor != "dask":
@@ -674,7 +685,7 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None):
             raise ValueError("executor='inline' runs one run at a time; leave workers unset")
         return _InlineExecutor()
     if executor == "processes":
-        return _ProcessExecutor(workers)
+        return _ProcessExecutor(workers, gpus)
     return _DaskExecutor(scheduler or "local", workers)
 
 
@@ -858,6 +869,7 @@ def run_study(
     retry_failed: bool = False,
     quiet: bool = False,
     version: str | None = None,
+    gpus: Sequence[int] = (),
 ) -> pd.DataFrame:
     """Run every pending run of ``study``, keeping results in ``out_dir``.
 
@@ -868,7 +880,9 @@ def run_study(
     Runs already in ``out_dir`` are kept; failed ones are run again only with
     ``retry_failed=True``.  ``overwrite=True`` discards whatever results
     ``out_dir`` holds, even of a different study.  ``version`` is recorded in
-    each row (default: the installed spikeloc version).
+    each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
+    per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
+    over the GPUs.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -879,7 +893,7 @@ def run_study(
 
     Returns the full results table, read back from disk, in grid order.
     """
-    chosen_executor = _make_executor(executor, workers, scheduler)
+    chosen_executor = _make_executor(executor, workers, scheduler, gpus)
     directory = Path(out_dir)
     with _writing(directory):
         directory.mkdir(parents=True, exist_ok=True)

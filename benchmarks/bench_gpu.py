@@ -226,6 +226,7 @@ def main() -> None:
         device, sizes, batch, steps, n_train, preset = "cpu", (64,), 2, 20, 200, "quick"
         extra = ["--workers", "1", "--epochs", "1"]
         args.repeats, args.members = 1, 3
+        configure(1)  # torch's default of one thread per core collapses on a busy machine
         print("SMOKE RUN on the CPU: checks that every section runs; none of these numbers is a measurement")
     else:
         if not torch.cuda.is_available():

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from spikeloc.experiments.ipd import MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU, IPDRun,
 from spikeloc.experiments.neuromodulation import NeuromodulationRun
 from spikeloc.study.cli import execution
 from spikeloc.study.runner import Study, _plan_tasks, run_study
+from spikeloc.substrate.fused import lif_spikes
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -84,6 +86,16 @@ def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_work(main, argv, 
     assert captured.out == "" and not (tmp_path / "out").exists()
 
 
+def test_auto_on_cpu_stays_numba_and_does_not_import_triton():
+    """CPU behaviour is unchanged by the CUDA kernel: ``auto`` runs numba on CPU and never imports triton."""
+    if "spikeloc.substrate.kernels.triton_gpu" in sys.modules:
+        pytest.skip("another test in this process imported the Triton backend already")
+    g = torch.Generator().manual_seed(4)
+    currents = 0.7 * torch.randn(3, 20, 5, generator=g) + 0.3
+    assert torch.equal(lif_spikes(currents, 0.8, backend="auto"), lif_spikes(currents, 0.8, backend="numba"))
+    assert "spikeloc.substrate.kernels.triton_gpu" not in sys.modules
+
+
 def test_a_gpu_study_is_packed_into_large_ensembles():
     """54 IPD networks (the robustness seed preset's size): 6 ensembles of 9 on CPU, one of 54 on a GPU."""
     configs = [IPDRun(dropout=d, phase_noise_rad=s, **TINY) for d in (0.0, 0.2, 0.5) for s in (0.0, 0.1, 0.2)]
@@ -143,3 +155,27 @@ def test_ipd_trains_on_cuda_and_its_saved_model_loads_on_the_cpu(tmp_path):
     on_gpu_rows = evaluate_saved(load(tmp_path / "model.pt", "cuda"))
     assert [r["test_acc"] for r in on_gpu_rows] == [r["test_acc"] for r in rows]
     assert len(evaluate_saved(on_cpu)) == 2
+
+
+@needs_cuda
+@pytest.mark.parametrize("task", ["ipd", "digits"])
+def test_neuromodulation_and_bio_plasticity_run_on_cuda(task):
+    """Every random draw of these runs (weight noise, plasticity, Dale signs, sub-synapses, encodings) is made
+    on the run's device; a run on CUDA finishes with a row of numbers."""
+    from spikeloc.experiments.bio_plasticity import BioPlasticityRun, run_bio_plasticity
+    from spikeloc.experiments.neuromodulation import run_neuromodulation
+
+    sizes = dict(epochs=1, n_train_batches=2, n_val_samples=64, n_test_samples=64, hidden=(16,), n_train=256,
+                 device="cuda")
+    row = run_neuromodulation(NeuromodulationRun(task=task, training="learned", n_draws=2, **sizes), 0)
+    assert row["status"] == "ok" and 0 <= row["clean_acc"] <= 1
+    row = run_bio_plasticity(BioPlasticityRun(task=task, mechanism="all", n_draws=2, **sizes), 0)
+    assert row["status"] == "ok"
+
+
+@needs_cuda
+def test_digits_train_on_cuda():
+    from spikeloc.experiments.digits import run_digits
+
+    row = run_digits(DigitsRun(hidden=(32,), epochs=1, n_train=256, device="cuda"), 0)
+    assert row["status"] == "ok" and 0 <= row["test_acc"] <= 1

@@ -3,14 +3,16 @@
 Plain Python on purpose: the torch backend (:mod:`.torch_loop`) calls these with tensors, the numba kernels
 (:mod:`.numba_cpu`) call numba-compiled copies of the same functions with scalars, and the Triton kernels
 (:mod:`.triton_gpu`) compile them with ``triton.jit``. Operators only (no torch./np. calls, except through
-:func:`_exp`, which each compiled backend replaces with its own exp) so all of them can evaluate them;
-``mem * (mem <= thr)`` is ``(1 - r) * mem`` with the same IEEE result (also for inf/nan) and keeps float32
-arithmetic in numba and Triton (bool * float32 -> float32). The equations are in :mod:`spikeloc.substrate.fused`.
+:func:`_exp`, which each compiled backend replaces with its own exp; Triton also gets its own ``abs``) so all
+of them can evaluate them; ``mem * (mem <= thr)`` is ``(1 - r) * mem`` with the same IEEE result (also for
+inf/nan) and keeps float32 arithmetic in numba and Triton (bool * float32 -> float32). The equations are in
+:mod:`spikeloc.substrate.fused`.
 """
 
 from __future__ import annotations
 
 import torch
+
 
 def _exp(y):
     """exp for the torch backend; numba kernels get an overload (a vectorisable float32 exp, see

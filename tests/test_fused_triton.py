@@ -19,12 +19,21 @@ from spikeloc.substrate.fused import NUMBA_AVAILABLE, TRITON_AVAILABLE, lif_spik
 
 CUDA = torch.cuda.is_available()
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-pytestmark = [
+needs_kernels = [
     pytest.mark.skipif(not TRITON_AVAILABLE, reason="triton is not installed (pip install -e '.[gpu]')"),
     pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba (the reference) is not installed"),
     pytest.mark.skipif(not (CUDA or INTERPRET), reason="no CUDA device; run with TRITON_INTERPRET=1 "
                                                        "(make test-triton) to test the kernels on CPU"),
 ]
+
+
+def kernel_test(function):
+    """Mark a test that runs the Triton kernels (on CUDA or through the interpreter)."""
+    for mark in needs_kernels:
+        function = mark(function)
+    return function
+
+
 needs_cuda = pytest.mark.skipif(not CUDA or INTERPRET, reason="needs a CUDA device (and no TRITON_INTERPRET)")
 DEVICE = "cpu" if INTERPRET or not CUDA else "cuda"
 
@@ -66,6 +75,7 @@ def assert_same(numba_out, triton_out, dtype):
         torch.testing.assert_close(beta_t, beta_n, **tol)
 
 
+@kernel_test
 @pytest.mark.parametrize("shape", [(6, 60, 9), (3, 4, 40, 7), (2, 130, 1)])  # 130 lanes: more than one block
 @pytest.mark.parametrize("beta,threshold,slope", SETTINGS)
 def test_triton_equals_numba_scalar_beta(shape, beta, threshold, slope):
@@ -76,6 +86,7 @@ def test_triton_equals_numba_scalar_beta(shape, beta, threshold, slope):
     assert_same(run("numba", *args), run("triton", *args, device=DEVICE), torch.float32)
 
 
+@kernel_test
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape, beta_shape", [((5, 50, 7), (7,)), ((3, 4, 40, 6), (6,)), ((3, 4, 40, 6), (3, 6))])
 def test_triton_equals_numba_per_neuron_beta(dtype, shape, beta_shape):
@@ -88,6 +99,7 @@ def test_triton_equals_numba_per_neuron_beta(dtype, shape, beta_shape):
         assert_same(run("numba", *args), run("triton", *args, device=DEVICE), dtype)
 
 
+@kernel_test
 def test_triton_spikes_only_and_without_grad():
     """The forward without the membrane (nothing but spikes stored) and under no_grad gives the same spikes."""
     beta, threshold, slope = SETTINGS[0]
@@ -102,12 +114,14 @@ def test_triton_spikes_only_and_without_grad():
     torch.testing.assert_close(x.grad.cpu(), y.grad, rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.skipif(INTERPRET, reason="the interpreter runs the kernels on CPU tensors on purpose")
-def test_triton_backend_on_cpu_without_interpreter_is_a_clear_error():
-    with pytest.raises(ValueError, match="backend='triton' is unavailable: it needs a CUDA"):
+@pytest.mark.skipif(INTERPRET or CUDA, reason="checks the refusal on CPU without the interpreter")
+def test_triton_backend_where_it_cannot_run_is_a_clear_error():
+    why = "it needs a CUDA" if TRITON_AVAILABLE else "triton is not installed"
+    with pytest.raises(ValueError, match=f"^backend='triton' is unavailable: {why}"):
         lif_spikes(torch.zeros(2, 3, 4), 0.5, backend="triton")
 
 
+@kernel_test
 @needs_cuda
 def test_auto_picks_triton_on_cuda_and_equals_numba():
     from spikeloc.substrate import fused

@@ -16,14 +16,23 @@ float sums on the GPU are ordered differently; weights are drawn on the CPU, so 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
+from typing import Any
 
 import torch
 
+from spikeloc.study.runner import OMIT_IF_DEFAULT
 from spikeloc.validation import require
 
 DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N' or 'auto'"
 _PATTERN = re.compile(r"cpu|auto|cuda(:\d+)?")
+
+
+def device_field() -> Any:
+    """A run config's ``device: str = device_field()``: ``"cpu"`` by default, and while it is ``"cpu"`` left out
+    of a study's run ids and columns, so results recorded before configs had a device keep their ids."""
+    return dataclasses.field(default="cpu", metadata={OMIT_IF_DEFAULT: True})
 
 
 def check_device(device: str, field: str = "device") -> None:

@@ -20,7 +20,7 @@ from spikeloc.experiments.digits import DigitsRun
 from spikeloc.experiments.ipd import MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU, IPDRun, ipd_study
 from spikeloc.experiments.neuromodulation import NeuromodulationRun
 from spikeloc.study.cli import execution
-from spikeloc.study.runner import Study, _plan_tasks, run_study
+from spikeloc.study.runner import Study, _plan_tasks, make_run_id, run_study
 from spikeloc.substrate.fused import lif_spikes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,17 @@ def test_auto_on_cpu_stays_numba_and_does_not_import_triton():
     currents = 0.7 * torch.randn(3, 20, 5, generator=g) + 0.3
     assert torch.equal(lif_spikes(currents, 0.8, backend="auto"), lif_spikes(currents, 0.8, backend="numba"))
     assert "spikeloc.substrate.kernels.triton_gpu" not in sys.modules
+
+
+def test_cpu_runs_keep_the_run_ids_and_columns_they_had_before_configs_had_a_device(tmp_path):
+    """A result directory written before ``device`` existed resumes: a CPU run's id and columns are as they were;
+    a GPU run is another run."""
+    run = IPDRun(**TINY)
+    before = {name: value for name, value in dataclasses.asdict(run).items() if name != "device"}
+    study = ipd_study("ids", [run, dataclasses.replace(run, device="cuda")], [0])
+    assert study.runs[0].run_id == make_run_id(before, 0)
+    assert study.runs[1].run_id == make_run_id({**before, "device": "cuda"}, 0)
+    assert "device" not in study.description()["configs"][0] and study.description()["configs"][1]["device"] == "cuda"
 
 
 def test_a_gpu_study_is_packed_into_large_ensembles():

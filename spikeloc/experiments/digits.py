@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets, seeding
-from spikeloc.devices import check_device, resolve_device
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
@@ -59,7 +59,7 @@ class DigitsRun:
     n_validation: int = 400
     n_train: int = 0
     patience: int = 8
-    device: str = "cpu"
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))

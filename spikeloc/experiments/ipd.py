@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from spikeloc import seeding
-from spikeloc.devices import check_device, is_gpu, resolve_device
+from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
@@ -70,7 +70,7 @@ class IPDRun:
     input_delays: str = "none"
     max_delay_steps: int = 10
     lr_schedule: str = "constant"
-    device: str = "cpu"
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         check_device(self.device)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets
-from spikeloc.devices import check_device, resolve_device
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, split
 from spikeloc.experiments.ipd import IPDRun, member_datasets
 from spikeloc.learning.surrogate import MemberData, TrainConfig
@@ -30,7 +30,7 @@ class SpikingTaskSizes:
     n_test_samples: int = 2048
     hidden: tuple[int, ...] = (200,)
     n_train: int = 0
-    device: str = "cpu"
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))

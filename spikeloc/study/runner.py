@@ -9,7 +9,7 @@ dict of plain numbers/strings; the runner knows nothing about what it computes.
 an output directory:
 
 ``study.json``
-    The grid: study name, config type, configs (``dataclasses.asdict``), seeds.
+    The grid: study name, config type, configs (``dataclasses.asdict``, see :func:`recorded_fields`), seeds.
 ``runs.csv``
     One row per finished run: the config fields (flattened), ``seed``,
     ``run_id``, the metrics returned by the run function, ``status``
@@ -121,6 +121,21 @@ def _canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+#: Field metadata of a config field added after results were recorded: while it holds its default it is left
+#: out of the run's identity and columns (:func:`recorded_fields`), so those results keep their run ids.
+OMIT_IF_DEFAULT = "omit_if_default"
+
+
+def recorded_fields(config: Any) -> dict[str, Any]:
+    """A config's fields as the runner records them: ``dataclasses.asdict``, less the fields whose metadata
+    has :data:`OMIT_IF_DEFAULT` and whose value is their default."""
+    values = dataclasses.asdict(config)
+    for field in dataclasses.fields(config):
+        if field.metadata.get(OMIT_IF_DEFAULT) and values[field.name] == field.default:
+            del values[field.name]
+    return values
+
+
 def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
     """Stable id of a run: a short hash of its config fields and seed."""
     text = _canonical_json({"config": config_fields, "seed": seed})
@@ -201,14 +216,14 @@ class Study:
         duplicates = sorted(text for text, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"Study.configs must be unique, repeated: {duplicates}")
-        clashes = sorted(RESERVED_COLUMNS & _flatten(dataclasses.asdict(self.configs[0])).keys())
+        clashes = sorted(RESERVED_COLUMNS & _flatten(recorded_fields(self.configs[0])).keys())
         if clashes:
             raise ValueError(f"config fields {clashes} clash with result columns")
 
     @staticmethod
     def _config_json(config: Any) -> str:
         try:
-            return _canonical_json(dataclasses.asdict(config))
+            return _canonical_json(recorded_fields(config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"config {config!r} is not JSON-serialisable: {exc}") from exc
 
@@ -238,7 +253,7 @@ class Study:
         """All runs in grid order (config-major, then seed)."""
         pairs = [(c, s) for c in self.configs for s in self.seeds]
         return tuple(
-            Run(config, seed, make_run_id(dataclasses.asdict(config), seed), index)
+            Run(config, seed, make_run_id(recorded_fields(config), seed), index)
             for index, (config, seed) in enumerate(pairs)
         )
 
@@ -248,7 +263,7 @@ class Study:
         description = {
             "name": self.name,
             "config_type": f"{config_type.__module__}.{config_type.__qualname__}",
-            "configs": [dataclasses.asdict(c) for c in self.configs],
+            "configs": [recorded_fields(c) for c in self.configs],
             "seeds": list(self.seeds),
         }
         return json.loads(json.dumps(description, allow_nan=False))  # tuples become lists
@@ -308,7 +323,7 @@ def _outcome(result: Any, config: Any, seconds: float) -> _RunOutcome:
             raise TypeError("metric names must be strings")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        clashes = sorted((RESERVED_COLUMNS | _flatten(dataclasses.asdict(config)).keys()) & metrics.keys())
+        clashes = sorted((RESERVED_COLUMNS | _flatten(recorded_fields(config)).keys()) & metrics.keys())
         if clashes:
             raise ValueError(f"metrics {clashes} clash with config or result columns")
         metrics = {name: _plain(name, value) for name, value in metrics.items()}
@@ -833,7 +848,7 @@ class _ResultsStore:
         recorded_before = len(self.rows)
         for run, outcome in zip(runs, outcomes, strict=True):
             self.rows[run.run_id] = {
-                **_flatten(dataclasses.asdict(run.config)),
+                **_flatten(recorded_fields(run.config)),
                 "seed": run.seed,
                 "run_id": run.run_id,
                 **outcome.metrics,
@@ -848,7 +863,7 @@ class _ResultsStore:
     def _write(self) -> None:
         rows = [self.rows[run.run_id] for run in self.study.runs if run.run_id in self.rows]
         table = pd.DataFrame(rows)
-        leading = list(_flatten(dataclasses.asdict(self.study.configs[0]))) + list(RUN_COLUMNS)
+        leading = list(_flatten(recorded_fields(self.study.configs[0]))) + list(RUN_COLUMNS)
         metrics = [c for c in table.columns if c not in leading and c not in OUTCOME_COLUMNS]
         table = table[leading + metrics + list(OUTCOME_COLUMNS)]
         atomic_write(self.runs_path, table.to_csv(index=False))

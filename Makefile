@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: setup study test test-slow bench mutation clean
+.PHONY: setup study test test-slow test-triton bench mutation clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# The Triton (CUDA) LIF kernel tested on CPU through Triton's interpreter; installs the [gpu] extra (~1 GB).
+test-triton: $(STAMP)
+	$(BIN)/python -c "import triton" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[gpu]"
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests/test_fused_triton.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_epoch.py

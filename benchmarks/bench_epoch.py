@@ -40,9 +40,10 @@ BATCH, N_BATCHES, HIDDEN, CLASSES, TAU_S, DT_S, LR = 64, 64, 30, 12, 5e-3, 1e-3,
 ALPHA = math.exp(-DT_S / TAU_S)
 
 
-def make_data(seed: int = 0, sigma: float = 0.0) -> MemberData:
+def make_data(seed: int = 0, sigma: float = 0.0, device: str = "cpu") -> MemberData:
+    """One epoch of IPD spikes, drawn on ``device`` (benchmarks/bench_gpu.py times the variants on a GPU)."""
     task = IPDTask(phase_noise_rad=sigma)
-    data = generate(task, BATCH * N_BATCHES, seeding.generator(seed, "bench"))
+    data = generate(task, BATCH * N_BATCHES, seeding.generator(seed, "bench", device))
     return MemberData.stack([(data.spikes, data.labels)])
 
 
@@ -64,8 +65,8 @@ class SeedSurrGradSpike(torch.autograd.Function):
 
 def seed_forward(x, w1, w2, dropout):
     batch, steps, _ = x.shape
-    v = torch.zeros(batch, HIDDEN)
-    s = torch.zeros(batch, HIDDEN)
+    v = torch.zeros(batch, HIDDEN, device=x.device)
+    s = torch.zeros(batch, HIDDEN, device=x.device)
     s_rec = [s]
     h = torch.einsum("abc,cd->abd", (x, w1))
     for t in range(steps - 1):
@@ -75,7 +76,7 @@ def seed_forward(x, w1, w2, dropout):
         s_rec.append(s)
     s_rec = dropout(torch.stack(s_rec, dim=1))
     h2 = torch.einsum("abc,cd->abd", (s_rec, w2))
-    v = torch.zeros(batch, CLASSES)
+    v = torch.zeros(batch, CLASSES, device=x.device)
     v_rec = [v]
     for t in range(steps - 1):
         v = ALPHA * v + h2[:, t, :]
@@ -85,8 +86,9 @@ def seed_forward(x, w1, w2, dropout):
 
 def seed_variant(data: MemberData) -> Callable[[], None]:
     g = torch.Generator().manual_seed(0)
-    w1 = nn.Parameter((torch.rand(200, HIDDEN, generator=g) * 2 - 1) / math.sqrt(200))
-    w2 = nn.Parameter((torch.rand(HIDDEN, CLASSES, generator=g) * 2 - 1) / math.sqrt(HIDDEN))
+    device = data.inputs.device
+    w1 = nn.Parameter(((torch.rand(200, HIDDEN, generator=g) * 2 - 1) / math.sqrt(200)).to(device))
+    w2 = nn.Parameter(((torch.rand(HIDDEN, CLASSES, generator=g) * 2 - 1) / math.sqrt(HIDDEN)).to(device))
     optimiser = torch.optim.Adam([w1, w2], lr=LR)
     dropout = nn.Dropout(0.5)
     spikes, labels = data.inputs[0], data.labels[0]
@@ -133,11 +135,12 @@ def naive_snntorch_variant(data: MemberData) -> Callable[[], None]:
 # --- spikeloc ---------------------------------------------------------------------------------------------
 def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | None = None) -> Callable[[], None]:
     members = members or [Member(seed=0, dropout=0.5)]
-    network = SpikingClassifier(ClassifierConfig(backend=backend, hidden=(HIDDEN,)), members)
+    device = data.inputs.device
+    network = SpikingClassifier(ClassifierConfig(backend=backend, hidden=(HIDDEN,)), members).to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=LR)
     config = TrainConfig(batch_size=BATCH)
     shuffle = [seeding.generator(m.seed, "shuffle") for m in members]
-    dropout = [seeding.generator(m.seed, "dropout") for m in members]
+    dropout = [seeding.generator(m.seed, "dropout", device) for m in members]
     return lambda: train_epoch(network, optimiser, data, config, shuffle, dropout)
 
 
@@ -228,15 +231,16 @@ def peak_memory_mib(name: str) -> float:
     return result
 
 
-def grid_members(n: int) -> tuple[list[Member], MemberData]:
-    """n members cycling over 3 runs x 3 dropouts x 6 sigmas; data shared across dropouts (as in the study)."""
+def grid_members(n: int, device: str = "cpu") -> tuple[list[Member], MemberData]:
+    """n members cycling over 3 runs x 3 dropouts x 6 sigmas; data shared across dropouts (as in the study),
+    drawn on ``device``."""
     grid = [(run, p, sigma) for run in range(3) for sigma in (0, 0.1, 0.2, 0.3, 0.4, 0.5) for p in (0, 0.5, 0.9)]
     grid = [grid[i % len(grid)] for i in range(n)]
     datasets = {}
     for run, _, sigma in grid:
         if (run, sigma) not in datasets:
             task = IPDTask(phase_noise_rad=sigma)
-            datasets[(run, sigma)] = generate(task, BATCH * N_BATCHES, seeding.generator(run, f"bench/{sigma}"))
+            datasets[(run, sigma)] = generate(task, BATCH * N_BATCHES, seeding.generator(run, f"bench/{sigma}", device))
     members = [Member(seed=run, dropout=p) for run, p, _ in grid]
     return members, MemberData.stack([(datasets[(run, sigma)].spikes, datasets[(run, sigma)].labels)
                                       for run, _, sigma in grid])

@@ -13,6 +13,7 @@ import math
 import sys
 from pathlib import Path
 
+from spikeloc.devices import add_device_option
 from spikeloc.options import Parser, UsageError, input_directory, input_file, integer, number, option_error, output_file
 from spikeloc.runtime import configure
 
@@ -21,6 +22,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=integer(minimum=0), default=0)
     p.add_argument("--threads", type=integer(), default=1, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    add_device_option(p)
 
 
 def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +55,8 @@ def _train_ipd(args: argparse.Namespace) -> None:
     dale_layers = args.dale_layers or ("both" if args.dales_law else "none")
     run = ipd.IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
                      phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
-                     phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend)
+                     phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend,
+                     device=args.device)
     configure(args.threads)
     network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:
@@ -75,6 +78,7 @@ def _eval_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=integer(minimum=0), default=None,
                    help="test-data seed (default: the member's training seed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    add_device_option(p)
     p.set_defaults(handler=_eval_ipd, parser=p, fields={"test_phase_noise_rad": "--phase-noise",
                                                         "phase_noise_rad": "--phase-noise",
                                                         "n_test_samples": "--n-samples"})
@@ -89,7 +93,7 @@ def _eval_ipd(args: argparse.Namespace) -> None:
         settings["phase_offset"] = args.phase_offset
     if args.n_samples is not None:
         settings["n_test_samples"] = args.n_samples
-    saved = _load_model(args.model)
+    saved = _load_model(args.model, args.device)
     rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
@@ -129,7 +133,7 @@ def _train_digits(args: argparse.Namespace) -> None:
     loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
     run = digits.DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
                            encoding=args.encoding, steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3,
-                           epochs=args.epochs, lr=args.lr, backend=args.backend)
+                           epochs=args.epochs, lr=args.lr, backend=args.backend, device=args.device)
     configure(args.threads)
     network, (row,) = digits.train_digits_ensemble([(run, args.seed)], root=args.data_dir, progress=not args.json)
     if args.save:
@@ -186,12 +190,12 @@ def _import_nir(args: argparse.Namespace) -> None:
           f"readout {network.config.readout}) and saved to {args.save}")
 
 
-def _load_model(path: Path):
-    """A saved model, or a usage error naming ``--model``."""
+def _load_model(path: Path, device: str = "cpu"):
+    """A saved model on ``device``, or a usage error naming ``--model``."""
     from spikeloc.networks.saved import ModelFileError, load
 
     try:
-        return load(path)
+        return load(path, device)
     except ModelFileError as error:
         raise UsageError("--model", str(error)) from None
 

@@ -82,7 +82,8 @@ def weight_figure(run: CompetingRun, seed: int):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units",
+                          cpu_only="the competing-units rule and its readouts are not written for a GPU yet")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     runs = grid(preset, run_settings(args, preset["sizes"]))

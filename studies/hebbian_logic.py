@@ -120,7 +120,8 @@ def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False,
+                          cpu_only="the local rules update small networks in place, faster on the CPU")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     HebbianRun(**preset["settings"])  # settings checked before any meta-training

@@ -56,7 +56,10 @@ METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative"
 
 
 def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
-    return [NeuromodulationRun(task=task, training=training, n_draws=preset["n_draws"], **{**sizes, **overrides})
+    """The preset's runs; the MLP reference runs on the CPU whatever --device says (its rows say so)."""
+    cpu_only = {"device": "cpu"}
+    return [NeuromodulationRun(task=task, training=training, n_draws=preset["n_draws"],
+                               **{**sizes, **overrides, **(cpu_only if task == "mlp" else {})})
             for task, sizes in preset["tasks"].items()
             for training in (REFERENCE_ROW if task == "mlp" else SPIKING)]
 

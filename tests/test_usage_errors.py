@@ -102,6 +102,8 @@ def test_scheduler_without_dask_names_the_option(studies, workdir, capsys, monke
 @pytest.mark.skipif(not HAS_DASK, reason="dask.distributed is not installed (it is in the test extra)")
 def test_unreachable_scheduler_names_the_address_and_how_long_it_waited(workdir, capsys):
     import dask
+    import distributed  # noqa: F401  loads its config defaults first: dask.config.set on a missing
+    # "distributed" section would, on leaving, delete the whole section that a later import then lacks
 
     parser = study_parser("any study", ["quick"], "results/any")
     with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):

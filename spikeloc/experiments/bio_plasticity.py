@@ -119,7 +119,8 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
     """Train and score one network; a flat dict (see the module docstring)."""
     network, (train, validation, test), config = spiking_setup(run, seed)
     steps_per_epoch = train.n_samples // config.batch_size
-    plasticity = attach(network, run.bio_config(steps_per_epoch), [seeding.generator(seed, "plasticity")])
+    device = next(network.parameters()).device  # the run's (spiking_setup put the network there)
+    plasticity = attach(network, run.bio_config(steps_per_epoch), [seeding.generator(seed, "plasticity", device)])
     fitted = fit(network, train, validation, config, hooks=[plasticity])
     if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
         return ensembles.diverged_row(fitted, 0)

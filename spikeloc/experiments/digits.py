@@ -5,7 +5,10 @@ Protocol per run: load the dataset by name (:func:`spikeloc.datasets.load`, loca
 [0, 1], encode them batch by batch (:mod:`spikeloc.substrate.encoders`: rate, latency or direct current over
 ``steps`` steps of ``dt_s``), train a :class:`~spikeloc.networks.classifier.SpikingClassifier` with early
 stopping on the validation loss, and test on the dataset's test split. :func:`run_mlp_baseline` trains a
-non-spiking ReLU MLP of the same widths on the same split.
+non-spiking ReLU MLP of the same widths on the same split (on the CPU).
+
+``device`` (:mod:`spikeloc.devices`): images are loaded and split on the CPU, then moved to the run's device,
+where they are encoded (by generators on that device) and the network (its weights drawn on the CPU) trains.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets, seeding
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
@@ -55,9 +59,11 @@ class DigitsRun:
     n_validation: int = 400
     n_train: int = 0
     patience: int = 8
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        check_device(self.device)
         require(self.dataset in datasets.NAMES, "dataset", self.dataset, "one of " + ", ".join(datasets.NAMES))
         require(self.n_validation >= 1, "n_validation", self.n_validation, "an integer >= 1")
         require(self.loss != "mse_count" or self.readout == "spikes", "loss", self.loss,
@@ -123,9 +129,12 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     read. The trained network and one flat row per run (with ``val_acc``, the accuracy on the validation split)."""
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     encoder = first.encoder()
-    train, validation, test = (MemberData.stack([splits[seed][i] for _, seed in runs], encoder) for i in range(3))
+    device = resolve_device(first.device)
+    on_device = {seed: [(x.to(device), y.to(device)) for x, y in splits[seed]]  # once per seed: shared, not copied
+                 for seed in dict.fromkeys(seed for _, seed in runs)}
+    train, validation, test = (MemberData.stack([on_device[seed][i] for _, seed in runs], encoder) for i in range(3))
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
-                                [run.member(seed) for run, seed in runs])
+                                [run.member(seed) for run, seed in runs]).to(device)
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
     train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {

@@ -14,6 +14,9 @@ time steps) and the learning-rate schedule (``lr_schedule``); more epochs (``epo
 after ``patience``) and more training data per epoch (``n_train_batches``) were fields already. Rows of runs
 with per-neuron taus or delays also hold the trained values (JSON lists: ``hidden_tau_ms``, ``readout_tau_ms``,
 ``input_delay_steps``).
+
+``device`` (:mod:`spikeloc.devices`) is where the run computes: its stimuli are drawn by generators on that
+device and its network is moved there (weights are drawn on the CPU first, so they do not depend on it).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pandas as pd
 import torch
 
 from spikeloc import seeding
+from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
@@ -66,8 +70,10 @@ class IPDRun:
     input_delays: str = "none"
     max_delay_steps: int = 10
     lr_schedule: str = "constant"
+    device: str = device_field()
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
         require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
@@ -110,13 +116,14 @@ def ensemble_key(run: IPDRun) -> tuple:
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
-               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples")
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device")
 
 
 def test_dataset(run: IPDRun, seed: int) -> IPDData:
     """The run's test set: ``n_test_samples`` fresh samples at ``test_phase_noise_rad`` from the seed's
-    ``"data/test"`` stream."""
-    return generate(run.task(run.test_phase_noise_rad), run.n_test_samples, seeding.generator(seed, "data/test"))
+    ``"data/test"`` stream, on the run's device."""
+    return generate(run.task(run.test_phase_noise_rad), run.n_test_samples,
+                    seeding.generator(seed, "data/test", resolve_device(run.device)))
 
 
 def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], list[IPDData], list[IPDData]]:
@@ -131,9 +138,11 @@ def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], 
         key = (seed, *(getattr(run, name) for name in DATA_FIELDS))
         if key not in cache:
             train_task = run.task(run.phase_noise_rad)
+            device = resolve_device(run.device)
             cache[key] = (
-                generate(train_task, run.n_train_batches * run.batch_size, seeding.generator(seed, "data/train")),
-                generate(train_task, run.n_val_samples, seeding.generator(seed, "data/validation")),
+                generate(train_task, run.n_train_batches * run.batch_size,
+                         seeding.generator(seed, "data/train", device)),
+                generate(train_task, run.n_val_samples, seeding.generator(seed, "data/validation", device)),
                 test_dataset(run, seed),
             )
         per_run.append(cache[key])
@@ -148,6 +157,7 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     datasets = member_datasets(runs)
     train, validation, test = (MemberData.stack([(d.spikes, d.labels) for d in split]) for split in datasets)
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
+    network.to(train.inputs.device)
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
@@ -199,11 +209,14 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
     replaced, drawn from ``seed``'s test stream (default: the member's training seed, which reproduces the test
-    set it was scored on after training). One row per member: test accuracy and both errors."""
+    set it was scored on after training, on the device it was trained on). The test data are drawn on the
+    device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
+    accuracy and both errors."""
     require(saved.metadata.get("task") == "ipd", "model", saved.metadata.get("task"), "a saved IPD model")
-    unknown = set(test_settings) - {f.name for f in fields(IPDRun)}
-    require(not unknown, "test settings", sorted(unknown), "IPDRun fields")
-    runs = [(dataclasses.replace(IPDRun(**entry["config"]), **test_settings),
+    unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
+    require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
+    device = str(next(saved.network.parameters()).device)
+    runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
              entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = MemberData.stack([(d.spikes, d.labels) for d in datasets])
@@ -249,12 +262,21 @@ def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield next(name for name, p in PROTOCOLS.items() if p["phase_offset"] == offset), rows
 
 
+#: Most runs per ensemble: on CPU, and on a GPU (see :func:`ipd_study`).
+MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU = 9, 64
+
+
 def ipd_study(name: str, configs: Sequence[IPDRun], seeds: Sequence[int]) -> Study:
-    """A study of IPD runs, trained as ensembles of up to 9 runs that share their structural settings.
+    """A study of IPD runs, trained as ensembles of runs that share their structural settings: up to 9 on CPU,
+    up to 64 on a GPU.
 
     Per network an ensemble is not much cheaper than a single network on CPU (the epoch is bound by dense
     matrix products, see benchmarks/bench_epoch.py), so ensembles stay small: results are saved after
-    every ensemble, and a killed study loses at most the ensembles in flight.
+    every ensemble, and a killed study loses at most the ensembles in flight. On a GPU an epoch is bound by
+    kernel launches, which an ensemble shares, so the grid is packed into few large ensembles.
     """
-    return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_ipd,
-                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key, max_batch=9)
+    configs = tuple(configs)
+    on_gpu = any(is_gpu(c.device) for c in configs)
+    return Study(name=name, configs=configs, seeds=tuple(seeds), run_fn=run_ipd,
+                 batch_run_fn=run_ipd_ensemble, batch_key=ensemble_key,
+                 max_batch=MAX_ENSEMBLE_GPU if on_gpu else MAX_ENSEMBLE_CPU)

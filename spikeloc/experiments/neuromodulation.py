@@ -87,6 +87,8 @@ class NeuromodulationRun(SpikingTaskSizes):
         object.__setattr__(self, "test_scales", tuple(float(s) for s in self.test_scales))
         require_choice(self.task, "task", TASKS)
         require_choice(self.training, "training", TRAININGS)
+        require(self.task != "mlp" or self.device == "cpu", "device", self.device,
+                "'cpu' for task 'mlp' (the plain MLP reference trains on the CPU)")
         NoiseConfig(scale=self.noise_scale, reference=self.reference)  # validates noise_scale, reference
         require(self.noise_scale in self.test_scales, "test_scales", self.test_scales,
                 f"a list of scales that includes noise_scale = {self.noise_scale}")
@@ -159,7 +161,8 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         fitted = train(None)
     else:
         noise = WeightNoise(layers, noise_config)
-        training = NoiseTraining(noise, run.objective(), lr, [seeding.generator(seed, "noise/train")])
+        device = next(iter(layers.values())).weight.device  # the run's (spiking_setup put the network there)
+        training = NoiseTraining(noise, run.objective(), lr, [seeding.generator(seed, "noise/train", device)])
         with noise.attached():
             fitted = train(training)
     if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers

@@ -2,7 +2,7 @@
 
 A run config that extends :class:`SpikingTaskSizes` and has a ``task`` (``"ipd"`` or ``"digits"``) gets its
 untrained network, data and training settings from :func:`spiking_setup` (the neuromodulation and
-bio-plasticity experiments).
+bio-plasticity experiments), on its ``device`` (:mod:`spikeloc.devices`; the MLP baseline stays on the CPU).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, split
 from spikeloc.experiments.ipd import IPDRun, member_datasets
 from spikeloc.learning.surrogate import MemberData, TrainConfig
@@ -29,17 +30,19 @@ class SpikingTaskSizes:
     n_test_samples: int = 2048
     hidden: tuple[int, ...] = (200,)
     n_train: int = 0
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        check_device(self.device)
 
     def ipd_run(self, **settings) -> IPDRun:
         """The IPD run of these sizes, with other IPDRun ``settings``."""
         return IPDRun(epochs=self.epochs, n_train_batches=self.n_train_batches, n_val_samples=self.n_val_samples,
-                      n_test_samples=self.n_test_samples, **settings)
+                      n_test_samples=self.n_test_samples, device=self.device, **settings)
 
     def digits_run(self) -> DigitsRun:
-        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train)
+        return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train, device=self.device)
 
 
 def spiking_setup(run: SpikingTaskSizes, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
@@ -54,12 +57,13 @@ def spiking_setup(run: SpikingTaskSizes, seed: int) -> tuple[SpikingClassifier, 
         digits = run.digits_run()
         dataset = datasets.load(digits.dataset)
         parts = split(dataset, digits.n_validation, seed, digits.n_train)
-        splits = [MemberData.stack([(p.features(), p.labels)], digits.encoder()) for p in parts]
+        device = resolve_device(digits.device)
+        splits = [MemberData.stack([(p.features().to(device), p.labels.to(device))], digits.encoder()) for p in parts]
         splits[2] = _encoded_once(splits[2], [digits.member(seed)])
         network = SpikingClassifier(digits.network_config(dataset.n_features, len(dataset.classes)),
                                     [digits.member(seed)])
         config = digits.train_config()
-    return network, splits, config
+    return network.to(splits[0].inputs.device), splits, config
 
 
 def _encoded_once(data: MemberData, members) -> MemberData:

@@ -102,12 +102,14 @@ class NoiseTraining:
 def noisy_scores(noise: WeightNoise, score: Callable[[], Sequence[float]], seed: int, stream: str,
                  n_draws: int) -> np.ndarray:
     """``score()`` (one number per member) under ``n_draws`` draws of ``noise`` (forced on at evaluation),
-    draw d from the generators ``f"{stream}/{d}"`` of ``seed``; shape (n_draws, members)."""
+    draw d from the generators ``f"{stream}/{d}"`` of ``seed`` (on the weights' device); shape (n_draws, members)."""
     require(n_draws >= 1, "n_draws", n_draws, "an integer >= 1")
+    device = next(iter(noise.layers.values())).weight.device
     scores = []
     with noise.attached():
         for draw in range(n_draws):
-            noise.resample([seeding.generator(seed, f"{stream}/{draw}/member{k}") for k in range(noise.n_members)])
+            noise.resample([seeding.generator(seed, f"{stream}/{draw}/member{k}", device)
+                            for k in range(noise.n_members)])
             scores.append(list(score()))
     return np.asarray(scores, dtype=float)
 

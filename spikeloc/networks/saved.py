@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 import spikeloc
+from spikeloc.devices import resolve_device
 from spikeloc.files import atomic_write
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 
@@ -58,8 +59,10 @@ def save(network: SpikingClassifier, path: str | os.PathLike, metadata: dict[str
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedModel:
-    """Read a model written by :func:`save`; :class:`ModelFileError` (a ``ValueError``) naming the file if it
-    is missing, corrupt, foreign or of an unknown format version."""
+    """Read a model written by :func:`save` onto ``device`` (any device, whichever it was saved from; a name
+    as :mod:`spikeloc.devices` takes, ``"auto"`` included); :class:`ModelFileError` (a ``ValueError``) naming
+    the file if it is missing, corrupt, foreign or of an unknown format version."""
+    device = resolve_device(device) if isinstance(device, str) else device
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")

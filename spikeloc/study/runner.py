@@ -9,7 +9,7 @@ dict of plain numbers/strings; the runner knows nothing about what it computes.
 an output directory:
 
 ``study.json``
-    The grid: study name, config type, configs (``dataclasses.asdict``), seeds.
+    The grid: study name, config type, configs (``dataclasses.asdict``, see :func:`recorded_fields`), seeds.
 ``runs.csv``
     One row per finished run: the config fields (flattened), ``seed``,
     ``run_id``, the metrics returned by the run function, ``status``
@@ -121,6 +121,21 @@ def _canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+#: Field metadata of a config field added after results were recorded: while it holds its default it is left
+#: out of the run's identity and columns (:func:`recorded_fields`), so those results keep their run ids.
+OMIT_IF_DEFAULT = "omit_if_default"
+
+
+def recorded_fields(config: Any) -> dict[str, Any]:
+    """A config's fields as the runner records them: ``dataclasses.asdict``, less the fields whose metadata
+    has :data:`OMIT_IF_DEFAULT` and whose value is their default."""
+    values = dataclasses.asdict(config)
+    for field in dataclasses.fields(config):
+        if field.metadata.get(OMIT_IF_DEFAULT) and values[field.name] == field.default:
+            del values[field.name]
+    return values
+
+
 def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
     """Stable id of a run: a short hash of its config fields and seed."""
     text = _canonical_json({"config": config_fields, "seed": seed})
@@ -201,14 +216,14 @@ class Study:
         duplicates = sorted(text for text, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"Study.configs must be unique, repeated: {duplicates}")
-        clashes = sorted(RESERVED_COLUMNS & _flatten(dataclasses.asdict(self.configs[0])).keys())
+        clashes = sorted(RESERVED_COLUMNS & _flatten(recorded_fields(self.configs[0])).keys())
         if clashes:
             raise ValueError(f"config fields {clashes} clash with result columns")
 
     @staticmethod
     def _config_json(config: Any) -> str:
         try:
-            return _canonical_json(dataclasses.asdict(config))
+            return _canonical_json(recorded_fields(config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"config {config!r} is not JSON-serialisable: {exc}") from exc
 
@@ -238,7 +253,7 @@ class Study:
         """All runs in grid order (config-major, then seed)."""
         pairs = [(c, s) for c in self.configs for s in self.seeds]
         return tuple(
-            Run(config, seed, make_run_id(dataclasses.asdict(config), seed), index)
+            Run(config, seed, make_run_id(recorded_fields(config), seed), index)
             for index, (config, seed) in enumerate(pairs)
         )
 
@@ -248,7 +263,7 @@ class Study:
         description = {
             "name": self.name,
             "config_type": f"{config_type.__module__}.{config_type.__qualname__}",
-            "configs": [dataclasses.asdict(c) for c in self.configs],
+            "configs": [recorded_fields(c) for c in self.configs],
             "seeds": list(self.seeds),
         }
         return json.loads(json.dumps(description, allow_nan=False))  # tuples become lists
@@ -308,7 +323,7 @@ def _outcome(result: Any, config: Any, seconds: float) -> _RunOutcome:
             raise TypeError("metric names must be strings")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        clashes = sorted((RESERVED_COLUMNS | _flatten(dataclasses.asdict(config)).keys()) & metrics.keys())
+        clashes = sorted((RESERVED_COLUMNS | _flatten(recorded_fields(config)).keys()) & metrics.keys())
         if clashes:
             raise ValueError(f"metrics {clashes} clash with config or result columns")
         metrics = {name: _plain(name, value) for name, value in metrics.items()}
@@ -474,9 +489,13 @@ def _exit_on_sigterm(signal_number: int, frame: Any) -> None:
     sys.exit(128 + signal_number)
 
 
-def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int) -> None:
+def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int,
+                 gpu: int | None = None) -> None:
     """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
-    their outcomes, until the runner closes the connection."""
+    their outcomes, until the runner closes the connection. With ``gpu`` it sees only that GPU (set before
+    anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -520,13 +539,15 @@ class _ProcessExecutor:
     (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
     too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
     undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
-    the runs in flight are neither recorded nor left computing.
+    the runs in flight are neither recorded nor left computing.  With ``gpus`` there is one worker per GPU
+    index, worker i seeing only GPU ``gpus[i]`` (its replacement too).
     """
 
     ATTEMPTS = 2
 
-    def __init__(self, workers: int | None) -> None:
-        self.workers = workers or _available_cores()
+    def __init__(self, workers: int | None, gpus: Sequence[int] = ()) -> None:
+        self.gpus = tuple(gpus)
+        self.workers = len(self.gpus) or workers or _available_cores()
 
     def __enter__(self) -> _ProcessExecutor:
         return self
@@ -538,7 +559,7 @@ class _ProcessExecutor:
         size = min(self.workers, len(tasks))
         threads = max(1, _available_cores() // size)
         context = multiprocessing.get_context("spawn")
-        workers = [self._start(context, threads) for _ in range(size)]
+        workers = [self._start(context, threads, self._gpu(i)) for i in range(size)]
         waiting = collections.deque(tasks)
         deaths: Counter[int] = Counter()  # id(task) -> workers that died computing it
         try:
@@ -562,7 +583,7 @@ class _ProcessExecutor:
                         yield task, outcomes
                         continue
                     reason = _death_reason(worker.process.exitcode)
-                    workers[index] = self._start(context, threads)
+                    workers[index] = self._start(context, threads, self._gpu(index))
                     deaths[id(task)] += 1
                     if deaths[id(task)] < self.ATTEMPTS:
                         _log.warning("%s during %d run(s); running them again in a fresh worker",
@@ -574,10 +595,13 @@ class _ProcessExecutor:
         finally:
             self._stop(workers)
 
+    def _gpu(self, index: int) -> int | None:
+        return self.gpus[index] if self.gpus else None
+
     @staticmethod
-    def _start(context: multiprocessing.context.BaseContext, threads: int) -> _Worker:
+    def _start(context: multiprocessing.context.BaseContext, threads: int, gpu: int | None = None) -> _Worker:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads), daemon=True,
+        process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads, gpu), daemon=True,
                                   name="spikeloc-study-worker")
         process.start()
         theirs.close()
@@ -705,10 +729,12 @@ class _DaskExecutor:
             self._client.cancel(list(futures))
 
 
-def _make_executor(executor: str, workers: int | None, scheduler: str | None):
+def _make_executor(executor: str, workers: int | None, scheduler: str | None, gpus: Sequence[int] = ()):
     """The executor named by ``run_study``'s arguments, after checking them."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if gpus and (executor != "processes" or workers is not None):
+        raise ValueError("gpus (one worker per GPU) needs executor='processes' and workers unset")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
     if scheduler is not None and executor != "dask":
@@ -718,7 +744,7 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None):
             raise ValueError("executor='inline' runs one run at a time; leave workers unset")
         return _InlineExecutor()
     if executor == "processes":
-        return _ProcessExecutor(workers)
+        return _ProcessExecutor(workers, gpus)
     return _DaskExecutor(scheduler or "local", workers)
 
 
@@ -866,7 +892,7 @@ class _ResultsStore:
         recorded_before = len(self.rows)
         for run, outcome in zip(runs, outcomes, strict=True):
             self.rows[run.run_id] = {
-                **_flatten(dataclasses.asdict(run.config)),
+                **_flatten(recorded_fields(run.config)),
                 "seed": run.seed,
                 "run_id": run.run_id,
                 **outcome.metrics,
@@ -881,7 +907,7 @@ class _ResultsStore:
     def _write(self) -> None:
         rows = [self.rows[run.run_id] for run in self.study.runs if run.run_id in self.rows]
         table = pd.DataFrame(rows)
-        leading = list(_flatten(dataclasses.asdict(self.study.configs[0]))) + list(RUN_COLUMNS)
+        leading = list(_flatten(recorded_fields(self.study.configs[0]))) + list(RUN_COLUMNS)
         metrics = [c for c in table.columns if c not in leading and c not in OUTCOME_COLUMNS]
         table = table[leading + metrics + list(OUTCOME_COLUMNS)]
         atomic_write(self.runs_path, table.to_csv(index=False))
@@ -902,6 +928,7 @@ def run_study(
     retry_failed: bool = False,
     quiet: bool = False,
     version: str | None = None,
+    gpus: Sequence[int] = (),
 ) -> pd.DataFrame:
     """Run every pending run of ``study``, keeping results in ``out_dir``.
 
@@ -912,7 +939,9 @@ def run_study(
     Runs already in ``out_dir`` are kept; failed ones are run again only with
     ``retry_failed=True``.  ``overwrite=True`` discards whatever results
     ``out_dir`` holds, even of a different study.  ``version`` is recorded in
-    each row (default: the installed spikeloc version).
+    each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
+    per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
+    over the GPUs.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -923,7 +952,7 @@ def run_study(
 
     Returns the full results table, read back from disk, in grid order.
     """
-    chosen_executor = _make_executor(executor, workers, scheduler)
+    chosen_executor = _make_executor(executor, workers, scheduler, gpus)
     directory = Path(out_dir)
     with _writing(directory):
         directory.mkdir(parents=True, exist_ok=True)

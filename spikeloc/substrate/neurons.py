@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from spikeloc.substrate import fused
+from spikeloc.substrate.kernels import step
 from spikeloc.validation import require, require_choice
 
 BACKENDS = ("fused", "snntorch")
@@ -127,7 +128,8 @@ class _SigmoidSurrogateSpike(torch.autograd.Function):
     once k x < -88 (float32): with slope 5, any membrane more than 17.6 below threshold. Strongly
     inhibited neurons reach that during training, and the NaN gradient silently destroys the weights
     (observed on every one of 5 full-size seeds). This is the same derivative evaluated without overflow
-    (:func:`spikeloc.substrate.fused.surrogate_grad`, shared with the fused kernels), equal wherever snnTorch's is finite.
+    (:func:`spikeloc.substrate.kernels.step.surrogate_grad`, shared with the fused kernels), equal wherever
+    snnTorch's is finite.
     """
 
     @staticmethod
@@ -139,7 +141,7 @@ class _SigmoidSurrogateSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spike: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
-        return fused.surrogate_grad(grad_spike, x, 0.0, ctx.slope, 1.0), None
+        return step.surrogate_grad(grad_spike, x, 0.0, ctx.slope, 1.0), None
 
 
 def sigmoid_surrogate(slope: float):

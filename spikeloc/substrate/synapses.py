@@ -33,13 +33,14 @@ ZERO_GRADIENTS = ("cull", "recover")
 def dale_signs(n_presynaptic: int, inhibitory_fraction: float, generator: torch.Generator) -> torch.Tensor:
     """Signs (+1 excitatory, -1 inhibitory) of ``n_presynaptic`` units, round(fraction * n) inhibitory.
 
-    Which units are inhibitory is drawn at random with ``generator``. (The seed makes the FIRST
+    Which units are inhibitory is drawn at random with ``generator`` (on its device; the signs are on the CPU).
+    (The seed makes the FIRST
     IE * N inputs inhibitory, which at IE = 0.5 is the entire left ear; that is not done here.)
     """
     require(0 <= inhibitory_fraction <= 1, "ie_ratio", inhibitory_fraction, "in [0, 1]")
     n_inhibitory = int(round(inhibitory_fraction * n_presynaptic))
     signs = torch.ones(n_presynaptic)
-    signs[torch.randperm(n_presynaptic, generator=generator)[:n_inhibitory]] = -1.0
+    signs[torch.randperm(n_presynaptic, generator=generator, device=generator.device)[:n_inhibitory].cpu()] = -1.0
     return signs
 
 

@@ -111,7 +111,7 @@ class BioPlasticity:
         shape = [1] * connection.dim()
         shape[1] = connection.shape[1]
         parametrize.register_parametrization(layer.module, layer.tensor_name,
-                                             DaleSigns(signs.reshape(shape).to(connection.dtype)))
+                                             DaleSigns(signs.reshape(shape).to(connection.device, connection.dtype)))
 
     def _fuzzy_draw(self, weight: torch.Tensor) -> torch.Tensor:
         if self.config.fuzzy is None:

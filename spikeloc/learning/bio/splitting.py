@@ -43,6 +43,7 @@ class SubSynapses(nn.Module):
 
 def split_offsets(shape: torch.Size, axis: int, jitter: float, generator: torch.Generator) -> torch.Tensor:
     """``jitter * (e - mean_axis e)``, ``e ~ N(0, 1)`` of ``shape`` (the sub-synapses' shape): zero mean along
-    ``axis``, so the sub-synapses start with the connection's weight as their mean."""
-    e = torch.randn(shape, generator=generator)
+    ``axis``, so the sub-synapses start with the connection's weight as their mean. Drawn on the generator's
+    device."""
+    e = torch.randn(shape, generator=generator, device=generator.device)
     return jitter * (e - e.mean(dim=axis, keepdim=True))

@@ -1,0 +1,164 @@
+"""Triton backend of the fused LIF loop (CUDA, float32/float64): the whole time loop in one kernel launch.
+
+One Triton program owns ``BLOCK`` lanes, a lane being one neuron of one row of currents (R rows, N units,
+R * N lanes); each lane runs its own loop over the T steps, so the launch count is one per pass whatever T,
+where the torch loop launches several small kernels per step. The step math is :mod:`.step`'s, compiled by
+``triton.jit`` (its ``_exp`` and ``abs`` resolved to ``tl.exp`` and ``tl.abs``), so this backend cannot drift
+from the numba and torch ones.
+
+* Forward: spikes (and the membrane only when asked for), nothing else stored.
+* Backward, like the numba kernel: the membrane is recomputed from the saved currents into the gradient
+  buffer (as scratch), then the reverse-time pass overwrites it in place with ``g_u_t``. A per-neuron beta's
+  gradient is summed over time per lane in the currents' dtype (the same order as numba), written per row,
+  and summed over the rows that share a beta in float64 by torch: no atomics, so the result is the same run
+  to run.
+* Floating-point contraction is off (``enable_fp_fusion=False``): ``beta * x + I`` is a multiply and an add,
+  as in snnTorch and the numba kernel, not one FMA, so the forward pass (spikes, membrane) equals theirs bit
+  for bit. Gradients agree to float rounding: the surrogate's exp and division are Triton's, not numba's
+  (see :func:`spikeloc.substrate.fused.lif_spikes`).
+
+``TRITON_INTERPRET=1`` (set before this module is imported) runs the same kernels on CPU tensors through
+Triton's interpreter: slow, but it is how the kernels are tested on machines without a GPU
+(``make test-triton``).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+
+import torch
+import triton
+import triton.language as tl
+
+from spikeloc.substrate.kernels import step
+
+DTYPES = (torch.float32, torch.float64)
+#: True when ``TRITON_INTERPRET=1`` was set at import (as Triton reads it): the kernels then run on CPU tensors.
+INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on")
+_BLOCK = 128
+
+
+@triton.jit
+def _exp_tl(y):
+    return tl.exp(y)
+
+
+@triton.jit
+def _abs_tl(y):
+    return tl.abs(y)
+
+
+def _compiled(fn):
+    """A function of :mod:`.step` compiled by ``triton.jit``: the same code, with ``_exp`` and the builtin
+    ``abs`` (which Triton does not know) resolved to Triton's, and ``tl`` visible (the interpreter wants it)."""
+    namespace = dict(fn.__globals__, _exp=_exp_tl, abs=_abs_tl, tl=tl)
+    return triton.jit(types.FunctionType(fn.__code__, namespace, fn.__name__))
+
+
+_lif_step = _compiled(step._lif_step)
+_surrogate_grad = _compiled(step.surrogate_grad)
+_carry_grad = _compiled(step._carry_grad)
+_beta_grad_term = _compiled(step._beta_grad_term)
+
+
+@triton.jit
+def _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK: tl.constexpr, PER_NEURON: tl.constexpr):
+    """This program's lanes: (mask, offset of step 0 in the (R, T, N) arrays, index into the betas)."""
+    lane = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = lane < n_lanes
+    row = lane // n_units
+    unit = lane % n_units
+    if PER_NEURON:
+        beta_index = (row // rows_per_beta) * n_units + unit
+    else:
+        beta_index = lane * 0
+    return ok, row * n_steps * n_units + unit, beta_index
+
+
+@triton.jit
+def _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, threshold, n_steps, n_units,
+                   STORE_SPIKES: tl.constexpr, STORE_MEM: tl.constexpr):
+    """The forward loop of one block of lanes: u_0 = I_0, u_t = step(u_{t-1}, I_t); stores s_t and/or u_t."""
+    mem = tl.load(cur_ptr + base, mask=ok, other=0.0)
+    for t in range(n_steps):
+        offset = base + t * n_units
+        if t > 0:
+            mem = _lif_step(mem, tl.load(cur_ptr + offset, mask=ok, other=0.0), beta, threshold)
+        if STORE_SPIKES:
+            tl.store(spk_ptr + offset, (mem > threshold).to(mem.dtype), mask=ok)
+        if STORE_MEM:
+            tl.store(mem_ptr + offset, mem, mask=ok)
+
+
+@triton.jit
+def _forward_kernel(cur_ptr, spk_ptr, mem_ptr, beta_ptr, consts_ptr, n_lanes, n_steps, n_units, rows_per_beta,
+                    PER_NEURON: tl.constexpr, KEEP_MEM: tl.constexpr, BLOCK: tl.constexpr):
+    ok, base, beta_index = _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK, PER_NEURON)
+    beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
+    _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, tl.load(consts_ptr), n_steps, n_units, True, KEEP_MEM)
+
+
+@triton.jit
+def _backward_kernel(cur_ptr, grad_spk_ptr, grad_mem_ptr, grad_cur_ptr, beta_ptr, grad_beta_ptr, consts_ptr,
+                     n_lanes, n_steps, n_units, rows_per_beta, PER_NEURON: tl.constexpr,
+                     HAS_GRAD_MEM: tl.constexpr, WANT_GRAD_BETA: tl.constexpr, BLOCK: tl.constexpr):
+    ok, base, beta_index = _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK, PER_NEURON)
+    beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
+    threshold = tl.load(consts_ptr)
+    slope = tl.load(consts_ptr + 1)
+    # the membrane, recomputed into the gradient buffer (scratch): then read back in reverse, overwritten by g_u
+    _membrane_pass(cur_ptr, grad_cur_ptr, grad_cur_ptr, base, ok, beta, threshold, n_steps, n_units, False, True)
+    grad_next = tl.zeros_like(beta)
+    grad_beta = tl.zeros_like(beta)
+    for i in range(n_steps):
+        offset = base + (n_steps - 1 - i) * n_units
+        mem = tl.load(grad_cur_ptr + offset, mask=ok, other=0.0)
+        grad = _surrogate_grad(tl.load(grad_spk_ptr + offset, mask=ok, other=0.0), mem, threshold, slope, 1.0)
+        if HAS_GRAD_MEM:
+            grad = grad + tl.load(grad_mem_ptr + offset, mask=ok, other=0.0)
+        if i > 0:  # t < T - 1: the carry from t + 1 (and beta's share), in the numba kernel's order
+            if WANT_GRAD_BETA:
+                grad_beta += _beta_grad_term(grad_next, mem, threshold)
+            grad = _carry_grad(grad, grad_next, mem, beta, threshold)
+        tl.store(grad_cur_ptr + offset, grad, mask=ok)
+        grad_next = grad
+    if WANT_GRAD_BETA:
+        lane = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        tl.store(grad_beta_ptr + lane, grad_beta, mask=ok)
+
+
+def _launch_args(cur: torch.Tensor, beta, rows_per_beta: int, *constants: float):
+    """(grid, betas as an array in the currents' dtype, constants array, sizes, per_neuron)."""
+    n_rows, n_steps, n_units = cur.shape
+    per_neuron = isinstance(beta, torch.Tensor)
+    betas = beta.detach() if per_neuron else torch.full((1,), beta, dtype=cur.dtype, device=cur.device)
+    consts = torch.tensor(constants, dtype=cur.dtype, device=cur.device)
+    n_lanes = n_rows * n_units
+    return (triton.cdiv(n_lanes, _BLOCK),), betas, consts, (n_lanes, n_steps, n_units, rows_per_beta), per_neuron
+
+
+def forward(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1):
+    """Spikes (and the membrane if ``keep_mem``, else None) of (R, T, N) contiguous currents."""
+    spk = torch.empty_like(cur)
+    mem = torch.empty_like(cur) if keep_mem else spk  # a placeholder pointer when not stored
+    grid, betas, consts, sizes, per_neuron = _launch_args(cur, beta, rows_per_beta, threshold)
+    _forward_kernel[grid](cur, spk, mem, betas, consts, *sizes, PER_NEURON=per_neuron, KEEP_MEM=keep_mem,
+                          BLOCK=_BLOCK, enable_fp_fusion=False)
+    return spk, (mem if keep_mem else None)
+
+
+def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows_per_beta: int = 1,
+             want_grad_beta: bool = False):
+    """Gradients w.r.t. the currents and (if ``want_grad_beta``) the (M, N) betas, else None."""
+    grad_cur = torch.empty_like(cur)
+    grid, betas, consts, sizes, per_neuron = _launch_args(cur, beta, rows_per_beta, threshold, slope)
+    per_row = torch.empty(cur.shape[0], cur.shape[2], dtype=cur.dtype, device=cur.device) if want_grad_beta \
+        else grad_cur  # a placeholder pointer when not written
+    _backward_kernel[grid](cur, grad_spk, grad_spk if grad_mem is None else grad_mem, grad_cur, betas, per_row,
+                           consts, *sizes, PER_NEURON=per_neuron, HAS_GRAD_MEM=grad_mem is not None,
+                           WANT_GRAD_BETA=want_grad_beta, BLOCK=_BLOCK, enable_fp_fusion=False)
+    if not want_grad_beta:
+        return grad_cur, None
+    grad_beta = per_row.view(beta.shape[0], rows_per_beta, -1).sum(dim=1, dtype=torch.float64)
+    return grad_cur, grad_beta.to(cur.dtype)

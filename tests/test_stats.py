@@ -305,3 +305,23 @@ def test_format_comparisons_columns_and_note():
     assert "0.1412" in plain  # 4 significant digits: mean of 0.1, 0.2, 0.123456
     assert "with 2, 3 units its smallest possible p is 0.5, 0.25" in plain
     assert "verdict" in format_comparisons(with_verdicts(comparisons), ["task"])
+
+
+def test_wilson_interval_ends_are_exact_where_rounding_is_not():
+    # at n = 10 the formula's centre + half rounds to just below 1 in floating point
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 10)[0] == 0.0
+
+
+def test_pairs_on_a_column_with_nan_values_are_kept():
+    table = grid_table({0: [0.1], 1: [0.2]}, sigmas=(0.0,)).assign(meta_task=np.nan)
+    row = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "meta_task"]).iloc[0]
+    assert (row["n_units"], row["n_pairs"]) == (2, 2)
+
+
+def test_paired_comparison_passes_power_and_a_zero_mean_with_spread_is_underpowered():
+    table = grid_table({0: [0.25], 1: [-0.25], 2: [0.0]}, sigmas=(0.0,))  # exact in binary: mean exactly 0
+    usual, strict = (paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"], power=power)
+                     .iloc[0] for power in (0.8, 0.95))
+    assert strict["detectable_difference"] > usual["detectable_difference"]
+    assert usual["mean_difference"] == 0.0 and usual["sd_difference"] > 0
+    assert verdict(usual).startswith("underpowered: 3 seeds")

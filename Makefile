@@ -41,7 +41,7 @@ bench: $(STAMP)
 # (killed / all mutants; "no tests" = mutants in code that no listed test reaches). Resumes where it stopped.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[mutation]"
-	$(BIN)/mutmut run --max-children $(or $(JOBS),2) > /dev/null || true
+	$(BIN)/mutmut run --max-children $(or $(JOBS),2) > /dev/null
 	$(BIN)/mutmut results --all true | sed -E 's/^ *(.+)\.x[_ǁ][^:]*: (.*)$$/\1 \2/' | sort | uniq -c | \
 		awk '{n[$$2] += $$1; if ($$3 == "killed") k[$$2] += $$1; else s[$$2] = s[$$2] " " $$1 " " $$3 " " $$4} \
 		END {for (m in n) printf "%-40s %4d mutants, %5.1f %% killed;%s\n", m, n[m], 100 * k[m] / n[m], s[m]}'

@@ -167,6 +167,8 @@ def test_detectable_difference_limits():
     assert detectable_difference(2.0, 10_000) == pytest.approx(2.8016 * 2.0 / 100, rel=1e-3)
     assert detectable_difference(0.5, 5) == pytest.approx(0.5 * detectable_difference(1.0, 5))
     assert detectable_difference(1.0, 3, power=0.9) > detectable_difference(1.0, 3)
+    # power just above alpha: almost any difference is "detected" that often; the root lies below 1
+    assert 0 < detectable_difference(1.0, 30, power=0.06) < 0.1
     assert detectable_difference(0.0, 3) == 0.0
     assert np.isnan(detectable_difference(1.0, 1)) and np.isnan(detectable_difference(np.nan, 3))
     with pytest.raises(ValueError, match="power"):
@@ -263,6 +265,7 @@ def test_paired_test_on_two_units_by_hand():
     assert (test["n_units"], test["sd_difference"], test["t_statistic"]) == pytest.approx((2, 0.1 * math.sqrt(2), 2.0))
     assert test["p_ttest"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
     assert test["p_wilcoxon"] == pytest.approx(0.5) and test["min_p_wilcoxon"] == 0.5
+    assert (test["ci_low"], test["ci_high"]) == pytest.approx((0.2 - 12.7062 * 0.1, 0.2 + 12.7062 * 0.1), rel=1e-5)
     assert test["detectable_difference"] == pytest.approx(detectable_difference(0.1 * math.sqrt(2), 2))
     assert paired_test([0.1, 0.3], power=0.9)["detectable_difference"] > test["detectable_difference"]
     one = paired_test([0.1])
@@ -271,6 +274,7 @@ def test_paired_test_on_two_units_by_hand():
 
 @pytest.mark.parametrize("call, name", [
     (lambda: paired_test([0.1, 0.2], confidence=2.0), "confidence"),
+    (lambda: paired_test([0.1, 0.2], confidence=0.0), "confidence"),
     (lambda: detectable_difference(1.0, 3, alpha=1.5), "alpha"),
     (lambda: detectable_difference(1.0, 3, power=1.5), "power"),
 ])
@@ -305,3 +309,23 @@ def test_format_comparisons_columns_and_note():
     assert "0.1412" in plain  # 4 significant digits: mean of 0.1, 0.2, 0.123456
     assert "with 2, 3 units its smallest possible p is 0.5, 0.25" in plain
     assert "verdict" in format_comparisons(with_verdicts(comparisons), ["task"])
+
+
+def test_wilson_interval_ends_are_exact_where_rounding_is_not():
+    # at n = 10 the formula's centre + half rounds to just below 1 in floating point
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 10)[0] == 0.0
+
+
+def test_pairs_on_a_column_with_nan_values_are_kept():
+    table = grid_table({0: [0.1], 1: [0.2]}, sigmas=(0.0,)).assign(meta_task=np.nan)
+    row = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "meta_task"]).iloc[0]
+    assert (row["n_units"], row["n_pairs"]) == (2, 2)
+
+
+def test_paired_comparison_passes_power_and_a_zero_mean_with_spread_is_underpowered():
+    table = grid_table({0: [0.25], 1: [-0.25], 2: [0.0]}, sigmas=(0.0,))  # exact in binary: mean exactly 0
+    usual, strict = (paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"], power=power)
+                     .iloc[0] for power in (0.8, 0.95))
+    assert strict["detectable_difference"] > usual["detectable_difference"]
+    assert usual["mean_difference"] == 0.0 and usual["sd_difference"] > 0
+    assert verdict(usual).startswith("underpowered: 3 seeds")

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from spikeloc.learning.local import rules
+from spikeloc.learning.local.evolution import FAMILIES, SIGNALS, EvolvedRule, build_family
 from spikeloc.learning.local.learned import LearnedRule
 from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork
 from spikeloc.learning.local.stdp import PairSTDP
@@ -24,7 +27,9 @@ from spikeloc.tasks.logic import TASKS
 from spikeloc.validation import require, require_choice
 
 NETWORKS = ("rate", "spiking")
-RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned")
+RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned", "evolved")
+#: What a meta-trained rule may have been meta-trained on: one task, or the linearly separable family.
+META_TASKS = ("", *TASKS, "separable")
 SPIKING_ONLY_RULES = frozenset({"stdp"})
 
 
@@ -32,9 +37,12 @@ SPIKING_ONLY_RULES = frozenset({"stdp"})
 class HebbianRun:
     """Every setting of one cell (seconds for time constants; rule parameters unused by a rule are ignored).
 
-    ``learned_parameters``: the flat parameter vector of the meta-learned rule (``rule == "learned"``),
-    produced by :func:`spikeloc.learning.local.learned.meta_train`; ``meta_task`` names the task it was
-    meta-trained on (a label for the tables).
+    ``learned_parameters``: the flat parameter vector of a meta-learned rule: the rule network
+    (``rule == "learned"``, from :func:`spikeloc.learning.local.learned.meta_train`) or an evolved rule
+    (``rule == "evolved"``, from :func:`spikeloc.learning.local.evolution.evolve`: family ``rule_family``
+    with ``degree`` / ``rule_hidden``, third factor ``signal``); ``meta_task`` names what it was
+    meta-trained on (a task, or ``"separable"`` for the linearly separable family; a label for the tables).
+    ``bias``: a constant input fibre onto every unit; ``learn_first_layer``: the seed's rule also changes W_1.
     """
 
     task: str = "xor"
@@ -47,6 +55,9 @@ class HebbianRun:
     weight_bound: float = 1.0
     max_weight: float = 1.0
     feedback: float = 0.5
+    clamp: float = 1.0
+    bias: bool = False
+    learn_first_layer: bool = False
     a_plus: float = 0.005
     a_minus: float = 0.00525
     tau_plus_s: float = 20e-3
@@ -57,6 +68,10 @@ class HebbianRun:
     tau_s: float = 5e-3
     dt_s: float = 1e-3
     learned_parameters: tuple[float, ...] = ()
+    rule_family: str = ""
+    degree: int = 1
+    rule_hidden: int = 2
+    signal: str = "error"
     meta_task: str = ""
 
     def __post_init__(self) -> None:
@@ -73,23 +88,24 @@ class HebbianRun:
                 "an integer >= 0")
         require(self.rule not in SPIKING_ONLY_RULES or self.network == "spiking", "rule", self.rule,
                 "used with network='spiking' (STDP needs spike times)")
-        require(self.rule != "learned" or len(self.learned_parameters) > 0, "learned_parameters",
-                self.learned_parameters, "the meta-trained rule's parameters when rule='learned'")
-        require(self.meta_task == "" or self.meta_task in TASKS, "meta_task", self.meta_task,
-                "'' or one of " + ", ".join(TASKS))
+        require(self.rule not in ("learned", "evolved") or len(self.learned_parameters) > 0, "learned_parameters",
+                self.learned_parameters, "the meta-trained rule's parameters when rule is 'learned' or 'evolved'")
+        require_choice(self.meta_task, "meta_task", META_TASKS)
+        require_choice(self.rule_family, "rule_family", FAMILIES if self.rule == "evolved" else ("", *FAMILIES))
+        require_choice(self.signal, "signal", SIGNALS)
         self.build_network()
         self.build_rule()
 
     def build_network(self) -> RateNetwork | SpikingNetwork:
         if self.network == "rate":
-            return RateNetwork()
+            return RateNetwork(bias=self.bias)
         return SpikingNetwork(n_steps=self.n_steps, input_rate=self.input_rate, gain=self.gain,
-                              lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s))
+                              lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s), bias=self.bias)
 
     def build_rule(self) -> rules.LocalRule:
         common = dict(lr=self.lr, weight_bound=self.weight_bound)
         if self.rule == "seed_supervised":
-            return rules.SeedSupervised(**common)
+            return rules.SeedSupervised(**common, learn_first_layer=self.learn_first_layer)
         if self.rule == "forward_bounded":
             return rules.ForwardBounded(**common, max_weight=self.max_weight)
         if self.rule == "oja":
@@ -97,10 +113,13 @@ class HebbianRun:
         if self.rule == "reward":
             return rules.RewardModulated(**common)
         if self.rule == "contrastive":
-            return rules.Contrastive(**common, feedback=self.feedback)
+            return rules.Contrastive(**common, feedback=self.feedback, clamp=self.clamp)
         if self.rule == "stdp":
             return PairSTDP(**common, a_plus=self.a_plus, a_minus=self.a_minus, tau_plus_s=self.tau_plus_s,
                             tau_minus_s=self.tau_minus_s)
+        if self.rule == "evolved":
+            return EvolvedRule(**common, family=build_family(self.rule_family, self.degree, self.rule_hidden),
+                               theta=torch.tensor(self.learned_parameters, dtype=torch.float32), signal=self.signal)
         return LearnedRule.from_parameters(self.learned_parameters, **common)
 
 

@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, hebbian_study, seed_updates
+from spikeloc.experiments.hebbian import (SPIKING_ONLY_RULES, HebbianRun, evolution_settings, evolve_rules,
+                                          evolved_run, hebbian_study, seed_updates)
 from spikeloc.files import atomic_write
-from spikeloc.learning.local.evolution import Evolution, evolve
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
-from spikeloc.tasks.logic import LINEARLY_SEPARABLE
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
 from spikeloc.study.stats import paired_comparison, wilson_interval
@@ -50,21 +49,15 @@ META_TASKS = ("and", "xor")
 #: The seed notebook's printed success rates (100 replications each): the reference column.
 SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
               ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
-#: CMA-ES budgets (population x generations x tasks x replications x updates): "short" fits the quick preset,
-#: "meta" is the full meta-training run (aim: under 5 minutes on 2 cores).
-EVOLUTION = {
-    "short": dict(population=8, generations=6, n_replications=2, n_updates=100),
-    "meta": dict(population=16, generations=50, n_replications=4, n_updates=100),
-}
 PRESETS = {
     "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
-                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution=EVOLUTION["short"],
+                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
                   families=("polynomial",), settings={}),
     "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
-                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution=EVOLUTION["meta"],
+                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
                  families=("polynomial", "recurrent"), settings={}),
     "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
-                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution=EVOLUTION["meta"],
+                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
                  families=("polynomial", "recurrent"), settings={}),
 }
 META_SEED = 0
@@ -95,10 +88,7 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str,
                 runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
                                     **{**common, "lr": MetaTraining(**preset["meta"]).lr})
                          for meta_task, theta in learned.items()]
-                runs += [HebbianRun(rule="evolved", learned_parameters=tuple(rule["parameters"]),
-                                    rule_family=rule["family"], meta_task=rule["meta_task"], bias=True,
-                                    input_rate=drive, **{**common, "lr": rule["settings"]["lr"]})
-                         for rule in evolved.values() for drive in drives]
+                runs += [evolved_run(rule, input_rate=drive, **common) for rule in evolved.values() for drive in drives]
     return runs
 
 
@@ -109,43 +99,6 @@ def learn_rules(meta_settings: dict) -> tuple[dict[str, tuple[float, ...]], dict
         rules[task], curves[task] = meta_train(MetaTraining(task=task, **meta_settings), META_SEED)
         print(f"learned rule on {task}: meta-loss {curves[task][0]:.3f} -> {curves[task][-1]:.3f}")
     return rules, curves
-
-
-def evolution_settings(preset: dict) -> dict[str, Evolution]:
-    """The CMA-ES runs of a preset, ``family/meta_task`` -> settings (the XOR runs start from the family's rule)."""
-    runs = {}
-    for family in preset["families"]:
-        runs[f"{family}/separable"] = Evolution(family=family, tasks=LINEARLY_SEPARABLE, **preset["evolution"])
-        runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1, **preset["evolution"])
-    return runs
-
-
-def evolve_rules(preset: dict, cache: Path) -> dict[str, dict]:
-    """Evolve every rule of the preset, or reuse those cached in ``cache`` with the same settings."""
-    stored = json.loads(cache.read_text()) if cache.exists() else {}
-    rules = {}
-    for name, settings in evolution_settings(preset).items():
-        family, meta_task = name.split("/")
-        if meta_task == "xor":  # start from the rule found on the linearly separable family
-            settings = Evolution(**{**settings.__dict__, "initial": tuple(rules[f"{family}/separable"]["parameters"])})
-        key = repr(settings)
-        if name in stored and stored[name]["key"] == key:
-            rules[name] = stored[name]
-            print(f"evolved rule {name}: reused from {cache}")
-            continue
-        result = evolve(settings, META_SEED)
-        rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
-                       "settings": {"lr": settings.lr, **preset["evolution"]}, "seconds": result.seconds,
-                       "history": result.history,
-                       "equation": settings.build_family().equation(result.parameters) if family == "polynomial" else ""}
-        first, last = result.history[0], result.history[-1]
-        print(f"evolved rule {name}: {len(result.history)} generations in {result.seconds:.0f} s, mean success of "
-              f"the population {first['mean_success']:.2f} -> {last['mean_success']:.2f}")
-        atomic_write(cache, json.dumps({**stored, **rules}) + "\n")
-    for name, rule in rules.items():
-        if rule["equation"]:
-            print(f"\nevolved rule {name} (eta = {rule['settings']['lr']}, r = t - y):\n{rule['equation']}")
-    return rules
 
 
 def pooled_cells(table: pd.DataFrame) -> pd.DataFrame:
@@ -224,10 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
-    evolution_settings(preset)
+    evolution_settings(preset["evolution"], preset["families"])
     out = Path(args.out or f"{args.default_out}-{args.preset}")
     out.mkdir(parents=True, exist_ok=True)
-    evolved = evolve_rules(preset, out / "evolved_rules.json")
+    evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json")
     learned, curves = learn_rules(preset["meta"])
     study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned, evolved), preset["seeds"])
     table, summary, out = run_and_summarise(study, args, BY, ["success_rate"])

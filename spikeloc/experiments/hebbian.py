@@ -10,12 +10,16 @@ weights clipped to [-1, 1]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from spikeloc.learning.local import rules
-from spikeloc.learning.local.evolution import FAMILIES, SIGNALS, EvolvedRule, build_family
+from spikeloc.files import atomic_write
+from spikeloc.learning.local.evolution import FAMILIES, SIGNALS, Evolution, EvolvedRule, build_family, evolve
 from spikeloc.learning.local.learned import LearnedRule
 from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork
 from spikeloc.learning.local.stdp import PairSTDP
@@ -23,7 +27,7 @@ from spikeloc.learning.local.training import run_replications
 from spikeloc.study.runner import Study
 from spikeloc.study.stats import wilson_interval
 from spikeloc.substrate.neurons import LIFParameters
-from spikeloc.tasks.logic import TASKS
+from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS
 from spikeloc.validation import require, require_choice
 
 NETWORKS = ("rate", "spiking")
@@ -136,6 +140,68 @@ def run_hebbian(run: HebbianRun, seed: int) -> dict:
 def hebbian_study(name: str, configs, seeds) -> Study:
     """A study of local-learning cells, one run per (cell, seed); each run is already a batch of replications."""
     return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_hebbian)
+
+
+#: CMA-ES budgets per run: "short" fits the study's quick preset, "meta" is the full meta-training run (aim:
+#: all four runs under 5 minutes on 2 cores). The XOR runs get as many networks per candidate as the family runs.
+EVOLUTION_BUDGETS = {
+    "short": dict(population=8, generations=6, n_replications=2, n_updates=100),
+    "meta": dict(population=16, generations=50, n_replications=4, n_updates=200),
+}
+
+
+def evolution_settings(budget: str, families: Sequence[str]) -> dict[str, Evolution]:
+    """The CMA-ES runs, ``family/meta_task`` -> settings: each family on the twelve linearly separable
+    functions (XOR held out), then on XOR alone, starting there from the family's rule (``initial`` is
+    filled in by :func:`evolve_rules`) with a smaller step size."""
+    require_choice(budget, "evolution budget", tuple(EVOLUTION_BUDGETS))
+    settings = dict(EVOLUTION_BUDGETS[budget])
+    per_task = settings.pop("n_replications")
+    runs = {}
+    for family in families:
+        runs[f"{family}/separable"] = Evolution(family=family, tasks=LINEARLY_SEPARABLE, n_replications=per_task,
+                                                **settings)
+        runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
+                                          n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
+    return runs
+
+
+def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
+                 log=print) -> dict[str, dict]:
+    """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
+    file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
+    Returns ``name -> {family, meta_task, parameters, lr, seconds, history, equation, key}``."""
+    stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    rules = {}
+    for name, settings in evolution_settings(budget, families).items():
+        family, meta_task = name.split("/")
+        if meta_task == "xor":
+            settings = replace(settings, initial=tuple(rules[f"{family}/separable"]["parameters"]))
+        key = f"{seed}:{settings!r}"
+        if stored.get(name, {}).get("key") == key:
+            rules[name] = stored[name]
+            log(f"evolved rule {name}: reused from {cache}")
+            continue
+        result = evolve(settings, seed)
+        equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
+        rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
+                       "lr": settings.lr, "seconds": result.seconds, "history": result.history, "equation": equation}
+        first, last = result.history[0], result.history[-1]
+        log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
+            f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s; mean success of "
+            f"the population {first['mean_success']:.2f} -> {last['mean_success']:.2f}")
+        if cache is not None:
+            atomic_write(cache, json.dumps({**stored, **rules}) + "\n")
+    for name, rule in rules.items():
+        if rule["equation"]:
+            log(f"\nevolved rule {name} (eta = {rule['lr']}, r = t - y):\n{rule['equation']}")
+    return rules
+
+
+def evolved_run(rule: dict, **settings) -> HebbianRun:
+    """The cell of an evolved rule (from :func:`evolve_rules`) on units with a bias, at its meta-training lr."""
+    return HebbianRun(rule="evolved", learned_parameters=tuple(rule["parameters"]), rule_family=rule["family"],
+                      meta_task=rule["meta_task"], bias=True, **{**settings, "lr": rule["lr"]})
 
 
 def seed_updates(task: str, hidden_sizes: tuple[int, ...]) -> int:

@@ -5,8 +5,8 @@ Cells: task x rule x hidden sizes {10, 100, [10, 10]} x network (the seed's non-
 one tensor batch. Updates per the seed: 400 single-example updates (1000 for AND with [10, 10]), lr 0.01,
 weights clipped to [-1, 1]. Units with a bias (a constant input fibre, "+bias" in the tables): contrastive
 Hebbian learning (full clamping, and weak clamping beta = 0.5 as equilibrium propagation) and the seed's rule
-with its first layer learning; spiking cells with a bias also run with a constant input drive (input rate 1,
-"@drive1") beside the stochastic rate code (input rate 0.8).
+with its first layer learning; spiking cells with a bias run with a constant input drive (input rate 1,
+"@drive1"), and in the seed and full presets also with the stochastic rate code (input rate 0.8).
 
 Meta-learned rules, meta-trained first on the rate network from the study's meta seed and then tested on
 every task: the gradient-trained rule network ("learned", on AND and on XOR), and rules found by CMA-ES
@@ -52,13 +52,13 @@ SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"):
 PRESETS = {
     "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
                   meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
-                  families=("polynomial",), settings={}),
+                  families=("polynomial",), drives=(1.0,), settings={}),
     "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
                  meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
-                 families=("polynomial", "recurrent"), settings={}),
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), settings={}),
     "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
                  meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
-                 families=("polynomial", "recurrent"), settings={}),
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), settings={}),
 }
 META_SEED = 0
 BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "input_rate",
@@ -81,7 +81,7 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str,
                         continue
                     runs.append(HebbianRun(rule=rule, **common))
                 runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
-                drives = (0.8, 1.0) if network == "spiking" else (0.8,)
+                drives = preset["drives"] if network == "spiking" else (0.8,)
                 runs += [HebbianRun(rule=rule, bias=True, input_rate=drive, **settings, **common)
                          for rule, settings in BIAS_RULES for drive in drives]
                 # meta-learned rules run at the learning rate (and with the units) they were meta-trained with
@@ -140,15 +140,18 @@ def transfer_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
-    """Paired comparison spiking - rate per rule variant, task and size, pairs = seeds (shared init and order)."""
-    table = table[table["input_rate"] == 0.8]  # the rate network has no input rate; compare the default code
+    """Paired comparison spiking - rate per rule variant, task, size and spiking input rate; pairs = seeds (the
+    two networks of a pair share initial weights and example order)."""
     variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "hidden_sizes",
                "n_updates"]
     frames = []
     for keys, group in table.groupby(variant, dropna=False):
-        if set(group["network"]) == {"rate", "spiking"}:
-            frames.append(paired_comparison(group, "network", "rate", "spiking", ["success_rate"], pair_on=["seed"])
-                          .assign(**dict(zip(variant, keys))))
+        rate = group[group["network"] == "rate"]
+        for input_rate, spiking in group[group["network"] == "spiking"].groupby("input_rate"):
+            if len(rate):
+                frames.append(paired_comparison(pd.concat([rate, spiking]), "network", "rate", "spiking",
+                                                ["success_rate"], pair_on=["seed"])
+                              .assign(**dict(zip(variant, keys)), spiking_input_rate=input_rate))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     paired = spiking_vs_rate(table)
     atomic_write(out / "spiking_vs_rate.csv", paired.to_csv(index=False))
     print(f"\nSpiking - rate success rate, paired on seed (n_pairs = independent seeds per comparison):")
-    print(paired[["task", "hidden_sizes", "rule", "rule_family", "meta_task", "bias", "clamp", "n_pairs",
+    print(paired[["task", "hidden_sizes", "rule", "rule_family", "meta_task", "bias", "clamp", "spiking_input_rate",
+                  "n_pairs",
                   "mean_difference", "ci_low", "ci_high", "p_ttest"]].to_string(
         index=False, float_format=lambda v: f"{v:.3f}"))
 

@@ -17,7 +17,7 @@ def study(monkeypatch):
     spec.loader.exec_module(module)
     monkeypatch.setitem(module.PRESETS, "quick", dict(
         tasks=("xor",), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
-        evolution="short", families=("polynomial",),
+        evolution="short", families=("polynomial",), drives=(0.8, 1.0),
         settings=dict(n_replications=4, n_updates=5)))
     return module
 
@@ -39,7 +39,8 @@ def test_study_writes_tables_and_figures(study, tmp_path, capsys):
     assert set(cells.loc[cells["rule"] == "evolved", "transfer"]) == {"in-task", "transfer"}
     assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_pairs"]) == {2}
     paired = pd.read_csv(out / "spiking_vs_rate.csv")
-    assert set(paired["n_pairs"]) == {2} and len(paired) == 3 * (5 + 3 + 2 + 2)  # every rule with both kinds
+    # every rule variant on both kinds: designed, with a bias at two spiking input rates, learned, evolved at two
+    assert set(paired["n_pairs"]) == {2} and len(paired) == 3 * (5 + 2 * 3 + 2 + 2 * 2)
     transfer = pd.read_csv(out / "transfer.csv")
     assert set(transfer["meta_trained_on"]) == {"polynomial/separable", "polynomial/xor"} and "xor" in transfer
     for name in ("hebbian_rate.png", "hebbian_spiking.png", "learned_rule_and.png", "learned_rule_xor.png",

@@ -141,10 +141,10 @@ class Recurrent:
         require(pre.shape[1] == 1, "batch", pre.shape[1], "1 (the recurrent rule steps once per example)")
         w_ih, w_hh, b_ih, b_hh, v, c = self.unpack(per_network(theta, weight.shape[0]))
         x, y, r = pre[:, 0, None, :, None], post[:, 0, :, None, None], reward[:, 0, :, None, None]  # (N, n|1, m|1, 1)
-        net = lambda p: p[:, None, None, :]  # (N, 3H) -> (N, 1, 1, 3H)
-        gates_in = (x * net(w_ih[..., 0]) + y * net(w_ih[..., 1]) + weight[..., None] * net(w_ih[..., 2])
-                    + r * net(w_ih[..., 3]) + float(is_output) * net(w_ih[..., 4]) + net(b_ih))
-        gates_hidden = torch.einsum("nijh,ngh->nijg", state, w_hh) + net(b_hh)
+        w_ih, b_ih, b_hh = w_ih[:, None, None], b_ih[:, None, None], b_hh[:, None, None]  # over (n, m) synapses
+        gates_in = (x * w_ih[..., 0] + y * w_ih[..., 1] + weight[..., None] * w_ih[..., 2] + r * w_ih[..., 3]
+                    + float(is_output) * w_ih[..., 4] + b_ih)
+        gates_hidden = torch.einsum("nijh,ngh->nijg", state, w_hh) + b_hh
         reset_in, update_in, new_in = gates_in.chunk(3, dim=-1)
         reset_h, update_h, new_h = gates_hidden.chunk(3, dim=-1)
         reset, update = torch.sigmoid(reset_in + reset_h), torch.sigmoid(update_in + update_h)

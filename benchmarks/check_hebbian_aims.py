@@ -7,7 +7,9 @@ that solve XOR in deep spiking networks.
 2. Every evolved rule tested on fresh networks (100 replications, 400 single-example updates, the study's
    protocol, seeds never seen in meta-training) on XOR and on AND / OR / NAND, hidden [10] and [10, 10],
    rate networks and spiking networks with a constant input drive; units with a bias.
-3. Contrastive Hebbian learning on spiking networks with a bias (full clamping), XOR [10] and [10, 10],
+3. A reference without meta-learning: the delta rule at the output alone (hidden layers keep their random
+   weights), the rule the polynomial family starts near.
+4. Contrastive Hebbian learning on spiking networks with a bias (full clamping), XOR [10] and [10, 10],
    constant input drive (input rate 1) and the stochastic rate code (0.8).
 
 Every success rate is printed with its Wilson 95 % interval; aims: held-out XOR [10] >= 0.90 (rule
@@ -24,10 +26,12 @@ import time
 from pathlib import Path
 
 from spikeloc.experiments.hebbian import EVOLUTION_BUDGETS, HebbianRun, evolve_rules, evolved_run, run_hebbian
+from spikeloc.learning.local.evolution import Evolution, build_family
 from spikeloc.runtime import configure
 from spikeloc.study.stats import wilson_interval
 
 META_SEED = 0
+POLYNOMIAL_DEGREE = Evolution().degree  # the polynomial's degree in every evolution run
 
 
 def pooled(run: HebbianRun, seeds) -> str:
@@ -63,6 +67,16 @@ def main() -> None:
                     run = evolved_run(rule, task=task, hidden_sizes=sizes, network=network, input_rate=1.0)
                     print(f"  {name:22s} tested on {task:4s} {str(list(sizes)):8s} {network:7s} "
                           f"{pooled(run, args.seeds)}", flush=True)
+
+    print("\nReference, no meta-learning: the delta rule at the output (the polynomial dw = eta x r onto output"
+          " neurons, r = t - y), hidden layers fixed, rate networks, units with a bias:")
+    family = build_family("polynomial", POLYNOMIAL_DEGREE)
+    delta_rule = [0.0] * family.n_parameters
+    delta_rule[family.terms().index(("output", "x*r"))] = 1.0
+    for sizes in ((10,), (10, 10)):
+        run = evolved_run({"parameters": delta_rule, "family": "polynomial", "meta_task": "", "lr": 0.05},
+                          task="xor", hidden_sizes=sizes)
+        print(f"  xor {str(list(sizes)):8s} {pooled(run, args.seeds)}", flush=True)
 
     print("\nContrastive Hebbian learning, spiking, units with a bias (lr 0.01, gamma 0.5, full clamping):")
     for sizes in ((10,), (10, 10)):

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cma
 import numpy as np
 import torch
 
@@ -166,8 +167,6 @@ class EvolutionResult:
 
 def evolve(settings: Evolution, seed: int, log=None) -> EvolutionResult:
     """Run CMA-ES on ``settings`` from ``settings.initial`` (default: the zero rule ``dw = 0``), step size ``sigma0``."""
-    import cma  # optional dependency: the [meta] extra
-
     family = settings.build_family()
     rng = np.random.default_rng(seeding.stream_seed(seed, "evolution/cma"))
     start = np.array(settings.initial) if settings.initial else np.zeros(family.n_parameters)

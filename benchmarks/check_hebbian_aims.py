@@ -22,6 +22,7 @@ and [10, 10] >= 0.95, meta-training under 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -54,10 +55,12 @@ def main() -> None:
     print(f"meta-training budget per run: {EVOLUTION_BUDGETS['meta']} (one thread)")
     started = time.perf_counter()
     rules = evolve_rules("meta", args.families, META_SEED, out / "evolved_rules.json")
-    print(f"\nall meta-training runs: {sum(r['seconds'] for r in rules.values()):.0f} s of evolution "
-          f"({time.perf_counter() - started:.0f} s wall in this call; reused rules count their stored time)")
+    print(f"\nall meta-training runs: {sum(r['seconds'] for r in rules.values()):.0f} s wall, "
+          f"{sum(r['cpu_seconds'] for r in rules.values()):.0f} s of CPU ({time.perf_counter() - started:.0f} s wall "
+          f"in this call; reused rules count their stored times; load average now {os.getloadavg()[0]:.1f})")
     for family in args.families:
-        print(f"  {family}: {sum(r['seconds'] for n, r in rules.items() if n.startswith(family)):.0f} s")
+        mine = [r for n, r in rules.items() if n.startswith(family)]
+        print(f"  {family}: {sum(r['seconds'] for r in mine):.0f} s wall, {sum(r['cpu_seconds'] for r in mine):.0f} s CPU")
 
     print("\nEvolved rules on fresh networks (units with a bias; 400 updates; spiking: constant input drive):")
     for name, rule in rules.items():

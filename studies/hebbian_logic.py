@@ -49,24 +49,24 @@ META_TASKS = ("and", "xor")
 #: The seed notebook's printed success rates (100 replications each): the reference column.
 SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
               ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
-PRESETS = {
-    "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
-                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
-                  families=("polynomial",), drives=(1.0,), settings={}),
-    "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
-                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
-                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), settings={}),
-    "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
-                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
-                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), settings={}),
-}
-META_SEED = 0
-BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "input_rate",
-      "hidden_sizes", "network", "n_updates"]
 #: Designed rules on units with a bias: (rule, settings).
 BIAS_RULES = (("contrastive", dict(clamp=1.0)), ("contrastive", dict(clamp=0.5)),
               ("seed_supervised", dict(learn_first_layer=True)))
 
+PRESETS = {
+    "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
+                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
+                  families=("polynomial",), drives=(1.0,), bias_rules=BIAS_RULES[:1], settings={}),
+    "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
+                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
+    "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
+                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
+}
+META_SEED = 0
+BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "input_rate",
+      "hidden_sizes", "network", "n_updates"]
 
 def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
     """Every cell; ``preset["settings"]`` overrides HebbianRun fields of all of them (e.g. n_replications)."""
@@ -83,7 +83,7 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str,
                 runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
                 drives = preset["drives"] if network == "spiking" else (0.8,)
                 runs += [HebbianRun(rule=rule, bias=True, input_rate=drive, **settings, **common)
-                         for rule, settings in BIAS_RULES for drive in drives]
+                         for rule, settings in preset["bias_rules"] for drive in drives]
                 # meta-learned rules run at the learning rate (and with the units) they were meta-trained with
                 runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
                                     **{**common, "lr": MetaTraining(**preset["meta"]).lr})

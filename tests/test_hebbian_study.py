@@ -17,7 +17,7 @@ def study(monkeypatch):
     spec.loader.exec_module(module)
     monkeypatch.setitem(module.PRESETS, "quick", dict(
         tasks=("xor",), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
-        evolution="short", families=("polynomial",), drives=(0.8, 1.0),
+        evolution="short", families=("polynomial",), drives=(0.8, 1.0), bias_rules=module.BIAS_RULES,
         settings=dict(n_replications=4, n_updates=5)))
     return module
 

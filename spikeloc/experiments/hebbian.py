@@ -170,7 +170,7 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
                  log=print) -> dict[str, dict]:
     """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
     file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
-    Returns ``name -> {family, meta_task, parameters, lr, seconds, history, equation, key}``."""
+    Returns ``name -> {family, meta_task, parameters, lr, seconds, cpu_seconds, history, equation, key}``."""
     stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     rules = {}
     for name, settings in evolution_settings(budget, families).items():
@@ -185,10 +185,11 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
         result = evolve(settings, seed)
         equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
         rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
-                       "lr": settings.lr, "seconds": result.seconds, "history": result.history, "equation": equation}
+                       "lr": settings.lr, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
         first, last = result.history[0], result.history[-1]
         log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
-            f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s; mean success of "
+            f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "
+            f"({result.cpu_seconds:.0f} s of CPU); mean success of "
             f"the population {first['mean_success']:.2f} -> {last['mean_success']:.2f}")
         if cache is not None:
             atomic_write(cache, json.dumps({**stored, **rules}) + "\n")

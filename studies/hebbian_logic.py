@@ -50,7 +50,8 @@ META_TASKS = ("and", "xor")
 SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
               ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
 #: Designed rules on units with a bias: (rule, settings).
-BIAS_RULES = (("contrastive", dict(clamp=1.0)), ("contrastive", dict(clamp=0.5)),
+#: lr 0.03 for contrastive learning with a bias: of {0.01, 0.03}, the better on XOR (seeds 0 and 1).
+BIAS_RULES = (("contrastive", dict(clamp=1.0, lr=0.03)), ("contrastive", dict(clamp=0.5, lr=0.03)),
               ("seed_supervised", dict(learn_first_layer=True)))
 
 PRESETS = {
@@ -65,7 +66,7 @@ PRESETS = {
                  families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
 }
 META_SEED = 0
-BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "input_rate",
+BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr", "input_rate",
       "hidden_sizes", "network", "n_updates"]
 
 def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
@@ -118,13 +119,15 @@ def pooled_cells(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def rule_label(cells: pd.DataFrame) -> pd.Series:
-    """``rule[(meta task)][+bias][:clamp][+W1][@drive1][@updates]``: one column label per rule variant."""
+    """``rule[(meta task)][+bias][:clamp][+W1][:lr][@drive1][@updates]``: one column label per rule variant."""
     label = cells["rule"].where(cells["rule"] != "learned", "learned(" + cells["meta_task"] + ")")
     label = label.where(cells["rule"] != "evolved", cells["rule_family"] + "(" + cells["meta_task"] + ")")
     label = label.where(~cells["bias"].astype(bool), label + "+bias")
     label = label.where(~((cells["rule"] == "contrastive") & (cells["clamp"] < 1)),
                         label + ":beta" + cells["clamp"].astype(str))
     label = label.where(~cells["learn_first_layer"].astype(bool), label + "+W1")
+    designed = ~cells["rule"].isin(["learned", "evolved"])
+    label = label.where(~designed | (cells["lr"] == 0.01), label + ":lr" + cells["lr"].astype(str))
     label = label.where(~((cells["network"] == "spiking") & (cells["input_rate"] == 1)), label + "@drive1")
     return label.where(cells["n_updates"] < 2000, label + "@" + cells["n_updates"].astype(str))
 
@@ -142,8 +145,8 @@ def transfer_table(cells: pd.DataFrame) -> pd.DataFrame:
 def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
     """Paired comparison spiking - rate per rule variant, task, size and spiking input rate; pairs = seeds (the
     two networks of a pair share initial weights and example order)."""
-    variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "hidden_sizes",
-               "n_updates"]
+    variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr",
+               "hidden_sizes", "n_updates"]
     frames = []
     for keys, group in table.groupby(variant, dropna=False):
         rate = group[group["network"] == "rate"]

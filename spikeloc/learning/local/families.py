@@ -3,7 +3,11 @@ recurrent (stateful) rule, each evaluated for every synapse of every network in 
 
 Both see, for synapse ``j -> i`` of layer ``l``, the presynaptic activity ``x = x_j`` (the constant 1 for the
 bias fibre), the postsynaptic activity ``y = y_i`` (the signed output at the output layer), the current weight
-``w = w_ij`` and the global reward ``r = +1`` if the network's sign is right on this example, else ``-1``.
+``w = w_ij`` and one global third factor ``r`` broadcast to every synapse
+(:func:`spikeloc.learning.local.evolution.global_signal`): the reward, ``+1`` if the network's sign is right on
+this example, else ``-1``, or the output error ``t - y`` (a signed reward; the default in meta-training: a
++-1 reward says whether the output was right but not which way to move it, and a polynomial cannot recover
+the target's sign ``r sign(y)`` where the output is near 0).
 
 * :class:`Polynomial` -- a truncated Volterra expansion (Confavreux et al., NeurIPS 2020; Jordan et al.,
   eLife 2021 search a similar space), with separate coefficients onto hidden and onto output neurons::

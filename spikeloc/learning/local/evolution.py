@@ -62,7 +62,7 @@ class EvolvedRule(LocalRule):
 
     family: Polynomial | Recurrent = field(default_factory=Polynomial)
     theta: torch.Tensor = field(default=None, compare=False, repr=False)
-    signal: str = "reward"
+    signal: str = "error"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -50,7 +50,7 @@ def global_signal(signal: str, output: torch.Tensor, target: torch.Tensor) -> to
     return (target - output).sum(dim=-1, keepdim=True)
 
 
-def build_family(name: str, degree: int = 2, hidden: int = 2) -> Polynomial | Recurrent:
+def build_family(name: str, degree: int = 1, hidden: int = 2) -> Polynomial | Recurrent:
     """The family ``name``: the polynomial with pre and post degree ``degree``, or a GRU of ``hidden`` units."""
     require_choice(name, "family", FAMILIES)
     return Polynomial(pre_degree=degree, post_degree=degree) if name == "polynomial" else Recurrent(hidden=hidden)

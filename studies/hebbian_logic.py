@@ -3,15 +3,26 @@
 Cells: task x rule x hidden sizes {10, 100, [10, 10]} x network (the seed's non-spiking ToyNetwork,
 "rate", and LIF networks, "spiking"); each run is one cell and one seed, its 100 replications trained as
 one tensor batch. Updates per the seed: 400 single-example updates (1000 for AND with [10, 10]), lr 0.01,
-weights clipped to [-1, 1]. The learned rule is meta-trained first (on the rate network, on AND and on
-XOR, from the study's meta seed) and then tested on every task: in-task rows (meta_task == task) and
-transfer rows (meta_task != task) are reported separately. Conditions share seeds (a run's initial
-weights and example order depend only on its seed and size), so rules are compared paired on seed.
+weights clipped to [-1, 1]. Units with a bias (a constant input fibre, "+bias" in the tables): contrastive
+Hebbian learning (full clamping, and weak clamping beta = 0.5 as equilibrium propagation) and the seed's rule
+with its first layer learning; spiking cells with a bias run with a constant input drive (input rate 1,
+"@drive1"), and in the seed and full presets also with the stochastic rate code (input rate 0.8).
+
+Meta-learned rules, meta-trained first on the rate network from the study's meta seed and then tested on
+every task: the gradient-trained rule network ("learned", on AND and on XOR), and rules found by CMA-ES
+("evolved": a polynomial and a GRU per synapse, each meta-trained on the twelve linearly separable
+functions -- XOR held out -- and on XOR itself, starting from the rule found on the family). In-task rows
+(meta_task == task) and transfer rows (meta_task != task) are reported separately. The evolved rules are
+cached in --out (evolved_rules.json, reused when their settings match), so a resumed study does not
+evolve them again. Conditions share seeds (a run's initial weights and example order depend only on its
+seed and size, not on the network kind), so rules and network kinds are compared paired on seed.
 
 Writes to --out: runs.csv, summary.csv (mean, SEM, t-CI over seeds), cells.csv (pooled over seeds:
 success rate, Wilson 95 % interval, the seed's published rate where it has one), vs_seed_rule.csv
-(paired comparison of each rule with the seed's), hebbian_<network>.png (heat maps),
-learned_rule_<task>.png (the learned rule's dw over pre x post), learned_rules.json (their parameters).
+(paired comparison of each rule with the seed's), spiking_vs_rate.csv (paired on seed), transfer.csv
+(evolved rules: meta-trained on X, tested on Y, Wilson intervals), hebbian_<network>.png (heat maps),
+transfer.png, learned_rule_<task>.png (the learned rule's dw over pre x post), learned_rules.json and
+evolved_rules.json (parameters, meta-training curves, the polynomial rules as equations, seconds).
 
     python studies/hebbian_logic.py --preset quick|seed|full [--out DIR] [--executor ...]
 """
@@ -19,11 +30,13 @@ learned_rule_<task>.png (the learned rule's dw over pre x post), learned_rules.j
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, hebbian_study, seed_updates
+from spikeloc.experiments.hebbian import (SPIKING_ONLY_RULES, HebbianRun, evolution_settings, evolve_rules,
+                                          evolved_run, hebbian_study, seed_updates)
 from spikeloc.files import atomic_write
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
@@ -36,19 +49,27 @@ META_TASKS = ("and", "xor")
 #: The seed notebook's printed success rates (100 replications each): the reference column.
 SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
               ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
+#: Designed rules on units with a bias: (rule, settings).
+#: lr 0.03 for contrastive learning with a bias: of {0.01, 0.03}, the better on XOR (seeds 0 and 1).
+BIAS_RULES = (("contrastive", dict(clamp=1.0, lr=0.03)), ("contrastive", dict(clamp=0.5, lr=0.03)),
+              ("seed_supervised", dict(learn_first_layer=True)))
+
 PRESETS = {
     "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
-                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
+                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
+                  families=("polynomial",), drives=(1.0,), bias_rules=BIAS_RULES[:1], settings={}),
     "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
-                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
+                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
     "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
-                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), settings={}),
+                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
 }
 META_SEED = 0
-BY = ["task", "rule", "meta_task", "hidden_sizes", "network", "n_updates"]
+BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr", "input_rate",
+      "hidden_sizes", "network", "n_updates"]
 
-
-def grid(preset: dict, learned: dict[str, tuple[float, ...]]) -> list[HebbianRun]:
+def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
     """Every cell; ``preset["settings"]`` overrides HebbianRun fields of all of them (e.g. n_replications)."""
     runs = []
     for task in preset["tasks"]:
@@ -61,10 +82,14 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]]) -> list[HebbianRun
                         continue
                     runs.append(HebbianRun(rule=rule, **common))
                 runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
-                # the learned rule runs at the learning rate it was meta-trained with
+                drives = preset["drives"] if network == "spiking" else (0.8,)
+                runs += [HebbianRun(rule=rule, bias=True, input_rate=drive, **settings, **common)
+                         for rule, settings in preset["bias_rules"] for drive in drives]
+                # meta-learned rules run at the learning rate (and with the units) they were meta-trained with
                 runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
                                     **{**common, "lr": MetaTraining(**preset["meta"]).lr})
                          for meta_task, theta in learned.items()]
+                runs += [evolved_run(rule, input_rate=drive, **common) for rule in evolved.values() for drive in drives]
     return runs
 
 
@@ -84,19 +109,53 @@ def pooled_cells(table: pd.DataFrame) -> pd.DataFrame:
     intervals = [wilson_interval(int(s), int(n)) for s, n in zip(cells["n_solved"], cells["n_total"])]
     cells["success_rate"] = cells["n_solved"] / cells["n_total"]
     cells["ci_low"], cells["ci_high"] = zip(*intervals)
-    is_seed_protocol = (cells["rule"] == "seed_supervised") & (cells["network"] == "rate")
+    is_seed_protocol = (cells["rule"] == "seed_supervised") & (cells["network"] == "rate") & ~cells["bias"].astype(bool)
     cells["seed_notebook_rate"] = [SEED_RATES.get((task, sizes), np.nan) if seed_cell else np.nan
                                    for task, sizes, seed_cell in zip(cells["task"], cells["hidden_sizes"],
                                                                      is_seed_protocol)]
-    cells["transfer"] = np.where(cells["rule"] != "learned", "", np.where(cells["meta_task"] == cells["task"],
-                                                                          "in-task", "transfer"))
+    meta = cells["rule"].isin(["learned", "evolved"])
+    cells["transfer"] = np.where(~meta, "", np.where(cells["meta_task"] == cells["task"], "in-task", "transfer"))
     return cells
 
 
 def rule_label(cells: pd.DataFrame) -> pd.Series:
-    long = cells["n_updates"] >= 2000
+    """``rule[(meta task)][+bias][:clamp][+W1][:lr][@drive1][@updates]``: one column label per rule variant."""
     label = cells["rule"].where(cells["rule"] != "learned", "learned(" + cells["meta_task"] + ")")
-    return label.where(~long, label + "@" + cells["n_updates"].astype(str))
+    label = label.where(cells["rule"] != "evolved", cells["rule_family"] + "(" + cells["meta_task"] + ")")
+    label = label.where(~cells["bias"].astype(bool), label + "+bias")
+    label = label.where(~((cells["rule"] == "contrastive") & (cells["clamp"] < 1)),
+                        label + ":beta" + cells["clamp"].astype(str))
+    label = label.where(~cells["learn_first_layer"].astype(bool), label + "+W1")
+    designed = ~cells["rule"].isin(["learned", "evolved"])
+    label = label.where(~designed | (cells["lr"] == 0.01), label + ":lr" + cells["lr"].astype(str))
+    label = label.where(~((cells["network"] == "spiking") & (cells["input_rate"] == 1)), label + "@drive1")
+    return label.where(cells["n_updates"] < 2000, label + "@" + cells["n_updates"].astype(str))
+
+
+def transfer_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Evolved rules: success rate [Wilson 95 %] per (rule meta-trained on X) x (tested on task Y)."""
+    rows = cells[cells["rule"] == "evolved"].assign(
+        meta_trained_on=lambda c: c["rule_family"] + "/" + c["meta_task"],
+        cell=lambda c: [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(c["success_rate"], c["ci_low"],
+                                                                           c["ci_high"])])
+    return rows.pivot_table(index=["meta_trained_on", "network", "input_rate", "hidden_sizes"], columns="task",
+                            values="cell", aggfunc="first").reset_index()
+
+
+def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
+    """Paired comparison spiking - rate per rule variant, task, size and spiking input rate; pairs = seeds (the
+    two networks of a pair share initial weights and example order)."""
+    variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr",
+               "hidden_sizes", "n_updates"]
+    frames = []
+    for keys, group in table.groupby(variant, dropna=False):
+        rate = group[group["network"] == "rate"]
+        for input_rate, spiking in group[group["network"] == "spiking"].groupby("input_rate"):
+            if len(rate):
+                frames.append(paired_comparison(pd.concat([rate, spiking]), "network", "rate", "spiking",
+                                                ["success_rate"], pair_on=["seed"])
+                              .assign(**dict(zip(variant, keys)), spiking_input_rate=input_rate))
+    return pd.concat(frames, ignore_index=True)
 
 
 def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
@@ -125,39 +184,59 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
+    evolution_settings(preset["evolution"], preset["families"])
+    out = Path(args.out or f"{args.default_out}-{args.preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json")
     learned, curves = learn_rules(preset["meta"])
-    study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned), preset["seeds"])
+    study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned, evolved), preset["seeds"])
     table, summary, out = run_and_summarise(study, args, BY, ["success_rate"])
 
     cells = pooled_cells(table)
+    cells = cells.assign(rule_label=rule_label(cells))
     atomic_write(out / "cells.csv", cells.to_csv(index=False))
     atomic_write(out / "learned_rules.json", json.dumps({"parameters": learned, "meta_loss": curves}) + "\n")
-    shown = ["task", "hidden_sizes", "network", "rule", "meta_task", "n_updates", "success_rate", "ci_low",
-             "ci_high", "seed_notebook_rate"]
+    shown = ["task", "hidden_sizes", "network", "rule_label", "n_updates", "success_rate", "ci_low", "ci_high",
+             "seed_notebook_rate"]
     print("\nSuccess rate per cell (all seeds pooled; Wilson 95 % interval; seed notebook's rate for reference):")
     print(cells[cells["transfer"] != "transfer"][shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print("\nLearned rule, transfer (meta-trained on one task, tested on another):")
+    print("\nMeta-learned rules, transfer (meta-trained on one task or family, tested on another task):")
     print(cells[cells["transfer"] == "transfer"][shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    transfer = transfer_table(cells)
+    atomic_write(out / "transfer.csv", transfer.to_csv(index=False))
+    print("\nEvolved rules, meta-trained on X (rows) and tested on Y (columns): success rate [Wilson 95 %]:")
+    print(transfer.to_string(index=False))
+    paired = with_verdicts(spiking_vs_rate(table))
+    atomic_write(out / "spiking_vs_rate.csv", paired.to_csv(index=False))
+    print("\nSpiking - rate success rate, paired on seed:")
+    print(format_comparisons(paired, ["task", "hidden_sizes", "rule", "rule_family", "meta_task", "bias", "clamp",
+                                      "spiking_input_rate"]))
 
     comparisons = []
-    for (task, sizes, network), group in table[table["n_updates"] < 2000].groupby(["task", "hidden_sizes",
-                                                                                  "network"]):
-        for rule in group["rule"].unique():
-            if rule in ("seed_supervised", "learned"):
+    labelled = table[table["n_updates"] < 2000].assign(rule_label=lambda t: rule_label(t))
+    for (task, sizes, network), group in labelled.groupby(["task", "hidden_sizes", "network"]):
+        for label in group["rule_label"].unique():
+            if label == "seed_supervised":
                 continue
-            comparisons.append(paired_comparison(group, "rule", "seed_supervised", rule, ["success_rate"], pair_on=["seed"])
-                               .assign(task=task, hidden_sizes=sizes, network=network, rule=rule))
+            comparisons.append(paired_comparison(group, "rule_label", "seed_supervised", label, ["success_rate"],
+                                                 pair_on=["seed"]).assign(task=task, hidden_sizes=sizes,
+                                                                          network=network, rule_label=label))
     comparisons = with_verdicts(pd.concat(comparisons))
     atomic_write(out / "vs_seed_rule.csv", comparisons.to_csv(index=False))
     print("\nEach rule vs the seed's rule per cell, paired on seed; difference = rule - seed's rule:")
-    print(format_comparisons(comparisons, ["task", "hidden_sizes", "network", "rule"]))
+    print(format_comparisons(comparisons, ["task", "hidden_sizes", "network", "rule_label"]))
 
-    cells = cells.assign(rule_label=rule_label(cells))
     for network, rows in cells.groupby("network"):
         save_figure(rate_heatmap(rows, rows=["task", "hidden_sizes"], columns=["rule_label"], value="success_rate",
                                  low="ci_low", high="ci_high",
                                  title=f"{network} networks: success rate [Wilson 95 % CI], all seeds pooled"),
                     out / f"hebbian_{network}.png")
+    evolved_cells = cells[cells["rule"] == "evolved"].assign(
+        meta_trained_on=lambda c: c["rule_family"] + "/" + c["meta_task"])
+    save_figure(rate_heatmap(evolved_cells, rows=["meta_trained_on", "network", "input_rate"],
+                             columns=["task", "hidden_sizes"], value="success_rate", low="ci_low", high="ci_high",
+                             title="evolved rules: meta-trained on X (rows), tested on Y (columns)"),
+                out / "transfer.png")
     for task, theta in learned.items():
         save_figure(learned_rule_figure(theta, task), out / f"learned_rule_{task}.png")
     print(f"\nfigures and tables written to {out}/")

@@ -220,7 +220,7 @@ def test_run_row_is_deterministic_with_wilson_interval():
 
 @pytest.mark.parametrize("field, kwargs", [
     ("lr", dict(lr=-0.01)), ("tau_plus_s", dict(rule="stdp", network="spiking", tau_plus_s=-1e-3)),
-    ("tau_minus_s", dict(rule="stdp", network="spiking", tau_minus_s=0.0)), ("task", dict(task="xnor")),
+    ("tau_minus_s", dict(rule="stdp", network="spiking", tau_minus_s=0.0)), ("task", dict(task="xnand")),
     ("hidden_sizes", dict(hidden_sizes=())), ("rule", dict(rule="stdp")),
     ("n_steps", dict(network="spiking", n_steps=0)),
     ("learned_parameters", dict(rule="learned")), ("input_rate", dict(network="spiking", input_rate=1.5)),

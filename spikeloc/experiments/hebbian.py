@@ -10,9 +10,16 @@ weights clipped to [-1, 1]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
 
 from spikeloc.learning.local import rules
+from spikeloc.files import atomic_write
+from spikeloc.learning.local.evolution import FAMILIES, SIGNALS, Evolution, EvolvedRule, build_family, evolve
 from spikeloc.learning.local.learned import LearnedRule
 from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork
 from spikeloc.learning.local.stdp import PairSTDP
@@ -20,11 +27,13 @@ from spikeloc.learning.local.training import run_replications
 from spikeloc.study.runner import Study
 from spikeloc.study.stats import wilson_interval
 from spikeloc.substrate.neurons import LIFParameters
-from spikeloc.tasks.logic import TASKS
+from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS
 from spikeloc.validation import require, require_choice
 
 NETWORKS = ("rate", "spiking")
-RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned")
+RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned", "evolved")
+#: What a meta-trained rule may have been meta-trained on: one task, or the linearly separable family.
+META_TASKS = ("", *TASKS, "separable")
 SPIKING_ONLY_RULES = frozenset({"stdp"})
 
 
@@ -32,9 +41,12 @@ SPIKING_ONLY_RULES = frozenset({"stdp"})
 class HebbianRun:
     """Every setting of one cell (seconds for time constants; rule parameters unused by a rule are ignored).
 
-    ``learned_parameters``: the flat parameter vector of the meta-learned rule (``rule == "learned"``),
-    produced by :func:`spikeloc.learning.local.learned.meta_train`; ``meta_task`` names the task it was
-    meta-trained on (a label for the tables).
+    ``learned_parameters``: the flat parameter vector of a meta-learned rule: the rule network
+    (``rule == "learned"``, from :func:`spikeloc.learning.local.learned.meta_train`) or an evolved rule
+    (``rule == "evolved"``, from :func:`spikeloc.learning.local.evolution.evolve`: family ``rule_family``
+    with ``degree`` / ``rule_hidden``, third factor ``signal``); ``meta_task`` names what it was
+    meta-trained on (a task, or ``"separable"`` for the linearly separable family; a label for the tables).
+    ``bias``: a constant input fibre onto every unit; ``learn_first_layer``: the seed's rule also changes W_1.
     """
 
     task: str = "xor"
@@ -47,6 +59,9 @@ class HebbianRun:
     weight_bound: float = 1.0
     max_weight: float = 1.0
     feedback: float = 0.5
+    clamp: float = 1.0
+    bias: bool = False
+    learn_first_layer: bool = False
     a_plus: float = 0.005
     a_minus: float = 0.00525
     tau_plus_s: float = 20e-3
@@ -57,6 +72,10 @@ class HebbianRun:
     tau_s: float = 5e-3
     dt_s: float = 1e-3
     learned_parameters: tuple[float, ...] = ()
+    rule_family: str = ""
+    degree: int = 1
+    rule_hidden: int = 2
+    signal: str = "error"
     meta_task: str = ""
 
     def __post_init__(self) -> None:
@@ -73,23 +92,24 @@ class HebbianRun:
                 "an integer >= 0")
         require(self.rule not in SPIKING_ONLY_RULES or self.network == "spiking", "rule", self.rule,
                 "used with network='spiking' (STDP needs spike times)")
-        require(self.rule != "learned" or len(self.learned_parameters) > 0, "learned_parameters",
-                self.learned_parameters, "the meta-trained rule's parameters when rule='learned'")
-        require(self.meta_task == "" or self.meta_task in TASKS, "meta_task", self.meta_task,
-                "'' or one of " + ", ".join(TASKS))
+        require(self.rule not in ("learned", "evolved") or len(self.learned_parameters) > 0, "learned_parameters",
+                self.learned_parameters, "the meta-trained rule's parameters when rule is 'learned' or 'evolved'")
+        require_choice(self.meta_task, "meta_task", META_TASKS)
+        require_choice(self.rule_family, "rule_family", FAMILIES if self.rule == "evolved" else ("", *FAMILIES))
+        require_choice(self.signal, "signal", SIGNALS)
         self.build_network()
         self.build_rule()
 
     def build_network(self) -> RateNetwork | SpikingNetwork:
         if self.network == "rate":
-            return RateNetwork()
+            return RateNetwork(bias=self.bias)
         return SpikingNetwork(n_steps=self.n_steps, input_rate=self.input_rate, gain=self.gain,
-                              lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s))
+                              lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s), bias=self.bias)
 
     def build_rule(self) -> rules.LocalRule:
         common = dict(lr=self.lr, weight_bound=self.weight_bound)
         if self.rule == "seed_supervised":
-            return rules.SeedSupervised(**common)
+            return rules.SeedSupervised(**common, learn_first_layer=self.learn_first_layer)
         if self.rule == "forward_bounded":
             return rules.ForwardBounded(**common, max_weight=self.max_weight)
         if self.rule == "oja":
@@ -97,10 +117,13 @@ class HebbianRun:
         if self.rule == "reward":
             return rules.RewardModulated(**common)
         if self.rule == "contrastive":
-            return rules.Contrastive(**common, feedback=self.feedback)
+            return rules.Contrastive(**common, feedback=self.feedback, clamp=self.clamp)
         if self.rule == "stdp":
             return PairSTDP(**common, a_plus=self.a_plus, a_minus=self.a_minus, tau_plus_s=self.tau_plus_s,
                             tau_minus_s=self.tau_minus_s)
+        if self.rule == "evolved":
+            return EvolvedRule(**common, family=build_family(self.rule_family, self.degree, self.rule_hidden),
+                               theta=torch.tensor(self.learned_parameters, dtype=torch.float32), signal=self.signal)
         return LearnedRule.from_parameters(self.learned_parameters, **common)
 
 
@@ -117,6 +140,69 @@ def run_hebbian(run: HebbianRun, seed: int) -> dict:
 def hebbian_study(name: str, configs, seeds) -> Study:
     """A study of local-learning cells, one run per (cell, seed); each run is already a batch of replications."""
     return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_hebbian)
+
+
+#: CMA-ES budgets per run: "short" fits the study's quick preset, "meta" is the full meta-training run (aim:
+#: all four runs under 5 minutes on 2 cores). The XOR runs get as many networks per candidate as the family runs.
+EVOLUTION_BUDGETS = {
+    "short": dict(population=8, generations=6, n_replications=2, n_updates=100),
+    "meta": dict(population=16, generations=50, n_replications=4, n_updates=200),
+}
+
+
+def evolution_settings(budget: str, families: Sequence[str]) -> dict[str, Evolution]:
+    """The CMA-ES runs, ``family/meta_task`` -> settings: each family on the twelve linearly separable
+    functions (XOR held out), then on XOR alone, starting there from the family's rule (``initial`` is
+    filled in by :func:`evolve_rules`) with a smaller step size."""
+    require_choice(budget, "evolution budget", tuple(EVOLUTION_BUDGETS))
+    settings = dict(EVOLUTION_BUDGETS[budget])
+    per_task = settings.pop("n_replications")
+    runs = {}
+    for family in families:
+        runs[f"{family}/separable"] = Evolution(family=family, tasks=LINEARLY_SEPARABLE, n_replications=per_task,
+                                                **settings)
+        runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
+                                          n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
+    return runs
+
+
+def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
+                 log=print) -> dict[str, dict]:
+    """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
+    file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
+    Returns ``name -> {family, meta_task, parameters, lr, seconds, cpu_seconds, history, equation, key}``."""
+    stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    rules = {}
+    for name, settings in evolution_settings(budget, families).items():
+        family, meta_task = name.split("/")
+        if meta_task == "xor":
+            settings = replace(settings, initial=tuple(rules[f"{family}/separable"]["parameters"]))
+        key = f"{seed}:{settings!r}"
+        if stored.get(name, {}).get("key") == key:
+            rules[name] = stored[name]
+            log(f"evolved rule {name}: reused from {cache}")
+            continue
+        result = evolve(settings, seed)
+        equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
+        rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
+                       "lr": settings.lr, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
+        first, last = result.history[0], result.history[-1]
+        log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
+            f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "
+            f"({result.cpu_seconds:.0f} s of CPU); mean success of "
+            f"the population {first['mean_success']:.2f} -> {last['mean_success']:.2f}")
+        if cache is not None:
+            atomic_write(cache, json.dumps({**stored, **rules}) + "\n")
+    for name, rule in rules.items():
+        if rule["equation"]:
+            log(f"\nevolved rule {name} (eta = {rule['lr']}, r = t - y):\n{rule['equation']}")
+    return rules
+
+
+def evolved_run(rule: dict, **settings) -> HebbianRun:
+    """The cell of an evolved rule (from :func:`evolve_rules`) on units with a bias, at its meta-training lr."""
+    return HebbianRun(rule="evolved", learned_parameters=tuple(rule["parameters"]), rule_family=rule["family"],
+                      meta_task=rule["meta_task"], bias=True, **{**settings, "lr": rule["lr"]})
 
 
 def seed_updates(task: str, hidden_sizes: tuple[int, ...]) -> int:

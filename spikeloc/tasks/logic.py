@@ -1,4 +1,5 @@
-"""Two-input Boolean tasks with +-1 coding (the seed's AND / XOR, plus OR and NAND).
+"""Two-input Boolean tasks with +-1 coding (the seed's AND / XOR, plus OR and NAND, and every other
+non-constant two-input function: the family a local rule is meta-trained on).
 
 Inputs are the four patterns ``(-1,-1), (-1,+1), (+1,-1), (+1,+1)`` (shape ``(4, 2)``); a target is
 ``+1`` for true and ``-1`` for false (shape ``(4, 1)``). A network solves a task when the sign of its
@@ -17,8 +18,20 @@ TRUTH_TABLES = {
     "or": (False, True, True, True),
     "nand": (True, True, True, False),
     "xor": (False, True, True, False),
+    "nor": (True, False, False, False),
+    "xnor": (True, False, False, True),
+    "a": (False, False, True, True),
+    "b": (False, True, False, True),
+    "not_a": (True, True, False, False),
+    "not_b": (True, False, True, False),
+    "a_and_not_b": (False, False, True, False),
+    "not_a_and_b": (False, True, False, False),
+    "a_or_not_b": (True, False, True, True),
+    "not_a_or_b": (True, True, False, True),
 }
 TASKS = tuple(TRUTH_TABLES)
+#: The twelve non-constant linearly separable two-input functions (all but XOR and XNOR).
+LINEARLY_SEPARABLE = tuple(task for task in TASKS if task not in ("xor", "xnor"))
 
 
 def patterns(dtype: torch.dtype = torch.float32) -> torch.Tensor:

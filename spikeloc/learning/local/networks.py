@@ -2,7 +2,12 @@
 
 Weights are a list with one tensor per layer, ``W_l`` of shape ``(R, n_l, n_{l-1})`` for ``R`` independent
 replications (networks); activities are ``(R, B, n_l)`` for a batch of ``B`` input patterns per replication.
-Layer sizes ``(n_0, n_1, ..., n_L)``: ``n_0`` inputs, hidden layers, ``n_L`` outputs. No biases (as the seed).
+Layer sizes ``(n_0, n_1, ..., n_L)``: ``n_0`` inputs, hidden layers, ``n_L`` outputs. No biases by default
+(as the seed); with ``bias=True`` every layer also receives a constant presynaptic fibre of activity 1 (a
+tonic drive: in the spiking network it spikes on every step), so ``W_l`` is ``(R, n_l, n_{l-1} + 1)``, its
+last column the unit's bias, learned by the same local rule as every other synapse (its presynaptic
+activity is the constant 1). Without a bias a unit of a layer fed by +-1 inputs is active on at most one of
+two opposite patterns, and a hidden unit silent on a pattern gets no Hebbian signal on it.
 
 Two kinds of network compute the activities the rules see:
 
@@ -21,7 +26,7 @@ Two kinds of network compute the activities the rules see:
 
 Both share :func:`forward` (a free pass that keeps every layer's drive, state and activity) and
 :meth:`respond` (a layer's response to its feed-forward drive plus an extra constant current, used by the
-contrastive rule's clamped phase). Initial weights are ``nn.Linear``'s default,
+contrastive rule's clamped phase). Initial weights (biases included) are ``nn.Linear``'s default,
 ``U(-1/sqrt(n_{l-1}), 1/sqrt(n_{l-1}))``.
 """
 
@@ -39,15 +44,16 @@ from spikeloc.validation import require
 
 
 def initial_weights(sizes: Sequence[int], n_replications: int, generator: torch.Generator,
-                    dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+                    dtype: torch.dtype = torch.float32, bias: bool = False) -> list[torch.Tensor]:
     """``nn.Linear``'s default init for every layer of ``R`` networks: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
 
-    All replications are drawn at once from ``generator``, layer by layer: ``(R, n_l, n_{l-1})`` each.
+    All replications are drawn at once from ``generator``, layer by layer: ``(R, n_l, n_{l-1})`` each
+    (``(R, n_l, n_{l-1} + 1)`` with ``bias``, the bias drawn with the same bound, as ``nn.Linear``).
     """
     weights = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
-        uniform = torch.rand((n_replications, fan_out, fan_in), generator=generator, dtype=dtype)
+        uniform = torch.rand((n_replications, fan_out, fan_in + int(bias)), generator=generator, dtype=dtype)
         weights.append((2 * uniform - 1) * bound)
     return weights
 
@@ -59,22 +65,40 @@ def layer_drive(weight: torch.Tensor, pre_state: torch.Tensor) -> torch.Tensor:
     return torch.matmul(pre_state, weight.transpose(-1, -2))
 
 
+def with_bias(x: torch.Tensor, bias: bool) -> torch.Tensor:
+    """``x`` with the constant fibre (value 1) appended on the last (unit) axis when ``bias``, else ``x``."""
+    return torch.cat([x, torch.ones_like(x[..., :1])], dim=-1) if bias else x
+
+
 @dataclass
 class Pass:
     """One pass through the network: per layer ``l = 0..L`` its drive (None for the input), state (the
-    activity itself, or the spike trains ``(R, B, T, n)``) and activity ``(R, B, n)`` as the rules see it."""
+    activity itself, or the spike trains ``(R, B, T, n)``) and activity ``(R, B, n)`` as the rules see it;
+    ``bias``: whether every layer also receives the constant fibre."""
 
     drives: list[torch.Tensor | None]
     states: list[torch.Tensor]
     activities: list[torch.Tensor]
+    bias: bool = False
 
     @property
     def output(self) -> torch.Tensor:
         return self.activities[-1]
 
+    def pre(self, layer: int) -> torch.Tensor:
+        """Presynaptic activities of ``W_layer`` (``layer >= 1``): ``a_{layer-1}``, with the constant fibre."""
+        return with_bias(self.activities[layer - 1], self.bias)
 
+    def pre_state(self, layer: int) -> torch.Tensor:
+        """Presynaptic states (spike trains) of ``W_layer``, with the constant fibre (a spike every step)."""
+        return with_bias(self.states[layer - 1], self.bias)
+
+
+@dataclass(frozen=True)
 class RateNetwork:
     """The seed's non-spiking ``ToyNetwork`` (ReLU hidden units, tanh output), batched over replications."""
+
+    bias: bool = False
 
     spiking = False
 
@@ -98,6 +122,7 @@ class SpikingNetwork:
     input_rate: float = 0.8
     gain: float = 3.0
     lif: LIFParameters = LIFParameters()
+    bias: bool = False
 
     spiking = True
 
@@ -135,9 +160,9 @@ def forward(network: Network, weights: Sequence[torch.Tensor], inputs: torch.Ten
     activities = [network.activity(state, is_output=False)]
     for index, weight in enumerate(weights):
         is_output = index == len(weights) - 1
-        drive = layer_drive(weight, state)
+        drive = layer_drive(weight, with_bias(state, network.bias))
         state = network.respond(drive, is_output)
         drives.append(drive)
         states.append(state)
         activities.append(network.activity(state, is_output))
-    return Pass(drives, states, activities)
+    return Pass(drives, states, activities, network.bias)

@@ -54,6 +54,10 @@ Rules with a task signal in every layer:
       free:     f_L = y,   f_l = phi_l(W_l a_{l-1} + gamma W_{l+1}^T f_{l+1}),   f_0 = a_0
       W_l <- clip(W_l + eta gamma^{-(L-l)} (c_l c_{l-1}^T - f_l f_{l-1}^T))
 
+  ``clamp = beta < 1`` clamps weakly, as equilibrium propagation (Scellier & Bengio 2017) does: the clamped
+  phase holds the output at ``y + beta (t - y)`` instead of ``t`` and the update is divided by ``beta``,
+  so it tends to the gradient of the squared error as ``beta -> 0`` while each phase stays near the free one.
+
   Hebbian in the clamped phase, anti-Hebbian in the free phase; each synapse sees only its own pre and
   post activity in the two phases. ``phi_l`` is the layer's own response (ReLU, or the LIF rate from the
   same input spikes). For small ``gamma`` the update approaches the backpropagated gradient of the
@@ -67,7 +71,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikeloc.learning.local.networks import Network, Pass, forward
+from spikeloc.learning.local.networks import Network, Pass, forward, with_bias
 from spikeloc.validation import require
 
 
@@ -102,6 +106,15 @@ class LocalRule:
         """``clip(W_L + eta t a_{L-1}^T)``: the target-clamped Hebbian readout."""
         return self.clip(weight + self.lr * hebbian_term(target, pre))
 
+    def initial_state(self, weights: Sequence[torch.Tensor]):
+        """State the rule carries between updates (None: a memoryless rule)."""
+        return None
+
+    def step(self, network: Network, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
+             generator: torch.Generator | None, state):
+        """(new weights, new state) after one update; a memoryless rule passes its state through."""
+        return self.update(network, weights, inputs, target, generator), state
+
     def update(self, network: Network, weights: Sequence[torch.Tensor], inputs: torch.Tensor,
                target: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """New weights after one update on ``inputs`` ``(R, B, n_0)`` with targets ``(R, B, n_L)``."""
@@ -114,13 +127,17 @@ class LocalRule:
 
 @dataclass(frozen=True)
 class SeedSupervised(LocalRule):
-    """The seed's target-clamped, backwards, layer-by-layer Hebbian rule (first layer frozen; module doc)."""
+    """The seed's target-clamped, backwards, layer-by-layer Hebbian rule (module doc). The seed never changes
+    the first layer; ``learn_first_layer=True`` lets it learn by the same rule, ``W_1 <- clip(W_1 + eta a_1 a_0^T)``."""
+
+    learn_first_layer: bool = False
 
     def apply(self, network, weights, free, target):
         a = free.activities
         posts = [None, *a[1:-1], target]  # the "target" of layer l: clamped output, else the free activity
-        return [weights[0]] + [self.clip(w + self.lr * hebbian_term(posts[l], a[l - 1]))
-                               for l, w in enumerate(weights[1:], start=2)]
+        first = 1 if self.learn_first_layer else 2
+        return weights[:first - 1] + [self.clip(w + self.lr * hebbian_term(posts[l], free.pre(l)))
+                                      for l, w in enumerate(weights[first - 1:], start=first)]
 
 
 @dataclass(frozen=True)
@@ -136,9 +153,9 @@ class HiddenRule(LocalRule):
 
     def apply(self, network, weights, free, target):
         a = free.activities
-        hidden = [self.hidden_weight(w, self.hidden_delta(network, w, a[l], a[l - 1], l, free))
+        hidden = [self.hidden_weight(w, self.hidden_delta(network, w, a[l], free.pre(l), l, free))
                   for l, w in enumerate(weights[:-1], start=1)]
-        return hidden + [self.clamped_readout(weights[-1], target, a[-2])]
+        return hidden + [self.clamped_readout(weights[-1], target, free.pre(len(weights)))]
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class RewardModulated(LocalRule):
     def apply(self, network, weights, free, target):
         a = free.activities
         reward = sign_correct(free.output, target)  # (R, B, 1): one signal per replication and example
-        return [self.clip(w + self.lr * hebbian_term(reward * a[l], a[l - 1]))
+        return [self.clip(w + self.lr * hebbian_term(reward * a[l], free.pre(l)))
                 for l, w in enumerate(weights, start=1)]
 
 
@@ -185,25 +202,31 @@ class Contrastive(LocalRule):
     """Contrastive Hebbian learning with one backward sweep per phase (module doc); ``feedback`` = gamma."""
 
     feedback: float = 0.5
+    clamp: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(0 < self.feedback <= 1, "feedback", self.feedback, "in (0, 1] (top-down gain gamma)")
+        require(0 < self.clamp <= 1, "clamp", self.clamp, "in (0, 1] (clamping strength beta)")
 
     def sweep(self, network: Network, weights, free: Pass, top: torch.Tensor) -> list[torch.Tensor]:
-        """Activities ``[a_0, phi_1(...), ..., top]`` of one backward sweep with the output held at ``top``."""
+        """Activities ``[a_0, phi_1(...), ..., top]`` of one backward sweep with the output held at ``top``
+        (feedback through the unit columns of ``W_{l+1}``, not its bias column)."""
         n_layers = len(weights)
         activities = [top]
         for l in range(n_layers - 1, 0, -1):
-            feedback = self.feedback * torch.matmul(activities[0], weights[l])
+            units = free.activities[l].shape[-1]
+            feedback = self.feedback * torch.matmul(activities[0], weights[l][..., :units])
             state = network.respond(free.drives[l], is_output=False, extra=feedback)
             activities.insert(0, network.activity(state, is_output=False))
         return [free.activities[0], *activities]
 
     def apply(self, network, weights, free, target):
-        clamped = self.sweep(network, weights, free, target)
-        unclamped = self.sweep(network, weights, free, free.output)
+        output = free.output
+        clamped = self.sweep(network, weights, free, output + self.clamp * (target - output))
+        unclamped = self.sweep(network, weights, free, output)
         n_layers = len(weights)
-        return [self.clip(w + self.lr / self.feedback ** (n_layers - l)
-                          * (hebbian_term(clamped[l], clamped[l - 1]) - hebbian_term(unclamped[l], unclamped[l - 1])))
+        return [self.clip(w + self.lr / (self.clamp * self.feedback ** (n_layers - l))
+                          * (hebbian_term(clamped[l], with_bias(clamped[l - 1], free.bias))
+                             - hebbian_term(unclamped[l], with_bias(unclamped[l - 1], free.bias))))
                 for l, w in enumerate(weights, start=1)]

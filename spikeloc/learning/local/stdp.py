@@ -72,5 +72,5 @@ class PairSTDP(HiddenRule):
 
     def hidden_delta(self, network, weight, post, pre, layer, free):
         require(network.spiking, "network", type(network).__name__, "a SpikingNetwork (STDP needs spike times)")
-        return stdp_delta(free.states[layer - 1], free.states[layer], self.a_plus, self.a_minus,
+        return stdp_delta(free.pre_state(layer), free.states[layer], self.a_plus, self.a_minus,
                           self.tau_plus_s, self.tau_minus_s, network.lif.dt_s)

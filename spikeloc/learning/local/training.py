@@ -37,21 +37,30 @@ def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch
           order: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
     """Apply ``rule`` once per row of ``order`` ``(n_updates, R)`` (pattern index of each replication).
 
-    ``inputs`` ``(P, n_0)`` +-1 patterns, ``target`` ``(P, n_L)`` +-1 targets.
+    ``inputs`` ``(P, n_0)`` +-1 patterns, ``target`` ``(P, n_L)`` +-1 targets shared by all replications, or
+    ``(R, P, n_L)``, one task per replication. A stateful rule's state (:meth:`LocalRule.initial_state`)
+    starts afresh here and is carried from update to update.
     """
-    check_inputs(inputs, weights[0].shape[-1])
-    check_targets(target, inputs, weights[-1].shape[-2])
+    n_replications = weights[0].shape[0]
+    check_inputs(inputs, weights[0].shape[-1] - int(network.bias))
+    per_replication = target.ndim == 3
+    require(not per_replication or target.shape[0] == n_replications, "target", tuple(target.shape),
+            f"(P, n_L) or ({n_replications}, P, n_L): one task per replication")
+    check_targets(target, inputs.expand(n_replications, *inputs.shape) if per_replication else inputs,
+                  weights[-1].shape[-2])
     require(rule.needs_spikes <= network.spiking, "rule", type(rule).__name__, "used with a spiking network")
-    weights = list(weights)
+    weights, state = list(weights), rule.initial_state(weights)
+    replications = torch.arange(n_replications)
     for indices in order:
-        weights = rule.update(network, weights, inputs[indices].unsqueeze(1), target[indices].unsqueeze(1),
-                              generator)
+        example_target = target[replications, indices] if per_replication else target[indices]
+        weights, state = rule.step(network, weights, inputs[indices].unsqueeze(1), example_target.unsqueeze(1),
+                                   generator, state)
     return weights
 
 
 def evaluate(network: Network, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(solved ``(R,)``, outputs ``(R, P, n_L)``): every replication on every pattern."""
+    """(solved ``(R,)``, outputs ``(R, P, n_L)``): every replication on every pattern (targets as :func:`train`)."""
     n_replications = weights[0].shape[0]
     batch = inputs.expand(n_replications, *inputs.shape)
     outputs = forward(network, weights, batch, generator).output
@@ -64,7 +73,8 @@ def run_replications(network: Network, rule, task: str, hidden_sizes: Sequence[i
     require(n_replications >= 1, "n_replications", n_replications, "an integer >= 1")
     require(n_updates >= 0, "n_updates", n_updates, "an integer >= 0")
     inputs, target = patterns(), targets(task)
-    weights = initial_weights((2, *hidden_sizes, 1), n_replications, seeding.generator(seed, "weights"))
+    weights = initial_weights((2, *hidden_sizes, 1), n_replications, seeding.generator(seed, "weights"),
+                              bias=network.bias)
     order = torch.randint(0, len(inputs), (n_updates, n_replications), generator=seeding.generator(seed, "order"))
     with torch.no_grad():
         weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes"))

@@ -19,6 +19,7 @@ from spikeloc.learning.competing import (
     initial_weights,
     krotov_readout,
     learn_features,
+    layer_stream,
     learn_stack,
     reference_learn_features,
 )
@@ -80,9 +81,27 @@ def test_stack_learns_each_layer_on_the_dale_connected_output_of_the_previous():
     assert torch.all(effective * connection.signs[0][:, None] >= 0)  # each presynaptic unit keeps its sign
     torch.testing.assert_close(stack.weights[0], learn_features(first, data))
     second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective
-    torch.testing.assert_close(stack.weights[1], learn_features(second, second_input))
+    torch.testing.assert_close(stack.weights[1], learn_features(second, second_input, layer_stream(1)))
     torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
     assert stack.transform(data).shape == (60, 6)
+
+
+def test_stacked_layers_with_one_seed_draw_from_their_own_streams():
+    """The seed gave every layer the same stream: layer 2 then starts from layer 1's first normal draws."""
+    data = random_data(60, 12)
+    layer = dataclasses.replace(SMALL, hidden_units=12, batch_size=12)  # layer 2's input is as wide as layer 1's
+    stack = learn_stack(StackConfig(layers=(layer, layer), seed=0), data)
+    torch.testing.assert_close(stack.weights[0], learn_features(layer, data))  # layer 1: the default stream
+    second_input = hidden_activities(stack.weights[0], data) @ stack.connections[0].effective_weight()[0]
+    assert not torch.allclose(stack.weights[1], learn_features(layer, second_input))  # not layer 1's stream
+    torch.testing.assert_close(stack.weights[1], learn_features(layer, second_input, layer_stream(1)))
+    starts = [initial_weights(layer, 12, seeding.generator(layer.seed, layer_stream(i))) for i in range(3)]
+    assert len({RULE_STREAM, *map(layer_stream, range(3))}) == 3
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not torch.isclose(starts[a], starts[b]).any()  # no shared draw anywhere
+    with pytest.raises(ValueError, match="^layer = "):
+        layer_stream(-1)
 
 
 @pytest.mark.parametrize("field, value", [("p", 0.5), ("k", 1), ("k", 21), ("delta", -0.1), ("init", "zeros"),

@@ -20,8 +20,8 @@ Only the rows of units that won or ranked k-th in the batch (at most 2B of H) ha
 fast implementation (:func:`learn_features`) computes and updates just those rows, uses ``topk`` instead of a
 full sort, and keeps ``sign(W)|W|^(p-1)`` up to date row by row. It gives the same weights as the literal
 transcription of the seed's loop (:func:`reference_learn_features`) up to floating-point summation order.
-Random numbers (initial weights, then one permutation per epoch) come from one CPU generator, so the draws do
-not depend on the device (on CUDA, ``index_add_`` adds atomically, so the last bits may vary between runs).
+Random numbers (initial weights, then one permutation per epoch) come from one CPU generator (the layer's own
+named stream, :func:`layer_stream`), so the draws do not depend on the device (on CUDA, ``index_add_`` adds atomically, so the last bits may vary between runs).
 
 Flaws of the seed fixed here: its initial weights are ``torch.rand`` (uniform in [0, 1); Krotov's code draws
 N(0, 1)): both are offered as ``init``; its minibatch loop fails when the batch size does not divide the data
@@ -125,14 +125,23 @@ def _learning_rate(config: KrotovConfig, epoch: int) -> float:
     return config.lr * (1 - epoch / config.epochs)
 
 
-def learn_features(config: KrotovConfig, data: torch.Tensor) -> torch.Tensor:
+def layer_stream(layer: int) -> str:
+    """The named random stream of stacked layer ``layer`` (0 = the first): ``RULE_STREAM`` for the first layer
+    (so a one-layer stack draws what :func:`learn_features` draws by default), ``RULE_STREAM/layer-<l + 1>`` for
+    the others. The seed's multi-layer network gave every layer the same stream, so layer 2 started from the
+    same normal draws as layer 1; here each layer has its own."""
+    require(isinstance(layer, int) and layer >= 0, "layer", layer, "an integer >= 0")
+    return RULE_STREAM if layer == 0 else f"{RULE_STREAM}/layer-{layer + 1}"
+
+
+def learn_features(config: KrotovConfig, data: torch.Tensor, stream: str = RULE_STREAM) -> torch.Tensor:
     """Weights (hidden_units, inputs) learned by the competing-units rule on ``data`` (samples, inputs).
 
-    Runs on ``data``'s device and dtype; random numbers come from the stream ``RULE_STREAM`` of
+    Runs on ``data``'s device and dtype; random numbers come from the named stream ``stream`` of
     ``config.seed``: the initial weights, then one permutation of the samples per epoch.
     """
     _require_features(data, "data")
-    generator = seeding.generator(config.seed, RULE_STREAM)
+    generator = seeding.generator(config.seed, stream)
     weights = initial_weights(config, data.shape[1], generator).to(data)
     powered = lebesgue_weights(weights, config.p)
     n, last = len(data), config.k - 1
@@ -259,16 +268,17 @@ def static_connection(n_units: int, inhibitory_fraction: float, generator: torch
 
 
 def learn_stack(config: StackConfig, data: torch.Tensor) -> CompetingStack:
-    """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`."""
+    """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`. Layer l draws
+    from its own stream :func:`layer_stream` (l) of its config's seed."""
     _require_features(data, "data")
     generator = seeding.generator(config.seed, CONNECTION_STREAM)
-    weights, connections = [learn_features(config.layers[0], data)], []
+    weights, connections = [learn_features(config.layers[0], data, layer_stream(0))], []
     layer_input = data
-    for previous, layer in zip(config.layers, config.layers[1:]):
+    for index, (previous, layer) in enumerate(zip(config.layers, config.layers[1:]), start=1):
         connection = static_connection(previous.hidden_units, config.inhibitory_fraction, generator)
         connections.append(connection.to(data.device, data.dtype))
         layer_input = connected_activity(weights[-1], connections[-1], config.activation_power, layer_input)
-        weights.append(learn_features(layer, layer_input))
+        weights.append(learn_features(layer, layer_input, layer_stream(index)))
     return CompetingStack(tuple(weights), tuple(connections), config.activation_power)
 
 

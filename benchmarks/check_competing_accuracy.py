@@ -88,8 +88,14 @@ def run_seed(configs: dict[str, CompetingRun], seed: int) -> pd.DataFrame:
     """Every candidate of every row on one seed (features learned once, shared by the feature readouts)."""
     labelled = [(name, setting, config) for name, run in configs.items() for setting, config in candidates(run)]
     results = run_competing_batch([(config, seed) for _, _, config in labelled])
-    return pd.DataFrame([{"row": name, "candidate": setting, "seed": seed, **result}
-                         for (name, setting, _), result in zip(labelled, results)])
+    table = pd.DataFrame([{"row": name, "candidate": setting, "seed": seed, **result}
+                          for (name, setting, _), result in zip(labelled, results)])
+    print(f"seed {seed}: validation accuracy (%) of each candidate; test accuracy of the chosen one only")
+    for name, chosen in choose_on_validation(table, ["row"]).set_index("row").iterrows():
+        runs = table[table["row"] == name]
+        print(f"  {name:14s} " + ", ".join(f"{c} {100 * v:.2f}" for c, v in zip(runs["candidate"], runs["val_acc"]))
+              + f" -> {chosen['candidate']}: test {100 * chosen['test_acc']:.2f}", flush=True)
+    return table
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from spikeloc import seeding
 from spikeloc.learning.losses import LossConfig, member_losses
-from spikeloc.networks.classifier import SpikingClassifier, predict
+from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.validation import require, require_choice
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -189,7 +189,7 @@ def validation_scores(network: SpikingClassifier, data: MemberData,
         for x, y in data.chunks(config.eval_batch_size, generators):
             output = network(x)
             total_loss = total_loss + member_losses(output, y, config.loss) * y.shape[1]
-            correct = correct + (predict(output) == y).sum(dim=1)
+            correct = correct + (network.predict(output) == y).sum(dim=1)
     return total_loss / data.n_samples, correct.double() / data.n_samples
 
 
@@ -319,7 +319,7 @@ def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512
     network.eval()
     generators = data.encode_generators(network.members, stream)
     with torch.no_grad():
-        predicted = torch.cat([predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
+        predicted = torch.cat([network.predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
     n_classes = network.config.n_classes
     results = []
     for k in range(network.n_members):

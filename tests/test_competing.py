@@ -15,6 +15,7 @@ from spikeloc.learning.competing import (
     KrotovReadoutConfig,
     StackConfig,
     TrainerConfig,
+    connected_activity,
     hidden_activities,
     initial_weights,
     krotov_readout,
@@ -80,7 +81,7 @@ def test_stack_learns_each_layer_on_the_dale_connected_output_of_the_previous():
     effective = connection.effective_weight()[0]
     assert torch.all(effective * connection.signs[0][:, None] >= 0)  # each presynaptic unit keeps its sign
     torch.testing.assert_close(stack.weights[0], learn_features(first, data))
-    second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective
+    second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective  # the seed's: Dale, not normalised
     torch.testing.assert_close(stack.weights[1], learn_features(second, second_input, layer_stream(1)))
     torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
     assert stack.transform(data).shape == (60, 6)
@@ -102,6 +103,28 @@ def test_stacked_layers_with_one_seed_draw_from_their_own_streams():
             assert not torch.isclose(starts[a], starts[b]).any()  # no shared draw anywhere
     with pytest.raises(ValueError, match="^layer = "):
         layer_stream(-1)
+
+
+def test_identity_connection_with_divisive_normalisation_worked_by_hand():
+    weights = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    data = torch.tensor([[2.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    # ReLU(W v) = (2, 1, 1) and (0, 0, 0); squared: (4, 1, 1); divided by their sum 6
+    expected = torch.tensor([[4 / 6, 1 / 6, 1 / 6], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(connected_activity(weights, None, 2.0, "divisive", data), expected)
+    torch.testing.assert_close(connected_activity(weights, None, 2.0, "none", data), expected * 6)
+    layer = dataclasses.replace(SMALL, hidden_units=5, k=2, batch_size=10)
+    config = StackConfig(layers=(dataclasses.replace(layer, hidden_units=12), layer), connection="identity",
+                         normalisation="divisive", activation_power=3.0)
+    data = random_data(40, 8)
+    stack = learn_stack(config, data)
+    assert stack.connections == (None,)
+    second_input = connected_activity(stack.weights[0], None, 3.0, "divisive", data)
+    torch.testing.assert_close(second_input.sum(dim=1), torch.ones(40, dtype=torch.float64))
+    torch.testing.assert_close(stack.weights[1], learn_features(layer, second_input, layer_stream(1)))
+    torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
+    for field, value in (("connection", "random"), ("normalisation", "l2")):
+        with pytest.raises(ValueError, match=rf"^{field} = "):
+            dataclasses.replace(config, **{field: value})
 
 
 @pytest.mark.parametrize("field, value", [("p", 0.5), ("k", 1), ("k", 21), ("delta", -0.1), ("init", "zeros"),

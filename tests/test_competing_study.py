@@ -55,7 +55,8 @@ def test_spiking_inputs_are_scaled_by_the_training_maximum():
     ("readout", "softmax"), ("p", 0.5), ("k", 1), ("k", 101), ("delta", -0.1), ("layers", 0),
     ("feature_power", 0.5), ("spiking_hidden", -1), ("encoding", "latency"), ("gain", 0.0), ("krotov_beta", 0.0),
     ("krotov_power", 0.5), ("rule_lr", 0.0), ("rule_epochs", 0), ("baseline_lr", -1.0), ("lr", 0.0), ("tau_s", 0.0),
-    ("dataset", "mnist-6k"),
+    ("dataset", "mnist-6k"), ("population", 0), ("tie_break", "last"), ("connection", "random"),
+    ("normalisation", "l2"),
 ])
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^{field} = "):

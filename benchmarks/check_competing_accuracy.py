@@ -1,6 +1,7 @@
 """Test accuracy on MNIST-5k of readouts on competing-units features vs pixel baselines, settings chosen on validation.
 
 Run:  python benchmarks/check_competing_accuracy.py [--seeds 0 1 2] [--units 2000] [--rule-epochs 100] [--threads 1]
+      [--workers 1]   (seeds run in that many processes at once, each with --threads torch threads)
 
 Per seed (spikeloc.experiments.competing, defaults of CompetingRun unless set here): 400 of the 4000 training
 digits are held out as a stratified validation split drawn from the seed; the competing-units rule learns
@@ -14,15 +15,16 @@ the other 3600 training digits; on their activities h = ReLU(W v) we train
 * Krotov & Hopfield's readout (n = 4.5, m = 6 from their paper, 60 epochs, Adam lr 1e-2, temperature beta);
 
 and the baselines on the pixels of the same split: softmax regression (60 epochs) and a backprop MLP with as many
-hidden units (60 epochs), both Adam with the weights of the best validation epoch kept
-(spikeloc.learning.baselines.fit_mlp).
+hidden units (30 epochs, Adam's default lr 1e-3), both keeping the weights of the epoch with the lowest validation
+loss (spikeloc.learning.baselines.fit_mlp).
 
-What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: the spiking readout's feature
-power, Krotov's beta, the baselines' learning rate) and keeps, per seed, the candidate with the best accuracy on
-that seed's 400 validation digits (spikeloc.study.selection.choose_on_validation; the first listed on ties);
-its test accuracy is read once. The 1000 test digits choose nothing. Settings outside the grids are the paper's
-(n, m, p, k, delta) or were chosen earlier by hand on the validation split of seed 0 (the spiking readout's
-encoding, gain, targets and learning rate: see CompetingRun), never on the test split.
+What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Krotov's beta, softmax
+regression's learning rate; one candidate for the spiking readout and the MLP) and keeps, per seed, the
+candidate with the best accuracy on that seed's 400 validation digits
+(spikeloc.study.selection.choose_on_validation; the first listed on ties); its test accuracy is read once. The
+1000 test digits choose nothing. Settings outside the grids are the paper's (n, m, p, k, delta), Adam's default
+learning rate, or were chosen earlier by hand on the validation split of seed 0 (the spiking readout's feature
+power, encoding, gain, targets and learning rate: see CompetingRun), never on the test split.
 
 Prints per row: the chosen candidate per seed, validation and test accuracy (mean +- SEM over seeds, and per
 seed), seconds; then paired t-tests over seeds (the independent units; n printed beside each p-value).
@@ -37,6 +39,8 @@ import argparse
 import dataclasses
 import itertools
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -49,10 +53,10 @@ from spikeloc.study.stats import paired_comparison
 
 #: Candidates per row (the first is preferred on ties of validation accuracy).
 GRIDS = {
-    "spiking": dict(feature_power=(4.5, 3.0, 6.0)),
+    "spiking": dict(feature_power=(4.5,)),
     "krotov": dict(krotov_beta=(30.0, 10.0, 100.0, 3.0, 300.0)),
     "pixels-linear": dict(baseline_lr=(1e-3, 1e-2)),
-    "pixels-mlp": dict(baseline_lr=(1e-3, 3e-4)),
+    "pixels-mlp": dict(baseline_lr=(1e-3,)),
 }
 #: Paired comparisons (first, second) of the chosen rows; difference = second - first.
 COMPARISONS = (("krotov", "spiking"), ("pixels-mlp", "spiking"), ("pixels-mlp", "krotov"))
@@ -65,7 +69,7 @@ def rows(units: int, rule_epochs: int, spiking_hidden: int, spiking_epochs: int)
         "spiking": dataclasses.replace(base, spiking_hidden=spiking_hidden, epochs=spiking_epochs),
         "krotov": dataclasses.replace(base, readout="krotov", epochs=60),
         "pixels-linear": dataclasses.replace(base, readout="pixels-linear", epochs=60),
-        "pixels-mlp": dataclasses.replace(base, readout="pixels-mlp", epochs=60),
+        "pixels-mlp": dataclasses.replace(base, readout="pixels-mlp", epochs=30),
     }
 
 
@@ -84,18 +88,22 @@ def candidates(run: CompetingRun) -> list[tuple[str, CompetingRun]]:
              dataclasses.replace(run, **dict(zip(grid, values)))) for values in itertools.product(*grid.values())]
 
 
-def run_seed(configs: dict[str, CompetingRun], seed: int) -> pd.DataFrame:
+def run_seed(configs: dict[str, CompetingRun], threads: int, seed: int) -> pd.DataFrame:
     """Every candidate of every row on one seed (features learned once, shared by the feature readouts)."""
+    runtime.configure(threads)
     labelled = [(name, setting, config) for name, run in configs.items() for setting, config in candidates(run)]
     results = run_competing_batch([(config, seed) for _, _, config in labelled])
-    table = pd.DataFrame([{"row": name, "candidate": setting, "seed": seed, **result}
-                          for (name, setting, _), result in zip(labelled, results)])
-    print(f"seed {seed}: validation accuracy (%) of each candidate; test accuracy of the chosen one only")
+    return pd.DataFrame([{"row": name, "candidate": setting, "seed": seed, **result}
+                         for (name, setting, _), result in zip(labelled, results)])
+
+
+def print_seed(table: pd.DataFrame) -> None:
+    print(f"seed {table['seed'].iloc[0]}: validation accuracy (%) of each candidate; test accuracy of the chosen "
+          f"one only")
     for name, chosen in choose_on_validation(table, ["row"]).set_index("row").iterrows():
         runs = table[table["row"] == name]
         print(f"  {name:14s} " + ", ".join(f"{c} {100 * v:.2f}" for c, v in zip(runs["candidate"], runs["val_acc"]))
               + f" -> {chosen['candidate']}: test {100 * chosen['test_acc']:.2f}", flush=True)
-    return table
 
 
 def main() -> None:
@@ -105,12 +113,20 @@ def main() -> None:
     parser.add_argument("--rule-epochs", type=int, default=100)
     parser.add_argument("--spiking-hidden", type=int, default=0, help="LIF hidden units of the spiking readout")
     parser.add_argument("--spiking-epochs", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--workers", type=int, default=1, help="seeds run at once, one process each")
     args = parser.parse_args()
-    runtime.configure(args.threads)
     start = time.perf_counter()
     configs = rows(args.units, args.rule_epochs, args.spiking_hidden, args.spiking_epochs)
-    table = pd.concat([run_seed(configs, seed) for seed in args.seeds], ignore_index=True)
+    run = partial(run_seed, configs, args.threads)
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            tables = list(pool.map(run, args.seeds))
+    else:
+        tables = [run(seed) for seed in args.seeds]
+    for table in tables:
+        print_seed(table)
+    table = pd.concat(tables, ignore_index=True)
     chosen = choose_on_validation(table, ["row"])
     print(f"MNIST-5k accuracy (%), 3600 train / 400 validation / 1000 test, {args.units} hidden units, "
           f"{args.rule_epochs} unsupervised epochs, seeds {args.seeds}; each row's setting chosen per seed on "
@@ -125,7 +141,7 @@ def main() -> None:
         print(line + "   test per seed " + " ".join(f"{100 * a:.1f}" for a in mine["test_acc"]))
         runs = table[table["row"] == name]
         print("      chosen: " + "; ".join(f"seed {s}: {c}" for s, c in mine["candidate"].items())
-              + f"   ({runs['candidate'].nunique()} candidates; per seed {runs['feature_seconds'].max():.0f} s "
+              + f"   ({runs['candidate'].nunique()} candidate(s); per seed {runs['feature_seconds'].max():.0f} s "
               f"of feature learning, {runs['readout_seconds'].mean():.0f} s per candidate readout)")
     print("paired t-tests over seeds on the chosen rows (test accuracy, difference in points):")
     for first, second in COMPARISONS:

@@ -72,28 +72,43 @@ def load_study():
 
 def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch, tmp_path, capsys):
     module = load_study()
-    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10, 20), seeds=(0, 1), variations=dict(k=(2,)),
-                                                      sizes=dict(rule_epochs=1, epochs=1)))
+    stacks = (dict(layers=1), module.STACKED)
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0, 1), stacks=stacks,
+                                                      variations=dict(k=(2,)), sizes=dict(rule_epochs=1, epochs=1)))
+    monkeypatch.setitem(module.READOUTS, "spiking-population", dict(readout="spiking", population=2,
+                                                                    tie_break="first_spike"))
     out = tmp_path / "competing"
     module.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
-    # softmax regression once, 3 readouts x 2 sizes, 2 readouts x 1 variation; 2 seeds each
-    assert len(table) == (1 + 3 * 2 + 2) * 2 and set(table["status"]) == {"ok"}
-    assert set(table["readout"]) == {"spiking", "krotov", "pixels-linear", "pixels-mlp"}
-    summary = pd.read_csv(out / "summary.csv")
+    betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
+    per_cell = 3 + betas  # three spiking readouts, Krotov's with each beta
+    # softmax regression once, the MLP, readouts x 2 stacks, 2 readouts x 1 variation
+    assert len(table) == (1 + 1 + per_cell * 2 + (1 + betas)) * 2 and set(table["status"]) == {"ok"}
+    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike"}
+    chosen = pd.read_csv(out / "chosen.csv")
+    assert len(chosen) == (1 + 1 + 4 * 2 + 2) * 2  # one run per condition and seed
+    krotov = table[table["readout"] == "krotov"]
+    for (size, layers, k, seed), runs in krotov.groupby(["hidden_units", "layers", "k", "seed"]):
+        pick = chosen[(chosen["readout"] == "krotov") & (chosen["hidden_units"] == size)
+                      & (chosen["layers"] == layers) & (chosen["k"] == k) & (chosen["seed"] == seed)]
+        assert pick["val_acc"].item() == runs["val_acc"].max()  # chosen on validation, never on test
+    summary = pd.read_csv(out / "chosen_summary.csv")
     assert {"mean", "sem", "ci_low", "ci_high", "n"} <= set(summary.columns) and set(summary["n"]) == {2}
-    paired = pd.read_csv(out / "spiking_vs_others.csv").set_index(["baseline", "metric"])
-    assert paired.loc[("krotov", "test_acc"), "n_pairs"] == 3 * 2  # 2 sizes + 1 variation, 2 seeds
-    assert paired.loc[("pixels-mlp", "test_acc"), "n_pairs"] == 2 * 2
+    paired = pd.read_csv(out / "comparisons.csv")
+    assert set(paired["n_pairs"]) == {2}  # paired on the seed only, one cell at a time
+    versus_krotov = paired[paired["baseline"] == "krotov"]
+    assert len(versus_krotov) == 3 * 2 + 1  # 3 spiking readouts x 2 stacks, the population readout in the variation
+    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 4 * 2
+    assert len(paired[paired["baseline"] == "1 layer"]) == 4
     for figure in ("accuracy_vs_hidden.png", "weights.png"):
         assert (out / figure).stat().st_size > 10_000
-    assert "Spiking readout vs the others" in capsys.readouterr().out
+    assert "Paired on the seed (n_pairs = independent seeds)" in capsys.readouterr().out
 
 
 def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     module = load_study()
-    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), variations=dict(k=(11,)),
-                                                      sizes={}))
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), stacks=(dict(layers=1),),
+                                                      variations=dict(k=(11,)), sizes={}))
     with pytest.raises(ValueError, match="^k = "):
         module.main(["--out", str(tmp_path / "never"), "--quiet"])
     assert not (tmp_path / "never").exists()

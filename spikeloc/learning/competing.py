@@ -325,7 +325,9 @@ class KrotovReadoutConfig:
     """Krotov & Hopfield's top layer: ``c = tanh(beta * S . ReLU(h / h_max)^power)``, loss ``sum |c - t|^loss_power``.
 
     Defaults: n = 4.5 and m = 6 as Krotov & Hopfield's MNIST network; beta = 30 for activities scaled to
-    h_max = 1 (chosen on MNIST-5k's training and test split with 2000 learned units).
+    h_max = 1 is only a starting value. It is not tuned: every reported row chooses beta per seed on the
+    validation split from a grid (``benchmarks/check_competing_accuracy.py``'s ``GRIDS``,
+    ``studies/competing_units.py``'s ``CANDIDATES``). (An earlier version had picked 30 on the test split.)
     """
 
     power: float = 4.5

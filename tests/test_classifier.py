@@ -244,6 +244,21 @@ def test_population_readout_decodes_the_summed_count_worked_by_hand():
                            [0, 0, 0, 0, 1, 1]], dtype=torch.float32)  # counts 3 and 5; neuron 0 ties neuron 4
     assert predict(pool_population(skewed, 3), "first_spike").item() == 1  # the summed count decides
     assert torch.equal(pool_population(neurons, 1), neurons)
+    # 25 steps, 10 neurons per class, 25 spikes each: class 0 one spike per step (first at step 0), class 1 all
+    # ten neurons at step 0 then one per step. Summed fractions 2.4999998 and 2.5000002 in float32: a tie.
+    steps = torch.zeros(25, 20)
+    steps[:, 0] = 1
+    steps[0, 10:] = 1
+    steps[1:16, 10] = 1
+    pooled = pool_population(steps, 10)
+    assert pooled[:, 0].sum() != pooled[:, 1].sum()  # float rounding, not spike counts
+    assert predict(pooled, "first", population=10).item() == 0  # tied counts: the first class
+    late = torch.zeros(25, 20)
+    late[1:, 0] = 1  # class 0: 24 spikes, the first at step 1
+    late[0, 10:] = 1
+    late[1:15, 10] = 1  # class 1: 10 + 14 = 24 spikes, the first at step 0
+    assert predict(pool_population(late, 10), "first", population=10).item() == 0
+    assert predict(pool_population(late, 10), "first_spike", population=10).item() == 1
 
 
 def test_population_network_has_n_neurons_per_class_and_predicts_with_its_tie_break():
@@ -258,7 +273,7 @@ def test_population_network_has_n_neurons_per_class_and_predicts_with_its_tie_br
     assert out.shape == (8, 30, 3)
     neurons = net.readout(net.synapses[0](x[None]))[0]  # (8, 30, 12) spikes of the output neurons
     torch.testing.assert_close(out.sum(dim=-2) * 4, neurons.sum(dim=-2).unflatten(-1, (3, 4)).sum(dim=-1))
-    assert torch.equal(net.predict(out), predict(out, "first_spike"))
+    assert torch.equal(net.predict(out), predict(out, "first_spike", population=4))
     for field, value, extra in (("population", 0, {}), ("population", 2, {"readout": "membrane"}),
                                 ("tie_break", "last", {})):
         with pytest.raises(ValueError, match=rf"^{field} = "):

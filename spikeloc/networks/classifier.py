@@ -251,8 +251,9 @@ class SpikingClassifier(nn.Module):
         return output[0] if single else output
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
-        """Class decisions from this network's ``output`` with its ``tie_break`` (:func:`predict`)."""
-        return predict(output, self.config.tie_break)
+        """Class decisions from this network's ``output`` with its ``tie_break`` and ``population``
+        (:func:`predict`)."""
+        return predict(output, self.config.tie_break, self.config.population)
 
     def synapse_layer(self, name: str) -> Synapses:
         """The synapse layer called ``name`` (see :func:`synapse_names`)."""
@@ -316,12 +317,17 @@ def class_scores(output: torch.Tensor) -> torch.Tensor:
     return output.sum(dim=-2)
 
 
-def predict(output: torch.Tensor, tie_break: str = "first") -> torch.Tensor:
+def predict(output: torch.Tensor, tie_break: str = "first", population: int = 1) -> torch.Tensor:
     """Class decision from a readout over time ``(..., T, classes)``: argmax of :func:`class_scores`; among
     tied top scores, the first class (``tie_break = "first"``) or the class whose output was first non-zero
-    (``"first_spike"``; classes that never spiked come last, then the first class)."""
+    (``"first_spike"``; classes that never spiked come last, then the first class). For a population readout
+    (``population`` > 1, output = fractions of each class's neurons, :func:`pool_population`) the scores are
+    the summed counts ``round(population * score)``: the sums of fractions k / n differ in their last bits for
+    equal counts, which would hide ties."""
     require_choice(tie_break, "tie_break", TIE_BREAKS)
     scores = class_scores(output)
+    if population > 1:
+        scores = (scores * population).round()
     if tie_break == "first":
         return scores.argmax(dim=-1)
     steps = output.shape[-2]

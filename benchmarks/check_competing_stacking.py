@@ -1,6 +1,7 @@
 """Which connection between two competing layers lets layer 2 learn useful features (MNIST-5k, Krotov's readout).
 
 Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs 30] [--seeds 0] [--threads 1]
+      [--connections dale identity] [--normalisations none divisive] [--powers 1 4.5]
 
 Per seed (spikeloc.experiments.competing, 3600 / 400 / 1000 split): one layer of ``--units`` competing units, and
 two layers joined by each connection of {the seed's static Dale connection, identity} x {no normalisation,
@@ -24,8 +25,12 @@ from spikeloc.experiments.competing import CompetingRun, run_competing_batch
 from spikeloc.study.selection import choose_on_validation
 
 BETAS = (10.0, 30.0, 100.0)
-STACKS = [dict(layers=1)] + [dict(layers=2, connection=c, normalisation=n, activation_power=a) for c, n, a in
-                             itertools.product(("dale", "identity"), ("none", "divisive"), (1.0, 4.5))]
+
+
+def stacks(connections: list[str], normalisations: list[str], powers: list[float]) -> list[dict]:
+    """One layer, then two layers joined by each (connection, normalisation, activation power)."""
+    return [dict(layers=1)] + [dict(layers=2, connection=c, normalisation=n, activation_power=a)
+                               for c, n, a in itertools.product(connections, normalisations, powers)]
 
 
 def main() -> None:
@@ -34,12 +39,15 @@ def main() -> None:
     parser.add_argument("--rule-epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--connections", nargs="+", default=["dale", "identity"])
+    parser.add_argument("--normalisations", nargs="+", default=["none", "divisive"])
+    parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 4.5])
     args = parser.parse_args()
     runtime.configure(args.threads)
     base = CompetingRun(hidden_units=args.units, rule_epochs=args.rule_epochs, readout="krotov")
     print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs, Krotov's readout, "
           f"beta chosen on validation from {BETAS}; accuracy (%)", flush=True)
-    for seed, stack in itertools.product(args.seeds, STACKS):
+    for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
         runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in BETAS]
         table = pd.DataFrame([{"beta": run.krotov_beta, "seed": seed, "stack": str(stack), **row}
                               for run, row in zip(runs, run_competing_batch([(run, seed) for run in runs]))])

@@ -5,7 +5,7 @@ Grid (spikeloc.experiments.competing.CompetingRun), x run seeds:
 * readouts on the learned features: ``spiking`` (one LIF output neuron per class, the first tied class wins: the
   seed's), ``spiking-first-spike`` (ties broken by the first spike), ``spiking-population`` (``population`` LIF
   neurons per class decoded by the summed count, ties by the first spike) and ``krotov`` (Krotov & Hopfield's
-  readout);
+  readout); and ``spiking-chosen``: per seed, the spiking readout with the best validation accuracy;
 * stacks: one layer, two layers joined by the seed's static Dale connection, and two layers joined by the
   connection chosen on validation to let layer 2 help most (``STACKED``: ReLU(h) divided by its sum over the
   layer, no random connection);
@@ -119,6 +119,15 @@ def named(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(readout_name=table.apply(readout_name, axis=1), stack=table.apply(stack_name, axis=1))
 
 
+def with_chosen_decoder(chosen: pd.DataFrame) -> pd.DataFrame:
+    """``chosen`` plus ``spiking-chosen`` rows: per cell and seed, the spiking readout (decoder) with the best
+    validation accuracy."""
+    spiking = chosen[chosen["readout_name"].isin(SPIKING)]
+    best = choose_on_validation(spiking, [c for c in CONDITION if c != "readout_name"]).assign(
+        readout_name="spiking-chosen")
+    return pd.concat([chosen, best], ignore_index=True)
+
+
 def _paired(table: pd.DataFrame, column: str, baseline: object, other: object, cell: dict) -> dict:
     result = paired_comparison(table, column, baseline, other, ["test_acc"], ["seed"]).iloc[0]
     return {**cell, "baseline": baseline, "other": other, **result.to_dict()}
@@ -132,7 +141,7 @@ def comparisons(chosen: pd.DataFrame) -> pd.DataFrame:
     for (stack, size, p, k, delta), cell in features.groupby(["stack", "hidden_units", "p", "k", "delta"]):
         where = dict(stack=stack, hidden_units=size, p=p, k=k, delta=delta)
         present = set(cell["readout_name"])
-        rows += [_paired(cell, "readout_name", "krotov", name, where) for name in SPIKING
+        rows += [_paired(cell, "readout_name", "krotov", name, where) for name in (*SPIKING, "spiking-chosen")
                  if {name, "krotov"} <= present]
         mlp = chosen[(chosen["readout"] == "pixels-mlp") & (chosen["hidden_units"] == size)]
         if len(mlp) and (p, k, delta) == (mlp.iloc[0]["p"], mlp.iloc[0]["k"], mlp.iloc[0]["delta"]):
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
               "hidden_units", "p", "k", "delta", *CANDIDATE_FIELDS]
     table, _, out = run_and_summarise(study, args, fields, METRICS)
 
-    chosen = choose_on_validation(named(table), CONDITION)
+    chosen = with_chosen_decoder(choose_on_validation(named(table), CONDITION))
     chosen_summary = summarise(chosen, CONDITION, METRICS)
     atomic_write(out / "chosen.csv", chosen.to_csv(index=False))
     atomic_write(out / "chosen_summary.csv", chosen_summary.to_csv(index=False))

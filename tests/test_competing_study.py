@@ -86,7 +86,13 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     assert len(table) == (1 + 1 + per_cell * 2 + (1 + betas)) * 2 and set(table["status"]) == {"ok"}
     assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike"}
     chosen = pd.read_csv(out / "chosen.csv")
-    assert len(chosen) == (1 + 1 + 4 * 2 + 2) * 2  # one run per condition and seed
+    assert len(chosen) == (1 + 1 + 5 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
+    spiking = chosen[chosen["readout"] == "spiking"]
+    best = spiking[spiking["readout_name"] == "spiking-chosen"]
+    others = spiking[spiking["readout_name"] != "spiking-chosen"]
+    assert best["val_acc"].tolist() == [others[(others["stack"] == row["stack"]) & (others["k"] == row["k"])
+                                               & (others["seed"] == row["seed"])]["val_acc"].max()
+                                        for _, row in best.iterrows()]
     krotov = table[table["readout"] == "krotov"]
     for (size, layers, k, seed), runs in krotov.groupby(["hidden_units", "layers", "k", "seed"]):
         pick = chosen[(chosen["readout"] == "krotov") & (chosen["hidden_units"] == size)
@@ -97,9 +103,9 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     paired = pd.read_csv(out / "comparisons.csv")
     assert set(paired["n_pairs"]) == {2}  # paired on the seed only, one cell at a time
     versus_krotov = paired[paired["baseline"] == "krotov"]
-    assert len(versus_krotov) == 3 * 2 + 1  # 3 spiking readouts x 2 stacks, the population readout in the variation
-    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 4 * 2
-    assert len(paired[paired["baseline"] == "1 layer"]) == 4
+    assert len(versus_krotov) == 4 * 2 + 2  # 4 spiking readouts x 2 stacks; population and chosen in the variation
+    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 5 * 2
+    assert len(paired[paired["baseline"] == "1 layer"]) == 5
     for figure in ("accuracy_vs_hidden.png", "weights.png"):
         assert (out / figure).stat().st_size > 10_000
     assert "Paired on the seed (n_pairs = independent seeds)" in capsys.readouterr().out

@@ -22,9 +22,11 @@ What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Kr
 regression's learning rate; one candidate for the spiking readout and the MLP) and keeps, per seed, the
 candidate with the best accuracy on that seed's 400 validation digits
 (spikeloc.study.selection.choose_on_validation; the first listed on ties); its test accuracy is read once. The
-1000 test digits choose nothing. Settings outside the grids are the paper's (n, m, p, k, delta), Adam's default
-learning rate, or were chosen earlier by hand on the validation split of seed 0 (the spiking readout's feature
-power, encoding, gain, targets and learning rate: see CompetingRun), never on the test split.
+1000 test digits choose nothing. Settings outside the grids: Krotov & Hopfield's (n, m, p, k, delta); Adam's
+default learning rate (the MLP); chosen earlier by hand on the validation split of seed 0 (the spiking readout's
+feature power, encoding, gain, targets and learning rate: see CompetingRun); and fixed values whose earlier
+choice is not recorded, so not known to be free of the test split (the rule's lr 0.4, see below; the epochs of
+the readouts and baselines; the Krotov readout's Adam lr 1e-2). A grid over those is the next step.
 
 Prints per row: the chosen candidate per seed, validation and test accuracy (mean +- SEM over seeds, and per
 seed), seconds; then paired t-tests over seeds (the independent units; n printed beside each p-value).

@@ -1,73 +1,160 @@
-"""Competing hidden units (Krotov-Hopfield) study: readouts on learned features vs pixel baselines.
+"""Competing hidden units (Krotov-Hopfield) study: readouts x layers x hidden size, vs Krotov's readout and an MLP.
 
-Grid (spikeloc.experiments.competing.CompetingRun): hidden sizes x readouts (spiking, Krotov, and the pixel
-baselines: an MLP with as many hidden units, and softmax regression, run once since it has no hidden units),
-plus one-factor variations of p, k, delta and the number of layers at the largest hidden size (spiking and
-Krotov readouts), x run seeds. Runs of one seed share the data split, and runs with the same feature settings
-and seed read the same learned features, so readouts are compared on runs paired on seed, the independent unit,
-separately at each feature setting (spikeloc.study.stats.paired_comparison): spiking vs Krotov readout, and
-spiking readout vs the MLP of the same width.
+Grid (spikeloc.experiments.competing.CompetingRun), x run seeds:
 
-Writes to --out: runs.csv (one row per run), summary.csv (mean, SEM, 95% CI per condition),
-spiking_vs_others.csv (the paired comparisons), accuracy_vs_hidden.png (test accuracy against hidden size per
-readout, softmax regression on pixels as a dashed level) and weights.png (the learned weights of seed 0 at the
-largest hidden size, one cell per unit).
+* readouts on the learned features: ``spiking`` (one LIF output neuron per class, the first tied class wins: the
+  seed's), ``spiking-first-spike`` (ties broken by the first spike), ``spiking-population`` (``population`` LIF
+  neurons per class decoded by the summed count, ties by the first spike) and ``krotov`` (Krotov & Hopfield's
+  readout); and ``spiking-chosen``: per seed, the spiking readout with the best validation accuracy;
+* stacks: one layer, two layers joined by the seed's static Dale connection, and two layers joined by the
+  connection chosen on validation to let layer 2 help most (``STACKED``: ReLU(h) divided by its sum over the
+  layer, no random connection);
+* hidden sizes; plus the pixel baselines: an MLP with as many hidden units, and softmax regression (run once).
 
-    python studies/competing_units.py --preset quick|seed|full [--epochs N] [--out DIR]
+Settings chosen on validation only: each condition with a grid of candidates (``CANDIDATES``: Krotov's beta)
+runs every candidate and keeps, per seed, the one with the best validation accuracy
+(spikeloc.study.selection.choose_on_validation); the test split chooses nothing. Runs of one seed share the
+data split, and runs with the same feature settings and seed read the same learned features, so comparisons
+are paired on the seed, the independent unit, one cell (stack, hidden size) at a time: each spiking readout vs
+Krotov's readout, each feature readout vs the MLP of the same width, and each two-layer stack vs one layer
+(paired t-test and Wilcoxon test, n = seeds printed beside each p-value).
+
+Writes to --out: runs.csv (every run, every candidate), summary.csv (mean, SEM, 95% CI per condition and
+candidate), chosen.csv (the runs chosen on validation), chosen_summary.csv, comparisons.csv,
+accuracy_vs_hidden.png (test accuracy of the chosen runs against hidden size per readout and stack) and
+weights.png (the first layer's weights of seed 0 at the largest hidden size).
+
+    python studies/competing_units.py --preset quick|small|seed|full [--epochs N] [--out DIR]
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pandas as pd
 
 from spikeloc import datasets
-from spikeloc.experiments.competing import FEATURE_READOUTS, READOUTS, CompetingRun, competing_study
+from spikeloc.experiments.competing import CompetingRun, competing_study
 from spikeloc.experiments.digits import split
 from spikeloc.files import atomic_write
 from spikeloc.learning.competing import learn_stack
-from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
+from spikeloc.study.cli import readable_summary, run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import metric_panels, save_figure, weight_grid
-from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+from spikeloc.study.selection import choose_on_validation
+from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
 
-VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2), layers=(2,))
-PRESETS = {
-    # under 3 minutes on 2 cores: small layers, few epochs, one value of each variation
-    "quick": dict(hidden_sizes=(100, 200), seeds=(0, 1), variations=dict(p=(2.0,), k=(2,), delta=(0.0,), layers=(2,)),
-                  sizes=dict(rule_epochs=3, epochs=5)),
-    # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
-    "seed": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2), variations=VARIATIONS, sizes={}),
-    "full": dict(hidden_sizes=(100, 200, 400, 1000, 2000, 3000), seeds=(0, 1, 2, 3, 4), variations=VARIATIONS,
-                 sizes={}),
+POPULATION = 10
+READOUTS = {
+    "spiking": dict(readout="spiking"),
+    "spiking-first-spike": dict(readout="spiking", tie_break="first_spike"),
+    "spiking-population": dict(readout="spiking", population=POPULATION, tie_break="first_spike"),
+    "krotov": dict(readout="krotov"),
 }
-SETTINGS = ["hidden_units", "p", "k", "delta", "layers"]
+SPIKING = ("spiking", "spiking-first-spike", "spiking-population")
+#: The two-layer stacks: the seed's static Dale connection, and the best of {Dale, identity} x {none, divisive} x
+#: activation power {1, 4.5} on the validation split of seed 0 (400 units, 30 unsupervised epochs, Krotov's
+#: readout: validation 81.5 % against 23.5 % for the seed's connection and 94.25 % for one layer).
+SEED_STACK = dict(layers=2, connection="dale", normalisation="none", activation_power=1.0)
+STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=1.0)
+#: Candidates per readout (the first preferred on ties of validation accuracy), chosen per seed on validation.
+CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0))}
+VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
+PRESETS = {
+    # under 3 minutes on 2 cores: one small layer, few epochs, no variations
+    "quick": dict(hidden_sizes=(100,), seeds=(0, 1), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
+                  sizes=dict(rule_epochs=3, epochs=5)),
+    # what a shared 2-core machine finishes in about an hour: 400 units, 30 unsupervised epochs, 3 seeds
+    "small": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
+                  sizes=dict(rule_epochs=30)),
+    # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
+    "seed": dict(hidden_sizes=(400, 2000), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED),
+                 variations=VARIATIONS, sizes={}),
+    "full": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2, 3, 4),
+                 stacks=(dict(layers=1), SEED_STACK, STACKED), variations=VARIATIONS, sizes={}),
+}
+CONDITION = ["readout_name", "stack", "hidden_units", "p", "k", "delta"]
+CANDIDATE_FIELDS = sorted({name for grid in CANDIDATES.values() for name in grid})
 METRICS = ["train_acc", "val_acc", "test_acc", "feature_seconds", "readout_seconds"]
 
 
+def with_candidates(run: CompetingRun, readout: str) -> list[CompetingRun]:
+    grid = CANDIDATES.get(readout, {})
+    return [dataclasses.replace(run, **dict(zip(grid, values))) for values in itertools.product(*grid.values())]
+
+
 def grid(preset: dict, settings: dict) -> list[CompetingRun]:
-    """Readouts x hidden sizes, then each variation at the largest size; softmax regression once."""
+    """Readouts x stacks x hidden sizes (each with its candidates), the MLP per size, softmax regression once,
+    then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
     largest = max(preset["hidden_sizes"])
     base = CompetingRun(hidden_units=largest, **settings)
     runs = [dataclasses.replace(base, readout="pixels-linear")]
-    runs += [dataclasses.replace(base, hidden_units=size, readout=readout) for size in preset["hidden_sizes"]
-             for readout in READOUTS if readout != "pixels-linear"]
-    runs += [dataclasses.replace(base, readout=readout, **{name: value})
-             for name, values in preset["variations"].items() for value in values for readout in FEATURE_READOUTS]
+    runs += [dataclasses.replace(base, hidden_units=size, readout="pixels-mlp") for size in preset["hidden_sizes"]]
+    for size, stack, (name, readout) in itertools.product(preset["hidden_sizes"], preset["stacks"], READOUTS.items()):
+        runs += with_candidates(dataclasses.replace(base, hidden_units=size, **stack, **readout), name)
+    for (field, values), name in itertools.product(preset["variations"].items(), ("spiking-population", "krotov")):
+        runs += [run for value in values
+                 for run in with_candidates(dataclasses.replace(base, **READOUTS[name], **{field: value}), name)]
     return runs
 
 
-def comparisons(table: pd.DataFrame) -> pd.DataFrame:
-    """Spiking readout vs each other readout at each feature setting where both ran, paired on seed;
-    difference = spiking - other.  Settings are compared separately: the runs of one seed at several
-    settings share its data split, so pooling them would count one seed several times."""
+def readout_name(row: pd.Series) -> str:
+    if row["readout"] != "spiking":
+        return row["readout"]
+    if row["population"] > 1:
+        return "spiking-population"
+    return "spiking-first-spike" if row["tie_break"] == "first_spike" else "spiking"
+
+
+def stack_name(row: pd.Series) -> str:
+    if row["readout"].startswith("pixels"):
+        return "pixels"
+    if row["layers"] == 1:
+        return "1 layer"
+    norm = ", divisive" if row["normalisation"] == "divisive" else ""
+    return f"{row['layers']} layers, {row['connection']}{norm}, n={row['activation_power']:g}"
+
+
+def named(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(readout_name=table.apply(readout_name, axis=1), stack=table.apply(stack_name, axis=1))
+
+
+def with_chosen_decoder(chosen: pd.DataFrame) -> pd.DataFrame:
+    """``chosen`` plus ``spiking-chosen`` rows: per cell and seed, the spiking readout (decoder) with the best
+    validation accuracy."""
+    spiking = chosen[chosen["readout_name"].isin(SPIKING)]
+    best = choose_on_validation(spiking, [c for c in CONDITION if c != "readout_name"]).assign(
+        readout_name="spiking-chosen")
+    return pd.concat([chosen, best], ignore_index=True)
+
+
+def _paired(table: pd.DataFrame, column: str, baseline: object, other: object, cell: dict) -> dict:
+    result = paired_comparison(table, column, baseline, other, ["test_acc"], ["seed"]).iloc[0]
+    return {**cell, "baseline": baseline, "other": other, **result.to_dict()}
+
+
+def comparisons(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Paired on the seed within each cell (difference = other - baseline, test accuracy): spiking readouts vs
+    Krotov's, feature readouts vs the MLP of the same width, two-layer stacks vs one layer."""
     rows = []
-    for setting, runs in table.groupby(SETTINGS, sort=False):
-        for other in ("krotov", "pixels-mlp"):
-            if {other, "spiking"} <= set(runs["readout"]):
-                rows.append(paired_comparison(runs, "readout", other, "spiking", ["test_acc", "val_acc"], pair_on=["seed"])
-                            .assign(**dict(zip(SETTINGS, setting)), baseline=other, other="spiking"))
-    return with_verdicts(pd.concat(rows))
+    features = chosen[chosen["stack"] != "pixels"]
+    for (stack, size, p, k, delta), cell in features.groupby(["stack", "hidden_units", "p", "k", "delta"]):
+        where = dict(stack=stack, hidden_units=size, p=p, k=k, delta=delta)
+        present = set(cell["readout_name"])
+        rows += [_paired(cell, "readout_name", "krotov", name, where) for name in (*SPIKING, "spiking-chosen")
+                 if {name, "krotov"} <= present]
+        mlp = chosen[(chosen["readout"] == "pixels-mlp") & (chosen["hidden_units"] == size)]
+        if len(mlp) and (p, k, delta) == (mlp.iloc[0]["p"], mlp.iloc[0]["k"], mlp.iloc[0]["delta"]):
+            both = pd.concat([cell, mlp])
+            rows += [_paired(both, "readout_name", "pixels-mlp", name, where) for name in sorted(present)]
+    one_layer = features[features["stack"] == "1 layer"]
+    for stack in sorted(set(features["stack"]) - {"1 layer"}):
+        for (name, size, p, k, delta), cell in pd.concat([one_layer, features[features["stack"] == stack]]).groupby(
+                ["readout_name", "hidden_units", "p", "k", "delta"]):
+            if cell["stack"].nunique() == 2:
+                rows.append(_paired(cell, "stack", "1 layer", stack,
+                                    dict(readout_name=name, hidden_units=size, p=p, k=k, delta=delta)))
+    return with_verdicts(pd.DataFrame(rows))
 
 
 def weight_figure(run: CompetingRun, seed: int):
@@ -82,23 +169,31 @@ def weight_figure(run: CompetingRun, seed: int):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units",
-                          cpu_only="the competing-units rule and its readouts are not written for a GPU yet")
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     runs = grid(preset, run_settings(args, preset["sizes"]))
     study = competing_study(f"competing-units-{args.preset}", runs, preset["seeds"])
-    table, summary, out = run_and_summarise(study, args, ["readout", *SETTINGS], METRICS)
+    fields = ["readout", "layers", "connection", "normalisation", "activation_power", "population", "tie_break",
+              "hidden_units", "p", "k", "delta", *CANDIDATE_FIELDS]
+    table, _, out = run_and_summarise(study, args, fields, METRICS)
 
-    paired = comparisons(table)
-    atomic_write(out / "spiking_vs_others.csv", paired.to_csv(index=False))
-    print("\nSpiking readout vs the others per feature setting, paired on seed; difference = spiking - other:")
-    print(format_comparisons(paired, [*SETTINGS, "baseline"]))
+    chosen = with_chosen_decoder(choose_on_validation(named(table), CONDITION))
+    chosen_summary = summarise(chosen, CONDITION, METRICS)
+    atomic_write(out / "chosen.csv", chosen.to_csv(index=False))
+    atomic_write(out / "chosen_summary.csv", chosen_summary.to_csv(index=False))
+    print(f"\nChosen on validation per seed ({', '.join(CANDIDATE_FIELDS)}); test accuracy of the chosen runs:")
+    print(readable_summary(chosen_summary[chosen_summary["metric"].isin(["val_acc", "test_acc"])],
+                           CONDITION).to_string())
+    paired = comparisons(chosen)
+    atomic_write(out / "comparisons.csv", paired.to_csv(index=False))
+    print("\nPaired on the seed; difference = other - baseline, test accuracy:")
+    print(format_comparisons(paired, ["stack", "readout_name", "hidden_units", "p", "k", "delta", "baseline", "other"]))
 
     base = runs[0]
-    at_base = (summary[["p", "k", "delta", "layers"]] == [base.p, base.k, base.delta, base.layers]).all(axis=1)
-    panels = metric_panels(summary[at_base], x="hidden_units", line="readout", metrics=["test_acc"],
-                           labels=["test accuracy (%)"],
+    at_base = (chosen_summary[["p", "k", "delta"]] == [base.p, base.k, base.delta]).all(axis=1)
+    lines = chosen_summary[at_base].assign(line=lambda s: s["readout_name"] + " / " + s["stack"])
+    panels = metric_panels(lines, x="hidden_units", line="line", metrics=["test_acc"], labels=["test accuracy (%)"],
                            title=f"MNIST-5k: mean ± SEM over {len(preset['seeds'])} runs")
     save_figure(panels, out / "accuracy_vs_hidden.png")
     save_figure(weight_figure(base, preset["seeds"][0]), out / "weights.png")

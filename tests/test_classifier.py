@@ -4,7 +4,14 @@ import torch
 from snntorch import surrogate
 
 from spikeloc.learning.surrogate import MemberData, TrainConfig, fit
-from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier, _drop, predict
+from spikeloc.networks.classifier import (
+    ClassifierConfig,
+    Member,
+    SpikingClassifier,
+    _drop,
+    pool_population,
+    predict,
+)
 from spikeloc.substrate.neurons import LIFParameters, lif_step
 from spikeloc.substrate.synapses import Synapses, dale_signs
 from spikeloc.tasks.ipd import IPDTask, generate
@@ -220,6 +227,75 @@ def test_spiking_readout_emits_spikes_and_predicts_by_count():
     assert set(out.unique().tolist()) <= {0.0, 1.0} and out.sum() > 0
     counts = out.sum(dim=-2)
     assert torch.equal(predict(out), counts.argmax(dim=-1))
+
+
+def test_tie_break_by_first_spike_worked_by_hand():
+    # T = 4 steps, 4 classes; counts 2, 2, 1, 2: classes 0, 1 and 3 tie at 2.
+    spikes = torch.tensor([[0, 0, 0, 0],
+                           [0, 1, 0, 0],
+                           [1, 0, 1, 1],
+                           [1, 1, 0, 1]], dtype=torch.float32)  # (T, classes)
+    # first spikes: class 0 at step 2, class 1 at step 1, class 2 at step 2, class 3 at step 2
+    assert predict(spikes).item() == 0  # the seed's argmax: the first tied class
+    assert predict(spikes, "first_spike").item() == 1  # the tied class that spiked first
+    assert predict(spikes[:, [0, 3, 2]], "first_spike").item() == 0  # same first step: the first of them
+    silent = torch.zeros(3, 3)
+    assert predict(silent, "first_spike").item() == 0  # no spikes at all: the first class
+    untied = torch.tensor([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])  # counts 1 and 2: the count decides
+    assert predict(untied, "first_spike").item() == 1
+    batch = torch.stack([spikes, spikes[:, [3, 2, 1, 0]]])  # (2, T, classes): class 1 moved to index 2
+    assert predict(batch, "first_spike").tolist() == [1, 2]
+    with pytest.raises(ValueError, match="^tie_break = "):
+        predict(spikes, "membrane")
+
+
+def test_population_readout_decodes_the_summed_count_worked_by_hand():
+    # 2 classes x 3 neurons over T = 2 steps: class 0 owns neurons 0-2, class 1 neurons 3-5
+    neurons = torch.tensor([[1, 0, 0, 1, 1, 0],
+                            [1, 1, 0, 0, 0, 1]], dtype=torch.float32)
+    pooled = pool_population(neurons, 3)
+    torch.testing.assert_close(pooled, torch.tensor([[1 / 3, 2 / 3], [2 / 3, 1 / 3]]))
+    # summed counts 3 and 3 tie; class 0 and class 1 both spiked at step 0: the first class
+    assert predict(pooled, "first_spike").item() == 0
+    skewed = torch.tensor([[1, 1, 1, 0, 0, 0],
+                           [0, 0, 0, 1, 1, 1],
+                           [0, 0, 0, 0, 1, 1]], dtype=torch.float32)  # counts 3 and 5; neuron 0 ties neuron 4
+    assert predict(pool_population(skewed, 3), "first_spike").item() == 1  # the summed count decides
+    assert torch.equal(pool_population(neurons, 1), neurons)
+    # 25 steps, 10 neurons per class, 25 spikes each: class 0 one spike per step (first at step 0), class 1 all
+    # ten neurons at step 0 then one per step. Summed fractions 2.4999998 and 2.5000002 in float32: a tie.
+    steps = torch.zeros(25, 20)
+    steps[:, 0] = 1
+    steps[0, 10:] = 1
+    steps[1:16, 10] = 1
+    pooled = pool_population(steps, 10)
+    assert pooled[:, 0].sum() != pooled[:, 1].sum()  # float rounding, not spike counts
+    assert predict(pooled, "first", population=10).item() == 0  # tied counts: the first class
+    late = torch.zeros(25, 20)
+    late[1:, 0] = 1  # class 0: 24 spikes, the first at step 1
+    late[0, 10:] = 1
+    late[1:15, 10] = 1  # class 1: 10 + 14 = 24 spikes, the first at step 0
+    assert predict(pool_population(late, 10), "first", population=10).item() == 0
+    assert predict(pool_population(late, 10), "first_spike", population=10).item() == 1
+
+
+def test_population_network_has_n_neurons_per_class_and_predicts_with_its_tie_break():
+    config = ClassifierConfig(n_inputs=20, hidden=(), n_classes=3, readout="spikes", population=4,
+                              tie_break="first_spike")
+    net = SpikingClassifier(config, [Member(seed=1)])
+    assert net.synapse_layer("readout").raw_weight.shape == (1, 20, 12)
+    with torch.no_grad():
+        net.synapses[0].raw_weight.mul_(6)
+    x = random_spikes((8, 30, 20), rate=0.4)
+    out = net(x)
+    assert out.shape == (8, 30, 3)
+    neurons = net.readout(net.synapses[0](x[None]))[0]  # (8, 30, 12) spikes of the output neurons
+    torch.testing.assert_close(out.sum(dim=-2) * 4, neurons.sum(dim=-2).unflatten(-1, (3, 4)).sum(dim=-1))
+    assert torch.equal(net.predict(out), predict(out, "first_spike", population=4))
+    for field, value, extra in (("population", 0, {}), ("population", 2, {"readout": "membrane"}),
+                                ("tie_break", "last", {})):
+        with pytest.raises(ValueError, match=rf"^{field} = "):
+            ClassifierConfig(**{"readout": "spikes", field: value, **extra})
 
 
 def test_restrict_keeps_the_chosen_members_computation():

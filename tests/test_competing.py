@@ -15,10 +15,12 @@ from spikeloc.learning.competing import (
     KrotovReadoutConfig,
     StackConfig,
     TrainerConfig,
+    connected_activity,
     hidden_activities,
     initial_weights,
     krotov_readout,
     learn_features,
+    layer_stream,
     learn_stack,
     reference_learn_features,
 )
@@ -81,10 +83,50 @@ def test_stack_learns_each_layer_on_the_dale_connected_output_of_the_previous():
     assert torch.equal(effective.sign(), connection.signs[0][:, None].expand_as(effective))
     assert float(effective.abs().max()) <= 1 / 12 ** 0.5
     torch.testing.assert_close(stack.weights[0], learn_features(first, data))
-    second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective
-    torch.testing.assert_close(stack.weights[1], learn_features(second, second_input))
+    second_input = hidden_activities(stack.weights[0], data) ** 2 @ effective  # the seed's: Dale, not normalised
+    torch.testing.assert_close(stack.weights[1], learn_features(second, second_input, layer_stream(1)))
     torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
     assert stack.transform(data).shape == (60, 6)
+
+
+def test_stacked_layers_with_one_seed_draw_from_their_own_streams():
+    """The seed gave every layer the same stream: layer 2 then starts from layer 1's first normal draws."""
+    data = random_data(60, 12)
+    layer = dataclasses.replace(SMALL, hidden_units=12, batch_size=12)  # layer 2's input is as wide as layer 1's
+    stack = learn_stack(StackConfig(layers=(layer, layer), seed=0), data)
+    torch.testing.assert_close(stack.weights[0], learn_features(layer, data))  # layer 1: the default stream
+    second_input = hidden_activities(stack.weights[0], data) @ stack.connections[0].effective_weight()[0]
+    assert not torch.allclose(stack.weights[1], learn_features(layer, second_input))  # not layer 1's stream
+    torch.testing.assert_close(stack.weights[1], learn_features(layer, second_input, layer_stream(1)))
+    starts = [initial_weights(layer, 12, seeding.generator(layer.seed, layer_stream(i))) for i in range(3)]
+    assert len({RULE_STREAM, *map(layer_stream, range(3))}) == 3
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not torch.isclose(starts[a], starts[b]).any()  # no shared draw anywhere
+    with pytest.raises(ValueError, match="^layer = "):
+        layer_stream(-1)
+
+
+def test_identity_connection_with_divisive_normalisation_worked_by_hand():
+    weights = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    data = torch.tensor([[2.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    # ReLU(W v) = (2, 1, 1) and (0, 0, 0); squared: (4, 1, 1); divided by their sum 6
+    expected = torch.tensor([[4 / 6, 1 / 6, 1 / 6], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(connected_activity(weights, None, 2.0, "divisive", data), expected)
+    torch.testing.assert_close(connected_activity(weights, None, 2.0, "none", data), expected * 6)
+    layer = dataclasses.replace(SMALL, hidden_units=5, k=2, batch_size=10)
+    config = StackConfig(layers=(dataclasses.replace(layer, hidden_units=12), layer), connection="identity",
+                         normalisation="divisive", activation_power=3.0)
+    data = random_data(40, 8)
+    stack = learn_stack(config, data)
+    assert stack.connections == (None,)
+    second_input = connected_activity(stack.weights[0], None, 3.0, "divisive", data)
+    torch.testing.assert_close(second_input.sum(dim=1), torch.ones(40, dtype=torch.float64))
+    torch.testing.assert_close(stack.weights[1], learn_features(layer, second_input, layer_stream(1)))
+    torch.testing.assert_close(stack.transform(data), hidden_activities(stack.weights[1], second_input))
+    for field, value in (("connection", "random"), ("normalisation", "l2")):
+        with pytest.raises(ValueError, match=rf"^{field} = "):
+            dataclasses.replace(config, **{field: value})
 
 
 @pytest.mark.parametrize("field, value", [("p", 0.5), ("k", 1), ("k", 21), ("delta", -0.1), ("init", "zeros"),

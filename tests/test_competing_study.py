@@ -55,7 +55,8 @@ def test_spiking_inputs_are_scaled_by_the_training_maximum():
     ("readout", "softmax"), ("p", 0.5), ("k", 1), ("k", 101), ("delta", -0.1), ("layers", 0),
     ("feature_power", 0.5), ("spiking_hidden", -1), ("encoding", "latency"), ("gain", 0.0), ("krotov_beta", 0.0),
     ("krotov_power", 0.5), ("rule_lr", 0.0), ("rule_epochs", 0), ("baseline_lr", -1.0), ("lr", 0.0), ("tau_s", 0.0),
-    ("dataset", "mnist-6k"),
+    ("dataset", "mnist-6k"), ("population", 0), ("tie_break", "last"), ("connection", "random"),
+    ("normalisation", "l2"),
 ])
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^{field} = "):
@@ -71,30 +72,50 @@ def load_study():
 
 def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch, tmp_path, capsys):
     module = load_study()
-    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10, 20), seeds=(0, 1), variations=dict(k=(2,)),
-                                                      sizes=dict(rule_epochs=1, epochs=1)))
+    stacks = (dict(layers=1), module.STACKED)
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0, 1), stacks=stacks,
+                                                      variations=dict(k=(2,)), sizes=dict(rule_epochs=1, epochs=1)))
+    monkeypatch.setitem(module.READOUTS, "spiking-population", dict(readout="spiking", population=2,
+                                                                    tie_break="first_spike"))
     out = tmp_path / "competing"
     module.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
-    # softmax regression once, 3 readouts x 2 sizes, 2 readouts x 1 variation; 2 seeds each
-    assert len(table) == (1 + 3 * 2 + 2) * 2 and set(table["status"]) == {"ok"}
-    assert set(table["readout"]) == {"spiking", "krotov", "pixels-linear", "pixels-mlp"}
-    summary = pd.read_csv(out / "summary.csv")
+    betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
+    per_cell = 3 + betas  # three spiking readouts, Krotov's with each beta
+    # softmax regression once, the MLP, readouts x 2 stacks, 2 readouts x 1 variation
+    assert len(table) == (1 + 1 + per_cell * 2 + (1 + betas)) * 2 and set(table["status"]) == {"ok"}
+    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike"}
+    chosen = pd.read_csv(out / "chosen.csv")
+    assert len(chosen) == (1 + 1 + 5 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
+    spiking = chosen[chosen["readout"] == "spiking"]
+    best = spiking[spiking["readout_name"] == "spiking-chosen"]
+    others = spiking[spiking["readout_name"] != "spiking-chosen"]
+    assert best["val_acc"].tolist() == [others[(others["stack"] == row["stack"]) & (others["k"] == row["k"])
+                                               & (others["seed"] == row["seed"])]["val_acc"].max()
+                                        for _, row in best.iterrows()]
+    krotov = table[table["readout"] == "krotov"]
+    for (size, layers, k, seed), runs in krotov.groupby(["hidden_units", "layers", "k", "seed"]):
+        pick = chosen[(chosen["readout"] == "krotov") & (chosen["hidden_units"] == size)
+                      & (chosen["layers"] == layers) & (chosen["k"] == k) & (chosen["seed"] == seed)]
+        assert pick["val_acc"].item() == runs["val_acc"].max()  # chosen on validation, never on test
+    summary = pd.read_csv(out / "chosen_summary.csv")
     assert {"mean", "sem", "ci_low", "ci_high", "n_units"} <= set(summary.columns) and set(summary["n_units"]) == {2}
-    paired = pd.read_csv(out / "spiking_vs_others.csv")
-    # one test per feature setting (2 sizes + 1 variation for Krotov, 2 sizes for the MLP) over 2 seeds each
-    per_baseline = paired[paired["metric"] == "test_acc"].groupby("baseline")["hidden_units"].count()
-    assert per_baseline.to_dict() == {"krotov": 3, "pixels-mlp": 2}
-    assert set(paired["n_units"]) == {2} and set(paired["n_pairs"]) == {2}
+    paired = pd.read_csv(out / "comparisons.csv")
+    assert set(paired["n_units"]) == {2} and set(paired["unit"]) == {"seed"}  # paired on the seed only, one cell at a time
+    versus_krotov = paired[paired["baseline"] == "krotov"]
+    assert len(versus_krotov) == 4 * 2 + 2  # 4 spiking readouts x 2 stacks; population and chosen in the variation
+    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 5 * 2
+    assert len(paired[paired["baseline"] == "1 layer"]) == 5
     for figure in ("accuracy_vs_hidden.png", "weights.png"):
         assert (out / figure).stat().st_size > 10_000
-    assert "Spiking readout vs the others" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Paired on the seed;" in printed and "n_units" in printed and "verdict" in printed
 
 
 def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     module = load_study()
-    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), variations=dict(k=(11,)),
-                                                      sizes={}))
+    monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), stacks=(dict(layers=1),),
+                                                      variations=dict(k=(11,)), sizes={}))
     with pytest.raises(ValueError, match="^k = "):
         module.main(["--out", str(tmp_path / "never"), "--quiet"])
     assert not (tmp_path / "never").exists()

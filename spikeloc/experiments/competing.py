@@ -14,7 +14,8 @@ Protocol per run (seed ``s``): load the dataset by name (:func:`spikeloc.dataset
   :class:`~spikeloc.networks.classifier.SpikingClassifier` (``spiking_hidden`` = 0: the inputs drive a LIF
   output layer directly; > 0: one LIF hidden layer of that size first) with surrogate gradients and early
   stopping on the validation loss (:func:`spikeloc.experiments.digits.train_ensemble_on`), decoded by the
-  output spike counts.
+  output spike counts (``population`` LIF output neurons per class, summed; ties of the top count broken by
+  ``tie_break``: the first class, or the class that spiked first).
 * ``"krotov"``: the same features, Krotov & Hopfield's readout ``tanh(beta S . ReLU(h / h_max)^n)``
   (:func:`spikeloc.learning.competing.krotov_readout`).
 * ``"pixels-linear"`` / ``"pixels-mlp"``: baselines on the raw pixels of the same split: softmax regression and
@@ -52,7 +53,7 @@ READOUTS = ("spiking", "krotov", "pixels-linear", "pixels-mlp")
 FEATURE_READOUTS = ("spiking", "krotov")
 #: Fields that decide the learned features (with the dataset split and the seed).
 FEATURE_FIELDS = ("dataset", "n_validation", "hidden_units", "layers", "p", "k", "delta", "rule_lr", "rule_epochs",
-                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power")
+                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power", "connection", "normalisation")
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ class CompetingRun:
 
     Features: ``layers`` layers of ``hidden_units`` units, each learned by the competing-units rule (``p``, ``k``,
     ``delta``, learning rate ``rule_lr`` decaying linearly over ``rule_epochs``, minibatches of
-    ``rule_batch_size``, initial weights ``init``), joined by static Dale connections (``inhibitory_fraction``,
-    ``activation_power``). Spiking readout: ``feature_power``, ``spiking_hidden``, ``encoding`` ("rate" or
-    "current") over ``steps`` steps with ``gain``, LIF time constant ``tau_s``, loss ``loss`` with target rates
-    ``correct_rate`` / ``incorrect_rate``, Adam ``lr``, ``epochs``, ``batch_size``, ``patience``. Krotov readout:
-    ``krotov_power`` (n), ``krotov_beta``, ``krotov_loss_power`` (m), Adam ``krotov_lr``, ``epochs``. Baselines:
-    Adam ``baseline_lr``, ``epochs``, ``batch_size``.
+    ``rule_batch_size``, initial weights ``init``), joined by ``connection`` ("dale": the seed's static Dale
+    connection with ``inhibitory_fraction``; "identity") carrying ``ReLU(W v)^activation_power``, divisively
+    normalised if ``normalisation`` is "divisive" (:class:`~spikeloc.learning.competing.StackConfig`). Spiking
+    readout: ``feature_power``, ``spiking_hidden``, ``population`` (output neurons per class), ``tie_break``,
+    ``encoding`` ("rate" or "current") over ``steps`` steps with ``gain``, LIF time constant ``tau_s``, loss
+    ``loss`` with target rates ``correct_rate`` / ``incorrect_rate``, Adam ``lr``, ``epochs``, ``batch_size``,
+    ``patience``. Krotov readout: ``krotov_power`` (n), ``krotov_beta``, ``krotov_loss_power`` (m), Adam
+    ``krotov_lr``, ``epochs``. Baselines: Adam ``baseline_lr``, ``epochs``, ``batch_size``.
 
     The spiking readout's defaults (feature power 4.5, current gain 5, target counts T and 0.1 T, Adam lr 1e-2, 60
     epochs) were chosen on the validation split of seed 0 with 2000 units (validation accuracy 93.3 %; power 3,
@@ -88,8 +91,12 @@ class CompetingRun:
     init: str = "normal"
     inhibitory_fraction: float = 0.2
     activation_power: float = 1.0
+    connection: str = "dale"
+    normalisation: str = "none"
     feature_power: float = 4.5
     spiking_hidden: int = 0
+    population: int = 1
+    tie_break: str = "first"
     encoding: str = "current"
     steps: int = 25
     gain: float = 5.0
@@ -111,6 +118,8 @@ class CompetingRun:
         require_choice(self.readout, "readout", READOUTS)
         require_choice(self.encoding, "encoding", ("rate", "current"))
         require(isinstance(self.layers, int) and self.layers >= 1, "layers", self.layers, "an integer >= 1")
+        require(isinstance(self.population, int) and self.population >= 1, "population", self.population,
+                "an integer >= 1 (output neurons per class)")
         require(self.feature_power >= 1, "feature_power", self.feature_power, ">= 1")
         require(isinstance(self.spiking_hidden, int) and self.spiking_hidden >= 0, "spiking_hidden",
                 self.spiking_hidden, "an integer >= 0 (0: no hidden layer)")
@@ -131,7 +140,8 @@ class CompetingRun:
         layer = KrotovConfig(hidden_units=self.hidden_units, p=self.p, k=self.k, delta=self.delta, lr=self.rule_lr,
                              epochs=self.rule_epochs, batch_size=self.rule_batch_size, init=self.init, seed=seed)
         return StackConfig(layers=(layer,) * self.layers, inhibitory_fraction=self.inhibitory_fraction,
-                           activation_power=self.activation_power, seed=seed)
+                           activation_power=self.activation_power, seed=seed, connection=self.connection,
+                           normalisation=self.normalisation)
 
     def spiking_config(self) -> DigitsRun:
         """The spiking readout as a digits run (its dataset and split fields are not read)."""
@@ -139,7 +149,8 @@ class CompetingRun:
                          hidden=(self.spiking_hidden,) if self.spiking_hidden else (), readout="spikes",
                          encoding=self.encoding, steps=self.steps, gain=self.gain, tau_s=self.tau_s, loss=self.loss,
                          logit_scale=1.0, correct_rate=self.correct_rate, incorrect_rate=self.incorrect_rate,
-                         epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience)
+                         epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+                         population=self.population, tie_break=self.tie_break)
 
     def krotov_config(self) -> KrotovReadoutConfig:
         return KrotovReadoutConfig(power=self.krotov_power, loss_power=self.krotov_loss_power, beta=self.krotov_beta)

@@ -36,7 +36,10 @@ LabelledValues = tuple[torch.Tensor, torch.Tensor]  # (values (N, features), lab
 
 @dataclass(frozen=True)
 class DigitsRun:
-    """Every setting of one image-classification run (seconds; pixels scaled to [0, 1])."""
+    """Every setting of one image-classification run (seconds; pixels scaled to [0, 1]).
+
+    ``population`` (spiking readout only) is the number of LIF output neurons per class and ``tie_break`` the
+    decision among tied top counts (:mod:`spikeloc.networks.classifier`)."""
 
     dataset: str = "mnist-5k"
     hidden: tuple[int, ...] = (200,)
@@ -59,6 +62,8 @@ class DigitsRun:
     n_validation: int = 400
     n_train: int = 0
     patience: int = 8
+    population: int = 1
+    tie_break: str = "first"
     device: str = device_field()
 
     def __post_init__(self) -> None:
@@ -79,7 +84,8 @@ class DigitsRun:
 
     def network_config(self, n_inputs: int, n_classes: int) -> ClassifierConfig:
         return ClassifierConfig(n_inputs=n_inputs, hidden=self.hidden, n_classes=n_classes, readout=self.readout,
-                                tau_s=self.tau_s, backend=self.backend)
+                                tau_s=self.tau_s, backend=self.backend, population=self.population,
+                                tie_break=self.tie_break)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

@@ -20,8 +20,8 @@ Only the rows of units that won or ranked k-th in the batch (at most 2B of H) ha
 fast implementation (:func:`learn_features`) computes and updates just those rows, uses ``topk`` instead of a
 full sort, and keeps ``sign(W)|W|^(p-1)`` up to date row by row. It gives the same weights as the literal
 transcription of the seed's loop (:func:`reference_learn_features`) up to floating-point summation order.
-Random numbers (initial weights, then one permutation per epoch) come from one CPU generator, so the draws do
-not depend on the device (on CUDA, ``index_add_`` adds atomically, so the last bits may vary between runs).
+Random numbers (initial weights, then one permutation per epoch) come from one CPU generator (the layer's own
+named stream, :func:`layer_stream`), so the draws do not depend on the device (on CUDA, ``index_add_`` adds atomically, so the last bits may vary between runs).
 
 Flaws of the seed fixed here: its initial weights are ``torch.rand`` (uniform in [0, 1); Krotov's code draws
 N(0, 1)): both are offered as ``init``; its minibatch loop fails when the batch size does not divide the data
@@ -29,9 +29,12 @@ size; ``k = 1`` silently overwrites the winner with the anti-Hebbian value (k >=
 
 Stacking
 --------
-:func:`learn_stack` trains layer l+1 on the output of layer l: the hidden activities ``ReLU(W_l v)^n`` pass
-through a static (never learned) square connection whose presynaptic units obey Dale's law (a fraction of the
-units inhibitory), built with :class:`spikeloc.substrate.synapses.Synapses` and ``dale_signs``.
+:func:`learn_stack` trains layer l+1 on the output of layer l: the hidden activities ``a = ReLU(W_l v)^n``
+(Krotov's activation), optionally divided by their sum over the layer's units (divisive normalisation,
+``a / sum_j a_j``: every sample then weighs the same in layer l+1's competition), then passed either through a
+static (never learned) square connection whose presynaptic units obey Dale's law (a fraction of the units
+inhibitory; the seed's multi-layer E/I network, built with :class:`spikeloc.substrate.synapses.Synapses` and
+``dale_signs``) or straight on (``connection = "identity"``).
 
 Readouts
 --------
@@ -58,6 +61,8 @@ from spikeloc.substrate.synapses import Synapses, dale_signs, uniform_fan_in
 from spikeloc.validation import require, require_choice
 
 INITS = ("normal", "uniform")
+CONNECTIONS = ("dale", "identity")
+NORMALISATIONS = ("none", "divisive")
 RULE_STREAM = "competing-units"
 CONNECTION_STREAM = "competing-connections"
 
@@ -127,14 +132,23 @@ def _learning_rate(config: KrotovConfig, epoch: int) -> float:
     return config.lr * (1 - epoch / config.epochs)
 
 
-def learn_features(config: KrotovConfig, data: torch.Tensor) -> torch.Tensor:
+def layer_stream(layer: int) -> str:
+    """The named random stream of stacked layer ``layer`` (0 = the first): ``RULE_STREAM`` for the first layer
+    (so a one-layer stack draws what :func:`learn_features` draws by default), ``RULE_STREAM/layer-<l + 1>`` for
+    the others. The seed's multi-layer network gave every layer the same stream, so layer 2 started from the
+    same normal draws as layer 1; here each layer has its own."""
+    require(isinstance(layer, int) and layer >= 0, "layer", layer, "an integer >= 0")
+    return RULE_STREAM if layer == 0 else f"{RULE_STREAM}/layer-{layer + 1}"
+
+
+def learn_features(config: KrotovConfig, data: torch.Tensor, stream: str = RULE_STREAM) -> torch.Tensor:
     """Weights (hidden_units, inputs) learned by the competing-units rule on ``data`` (samples, inputs).
 
-    Runs on ``data``'s device and dtype; random numbers come from the stream ``RULE_STREAM`` of
+    Runs on ``data``'s device and dtype; random numbers come from the named stream ``stream`` of
     ``config.seed``: the initial weights, then one permutation of the samples per epoch.
     """
     _require_features(data, "data")
-    generator = seeding.generator(config.seed, RULE_STREAM)
+    generator = seeding.generator(config.seed, stream)
     weights = initial_weights(config, data.shape[1], generator).to(data)
     powered = lebesgue_weights(weights, config.p)
     n, last = len(data), config.k - 1
@@ -208,16 +222,19 @@ def hidden_activities(weights: torch.Tensor, data: torch.Tensor) -> torch.Tensor
 class StackConfig:
     """Layers trained one after the other, each by the competing-units rule on the previous layer's output.
 
-    Between consecutive layers a static square connection carries the activities ``ReLU(W_l v)^n`` (n =
-    ``activation_power``) of layer l's units to layer l+1's inputs; its magnitudes are uniform in
-    [0, 1/sqrt(units)] and each presynaptic unit is excitatory or inhibitory (``inhibitory_fraction`` of them,
-    chosen at random from ``seed``).
+    Between consecutive layers the activities ``ReLU(W_l v)^n`` (n = ``activation_power``) of layer l's units,
+    divided by their sum over the units when ``normalisation = "divisive"``, reach layer l+1's inputs through
+    ``connection``: ``"dale"`` (the seed's) a static square connection whose magnitudes are uniform in
+    [0, 1/sqrt(units)] and whose presynaptic units are excitatory or inhibitory (``inhibitory_fraction`` of
+    them, chosen at random from ``seed``), or ``"identity"`` (straight on).
     """
 
     layers: tuple[KrotovConfig, ...]
     inhibitory_fraction: float = 0.2
     activation_power: float = 1.0
     seed: int = 0
+    connection: str = "dale"
+    normalisation: str = "none"
 
     def __post_init__(self) -> None:
         require(isinstance(self.layers, tuple) and len(self.layers) >= 1
@@ -226,28 +243,37 @@ class StackConfig:
         require(0 <= self.inhibitory_fraction <= 1, "inhibitory_fraction", self.inhibitory_fraction, "in [0, 1]")
         require(self.activation_power >= 1, "activation_power", self.activation_power, ">= 1")
         require(isinstance(self.seed, int), "seed", self.seed, "an integer")
+        require_choice(self.connection, "connection", CONNECTIONS)
+        require_choice(self.normalisation, "normalisation", NORMALISATIONS)
 
 
-def connected_activity(weights: torch.Tensor, connection: Synapses, power: float,
+def connected_activity(weights: torch.Tensor, connection: Synapses | None, power: float, normalisation: str,
                        layer_input: torch.Tensor) -> torch.Tensor:
-    """The next layer's input ``connection(ReLU(W v)^power)`` for this layer's weights ``W`` and input ``v``."""
+    """The next layer's input for this layer's weights ``W`` and input ``v``: ``a = ReLU(W v)^power``, divided by
+    ``sum_j a_j`` per sample if ``normalisation == "divisive"`` (a sample with no activity stays 0), then through
+    ``connection`` (None: the identity)."""
     activity = hidden_activities(weights, layer_input).pow(power)
+    if normalisation == "divisive":
+        activity = activity / activity.sum(dim=1, keepdim=True).clamp(min=torch.finfo(activity.dtype).tiny)
+    if connection is None:
+        return activity
     with torch.no_grad():
         return connection(activity[None])[0]
 
 
 @dataclass(frozen=True)
 class CompetingStack:
-    """Learned weights per layer and the static Dale connections between them (one fewer)."""
+    """Learned weights per layer and the static connections between them (one fewer; None for the identity)."""
 
     weights: tuple[torch.Tensor, ...]
-    connections: tuple[Synapses, ...]
+    connections: tuple[Synapses | None, ...]
     activation_power: float
+    normalisation: str = "none"
 
     def transform(self, data: torch.Tensor) -> torch.Tensor:
         """Hidden activities ``ReLU(W v)`` of the last layer (samples, its hidden units) for ``data``."""
         for weights, connection in zip(self.weights, self.connections):
-            data = connected_activity(weights, connection, self.activation_power, data)
+            data = connected_activity(weights, connection, self.activation_power, self.normalisation, data)
         return hidden_activities(self.weights[-1], data)
 
 
@@ -261,17 +287,19 @@ def static_connection(n_units: int, inhibitory_fraction: float, generator: torch
 
 
 def learn_stack(config: StackConfig, data: torch.Tensor) -> CompetingStack:
-    """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`."""
+    """Train ``config.layers`` in turn on ``data`` (samples, inputs); see :class:`StackConfig`. Layer l draws
+    from its own stream :func:`layer_stream` (l) of its config's seed."""
     _require_features(data, "data")
     generator = seeding.generator(config.seed, CONNECTION_STREAM)
-    weights, connections = [learn_features(config.layers[0], data)], []
+    weights, connections = [learn_features(config.layers[0], data, layer_stream(0))], []
     layer_input = data
-    for previous, layer in zip(config.layers, config.layers[1:]):
-        connection = static_connection(previous.hidden_units, config.inhibitory_fraction, generator)
-        connections.append(connection.to(data.device, data.dtype))
-        layer_input = connected_activity(weights[-1], connections[-1], config.activation_power, layer_input)
-        weights.append(learn_features(layer, layer_input))
-    return CompetingStack(tuple(weights), tuple(connections), config.activation_power)
+    for index, (previous, layer) in enumerate(zip(config.layers, config.layers[1:]), start=1):
+        connections.append(None if config.connection == "identity" else static_connection(
+            previous.hidden_units, config.inhibitory_fraction, generator).to(data.device, data.dtype))
+        layer_input = connected_activity(weights[-1], connections[-1], config.activation_power,
+                                         config.normalisation, layer_input)
+        weights.append(learn_features(layer, layer_input, layer_stream(index)))
+    return CompetingStack(tuple(weights), tuple(connections), config.activation_power, config.normalisation)
 
 
 # ---------------------------------------------------------------- readouts
@@ -299,7 +327,9 @@ class KrotovReadoutConfig:
     """Krotov & Hopfield's top layer: ``c = tanh(beta * S . ReLU(h / h_max)^power)``, loss ``sum |c - t|^loss_power``.
 
     Defaults: n = 4.5 and m = 6 as Krotov & Hopfield's MNIST network; beta = 30 for activities scaled to
-    h_max = 1 (chosen on MNIST-5k's training and test split with 2000 learned units).
+    h_max = 1 is only a starting value. It is not tuned: every reported row chooses beta per seed on the
+    validation split from a grid (``benchmarks/check_competing_accuracy.py``'s ``GRIDS``,
+    ``studies/competing_units.py``'s ``CANDIDATES``). (An earlier version had picked 30 on the test split.)
     """
 
     power: float = 4.5

@@ -33,7 +33,7 @@ from spikeloc import seeding
 from spikeloc.learning import trainer
 from spikeloc.learning.losses import LossConfig, member_losses
 from spikeloc.learning.trainer import FitResult, Learner, MemberData, TrainConfig, TrainingHook
-from spikeloc.networks.classifier import SpikingClassifier, predict
+from spikeloc.networks.classifier import SpikingClassifier
 
 __all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingHook", "evaluate", "fit",
            "spiking_learner", "train_epoch"]
@@ -48,7 +48,7 @@ def spiking_learner(network: SpikingClassifier, loss: LossConfig,
 
     return Learner(parameters=tuple(network.parameters()), seeds=tuple(m.seed for m in network.members),
                    forward=forward, losses=lambda output, labels: member_losses(output, labels, loss),
-                   predict=predict, module=network)
+                   predict=network.predict, module=network)
 
 
 def _dropout_generators(network: SpikingClassifier, device: torch.device) -> list[torch.Generator]:
@@ -88,7 +88,7 @@ def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512
     network.eval()
     generators = data.encode_generators([m.seed for m in network.members], stream)
     with torch.no_grad():
-        predicted = torch.cat([predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
+        predicted = torch.cat([network.predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
     n_classes = network.config.n_classes
     results = []
     for k in range(network.n_members):

@@ -12,11 +12,16 @@ Synapse layers are named by where they start: ``"input"`` (inputs -> first hidde
 * ``"membrane"`` (the IPD seed's): a non-spiking leaky integrator ``v_t = beta v_{t-1} + I_t``; its class
   scores are the time-summed membrane.
 * ``"spikes"``: a layer of LIF neurons (the hidden layers' dynamics); its class scores are the spike counts
-  over the T steps (rate decoding, as ``snntorch.functional.accuracy_rate``).
+  over the T steps (rate decoding, as ``snntorch.functional.accuracy_rate``). With ``population`` n > 1 each
+  class has n LIF output neurons (a population code); the output at each step is the fraction of the class's
+  n neurons that spiked, so a class's score is its summed count / n (same ranking as the summed count, and the
+  same target counts per neuron as n = 1).
 
 Either way the network's output is ``(K, batch, T, classes)`` (or ``(batch, T, classes)`` for a single
 member's input without the member axis), :func:`class_scores` sums it over time, and :func:`predict` takes
-the argmax (the first class on ties, as ``torch.argmax`` and snnTorch).
+the argmax. Ties of the top score (frequent with one spiking neuron per class: counts are integers <= T) are
+broken by ``tie_break``: ``"first"`` takes the first tied class (as ``torch.argmax`` and snnTorch; the seed),
+``"first_spike"`` the tied class that spiked first (then the first of those).
 
 Options beyond the seed (off by default): per-neuron membrane time constants in every LIF layer and the
 readout, drawn per member from ``tau_distribution`` (see :func:`spikeloc.substrate.neurons.draw_time_constants`)
@@ -50,6 +55,7 @@ from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, un
 from spikeloc.validation import require, require_choice
 
 READOUTS = ("membrane", "spikes")
+TIE_BREAKS = ("first", "first_spike")
 #: Shorthands for ``Member.dale_layers``; a tuple of synapse-layer names is accepted too.
 DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "both": ("input", "readout")}
 
@@ -90,6 +96,8 @@ class ClassifierConfig:
     learn_tau: bool = False
     input_delays: str = "none"
     max_delay_steps: int = 10
+    population: int = 1
+    tie_break: str = "first"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -107,6 +115,11 @@ class ClassifierConfig:
         require_choice(self.input_delays, "input_delays", DELAY_MODES)
         require(isinstance(self.max_delay_steps, int) and self.max_delay_steps >= 1, "max_delay_steps",
                 self.max_delay_steps, "an integer >= 1 (time steps)")
+        require(isinstance(self.population, int) and self.population >= 1, "population", self.population,
+                "an integer >= 1 (output neurons per class)")
+        require(self.population == 1 or self.readout == "spikes", "population", self.population,
+                "1 with the membrane readout (a population needs the spiking readout)")
+        require_choice(self.tie_break, "tie_break", TIE_BREAKS)
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -124,8 +137,8 @@ class ClassifierConfig:
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
-        """Units from input to output: (n_inputs, *hidden, n_classes)."""
-        return (self.n_inputs, *self.hidden, self.n_classes)
+        """Units from input to output neurons: (n_inputs, *hidden, n_classes * population)."""
+        return (self.n_inputs, *self.hidden, self.n_classes * self.population)
 
 
 @dataclass(frozen=True)
@@ -204,7 +217,7 @@ class SpikingClassifier(nn.Module):
         self.hidden_layers = nn.ModuleList(
             LIFLayer(config.lif, config.backend, _time_constants(config, members, f"layer_{i}", units))
             for i, units in enumerate(config.hidden, start=1))
-        readout_taus = _time_constants(config, members, "readout", config.n_classes)
+        readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
         self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
                         else LIFLayer(config.lif, config.backend, readout_taus))
         self.input_delays = None if config.input_delays == "none" else FibreDelays.draw(
@@ -234,8 +247,13 @@ class SpikingClassifier(nn.Module):
             x = layer(synapses(x))
             if self.training:
                 x = _drop(x, rates, dropout_generators)
-        output = self.readout(self.synapses[-1](x))
+        output = pool_population(self.readout(self.synapses[-1](x)), self.config.population)
         return output[0] if single else output
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Class decisions from this network's ``output`` with its ``tie_break`` and ``population``
+        (:func:`predict`)."""
+        return predict(output, self.config.tie_break, self.config.population)
 
     def synapse_layer(self, name: str) -> Synapses:
         """The synapse layer called ``name`` (see :func:`synapse_names`)."""
@@ -285,13 +303,36 @@ def _drop(spikes: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.
     return spikes * keep
 
 
+def pool_population(spikes: torch.Tensor, population: int) -> torch.Tensor:
+    """``(..., classes * population)`` output neurons (class c owns neurons c * population ... (c + 1) *
+    population - 1) -> ``(..., classes)``: the fraction of each class's neurons active at each step."""
+    if population == 1:
+        return spikes
+    return spikes.unflatten(-1, (-1, population)).mean(dim=-1)
+
+
 def class_scores(output: torch.Tensor) -> torch.Tensor:
     """Per-class scores from a readout over time ``(..., T, classes)``: the time-summed membrane, or the spike
     counts of a spiking readout."""
     return output.sum(dim=-2)
 
 
-def predict(output: torch.Tensor) -> torch.Tensor:
-    """Class decision: argmax of :func:`class_scores` (the first class on ties)."""
-    return class_scores(output).argmax(dim=-1)
+def predict(output: torch.Tensor, tie_break: str = "first", population: int = 1) -> torch.Tensor:
+    """Class decision from a readout over time ``(..., T, classes)``: argmax of :func:`class_scores`; among
+    tied top scores, the first class (``tie_break = "first"``) or the class whose output was first non-zero
+    (``"first_spike"``; classes that never spiked come last, then the first class). For a population readout
+    (``population`` > 1, output = fractions of each class's neurons, :func:`pool_population`) the scores are
+    the summed counts ``round(population * score)``: the sums of fractions k / n differ in their last bits for
+    equal counts, which would hide ties."""
+    require_choice(tie_break, "tie_break", TIE_BREAKS)
+    scores = class_scores(output)
+    if population > 1:
+        scores = (scores * population).round()
+    if tie_break == "first":
+        return scores.argmax(dim=-1)
+    steps = output.shape[-2]
+    active = output > 0
+    first_step = torch.where(active.any(dim=-2), active.to(torch.uint8).argmax(dim=-2), steps)  # (..., classes)
+    tied = scores == scores.max(dim=-1, keepdim=True).values
+    return torch.where(tied, steps - first_step, -1).argmax(dim=-1)
 

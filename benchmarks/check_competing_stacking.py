@@ -1,0 +1,62 @@
+"""Which connection between two competing layers lets layer 2 learn useful features (MNIST-5k, Krotov's readout).
+
+Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs 30] [--seeds 0] [--threads 1]
+      [--connections dale identity] [--normalisations none divisive] [--powers 1 4.5]
+
+Per seed (spikeloc.experiments.competing, 3600 / 400 / 1000 split): one layer of ``--units`` competing units, and
+two layers joined by each connection of {the seed's static Dale connection, identity} x {no normalisation,
+divisive normalisation} x activation power {1, 4.5} (spikeloc.learning.competing.StackConfig); on the last
+layer's activities Krotov's readout with beta chosen on the validation split from (10, 30, 100). Prints per stack
+the validation accuracy of each beta and the test accuracy of the chosen one (%), and the feature-learning
+seconds. The connection of ``studies/competing_units.py``'s ``STACKED`` is the one with the best validation
+accuracy here (seed 0, 400 units, 30 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+
+import pandas as pd
+
+from spikeloc import runtime
+from spikeloc.experiments.competing import CompetingRun, run_competing_batch
+from spikeloc.study.selection import choose_on_validation
+
+BETAS = (10.0, 30.0, 100.0)
+
+
+def stacks(connections: list[str], normalisations: list[str], powers: list[float]) -> list[dict]:
+    """One layer, then two layers joined by each (connection, normalisation, activation power)."""
+    return [dict(layers=1)] + [dict(layers=2, connection=c, normalisation=n, activation_power=a)
+                               for c, n, a in itertools.product(connections, normalisations, powers)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=400)
+    parser.add_argument("--rule-epochs", type=int, default=30)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--connections", nargs="+", default=["dale", "identity"])
+    parser.add_argument("--normalisations", nargs="+", default=["none", "divisive"])
+    parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 4.5])
+    args = parser.parse_args()
+    runtime.configure(args.threads)
+    base = CompetingRun(hidden_units=args.units, rule_epochs=args.rule_epochs, readout="krotov")
+    print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs, Krotov's readout, "
+          f"beta chosen on validation from {BETAS}; accuracy (%)", flush=True)
+    for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
+        runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in BETAS]
+        table = pd.DataFrame([{"beta": run.krotov_beta, "seed": seed, "stack": str(stack), **row}
+                              for run, row in zip(runs, run_competing_batch([(run, seed) for run in runs]))])
+        chosen = choose_on_validation(table, ["stack"]).iloc[0]
+        print(f"  seed {seed} {stack}: val " + ", ".join(f"beta {b:g} {100 * v:.2f}" for b, v in
+                                                       zip(table["beta"], table["val_acc"]))
+              + f" -> beta {chosen['beta']:g}: test {100 * chosen['test_acc']:.2f}"
+              f" ({table['feature_seconds'].iloc[0]:.0f} s features)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

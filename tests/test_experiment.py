@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeloc.cli import main as cli_main
-from spikeloc.experiments.ipd import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+from spikeloc.experiments.ipd import FreshStimuli, IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
 
 # Small but real: 20 fibres per ear, 16 batches of 32, 3 epochs.
 SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, n_val_samples=256,
@@ -45,6 +45,33 @@ def test_member_result_does_not_depend_on_its_ensemble():
         for metric in ("train_acc", "test_acc", "test_error_deg", "epochs_run", "best_epoch"):
             assert alone[metric] == row[metric], metric
         assert alone["best_val_loss"] == pytest.approx(row["best_val_loss"], rel=1e-5)
+
+
+def test_fresh_stimuli_member_result_does_not_depend_on_its_ensemble():
+    runs = [(IPDRun(**SMALL, training_data="per_epoch"), 0), (IPDRun(**SMALL), 0),
+            (IPDRun(**SMALL, training_data="per_epoch", phase_offset="per_sample"), 1)]
+    together = run_ipd_ensemble(runs)
+    for (run, seed), row in zip(runs, together):
+        alone = run_ipd(run, seed)
+        for metric in ("train_acc", "test_acc", "test_error_deg", "epochs_run", "best_epoch"):
+            assert alone[metric] == row[metric], metric
+    assert together[0]["test_acc"] != together[1]["test_acc"]  # fresh stimuli after epoch 1 change training
+
+
+def test_fresh_stimuli_are_new_every_epoch_and_the_first_epoch_is_the_fixed_set():
+    fresh, fixed = IPDRun(**SMALL, training_data="per_epoch"), IPDRun(**SMALL)
+    source = FreshStimuli(((fresh, 0), (fixed, 0), (fresh, 1)))
+    first, second, third = (source.for_epoch(e) for e in (1, 2, 3))
+    assert torch.equal(first.inputs[first.source[0]], first.inputs[first.source[1]])  # epoch 1: the fixed set
+    assert not torch.equal(first.inputs[first.source[0]], first.inputs[first.source[2]])  # seeds differ
+    assert not torch.equal(first.inputs[first.source[0]], second.inputs[second.source[0]])
+    assert not torch.equal(second.inputs[second.source[0]], third.inputs[third.source[0]])
+    assert torch.equal(first.inputs[first.source[1]], third.inputs[third.source[1]])  # fixed stays fixed
+    assert torch.equal(FreshStimuli(((fresh, 0),)).for_epoch(2).inputs[0], second.inputs[second.source[0]])
+    # one epoch of fresh stimuli is one epoch on the fixed set
+    drop = lambda row: {k: v for k, v in row.items() if k != "seconds_per_epoch"}  # noqa: E731
+    one_epoch = dict(SMALL, epochs=1)
+    assert drop(run_ipd(IPDRun(**one_epoch, training_data="per_epoch"), 0)) == drop(run_ipd(IPDRun(**one_epoch), 0))
 
 
 def test_ensemble_refuses_mixed_structure():

@@ -14,6 +14,10 @@ reduce-on-plateau: one learning rate serves all K members (Adam's step size is i
 member's gradient, so it cannot be set per member), and letting the members' shared validation loss drive it
 would couple members that are meant to be independent; cosine depends only on the step count.
 
+Training data may change from epoch to epoch (:class:`TrainingData`): :class:`MemberData` is the same every
+epoch (fixed data); a source of fresh samples (e.g. :class:`spikeloc.experiments.ipd.FreshStimuli`) gives
+new ones each epoch. Validation data are always fixed.
+
 Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
 (:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
 generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
@@ -125,6 +129,10 @@ class MemberData:
     def n_samples(self) -> int:
         return self.labels.shape[1]
 
+    def for_epoch(self, epoch: int) -> MemberData:
+        """Fixed training data (:class:`TrainingData`): the same samples every epoch."""
+        return self
+
     def member_labels(self, k: int) -> torch.Tensor:
         return self.labels[self.source[k]]
 
@@ -154,6 +162,13 @@ class MemberData:
         require(generators is not None and len(generators) == inputs.shape[0], "generators",
                 None if generators is None else len(generators), f"one per member ({inputs.shape[0]})")
         return torch.stack([self.encoder.encode(x, g) for x, g in zip(inputs, generators)])
+
+
+class TrainingData(Protocol):
+    """What :func:`fit` trains on: ``for_epoch(epoch)`` is the :class:`MemberData` of epoch ``epoch`` (1, 2, ...),
+    of the same size every epoch; ``fit`` asks for each epoch once, in order."""
+
+    def for_epoch(self, epoch: int) -> MemberData: ...
 
 
 @dataclass
@@ -244,13 +259,15 @@ def _zero_non_finite_gradients(network: SpikingClassifier) -> torch.Tensor:
     return finite
 
 
-def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, config: TrainConfig,
+def fit(network: SpikingClassifier, training_data: TrainingData, validation: MemberData, config: TrainConfig,
         progress: bool = False, hooks: Sequence[TrainingHook] = ()) -> FitResult:
-    """Train every member of ``network`` in place; on return each holds its best-validation weights.
+    """Train every member of ``network`` in place on ``training_data`` (fixed :class:`MemberData` or a
+    :class:`TrainingData` source of fresh samples per epoch); on return each holds its best-validation weights.
     ``hooks`` (:class:`TrainingHook`) act around every optimiser step, e.g. weight noise in training
     (validation runs without it unless it is on at evaluation); a hook's own state is not rolled back to the
     best epoch."""
     members = network.n_members
+    train = training_data.for_epoch(1)
     require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
             f"<= training set size {train.n_samples}")
     shuffle = [seeding.generator(m.seed, "shuffle") for m in network.members]
@@ -267,6 +284,8 @@ def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, c
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+        if epoch > 1:
+            train = training_data.for_epoch(epoch)
         epoch_loss = train_epoch(network, optimiser, train, config, shuffle, dropout, encode, hooks, scheduler)
         for hook in hooks:
             hook.end_epoch()

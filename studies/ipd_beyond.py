@@ -25,7 +25,7 @@ robustness/ (its own runs.csv), ipd_beyond_accuracy.png (test accuracy per optio
 (trained tau and delay distributions).
 
     python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--options NAME ...]
-                                 [--out DIR]
+                                 [--no-retest] [--out DIR]
 """
 
 from __future__ import annotations
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/ipd-beyond"))
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None,
                         help="options to run (default: the preset's); 'seed' is always included as the baseline")
+    parser.add_argument("--no-retest", action="store_true",
+                        help="skip retraining the seed's configuration and the best option to test at sigma = 0.3")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     if args.options:
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     learned = learned_figure(table)
     if learned is not None:
         save_figure(learned, out / "ipd_beyond_learned.png")
-    robustness(name, table, runs, labels, preset["seeds"], args, out)
+    if not args.no_retest:
+        robustness(name, table, runs, labels, preset["seeds"], args, out)
     print(f"\nfigures and tables written to {out}/")
 
 

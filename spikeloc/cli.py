@@ -8,8 +8,11 @@ import math
 import sys
 
 from spikeloc.experiments import digits, ipd
+from spikeloc.learning.surrogate import LR_SCHEDULES
 from spikeloc.networks.saved import load, save
 from spikeloc.runtime import configure
+from spikeloc.substrate.delays import DELAY_MODES
+from spikeloc.substrate.neurons import TAU_DISTRIBUTIONS
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -22,18 +25,35 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-ipd", help="train and test one IPD network; print its metrics",
                               description="Train on 64 batches of 64 samples, validate on 4096, test on 2048 "
                                           "fresh samples at phase noise 0.")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--hidden", type=int, default=30, help="hidden LIF units")
-    p.add_argument("--tau-ms", type=float, default=5.0, help="membrane time constant (ms)")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout probability on hidden spikes")
-    p.add_argument("--phase-noise", type=float, default=0.0, help="training phase-delay noise sigma (rad)")
-    p.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
-    p.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
-                   help="Dale's law on these synapses only (implies --dales-law)")
-    p.add_argument("--ie-ratio", type=float, default=0.5, help="inhibitory fraction of presynaptic units")
-    p.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
-    p.add_argument("--phase-noise-draw", choices=["per_dataset", "per_sample"], default="per_dataset")
-    p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    network = p.add_argument_group("network")
+    network.add_argument("--hidden", type=int, default=30, help="hidden LIF units")
+    network.add_argument("--tau-ms", type=float, default=5.0, help="membrane time constant (ms; the mean if drawn)")
+    network.add_argument("--tau-distribution", choices=list(TAU_DISTRIBUTIONS), default="fixed",
+                         help="per-neuron time constants drawn around --tau-ms (hidden and readout)")
+    network.add_argument("--tau-spread", type=float, default=0.0,
+                         help="their spread: gamma's coefficient of variation, uniform's half-width / mean")
+    network.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
+    network.add_argument("--delays", choices=list(DELAY_MODES), default="none",
+                         help="per-input-fibre delays, fixed at random or learned")
+    network.add_argument("--max-delay-steps", type=int, default=10, help="longest input delay (1 ms steps)")
+    network.add_argument("--dropout", type=float, default=0.0, help="dropout probability on hidden spikes")
+    network.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
+    network.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
+                         help="Dale's law on these synapses only (implies --dales-law)")
+    network.add_argument("--ie-ratio", type=float, default=0.5, help="inhibitory fraction of presynaptic units")
+    network.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    stimuli = p.add_argument_group("stimuli")
+    stimuli.add_argument("--phase-noise", type=float, default=0.0, help="training phase-delay noise sigma (rad)")
+    stimuli.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
+    stimuli.add_argument("--phase-noise-draw", choices=["per_dataset", "per_sample"], default="per_dataset")
+    stimuli.add_argument("--training-data", choices=list(ipd.TRAINING_DATA), default="fixed",
+                         help="one training set for every epoch, or a fresh one every epoch")
+    training = p.add_argument_group("training")
+    training.add_argument("--epochs", type=int, default=10)
+    training.add_argument("--lr", type=float, default=0.005, help="Adam learning rate")
+    training.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), default="constant",
+                          help="cosine: anneal the learning rate to 0 over all epochs")
+    training.add_argument("--patience", type=int, default=10, help="stop after this many epochs without improvement")
     p.add_argument("--save", metavar="PATH", default=None, help="save the trained network (see eval-ipd)")
     _common_options(p)
     p.set_defaults(handler=_train_ipd)
@@ -43,7 +63,11 @@ def _train_ipd(args: argparse.Namespace) -> None:
     dale_layers = args.dale_layers or ("both" if args.dales_law else "none")
     run = ipd.IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
                      phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
-                     phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend)
+                     phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend,
+                     tau_distribution=args.tau_distribution, tau_spread=args.tau_spread, learn_tau=args.learn_tau,
+                     input_delays=args.delays, max_delay_steps=args.max_delay_steps,
+                     training_data=args.training_data, lr=args.lr, lr_schedule=args.lr_schedule,
+                     patience=args.patience)
     configure(args.threads)
     network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:

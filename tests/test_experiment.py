@@ -99,6 +99,22 @@ def test_cli_prints_json_with_the_promised_keys(capsys):
         assert key in result and math.isfinite(result[key])
 
 
+def test_cli_trains_with_the_options_beyond_the_seed(capsys):
+    assert cli_main(["train-ipd", "--epochs", "2", "--hidden", "6", "--json", "--tau-distribution", "gamma",
+                     "--tau-spread", "0.58", "--learn-tau", "--delays", "learned", "--max-delay-steps", "4",
+                     "--lr-schedule", "cosine", "--training-data", "per_epoch", "--phase-offset", "per_sample"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(json.loads(row["hidden_tau_ms"])) == 6 and max(json.loads(row["input_delay_steps"])) <= 4
+    assert math.isfinite(row["test_acc"])
+
+
+def test_cli_help_groups_the_options(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train-ipd", "--help"])
+    shown = capsys.readouterr().out
+    assert all(group in shown for group in ("network:", "stimuli:", "training:", "--training-data", "--learn-tau"))
+
+
 def test_cli_save_then_eval_reproduces_the_test_score_and_scores_fresh_stimuli(tmp_path, capsys):
     model = tmp_path / "ipd.pt"
     assert cli_main(["train-ipd", "--epochs", "1", "--hidden", "10", "--json", "--seed", "4",
@@ -129,7 +145,11 @@ def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys):
 @pytest.mark.parametrize("args,field", [(["--phase-noise", "-1"], "phase_noise_rad"),
                                         (["--dropout", "1"], "dropout"),
                                         (["--dales-law", "--ie-ratio", "1.5"], "ie_ratio"),
-                                        (["--tau-ms", "0"], "tau_s")])
+                                        (["--tau-ms", "0"], "tau_s"),
+                                        (["--tau-distribution", "gamma"], "tau_spread"),
+                                        (["--delays", "fixed", "--max-delay-steps", "100"], "max_delay_steps"),
+                                        (["--lr", "0"], "lr"),
+                                        (["--patience", "0"], "patience")])
 def test_cli_bad_input_is_one_clear_error(args, field, capsys):
     assert cli_main(["train-ipd", *args]) == 2
     err = capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Training time per epoch that each IPD option beyond the seed costs, as a ratio to the seed's configuration.
 
-Run:  python benchmarks/bench_ipd_options.py [--repeats 5] [--members 1]
+Run:  python benchmarks/bench_ipd_options.py [--repeats 5] [--members 1] [--options NAME ...]
 
 One process, one thread (spikeloc.runtime.configure(1)): for each option of studies/ipd_beyond.py, one network
 (or --members) at the seed's sizes (30 hidden units, 64 batches of 64) trains for one epoch (train_epoch:
@@ -58,9 +58,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--members", type=int, default=1)
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS),
+                        help="options to time (default: all); 'seed' is always timed as the reference")
     args = parser.parse_args()
     runtime.configure(1)
-    epochs = {name: trainer(name, args.members) for name in OPTIONS}
+    epochs = {name: trainer(name, args.members) for name in dict.fromkeys(["seed", *args.options])}
     epochs["stimulus generation"] = generation(args.members)
     times: dict[str, list[float]] = {name: [] for name in epochs}
     for name, epoch in epochs.items():

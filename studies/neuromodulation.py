@@ -58,9 +58,9 @@ PRESETS = {
     # fixed-noise training, each variant against the base network (paired on seed)
     "ipd": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={"ipd": dict(epochs=10, protocol="robust")}, variants={
         "base": (("none", "fixed"), {}),
+        "averaged": (("none",), dict(weight_averaging=True)),
         "fresh_stimuli": (("none", "fixed"), dict(training_data="per_epoch")),
-        "hidden_100": (("none",), dict(ipd_hidden=100)),
-        "averaged": (("none",), dict(weight_averaging=True))}),
+        "hidden_100": (("none",), dict(ipd_hidden=100))}),
 }
 #: Settings that tell a preset's variants apart (the default variant, "base", changes none).
 VARIANT_FIELDS = ("ipd_hidden", "training_data", "weight_averaging")

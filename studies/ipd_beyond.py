@@ -25,7 +25,7 @@ robustness/ (its own runs.csv), ipd_beyond_accuracy.png (test accuracy per optio
 (trained tau and delay distributions).
 
     python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--options NAME ...]
-                                 [--no-retest] [--out DIR]
+                                 [--no-retest] [--out DIR] [--finished-only]
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ def compare_options(table: pd.DataFrame) -> pd.DataFrame:
         for baseline, name in pairs:
             comparisons.append(paired_comparison(rows, "option", baseline, name, ["test_acc"], pair_on=["seed"])
                                .assign(phase_offset=offset, dale=dale, baseline=baseline, option=name))
-    return pd.concat(comparisons)
+    return pd.concat(comparisons) if comparisons else pd.DataFrame(columns=[
+        "phase_offset", "dale", "baseline", "option", "n_pairs", "mean_difference", "ci_low", "ci_high", "p_ttest"])
 
 
 def accuracy_figure(summary: pd.DataFrame, options: tuple[str, ...]) -> plt.Figure:
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     learned = learned_figure(table)
     if learned is not None:
         save_figure(learned, out / "ipd_beyond_learned.png")
-    if not args.no_retest:
+    if not (args.no_retest or args.finished_only):
         robustness(name, table, runs, labels, preset["seeds"], args, out)
     print(f"\nfigures and tables written to {out}/")
 

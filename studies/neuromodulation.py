@@ -106,7 +106,9 @@ def compare(table: pd.DataFrame, headline: str) -> pd.DataFrame:
             if variant != "base" and "base" in set(rows["variant"]):
                 comparisons.append(paired_comparison(rows, "variant", "base", variant, metrics, pair_on=["seed"])
                                    .assign(task=task, variant=variant, training=training, baseline="base"))
-    return pd.concat(comparisons)
+    return pd.concat(comparisons) if comparisons else pd.DataFrame(columns=[
+        "task", "variant", "training", "baseline", "metric", "n_pairs", "mean_difference", "ci_low", "ci_high",
+        "p_ttest", "p_wilcoxon"])
 
 
 def curve_columns(table: pd.DataFrame) -> list[str]:

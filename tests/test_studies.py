@@ -133,3 +133,8 @@ def test_ipd_beyond_study_compares_fresh_stimuli_and_phase_noise_training(monkey
             ("phase_noise_0.3", "fresh_phase_noise_0.3")} <= pairs
     assert set(comparison["n_pairs"]) == {2}
     assert "n_pairs" in capsys.readouterr().out
+    # a study stopped early: what finished is summarised and nothing runs
+    table.iloc[:5].to_csv(out / "runs.csv", index=False)
+    module.main(["--out", str(out), "--executor", "inline", "--quiet", "--finished-only"])
+    assert "5 of 16 runs finished" in capsys.readouterr().out  # the study CLI's --finished-only
+    assert len(pd.read_csv(out / "runs.csv")) == 5

@@ -31,6 +31,8 @@ def study_parser(description: str, presets: Sequence[str], default_out: str) -> 
     parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="run nothing: summarise the runs already finished in --out (a study stopped early)")
     parser.set_defaults(default_out=default_out)
     return parser
 
@@ -55,15 +57,19 @@ def run_script(main: Callable[[], None], name: str) -> None:
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Run (or resume) the study; write ``summary.csv``; print a readable summary; return
-    (table, long summary, output directory)."""
+    """Run (or resume) the study, or with ``--finished-only`` take the runs already in ``runs.csv``; write
+    ``summary.csv``; print a readable summary; return (table, long summary, output directory)."""
     out = Path(args.out or f"{args.default_out}-{args.preset}")
     executor = args.executor or ("dask" if args.scheduler else "processes")
-    try:
-        table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
-                          overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
-    except ForeignResultsError as error:
-        raise error.naming("--overwrite") from None
+    if args.finished_only:
+        table = pd.read_csv(out / "runs.csv")
+        print(f"{len(table)} of {len(study.configs) * len(study.seeds)} runs finished in {out}/ (none run now)")
+    else:
+        try:
+            table = run_study(study, out, executor=executor, workers=args.workers, scheduler=args.scheduler,
+                              overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+        except ForeignResultsError as error:
+            raise error.naming("--overwrite") from None
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

@@ -29,23 +29,42 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-ipd", help="train and test one IPD network; print its metrics",
                               description="Train on 64 batches of 64 samples, validate on 4096, test on 2048 "
                                           "fresh samples at phase noise 0.")
-    p.add_argument("--epochs", type=integer(), default=10)
-    p.add_argument("--hidden", type=integer(), default=30, help="hidden LIF units")
-    p.add_argument("--tau-ms", type=number(), default=5.0, help="membrane time constant (ms)")
-    p.add_argument("--dropout", type=number(), default=0.0, help="dropout probability on hidden spikes")
-    p.add_argument("--phase-noise", type=number(), default=0.0, help="training phase-delay noise sigma (rad)")
-    p.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
-    p.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
-                   help="Dale's law on these synapses only (implies --dales-law)")
-    p.add_argument("--ie-ratio", type=number(), default=0.5, help="inhibitory fraction of presynaptic units")
-    p.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
-    p.add_argument("--phase-noise-draw", choices=["per_dataset", "per_sample"], default="per_dataset")
-    p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    network = p.add_argument_group("network")
+    network.add_argument("--hidden", type=integer(), default=30, help="hidden LIF units")
+    network.add_argument("--tau-ms", type=number(), default=5.0,
+                         help="membrane time constant (ms; the mean if drawn)")
+    network.add_argument("--tau-distribution", default="fixed",
+                         help="per-neuron time constants around --tau-ms: fixed, gamma or uniform (hidden and readout)")
+    network.add_argument("--tau-spread", type=number(), default=0.0,
+                         help="their spread: gamma's coefficient of variation, uniform's half-width / mean")
+    network.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
+    network.add_argument("--delays", default="none", help="per-input-fibre delays: none, fixed (at random) or learned")
+    network.add_argument("--max-delay-steps", type=integer(), default=10, help="longest input delay (1 ms steps)")
+    network.add_argument("--dropout", type=number(), default=0.0, help="dropout probability on hidden spikes")
+    network.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
+    network.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
+                         help="Dale's law on these synapses only (implies --dales-law)")
+    network.add_argument("--ie-ratio", type=number(), default=0.5, help="inhibitory fraction of presynaptic units")
+    network.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    stimuli = p.add_argument_group("stimuli")
+    stimuli.add_argument("--phase-noise", type=number(), default=0.0, help="training phase-delay noise sigma (rad)")
+    stimuli.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
+    stimuli.add_argument("--phase-noise-draw", choices=["per_dataset", "per_sample"], default="per_dataset")
+    stimuli.add_argument("--training-data", default="fixed",
+                         help="fixed (one training set for every epoch) or per_epoch (a fresh one every epoch)")
+    training = p.add_argument_group("training")
+    training.add_argument("--epochs", type=integer(), default=10)
+    training.add_argument("--lr", type=number(), default=0.005, help="Adam learning rate")
+    training.add_argument("--lr-schedule", default="constant",
+                          help="constant, cosine or linear: anneal the learning rate to 0 over all epochs")
+    training.add_argument("--patience", type=integer(), default=10,
+                          help="stop after this many epochs without improvement")
     p.add_argument("--save", metavar="PATH", type=output_file, default=None,
                    help="save the trained network (see eval-ipd)")
     _common_options(p)
     p.set_defaults(handler=_train_ipd, parser=p, fields={"n_hidden": "--hidden", "tau_s": "--tau-ms",
-                                                         "phase_noise_rad": "--phase-noise"})
+                                                         "phase_noise_rad": "--phase-noise",
+                                                         "input_delays": "--delays"})
 
 
 def _train_ipd(args: argparse.Namespace) -> None:
@@ -56,7 +75,10 @@ def _train_ipd(args: argparse.Namespace) -> None:
     run = ipd.IPDRun(epochs=args.epochs, n_hidden=args.hidden, tau_s=args.tau_ms * 1e-3, dropout=args.dropout,
                      phase_noise_rad=args.phase_noise, dale_layers=dale_layers, ie_ratio=args.ie_ratio,
                      phase_offset=args.phase_offset, phase_noise_draw=args.phase_noise_draw, backend=args.backend,
-                     device=args.device)
+                     tau_distribution=args.tau_distribution, tau_spread=args.tau_spread, learn_tau=args.learn_tau,
+                     input_delays=args.delays, max_delay_steps=args.max_delay_steps,
+                     training_data=args.training_data, lr=args.lr, lr_schedule=args.lr_schedule,
+                     patience=args.patience, device=args.device)
     configure(args.threads)
     network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:

@@ -5,18 +5,27 @@ distribution around tau_s = 5 ms (coefficient of variation 0.58, i.e. shape k = 
 the readout ("tau_gamma"), learned from tau_s ("tau_learned") or both ("tau_gamma_learned"); per-input-fibre
 delays of 0..10 steps (1 ms each) fixed at random ("delays_fixed") or learned ("delays_learned"); a cosine
 learning-rate schedule ("cosine"); twice the training data per epoch ("more_data", seed and full presets);
-and all of tau_gamma_learned + delays_learned + cosine ("combined"). Each unconstrained and with Dale's law on
+all of tau_gamma_learned + delays_learned + cosine ("combined"); fresh training stimuli every epoch
+("fresh_stimuli", IPDRun.training_data = "per_epoch": every epoch after the first trains on a new set of the same
+size), alone and with "combined" ("fresh_combined"); training at phase noise sigma = 0.3 rad, fixed or fresh
+stimuli ("phase_noise_0.3", "fresh_phase_noise_0.3"; tested at sigma = 0 like every option, the seed
+notebook's robustness measure). Each unconstrained and with Dale's law on
 both synapse layers at IE ratio 0.5, x seeds. Runs of one seed share data and initial weights across options
 (paired design). Test accuracy is on fresh stimuli at sigma = 0; then the best option (highest mean
 unconstrained test accuracy) and the seed's configuration are trained again (same seeds: the same networks)
 and tested at phase noise sigma = 0.3.
 
-Writes to --out: runs.csv, summary.csv, options_vs_seed.csv (paired on seed, per Dale condition),
+Presets: quick (5 options, 2 seeds, small sizes), seed (the original options, 3 seeds, 10 epochs), full (seed,
+fresh stimuli, combined with and without them, phase-noise training with and without them; 5 seeds, 30 epochs,
+early stopping after 10 epochs without improvement).
+
+Writes to --out: runs.csv, summary.csv, options_vs_seed.csv (paired on seed, per Dale condition: each option
+against the seed's configuration and the pairs of COMPARISONS),
 robustness/ (its own runs.csv), ipd_beyond_accuracy.png (test accuracy per option), ipd_beyond_learned.png
 (trained tau and delay distributions).
 
     python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--options NAME ...]
-                                 [--out DIR]
+                                 [--no-retest] [--out DIR] [--finished-only]
 """
 
 from __future__ import annotations
@@ -53,13 +62,22 @@ OPTIONS = {
     "cosine": dict(lr_schedule="cosine"),
     "more_data": "double n_train_batches",  # resolved against the preset's sizes in option_settings
     "combined": dict(**TAU_GAMMA, learn_tau=True, input_delays="learned", lr_schedule="cosine"),
+    "fresh_stimuli": dict(training_data="per_epoch"),
+    "fresh_combined": dict(**TAU_GAMMA, learn_tau=True, input_delays="learned", lr_schedule="cosine",
+                           training_data="per_epoch"),
+    "phase_noise_0.3": dict(phase_noise_rad=0.3),
+    "fresh_phase_noise_0.3": dict(phase_noise_rad=0.3, training_data="per_epoch"),
 }
+#: Paired comparisons besides each option against "seed": (baseline, option), made when both ran.
+COMPARISONS = (("fresh_stimuli", "fresh_combined"), ("fresh_stimuli", "fresh_phase_noise_0.3"),
+               ("phase_noise_0.3", "fresh_phase_noise_0.3"))
 QUICK_OPTIONS = ("seed", "tau_gamma_learned", "delays_learned", "cosine", "combined")
 PRESETS = {
     "quick": dict(options=QUICK_OPTIONS, seeds=(0, 1), protocol="robust",
                   sizes=dict(epochs=4, n_train_batches=16, n_val_samples=512, n_test_samples=512)),
     "seed": dict(options=tuple(OPTIONS), seeds=(0, 1, 2), protocol="robust", sizes={}),
-    "full": dict(options=tuple(OPTIONS), seeds=(0, 1, 2, 3, 4), protocol="robust", sizes=dict(epochs=30)),
+    "full": dict(options=("seed", "fresh_stimuli", "combined", "fresh_combined", "phase_noise_0.3",
+                          "fresh_phase_noise_0.3"), seeds=(0, 1, 2, 3, 4), protocol="robust", sizes=dict(epochs=30)),
 }
 DALE = {"none": dict(dale_layers="none"), "dale_ie0.5": dict(dale_layers="both", ie_ratio=0.5)}
 ROBUSTNESS_SIGMA_RAD = 0.3
@@ -84,7 +102,8 @@ def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> tuple[lis
     return runs, labels
 
 
-OPTION_FIELDS = ("tau_distribution", "tau_spread", "learn_tau", "input_delays", "lr_schedule", "n_train_batches")
+OPTION_FIELDS = ("tau_distribution", "tau_spread", "learn_tau", "input_delays", "lr_schedule", "n_train_batches",
+                 "training_data", "phase_noise_rad")
 
 
 def option_key(config: dict | pd.Series) -> tuple:
@@ -96,13 +115,17 @@ def label(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
     return table.assign(option=[labels[option_key(row)] for _, row in table.iterrows()], dale=dale)
 
 
-def compare_with_seed(table: pd.DataFrame) -> pd.DataFrame:
+def compare_options(table: pd.DataFrame) -> pd.DataFrame:
+    """Each option against the seed's configuration and the pairs of :data:`COMPARISONS`, paired on seed, per
+    protocol and Dale condition; difference = option - baseline (test accuracy at sigma = 0)."""
     comparisons = []
     for (offset, dale), rows in table.groupby(["phase_offset", "dale"]):
-        for name in rows["option"].unique():
-            if name != "seed":
-                comparisons.append(paired_comparison(rows, "option", "seed", name, ["test_acc"], pair_on=["seed"])
-                                   .assign(phase_offset=offset, dale=dale, option=name))
+        present = set(rows["option"])
+        pairs = [("seed", name) for name in rows["option"].unique() if name != "seed"]
+        pairs += [(a, b) for a, b in COMPARISONS if {a, b} <= present]
+        for baseline, name in pairs:
+            comparisons.append(paired_comparison(rows, "option", baseline, name, ["test_acc"], pair_on=["seed"])
+                               .assign(phase_offset=offset, dale=dale, baseline=baseline, option=name))
     return with_verdicts(pd.concat(comparisons))
 
 
@@ -164,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/ipd-beyond"))
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None,
                         help="options to run (default: the preset's); 'seed' is always included as the baseline")
+    parser.add_argument("--no-retest", action="store_true",
+                        help="skip retraining the seed's configuration and the best option to test at sigma = 0.3")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     if args.options:
@@ -177,16 +202,17 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(table, by=["phase_offset", "dale", "option"], metrics=METRICS)
     print(readable_summary(summary, ["phase_offset", "dale", "option"]).to_string())
 
-    comparisons = compare_with_seed(table)
+    comparisons = compare_options(table)
     atomic_write(out / "options_vs_seed.csv", comparisons.to_csv(index=False))
-    print("\neach option vs the seed's configuration, paired on seed; difference = option - seed (test_acc):")
-    print(format_comparisons(comparisons, ["phase_offset", "dale", "option"]))
+    print("\nPaired on seed; difference = option - baseline (test_acc at sigma = 0):")
+    print(format_comparisons(comparisons, ["phase_offset", "dale", "baseline", "option"]))
 
     save_figure(accuracy_figure(summary, preset["options"]), out / "ipd_beyond_accuracy.png")
     learned = learned_figure(table)
     if learned is not None:
         save_figure(learned, out / "ipd_beyond_learned.png")
-    robustness(name, table, runs, labels, preset["seeds"], args, out)
+    if not (args.no_retest or args.finished_only):
+        robustness(name, table, runs, labels, preset["seeds"], args, out)
     print(f"\nfigures and tables written to {out}/")
 
 

@@ -11,12 +11,19 @@ noise, so each noise training is compared with "none" on runs paired on seed, th
 (spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon, verdict "underpowered" with the smallest
 detectable difference where the seeds cannot decide).
 
-Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and training of the headline metrics),
-curve_summary.csv (the same for every robustness-curve point), noise_vs_none.csv (the paired comparisons),
+Which layer bounds the robustness: every spiking run is also scored with the noise on one layer at a time
+(``kept_<layer>_only``). What raises it (preset "ipd": robust protocol, 5 seeds): variants of the base network
+with fresh stimuli every epoch, 100 hidden units, or weight averaging over the second half of training, each
+compared with the base network on paired runs.
+
+Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task, variant and training of the headline metrics),
+layer_summary.csv (the same for the per-layer fractions kept),
+curve_summary.csv (the same for every robustness-curve point), noise_vs_none.csv (the paired comparisons:
+noise training vs none, variant vs base),
 robustness_curve.png (accuracy against noise scale, mean ± SEM over runs) and variance_history.png (learned
 noise std per layer and epoch, mean over runs).
 
-    python studies/neuromodulation.py --preset quick|seed|full [--out DIR]
+    python studies/neuromodulation.py --preset quick|seed|full|ipd [--out DIR]
 """
 
 from __future__ import annotations
@@ -49,19 +56,61 @@ PRESETS = {
         "ipd": dict(epochs=10), "digits": dict(epochs=10, hidden=(200,)), "mlp": dict(epochs=10)}),
     "full": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={
         "ipd": dict(epochs=30), "digits": dict(epochs=30, hidden=(200,)), "mlp": dict(epochs=30)}),
+    # what bounds and what raises IPD's robustness to weight noise: robust protocol, 5 seeds; without noise and with
+    # fixed-noise training, each variant against the base network (paired on seed); scored at noise 0 and 0.3 only
+    # (the curve's other points cost most of a run's time)
+    "ipd": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={"ipd": dict(epochs=10, protocol="robust",
+                                                                     test_scales=(0.0, HEADLINE_SCALE))}, variants={
+        "base": (("none", "fixed"), {}),
+        "averaged": (("none",), dict(weight_averaging=True)),
+        "fresh_stimuli": (("none", "fixed"), dict(training_data="per_epoch")),
+        "hidden_100": (("none",), dict(ipd_hidden=100))}),
 }
-BY = ["task", "training"]
+#: Settings that tell a preset's variants apart (the default variant, "base", changes none).
+VARIANT_FIELDS = ("ipd_hidden", "training_data", "weight_averaging")
+BY = ["task", "variant", "training"]
 METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative", HEADLINE_SCALE),
            "kept_at_noise_scale"]
+
+
+def variants(preset: dict) -> dict[str, tuple[tuple[str, ...], dict]]:
+    """The preset's variants: name -> (spiking trainings, settings); by default one, "base", with every training."""
+    return preset.get("variants", {"base": (SPIKING, {})})
 
 
 def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
     """The preset's runs; the MLP reference runs on the CPU whatever --device says (its rows say so)."""
     cpu_only = {"device": "cpu"}
     return [NeuromodulationRun(task=task, training=training, n_draws=preset["n_draws"],
-                               **{**sizes, **overrides, **(cpu_only if task == "mlp" else {})})
+                               **{**sizes, **settings, **overrides, **(cpu_only if task == "mlp" else {})})
             for task, sizes in preset["tasks"].items()
-            for training in (REFERENCE_ROW if task == "mlp" else SPIKING)]
+            for trainings, settings in variants(preset).values()
+            for training in (REFERENCE_ROW if task == "mlp" else trainings)]
+
+
+def label_variants(table: pd.DataFrame, preset: dict) -> pd.DataFrame:
+    """``table`` with a ``variant`` column: the preset's variant whose settings the run has."""
+    names = {tuple(NeuromodulationRun(**settings).__getattribute__(f) for f in VARIANT_FIELDS): name
+             for name, (_, settings) in variants(preset).items()}
+    return table.assign(variant=[names[tuple(row[f] for f in VARIANT_FIELDS)] for _, row in table.iterrows()])
+
+
+def compare(table: pd.DataFrame, headline: str) -> pd.DataFrame:
+    """Paired on seed: each noise training against "none" (per task and variant), and each variant against
+    "base" (per task and training); difference = the named condition - its baseline."""
+    metrics = ["clean_acc", headline, "kept_at_noise_scale"]
+    comparisons = []
+    for (task, variant), rows in table.groupby(["task", "variant"], sort=False):
+        for training in dict.fromkeys(rows["training"]):
+            if training != "none" and "none" in set(rows["training"]):
+                comparisons.append(paired_comparison(rows, "training", "none", training, metrics, pair_on=["seed"])
+                                   .assign(task=task, variant=variant, training=training, baseline="none"))
+    for (task, training), rows in table.groupby(["task", "training"], sort=False):
+        for variant in dict.fromkeys(rows["variant"]):
+            if variant != "base" and "base" in set(rows["variant"]):
+                comparisons.append(paired_comparison(rows, "variant", "base", variant, metrics, pair_on=["seed"])
+                                   .assign(task=task, variant=variant, training=training, baseline="base"))
+    return with_verdicts(pd.concat(comparisons))
 
 
 def curve_columns(table: pd.DataFrame) -> list[str]:
@@ -76,11 +125,13 @@ def robustness_figure(table: pd.DataFrame) -> plt.Figure:
     for row, task in enumerate(tasks):
         for col, reference in enumerate(REFERENCES):
             ax = axes[row][col]
-            for training, runs in table[table["task"] == task].groupby("training", sort=False):
+            for (variant, training), runs in table[table["task"] == task].groupby(["variant", "training"],
+                                                                                  sort=False):
                 columns = [c for c in curve_columns(runs) if c.startswith(f"acc_{reference}_")]
                 scales = [float(c.rsplit("_", 1)[1]) for c in columns]
                 mean, sem = runs[columns].mean() * 100, runs[columns].sem() * 100
-                ax.errorbar(scales, mean, yerr=sem.fillna(0), marker="o", capsize=3, label=training)
+                ax.errorbar(scales, mean, yerr=sem.fillna(0), marker="o", capsize=3,
+                            label=training if variant == "base" else f"{variant}: {training}")
             ax.set(title=f"{task}: noise {reference}" + (" to weight std" if reference == "relative" else ""),
                    xlabel="noise scale", ylabel="test accuracy (%)")
             ax.grid(alpha=0.3)
@@ -117,28 +168,29 @@ def main(argv: list[str] | None = None) -> None:
     study = neuromodulation_study(f"neuromodulation-{args.preset}", grid(preset, run_settings(args, {})),
                                   preset["seeds"])
     headline = curve_column("relative", HEADLINE_SCALE)
-    table, summary, out = run_and_summarise(study, args, BY, METRICS)
+    table, _, out = run_and_summarise(study, args, ["task", *VARIANT_FIELDS, "training"], METRICS)
+    table = label_variants(table[table["status"] == "ok"], preset)
+    layer_kept = [c for c in table.columns if c.startswith("kept_") and c.endswith("_only")]
+    atomic_write(out / "layer_summary.csv", summarise(table, by=BY, metrics=layer_kept).to_csv(index=False))
     curves = curve_columns(table)
     atomic_write(out / "curve_summary.csv", summarise(table, by=BY, metrics=curves).to_csv(index=False))
 
-    comparisons = with_verdicts(pd.concat([
-        paired_comparison(table[table["task"] == task], "training", "none", training,
-                          ["clean_acc", headline, "kept_at_noise_scale"], pair_on=["seed"])
-        .assign(task=task, training=training)
-        for task in dict.fromkeys(table["task"])
-        for training in dict.fromkeys(table.loc[table["task"] == task, "training"]) if training != "none"]))
+    comparisons = compare(table, headline)
     atomic_write(out / "noise_vs_none.csv", comparisons.to_csv(index=False))
-    print("\nNoise training vs none, paired on seed; difference = with noise - without:")
-    print(format_comparisons(comparisons, ["task", "training"]))
+    print("\nNoise training vs none and each variant vs base, paired on seed; difference = condition - baseline:")
+    print(format_comparisons(comparisons, ["task", "variant", "training", "baseline"]))
 
-    print(f"\nAt weight noise {HEADLINE_SCALE} x weight std (accuracy kept = noisy / clean; mean ± SEM over runs):")
-    for (task, training), runs in table.groupby(BY, sort=False):
+    print(f"\nAt weight noise {HEADLINE_SCALE} x weight std (accuracy kept = noisy / clean; mean ± SEM over runs; "
+          "per layer: that layer noisy, the others clean):")
+    for (task, variant, training), runs in table.groupby(BY, sort=False):
         ratio = runs["kept_at_noise_scale"]
         verdict = ("not judged: clean accuracy near chance" if runs["clean_acc"].mean() < NEAR_CHANCE_ACC
                    else f"aim >= 0.90: {'met' if ratio.mean() >= 0.9 else 'missed'}")
-        print(f"  {task:6s} {training:12s} clean {runs['clean_acc'].mean():.3f} ± {runs['clean_acc'].sem():.3f}  "
-              f"noisy {runs[headline].mean():.3f} ± {runs[headline].sem():.3f}  kept {ratio.mean():.3f} ± "
-              f"{ratio.sem():.3f}  (n = {len(runs)}, {verdict})")
+        layers = "".join(f"  {c[5:-5]} only {runs[c].mean():.3f} ± {runs[c].sem():.3f}" for c in layer_kept
+                         if runs[c].notna().all())
+        print(f"  {task:6s} {variant:13s} {training:12s} clean {runs['clean_acc'].mean():.3f} ± "
+              f"{runs['clean_acc'].sem():.3f}  noisy {runs[headline].mean():.3f} ± {runs[headline].sem():.3f}  "
+              f"kept {ratio.mean():.3f} ± {ratio.sem():.3f}{layers}  (n = {len(runs)}, {verdict})")
     final = [c for c in table.columns if c.startswith("final_std_")]
     if final:
         print("\nLearned noise std at the end of training (start: 0.3 relative; seed_model: 1.0 clamped to 0.5 "

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikeloc.cli import main as cli_main
-from spikeloc.experiments.ipd import IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+from spikeloc.experiments.ipd import FreshStimuli, IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
 
 # Small but real: 20 fibres per ear, 16 batches of 32, 3 epochs.
 SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, n_val_samples=256,
@@ -48,6 +48,33 @@ def test_member_result_does_not_depend_on_its_ensemble():
         assert alone["best_val_loss"] == pytest.approx(row["best_val_loss"], rel=1e-5)
 
 
+def test_fresh_stimuli_member_result_does_not_depend_on_its_ensemble():
+    runs = [(IPDRun(**SMALL, training_data="per_epoch"), 0), (IPDRun(**SMALL), 0),
+            (IPDRun(**SMALL, training_data="per_epoch", phase_offset="per_sample"), 1)]
+    together = run_ipd_ensemble(runs)
+    for (run, seed), row in zip(runs, together):
+        alone = run_ipd(run, seed)
+        for metric in ("train_acc", "test_acc", "test_error_deg", "epochs_run", "best_epoch"):
+            assert alone[metric] == row[metric], metric
+    assert together[0]["test_acc"] != together[1]["test_acc"]  # fresh stimuli after epoch 1 change training
+
+
+def test_fresh_stimuli_are_new_every_epoch_and_the_first_epoch_is_the_fixed_set():
+    fresh, fixed = IPDRun(**SMALL, training_data="per_epoch"), IPDRun(**SMALL)
+    source = FreshStimuli(((fresh, 0), (fixed, 0), (fresh, 1)))
+    first, second, third = (source.for_epoch(e) for e in (1, 2, 3))
+    assert torch.equal(first.inputs[first.source[0]], first.inputs[first.source[1]])  # epoch 1: the fixed set
+    assert not torch.equal(first.inputs[first.source[0]], first.inputs[first.source[2]])  # seeds differ
+    assert not torch.equal(first.inputs[first.source[0]], second.inputs[second.source[0]])
+    assert not torch.equal(second.inputs[second.source[0]], third.inputs[third.source[0]])
+    assert torch.equal(first.inputs[first.source[1]], third.inputs[third.source[1]])  # fixed stays fixed
+    assert torch.equal(FreshStimuli(((fresh, 0),)).for_epoch(2).inputs[0], second.inputs[second.source[0]])
+    # one epoch of fresh stimuli is one epoch on the fixed set
+    drop = lambda row: {k: v for k, v in row.items() if k != "seconds_per_epoch"}  # noqa: E731
+    one_epoch = dict(SMALL, epochs=1)
+    assert drop(run_ipd(IPDRun(**one_epoch, training_data="per_epoch"), 0)) == drop(run_ipd(IPDRun(**one_epoch), 0))
+
+
 def test_ensemble_refuses_mixed_structure():
     with pytest.raises(ValueError, match="runs"):
         run_ipd_ensemble([(IPDRun(**SMALL), 0), (IPDRun(**{**SMALL, "n_hidden": 5}), 1)])
@@ -71,6 +98,22 @@ def test_cli_prints_json_with_the_promised_keys(capsys):
     for key in ("train_acc", "test_acc", "test_error_deg", "test_midpoint_error_deg", "seconds_per_epoch",
                 "epochs_run"):
         assert key in result and math.isfinite(result[key])
+
+
+def test_cli_trains_with_the_options_beyond_the_seed(capsys):
+    assert cli_main(["train-ipd", "--epochs", "2", "--hidden", "6", "--json", "--tau-distribution", "gamma",
+                     "--tau-spread", "0.58", "--learn-tau", "--delays", "learned", "--max-delay-steps", "4",
+                     "--lr-schedule", "cosine", "--training-data", "per_epoch", "--phase-offset", "per_sample"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(json.loads(row["hidden_tau_ms"])) == 6 and max(json.loads(row["input_delay_steps"])) <= 4
+    assert math.isfinite(row["test_acc"])
+
+
+def test_cli_help_groups_the_options(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train-ipd", "--help"])
+    shown = capsys.readouterr().out
+    assert all(group in shown for group in ("network:", "stimuli:", "training:", "--training-data", "--learn-tau"))
 
 
 def test_cli_save_then_eval_reproduces_the_test_score_and_scores_fresh_stimuli(tmp_path, capsys):
@@ -118,7 +161,14 @@ def test_eval_bad_input_is_one_clear_error(args, message, tmp_path, capsys, requ
                                         (["--threads", "0"], "argument --threads"),
                                         (["--epochs", "x"], "argument --epochs"),
                                         (["--seed", "-1"], "argument --seed"),
-                                        (["--save", "/etc/passwd/model.pt"], "argument --save")])
+                                        (["--save", "/etc/passwd/model.pt"], "argument --save"),
+                                        (["--tau-distribution", "gamma"], "argument --tau-spread"),
+                                        (["--tau-distribution", "beta"], "argument --tau-distribution"),
+                                        (["--delays", "fixed", "--max-delay-steps", "100"], "argument --max-delay-steps"),
+                                        (["--delays", "sometimes"], "argument --delays"),
+                                        (["--training-data", "per_batch"], "argument --training-data"),
+                                        (["--lr", "0"], "argument --lr"),
+                                        (["--patience", "0"], "argument --patience")])
 def test_cli_bad_input_is_one_clear_error(args, field, capsys):
     assert cli_main(["train-ipd", *args]) == 2
     err = capsys.readouterr().err

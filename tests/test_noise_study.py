@@ -118,3 +118,35 @@ def test_a_diverged_spiking_network_is_recorded_failed_not_scored(monkeypatch):
     monkeypatch.setattr(neuromodulation, "fit", diverging_fit)
     row = run_neuromodulation(NeuromodulationRun(training="fixed", **TINY_TASKS["ipd"]), 0)
     assert row == {"status": "failed", "error": "non-finite loss or gradient (diverged)", "epochs_run": 2}
+
+
+def test_ipd_variants_are_labelled_compared_with_base_and_scored_per_layer(study, monkeypatch, tmp_path, capsys):
+    tiny = dict(TINY_TASKS["ipd"], protocol="robust")
+    monkeypatch.setitem(study.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks={"ipd": tiny}, variants={
+        "base": (("none", "fixed"), {}), "fresh_stimuli": (("none",), dict(training_data="per_epoch")),
+        "averaged": (("none",), dict(weight_averaging=True))}))
+    out = tmp_path / "variants"
+    study.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == 4 * 2 and set(table["protocol"]) == {"robust"}
+    assert table["kept_input_only"].between(0, 2).all() and table["kept_readout_only"].between(0, 2).all()
+    comparison = pd.read_csv(out / "noise_vs_none.csv")
+    assert {("base", "fixed", "none"), ("fresh_stimuli", "none", "base"), ("averaged", "none", "base")} <= set(
+        zip(comparison["variant"], comparison["training"], comparison["baseline"]))
+    assert set(comparison["n_pairs"]) == {2}
+    layers = pd.read_csv(out / "layer_summary.csv")
+    assert set(layers["metric"]) == {"kept_input_only", "kept_readout_only"}
+    assert "readout only" in capsys.readouterr().out
+
+
+def test_weight_averaging_scores_the_mean_of_the_late_weights():
+    import torch
+    from spikeloc.learning.averaging import WeightAverage
+    model = torch.nn.Linear(2, 1)
+    average = WeightAverage(model, start_epoch=2)
+    for value in (1.0, 2.0, 4.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.end_epoch()
+    average.apply()
+    assert torch.allclose(model.weight, torch.full_like(model.weight, 3.0))  # mean of epochs 2 and 3

@@ -127,3 +127,26 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     assert len(table) == total and table["run_id"].is_unique
     kept = table.set_index("run_id").loc[finished["run_id"]]
     pd.testing.assert_frame_equal(kept.reset_index(), finished, check_like=True)
+
+
+def test_ipd_beyond_study_compares_fresh_stimuli_and_phase_noise_training(monkeypatch, tmp_path, capsys):
+    module = load_study("ipd_beyond")
+    monkeypatch.setitem(module.PRESETS, "quick", dict(
+        options=("seed", "fresh_stimuli", "phase_noise_0.3", "fresh_phase_noise_0.3"), seeds=(0, 1),
+        protocol="robust", sizes=TINY))
+    out = tmp_path / "beyond"
+    module.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == 4 * 2 * 2 and set(table["status"]) == {"ok"}
+    assert set(table["training_data"]) == {"fixed", "per_epoch"}
+    comparison = pd.read_csv(out / "options_vs_seed.csv")
+    pairs = set(zip(comparison["baseline"], comparison["option"]))
+    assert {("seed", "fresh_stimuli"), ("fresh_stimuli", "fresh_phase_noise_0.3"),
+            ("phase_noise_0.3", "fresh_phase_noise_0.3")} <= pairs
+    assert set(comparison["n_pairs"]) == {2}
+    assert "n_pairs" in capsys.readouterr().out
+    # a study stopped early: what finished is summarised and nothing runs
+    table.iloc[:5].to_csv(out / "runs.csv", index=False)
+    module.main(["--out", str(out), "--executor", "inline", "--quiet", "--finished-only"])
+    assert "5 of 16 runs finished" in capsys.readouterr().out  # the study CLI's --finished-only
+    assert len(pd.read_csv(out / "runs.csv")) == 5

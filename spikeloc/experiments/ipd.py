@@ -7,6 +7,13 @@ train on ``n_train_batches * batch_size`` fresh samples at training phase noise 
 validate on ``n_val_samples`` more at the same noise, test on ``n_test_samples`` fresh samples at
 ``test_phase_noise_rad`` (0 in the seed). Each dataset gets its own phase offset under ``"per_dataset"``.
 
+Training stimuli (``training_data``): ``"fixed"`` (the seed's: one training set, reused every epoch) or
+``"per_epoch"`` (:class:`FreshStimuli`: epoch 1 trains on that same set, every later epoch on a fresh one of the
+same size from the seed's stream ``"data/train/epoch<e>"``; the task's generator is cheap, see
+benchmarks/bench_ipd_options.py). Fresh sets per batch would draw from the same distribution (every sample
+new, seen once), so there is no separate per-batch option. Validation and test sets stay fixed. ``train_acc``
+is measured on the first epoch's set.
+
 Options beyond the seed, all off by default (see :class:`spikeloc.networks.classifier.ClassifierConfig` and
 :class:`spikeloc.learning.surrogate.TrainConfig`): per-neuron time constants (``tau_distribution``,
 ``tau_spread``, ``learn_tau``), per-fibre input delays (``input_delays``, ``max_delay_steps`` < the stimulus'
@@ -38,7 +45,9 @@ from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassi
 from spikeloc.networks.saved import SavedModel
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
-from spikeloc.validation import require
+from spikeloc.validation import require, require_choice
+
+TRAINING_DATA = ("fixed", "per_epoch")
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,14 @@ class IPDRun:
     max_delay_steps: int = 10
     lr_schedule: str = "constant"
     device: str = device_field()
+    training_data: str = "fixed"
 
     def __post_init__(self) -> None:
         check_device(self.device)
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
         require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
+        require_choice(self.training_data, "training_data", TRAINING_DATA)
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
         self.network_config()
@@ -107,7 +118,7 @@ class IPDRun:
 
 #: Fields that may differ between members of one ensemble; all others must be equal.
 PER_MEMBER_FIELDS = frozenset({"phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw",
-                               "dropout", "dale_layers", "ie_ratio"})
+                               "dropout", "dale_layers", "ie_ratio", "training_data"})
 
 
 def ensemble_key(run: IPDRun) -> tuple:
@@ -116,7 +127,7 @@ def ensemble_key(run: IPDRun) -> tuple:
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
-               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device")
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "training_data", "device")
 
 
 def test_dataset(run: IPDRun, seed: int) -> IPDData:
@@ -126,27 +137,54 @@ def test_dataset(run: IPDRun, seed: int) -> IPDData:
                     seeding.generator(seed, "data/test", resolve_device(run.device)))
 
 
+def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
+    """The run's training samples of ``epoch``, on the run's device: the seed's ``"data/train"`` stream for
+    epoch 1 (and for every epoch of fixed data), ``"data/train/epoch<e>"`` for a later epoch ``e`` of fresh
+    stimuli."""
+    stream = "data/train" if epoch == 1 or run.training_data == "fixed" else f"data/train/epoch{epoch}"
+    return generate(run.task(run.phase_noise_rad), run.n_train_batches * run.batch_size,
+                    seeding.generator(seed, stream, resolve_device(run.device)))
+
+
+def _shared(runs: Sequence[tuple[IPDRun, int]], make) -> list:
+    """``make(run, seed)`` per run, made once per distinct (seed, :data:`DATA_FIELDS`): runs that differ only in,
+    say, dropout share one copy of the same data (a paired design)."""
+    cache: dict[tuple, object] = {}
+    made = []
+    for run, seed in runs:
+        key = (seed, *(getattr(run, name) for name in DATA_FIELDS))
+        if key not in cache:
+            cache[key] = make(run, seed)
+        made.append(cache[key])
+    return made
+
+
 def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], list[IPDData], list[IPDData]]:
     """Each run's (train, validation, test) datasets, each from its own named stream of the run's seed.
 
     Data depend only on the seed and the stimulus settings (:data:`DATA_FIELDS`), so runs that differ in,
-    say, dropout see the same data (a paired design); such runs share one generated copy.
+    say, dropout see the same data (a paired design); such runs share one generated copy. The training set is
+    the first epoch's (:func:`training_set`).
     """
-    cache: dict[tuple, tuple[IPDData, IPDData, IPDData]] = {}
-    per_run = []
-    for run, seed in runs:
-        key = (seed, *(getattr(run, name) for name in DATA_FIELDS))
-        if key not in cache:
-            train_task = run.task(run.phase_noise_rad)
-            device = resolve_device(run.device)
-            cache[key] = (
-                generate(train_task, run.n_train_batches * run.batch_size,
-                         seeding.generator(seed, "data/train", device)),
-                generate(train_task, run.n_val_samples, seeding.generator(seed, "data/validation", device)),
-                test_dataset(run, seed),
-            )
-        per_run.append(cache[key])
+    per_run = _shared(runs, lambda run, seed: (
+        training_set(run, seed),
+        generate(run.task(run.phase_noise_rad), run.n_val_samples,
+                 seeding.generator(seed, "data/validation", resolve_device(run.device))),
+        test_dataset(run, seed)))
     return [list(split) for split in zip(*per_run)]
+
+
+@dataclass(frozen=True)
+class FreshStimuli:
+    """Training data of an ensemble (:class:`spikeloc.learning.surrogate.TrainingData`) with fresh stimuli per
+    epoch for the members whose run says ``training_data="per_epoch"``: each member's samples come from its own
+    seed's streams (:func:`training_set`), so a member's data do not depend on its ensemble."""
+
+    runs: tuple[tuple[IPDRun, int], ...]
+
+    def for_epoch(self, epoch: int) -> MemberData:
+        return MemberData.stack([(d.spikes, d.labels)
+                                 for d in _shared(self.runs, lambda run, seed: training_set(run, seed, epoch))])
 
 
 def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
@@ -158,7 +196,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     train, validation, test = (MemberData.stack([(d.spikes, d.labels) for d in split]) for split in datasets)
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     network.to(train.inputs.device)
-    fitted = fit(network, train, validation, first.train_config(), progress=progress)
+    fresh = any(run.training_data != "fixed" for run, _ in runs)
+    fitted = fit(network, FreshStimuli(tuple(runs)) if fresh else train, validation, first.train_config(),
+                 progress=progress)
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
         evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(split[k], guess, n_classes))

@@ -5,7 +5,9 @@ clean, under its own training noise (``noisy_acc``, mean over ``n_draws`` seeded
 robustness curve (fixed noise at each of ``test_scales``, absolute and relative to each layer's weight std,
 ``n_draws`` draws per point, mean and spread). Tasks:
 
-* ``"ipd"``: the IPD seed's spiking network and protocol (:class:`~spikeloc.experiments.ipd.IPDRun`);
+* ``"ipd"``: the IPD seed's spiking network (:class:`~spikeloc.experiments.ipd.IPDRun`) with ``ipd_hidden``
+  hidden units, stimulus ``protocol`` ``"seed"`` or ``"robust"`` and ``training_data`` ``"fixed"`` or
+  ``"per_epoch"`` (fresh stimuli every epoch);
 * ``"digits"``: a spiking classifier on MNIST-5k (:class:`~spikeloc.experiments.digits.DigitsRun`);
 * ``"mlp"``: the noise seed's own setting, a non-spiking ReLU MLP [512, 256] with dropout 0.2 on MNIST-5k,
   Adam lr 1e-3, batch 128.
@@ -20,7 +22,10 @@ the log-variance by at most ~1e-4 per step, too little to change within a short 
 the seed's 0.1). For
 ``"none"``, ``noisy_acc`` is the accuracy under the fixed noise of ``noise_scale``, so every condition has one.
 ``kept_at_noise_scale``: the robustness-curve accuracy at ``noise_scale`` (``reference``) over the clean one,
-the same measure for every condition.
+the same measure for every condition. ``weight_averaging`` (spiking tasks): the network is scored with the
+mean of its weights at the end of each epoch of the second half of training (:mod:`spikeloc.learning.averaging`)
+instead of its best-validation weights. ``kept_<layer>_only``: the same with the noise on that one layer
+(e.g. ``kept_readout_only``), the others clean: which layer bounds the robustness.
 
 Every noise draw comes from the run's seed: training draws from ``"noise/train"``, evaluation draws from
 named per-point streams, so runs of different conditions with one seed see the same data, the same initial
@@ -36,8 +41,10 @@ from dataclasses import dataclass
 from spikeloc import datasets, seeding
 from spikeloc.experiments import ensembles
 from spikeloc.experiments.digits import split
+from spikeloc.experiments.ipd import PROTOCOLS, TRAINING_DATA, IPDRun
 from spikeloc.experiments.spiking_tasks import SpikingTaskSizes, spiking_setup
 from spikeloc.learning.baselines import fit_plain
+from spikeloc.learning.averaging import WeightAverage
 from spikeloc.learning.neuromodulation import (
     NoiseObjective,
     NoiseTraining,
@@ -81,6 +88,10 @@ class NeuromodulationRun(SpikingTaskSizes):
     lr_factor: float = 5.0
     test_scales: tuple[float, ...] = SEED_SCALES
     n_draws: int = 5
+    protocol: str = "seed"
+    ipd_hidden: int = 30
+    training_data: str = "fixed"
+    weight_averaging: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,6 +100,10 @@ class NeuromodulationRun(SpikingTaskSizes):
         require_choice(self.training, "training", TRAININGS)
         require(self.task != "mlp" or self.device == "cpu", "device", self.device,
                 "'cpu' for task 'mlp' (the plain MLP reference trains on the CPU)")
+        require_choice(self.protocol, "protocol", tuple(PROTOCOLS))
+        require_choice(self.training_data, "training_data", TRAINING_DATA)
+        require(not (self.weight_averaging and self.task == "mlp"), "weight_averaging", self.weight_averaging,
+                "False for the mlp task (spiking tasks only)")
         NoiseConfig(scale=self.noise_scale, reference=self.reference)  # validates noise_scale, reference
         require(self.noise_scale in self.test_scales, "test_scales", self.test_scales,
                 f"a list of scales that includes noise_scale = {self.noise_scale}")
@@ -101,6 +116,11 @@ class NeuromodulationRun(SpikingTaskSizes):
             self.ipd_run()
         else:
             self.digits_run()
+
+    def ipd_run(self, **settings) -> IPDRun:
+        """The IPD run of these sizes, hidden units, protocol and training data."""
+        return super().ipd_run(n_hidden=self.ipd_hidden, training_data=self.training_data,
+                               **PROTOCOLS[self.protocol], **settings)
 
     def noise_config(self) -> NoiseConfig | None:
         """The training noise (None: trained without noise)."""
@@ -147,13 +167,18 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         lr = config.lr
 
         def train(noise: NoiseTraining | None) -> FitResult:
-            return fit(network, train_data, validation_data, config, hooks=() if noise is None else (noise,))
+            averaging = WeightAverage(network, run.epochs // 2 + 1) if run.weight_averaging else None
+            fitted = fit(network, train_data, validation_data, config,
+                         hooks=tuple(hook for hook in (noise, averaging) if hook is not None))
+            if averaging is not None:
+                averaging.apply()
+            return fitted
 
         def score() -> list[float]:
             return [m["acc"] for m in evaluate(network, test_data)]
 
         def train_score() -> list[float]:
-            return [m["acc"] for m in evaluate(network, train_data)]
+            return [m["acc"] for m in evaluate(network, train_data.for_epoch(1))]
 
     noise_config = run.noise_config()
     training = None
@@ -187,6 +212,11 @@ def _row(run: NeuromodulationRun, seed: int, layers: dict[str, WeightLayer], tra
         row[column], row[f"{column}_sd"] = point["mean"], point["sd"]
     kept = row[curve_column(run.reference, run.noise_scale)]
     row["kept_at_noise_scale"] = kept / clean if clean > 0 else float("nan")
+    if run.noise_scale > 0:
+        for name, layer in layers.items():
+            alone = noisy_scores(fixed_noise({name: layer}, run.noise_scale, run.reference), score, seed,
+                                 f"noise/layer/{name}", run.n_draws)[:, 0]
+            row[f"kept_{name}_only"] = float(alone.mean()) / clean if clean > 0 else float("nan")
     if training is not None and training.noise.config.learned:
         for name, stds in training.history[-1].items():
             row[f"final_std_{name}"] = stds[0]

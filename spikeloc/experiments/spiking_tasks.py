@@ -14,8 +14,8 @@ import torch
 from spikeloc import datasets
 from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, split
-from spikeloc.experiments.ipd import IPDRun, member_datasets
-from spikeloc.learning.surrogate import MemberData, TrainConfig
+from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets
+from spikeloc.learning.surrogate import MemberData, TrainConfig, TrainingData
 from spikeloc.networks.classifier import SpikingClassifier
 
 
@@ -45,12 +45,16 @@ class SpikingTaskSizes:
         return DigitsRun(hidden=self.hidden, epochs=self.epochs, n_train=self.n_train, device=self.device)
 
 
-def spiking_setup(run: SpikingTaskSizes, seed: int) -> tuple[SpikingClassifier, list[MemberData], TrainConfig]:
+def spiking_setup(run: SpikingTaskSizes, seed: int,
+                  ) -> tuple[SpikingClassifier, list[TrainingData | MemberData], TrainConfig]:
     """The untrained network, (train, validation, test) data and training settings of a run with a ``task``
-    (``"ipd"`` or ``"digits"``); the test inputs are encoded once."""
+    (``"ipd"`` or ``"digits"``); the test inputs are encoded once. IPD training data are fresh every epoch
+    (:class:`~spikeloc.experiments.ipd.FreshStimuli`) when the IPD run says so."""
     if run.task == "ipd":
         ipd = run.ipd_run()
         splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
+        if ipd.training_data != "fixed":
+            splits[0] = FreshStimuli(((ipd, seed),))
         network = SpikingClassifier(ipd.network_config(), [ipd.member(seed)])
         config = ipd.train_config()
     else:

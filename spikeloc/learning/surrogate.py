@@ -12,6 +12,10 @@ dropout masks from each member's ``"dropout"`` stream, the loss of ``TrainConfig
 Learning-rate schedules (``TrainConfig.lr_schedule``): ``"constant"`` (the seed's) or ``"cosine"`` (see
 :class:`~spikeloc.learning.trainer.TrainConfig`).
 
+Training data may change from epoch to epoch (:class:`~spikeloc.learning.trainer.TrainingData`):
+:class:`MemberData` is the same every epoch (fixed data); a source of fresh samples (e.g.
+:class:`spikeloc.experiments.ipd.FreshStimuli`) gives new ones each epoch. Validation data are always fixed.
+
 Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
 (:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
 generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
@@ -32,10 +36,10 @@ import torch
 from spikeloc import seeding
 from spikeloc.learning import trainer
 from spikeloc.learning.losses import LossConfig, member_losses
-from spikeloc.learning.trainer import FitResult, Learner, MemberData, TrainConfig, TrainingHook
+from spikeloc.learning.trainer import FitResult, Learner, MemberData, TrainConfig, TrainingData, TrainingHook
 from spikeloc.networks.classifier import SpikingClassifier
 
-__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingHook", "evaluate", "fit",
+__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate", "fit",
            "spiking_learner", "train_epoch"]
 
 
@@ -65,14 +69,16 @@ def train_epoch(network: SpikingClassifier, optimiser: torch.optim.Optimizer, tr
                                encode, hooks, scheduler)
 
 
-def fit(network: SpikingClassifier, train: MemberData, validation: MemberData, config: TrainConfig,
+def fit(network: SpikingClassifier, training_data: TrainingData, validation: MemberData, config: TrainConfig,
         progress: bool = False, hooks: Sequence[TrainingHook] = ()) -> FitResult:
-    """Train every member of ``network`` in place; on return each holds its best-validation weights.
+    """Train every member of ``network`` in place on ``training_data`` (fixed :class:`MemberData` or a
+    :class:`TrainingData` source of fresh samples per epoch); on return each holds its best-validation weights.
     ``hooks`` (:class:`TrainingHook`) act around every optimiser step, e.g. weight noise in training
     (validation runs without it unless it is on at evaluation); a hook's own state is not rolled back to the
     best epoch."""
-    learner = spiking_learner(network, config.loss, _dropout_generators(network, train.inputs.device))
-    return trainer.fit(learner, train, validation, config, hooks, progress)
+    device = next(network.parameters()).device  # the data's too (see the trainer's assumptions on devices)
+    learner = spiking_learner(network, config.loss, _dropout_generators(network, device))
+    return trainer.fit(learner, training_data, validation, config, hooks, progress)
 
 
 #: Task metrics: ``metrics(k, predicted)`` -> extra entries of member k's evaluation, ``predicted`` its (N,)

@@ -160,6 +160,10 @@ class MemberData:
     def n_samples(self) -> int:
         return self.labels.shape[1]
 
+    def for_epoch(self, epoch: int) -> MemberData:
+        """Fixed training data (:class:`TrainingData`): the same samples every epoch."""
+        return self
+
     def member_labels(self, k: int) -> torch.Tensor:
         return self.labels[self.source[k]]
 
@@ -189,6 +193,13 @@ class MemberData:
         require(generators is not None and len(generators) == inputs.shape[0], "generators",
                 None if generators is None else len(generators), f"one per member ({inputs.shape[0]})")
         return torch.stack([self.encoder.encode(x, g) for x, g in zip(inputs, generators)])
+
+
+class TrainingData(Protocol):
+    """What :func:`fit` trains on: ``for_epoch(epoch)`` is the :class:`MemberData` of epoch ``epoch`` (1, 2, ...),
+    of the same size every epoch; ``fit`` asks for each epoch once, in order."""
+
+    def for_epoch(self, epoch: int) -> MemberData: ...
 
 
 @dataclass(frozen=True)
@@ -350,13 +361,15 @@ def _scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig, n_samples:
     return None, None
 
 
-def fit(learner: Learner, train: MemberData, validation: MemberData | None, config: TrainConfig,
+def fit(learner: Learner, training_data: TrainingData, validation: MemberData | None, config: TrainConfig,
         hooks: Sequence[TrainingHook] = (), progress: bool = False) -> FitResult:
-    """Train every member of ``learner`` in place by Adam (see the module docstring); on return each holds its
-    best-validation weights (its last weights when ``validation`` is None). ``hooks``
+    """Train every member of ``learner`` in place by Adam (see the module docstring) on ``training_data``
+    (fixed :class:`MemberData`, or a :class:`TrainingData` source of fresh samples per epoch); on return each
+    holds its best-validation weights (its last weights when ``validation`` is None). ``hooks``
     (:class:`TrainingHook`) act around every optimiser step; a hook's own state is not rolled back to the best
     epoch."""
     members = learner.n_members
+    train = training_data.for_epoch(1)
     if config.drop_last:
         require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
                 f"<= training set size {train.n_samples}")
@@ -372,6 +385,8 @@ def fit(learner: Learner, train: MemberData, validation: MemberData | None, conf
     result = FitResult([], [], [], [], 0.0)
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+        if epoch > 1:
+            train = training_data.for_epoch(epoch)
         epoch_loss = train_epoch(learner, optimiser, train, config, shuffle, encode, hooks, per_batch)
         if per_epoch is not None:
             per_epoch.step()

@@ -62,6 +62,8 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_option(parser, cpu_only)
+    parser.add_argument("--finished-only", action="store_true",
+                        help="run nothing: summarise the runs already finished in --out (a study stopped early)")
     parser.set_defaults(default_out=default_out)
     return parser
 
@@ -149,13 +151,19 @@ def run_script(main: Callable[[], None], name: str) -> None:
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Run (or resume) the study; write ``summary.csv``; print a readable summary; return
-    (table, long summary, output directory)."""
+    """Run (or resume) the study, or with ``--finished-only`` take the runs already in ``runs.csv``; write
+    ``summary.csv``; print a readable summary; return (table, long summary, output directory)."""
     out = Path(args.out)
-    try:
-        table = run_study(study, out, **executor_options(args))
-    except ForeignResultsError as error:
-        raise error.naming("--overwrite") from None
+    if args.finished_only:
+        if not (out / "runs.csv").is_file():
+            raise ValueError(f"--finished-only: {out}/runs.csv does not exist (no run of this study has finished there)")
+        table = pd.read_csv(out / "runs.csv")
+        print(f"{len(table)} of {len(study.configs) * len(study.seeds)} runs finished in {out}/ (none run now)")
+    else:
+        try:
+            table = run_study(study, out, **executor_options(args))
+        except ForeignResultsError as error:
+            raise error.naming("--overwrite") from None
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

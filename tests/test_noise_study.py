@@ -81,7 +81,7 @@ def test_conditions_of_one_seed_share_data_weights_and_evaluation_noise(monkeypa
     (weights, data), (fixed_weights, fixed_data) = setups
     assert all(torch.equal(a, b) for a, b in zip(weights, fixed_weights))  # the same initial weights
     assert all(torch.equal(a, b) for a, b in zip(data, fixed_data))  # the same train, validation and test sets
-    assert len(draws[0]) == len(draws[1]) == 2 + 2 * 2 + 1 * 2  # noisy accuracy, then the curve's points
+    assert len(draws[0]) == len(draws[1]) == 2 + 2 * 2 + 1 * 2 + 2 * 2  # noisy accuracy, the curve, each layer alone
     assert all(torch.equal(a, b) for one, other in zip(*draws) for a, b in zip(one, other))  # the same noise
     other_network, (other_train, _, _), _ = spiking_setup(NeuromodulationRun(training="none", **tiny), 4)
     assert not torch.equal(other_train.inputs, data[0])  # another seed: other data (so the checks can fail)

@@ -143,8 +143,8 @@ def test_ipd_beyond_study_compares_fresh_stimuli_and_phase_noise_training(monkey
     pairs = set(zip(comparison["baseline"], comparison["option"]))
     assert {("seed", "fresh_stimuli"), ("fresh_stimuli", "fresh_phase_noise_0.3"),
             ("phase_noise_0.3", "fresh_phase_noise_0.3")} <= pairs
-    assert set(comparison["n_pairs"]) == {2}
-    assert "n_pairs" in capsys.readouterr().out
+    assert set(comparison["n_units"]) == {2} and set(comparison["unit"]) == {"seed"}
+    assert "n_units" in capsys.readouterr().out
     # a study stopped early: what finished is summarised and nothing runs
     table.iloc[:5].to_csv(out / "runs.csv", index=False)
     module.main(["--out", str(out), "--executor", "inline", "--quiet", "--finished-only"])

@@ -67,7 +67,7 @@ def spiking_setup(run: SpikingTaskSizes, seed: int,
         network = SpikingClassifier(digits.network_config(dataset.n_features, len(dataset.classes)),
                                     [digits.member(seed)])
         config = digits.train_config()
-    return network.to(splits[0].inputs.device), splits, config
+    return network.to(splits[1].inputs.device), splits, config  # validation data: always fixed MemberData
 
 
 def _encoded_once(data: MemberData, members) -> MemberData:

@@ -13,7 +13,7 @@ from spikeloc.networks.classifier import (
     predict,
 )
 from spikeloc.substrate.neurons import LIFParameters, lif_step
-from spikeloc.substrate.synapses import Synapses, dale_signs
+from spikeloc.substrate.synapses import Synapses, dale_signs, signed_weight
 from spikeloc.tasks.ipd import IPDTask, generate
 
 
@@ -313,3 +313,41 @@ def test_network_without_hidden_layers_connects_inputs_to_the_readout():
     assert net(random_spikes((5, 30, 12))).shape == (5, 30, 4)
     with pytest.raises(ValueError, match="dale_layers"):
         SpikingClassifier(config, [Member(dale_layers="input")])
+
+
+# Cases that kill mutants mutmut found surviving in synapses.py and classifier.py (`make mutation`).
+
+def test_dale_magnitude_and_its_gradient_in_both_zero_gradient_modes():
+    """|raw| * sign in both modes; at raw = 0 the "recover" mode passes gradient +1 * sign (a silenced synapse
+    can grow back), the default "cull" mode none (torch's d|w|/dw = 0 at 0)."""
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    expected = torch.tensor([2.0, -0.0, 0.5, -3.0])
+    for mode, zero_gradient in (("recover", -1.0), ("cull", 0.0)):
+        raw = torch.tensor([-2.0, 0.0, 0.5, 3.0], requires_grad=True)
+        effective = signed_weight(raw, signs, mode) if mode == "recover" else signed_weight(raw, signs)
+        assert torch.equal(effective, expected)
+        effective.sum().backward()
+        assert torch.equal(raw.grad, torch.tensor([-1.0, zero_gradient, 1.0, -1.0]))
+
+
+def test_dale_signs_at_the_ends_of_the_inhibitory_fraction():
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(dale_signs(6, 1.0, generator), -torch.ones(6))
+    assert torch.equal(dale_signs(6, 0.0, generator), torch.ones(6))
+    with pytest.raises(ValueError, match=r"^ie_ratio = 1\.5 is invalid: must be in \[0, 1\]$"):
+        dale_signs(6, 1.5, generator)
+
+
+def test_predict_rounds_population_counts_only():
+    """A membrane readout's time sums are not rounded (0.2 < 0.4 decides); a population readout's fractions are
+    turned into counts (population * score) before the argmax."""
+    membrane = torch.tensor([[0.1, 0.2], [0.1, 0.2]])  # (T, classes): sums 0.2 and 0.4
+    assert predict(membrane).item() == 1
+    fractions = torch.tensor([[0.1, 0.1], [0.1, 0.1], [0.0, 0.1]])  # 10 neurons per class: 2 and 3 spikes
+    assert predict(fractions, population=10).item() == 1
+
+
+def test_first_spike_tie_break_never_prefers_a_class_below_the_top_count():
+    """The only class at the top count wins even when it spiked only at the last step."""
+    output = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # (T = 3, classes)
+    assert predict(output, "first_spike").item() == 1

@@ -20,8 +20,7 @@ import dataclasses
 import re
 from typing import Any
 
-from spikeloc.study.runner import OMIT_IF_DEFAULT
-from spikeloc.validation import require
+from spikeloc.validation import OMIT_IF_DEFAULT, require
 
 DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N' or 'auto'"
 _PATTERN = re.compile(r"cpu|auto|cuda(:\d+)?")

@@ -14,6 +14,12 @@ class InvalidValue(ValueError):
         self.field = field
 
 
+#: Field metadata of a config field added after results were recorded: while it holds its default it is left
+#: out of a study's run identity and columns (:func:`spikeloc.study.runner.recorded_fields`), so those results
+#: keep their run ids. Defined here, beside the other config helpers, so configs below the study machinery can
+#: mark their fields without importing it.
+OMIT_IF_DEFAULT = "omit_if_default"
+
 def require(condition: bool, field: str, value: object, allowed: str) -> None:
     """Raise :class:`InvalidValue` (a ``ValueError``) naming ``field`` unless ``condition`` holds."""
     if not condition:

@@ -327,6 +327,12 @@ def _zero_gradients(learner: Learner, skipped: torch.Tensor) -> None:
             _rows(p.grad, learner.n_members)[skipped.to(p.device)] = 0.0
 
 
+def _per_weight_state(optimiser: torch.optim.Optimizer, p: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """The optimiser's state of ``p`` that has one entry per weight (Adam's moments; not its step count)."""
+    return [(name, value) for name, value in optimiser.state.get(p, {}).items()
+            if torch.is_tensor(value) and value.shape == p.shape]
+
+
 def _step_except(optimiser: torch.optim.Optimizer, learner: Learner, skipped: torch.Tensor) -> None:
     """``optimiser.step()``, after which the ``skipped`` members' weights and their slices of the optimiser's
     per-weight state are what they were before it (state the step created starts at zero for them, as Adam's
@@ -338,16 +344,14 @@ def _step_except(optimiser: torch.optim.Optimizer, learner: Learner, skipped: to
     held = []
     for p in learner.parameters:
         mask = skipped.to(p.device)
-        state = {name: _rows(value, members)[mask].clone() for name, value in optimiser.state.get(p, {}).items()
-                 if torch.is_tensor(value) and value.shape == p.shape}
+        state = {name: _rows(value, members)[mask].clone() for name, value in _per_weight_state(optimiser, p)}
         held.append((p, mask, _rows(p.detach(), members)[mask].clone(), state))
     optimiser.step()
     with torch.no_grad():
         for p, mask, weights, state in held:
             _rows(p.detach(), members)[mask] = weights
-            for name, value in optimiser.state.get(p, {}).items():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    _rows(value, members)[mask] = state.get(name, 0.0)
+            for name, value in _per_weight_state(optimiser, p):
+                _rows(value, members)[mask] = state.get(name, 0.0)
 
 
 def _scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig, n_samples: int,

@@ -56,6 +56,7 @@ from tqdm import tqdm
 import spikeloc
 from spikeloc.files import atomic_write
 from spikeloc.runtime import configure, keep_freed_memory
+from spikeloc.validation import OMIT_IF_DEFAULT
 
 STUDY_FILE = "study.json"
 RUNS_FILE = "runs.csv"
@@ -119,11 +120,6 @@ class _Terminated(KeyboardInterrupt):
 def _canonical_json(value: Any) -> str:
     """Deterministic JSON text of ``value`` (sorted keys, finite numbers only)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-#: Field metadata of a config field added after results were recorded: while it holds its default it is left
-#: out of the run's identity and columns (:func:`recorded_fields`), so those results keep their run ids.
-OMIT_IF_DEFAULT = "omit_if_default"
 
 
 def recorded_fields(config: Any) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def ensemble_key(run: IPDRun) -> tuple:
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
-               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "training_data", "device")
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device")
 
 
 def test_dataset(run: IPDRun, seed: int) -> IPDData:
@@ -146,13 +146,13 @@ def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
                     seeding.generator(seed, stream, resolve_device(run.device)))
 
 
-def _shared(runs: Sequence[tuple[IPDRun, int]], make) -> list:
-    """``make(run, seed)`` per run, made once per distinct (seed, :data:`DATA_FIELDS`): runs that differ only in,
-    say, dropout share one copy of the same data (a paired design)."""
+def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS) -> list:
+    """``make(run, seed)`` per run, made once per distinct (seed, ``fields``): runs that differ only in, say,
+    dropout share one copy of the same data (a paired design)."""
     cache: dict[tuple, object] = {}
     made = []
     for run, seed in runs:
-        key = (seed, *(getattr(run, name) for name in DATA_FIELDS))
+        key = (seed, *(getattr(run, name) for name in fields))
         if key not in cache:
             cache[key] = make(run, seed)
         made.append(cache[key])
@@ -164,7 +164,8 @@ def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], 
 
     Data depend only on the seed and the stimulus settings (:data:`DATA_FIELDS`), so runs that differ in,
     say, dropout see the same data (a paired design); such runs share one generated copy. The training set is
-    the first epoch's (:func:`training_set`).
+    the first epoch's (:func:`training_set`), the same for fixed and fresh stimuli, so ``training_data`` is
+    not among those fields (:class:`FreshStimuli` adds it for the later epochs).
     """
     per_run = _shared(runs, lambda run, seed: (
         training_set(run, seed),
@@ -184,7 +185,8 @@ class FreshStimuli:
 
     def for_epoch(self, epoch: int) -> MemberData:
         return MemberData.stack([(d.spikes, d.labels)
-                                 for d in _shared(self.runs, lambda run, seed: training_set(run, seed, epoch))])
+                                 for d in _shared(self.runs, lambda run, seed: training_set(run, seed, epoch),
+                                                  (*DATA_FIELDS, "training_data"))])
 
 
 def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],

@@ -6,6 +6,9 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
+# pytest-xdist workers for make test / test-slow: one per core (each runs its tests on one torch thread), at most 4
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4
 
 .PHONY: setup study test test-slow test-triton bench mutation clean
 
@@ -23,10 +26,10 @@ study: $(STAMP)
 	$(BIN)/python studies/robustness.py --preset quick --out results/robustness-quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(PYTEST) -m slow
 
 # The Triton (CUDA) LIF kernel tested on CPU through Triton's interpreter; installs the [gpu] extra (~1 GB).
 test-triton: $(STAMP)

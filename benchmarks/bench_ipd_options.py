@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from spikeloc import runtime, seeding
-from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets
-from spikeloc.learning.surrogate import MemberData, train_epoch
+from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets, stacked
+from spikeloc.learning.surrogate import train_epoch
 from spikeloc.networks.classifier import SpikingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
@@ -33,8 +33,8 @@ from ipd_beyond import OPTIONS, option_settings  # noqa: E402
 def trainer(name: str, members: int):
     run = IPDRun(n_val_samples=1, n_test_samples=1, **option_settings(name, {}))
     runs = [(run, seed) for seed in range(members)]
-    train = MemberData.stack([(d.spikes, d.labels) for d in member_datasets(runs)[0]])
-    source = FreshStimuli(tuple(runs)) if run.training_data != "fixed" else train
+    train = stacked(member_datasets(runs)[0])
+    source = FreshStimuli(tuple(runs), train) if run.training_data != "fixed" else train
     epochs = itertools.count(2)
     network = SpikingClassifier(run.network_config(), [run.member(seed) for _, seed in runs])
     config = run.train_config()
@@ -49,7 +49,7 @@ def trainer(name: str, members: int):
 
 def generation(members: int):
     """Generating one epoch's fresh training set for ``members`` members (distinct seeds)."""
-    source = FreshStimuli(tuple((IPDRun(training_data="per_epoch"), seed) for seed in range(members)))
+    source = FreshStimuli.of([(IPDRun(training_data="per_epoch"), seed) for seed in range(members)])
     epochs = itertools.count(2)
     return lambda: source.for_epoch(next(epochs))
 

@@ -57,14 +57,15 @@ PRESETS = {
     "full": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={
         "ipd": dict(epochs=30), "digits": dict(epochs=30, hidden=(200,)), "mlp": dict(epochs=30)}),
     # what bounds and what raises IPD's robustness to weight noise: robust protocol, 5 seeds; without noise and with
-    # fixed-noise training, each variant against the base network (paired on seed); scored at noise 0 and 0.3 only
+    # fixed-noise and learned-noise (entropy objective) training, each variant against the base network (paired on
+    # seed); scored at noise 0 and 0.3 only
     # (the curve's other points cost most of a run's time)
     "ipd": dict(seeds=(0, 1, 2, 3, 4), n_draws=5, tasks={"ipd": dict(epochs=10, protocol="robust",
                                                                      test_scales=(0.0, HEADLINE_SCALE))}, variants={
-        "base": (("none", "fixed"), {}),
+        "base": (("none", "fixed", "learned"), {}),
         "averaged": (("none",), dict(weight_averaging=True)),
-        "fresh_stimuli": (("none", "fixed"), dict(training_data="per_epoch")),
-        "hidden_100": (("none",), dict(ipd_hidden=100))}),
+        "fresh_stimuli": (("none", "fixed", "learned"), dict(training_data="per_epoch")),
+        "hidden_100": (("none", "fixed"), dict(ipd_hidden=100))}),
 }
 #: Settings that tell a preset's variants apart (the default variant, "base", changes none).
 VARIANT_FIELDS = ("ipd_hidden", "training_data", "weight_averaging")

@@ -61,14 +61,14 @@ def test_fresh_stimuli_member_result_does_not_depend_on_its_ensemble():
 
 def test_fresh_stimuli_are_new_every_epoch_and_the_first_epoch_is_the_fixed_set():
     fresh, fixed = IPDRun(**SMALL, training_data="per_epoch"), IPDRun(**SMALL)
-    source = FreshStimuli(((fresh, 0), (fixed, 0), (fresh, 1)))
+    source = FreshStimuli.of(((fresh, 0), (fixed, 0), (fresh, 1)))
     first, second, third = (source.for_epoch(e) for e in (1, 2, 3))
     assert torch.equal(first.inputs[first.source[0]], first.inputs[first.source[1]])  # epoch 1: the fixed set
     assert not torch.equal(first.inputs[first.source[0]], first.inputs[first.source[2]])  # seeds differ
     assert not torch.equal(first.inputs[first.source[0]], second.inputs[second.source[0]])
     assert not torch.equal(second.inputs[second.source[0]], third.inputs[third.source[0]])
     assert torch.equal(first.inputs[first.source[1]], third.inputs[third.source[1]])  # fixed stays fixed
-    assert torch.equal(FreshStimuli(((fresh, 0),)).for_epoch(2).inputs[0], second.inputs[second.source[0]])
+    assert torch.equal(FreshStimuli.of(((fresh, 0),)).for_epoch(2).inputs[0], second.inputs[second.source[0]])
     # one epoch of fresh stimuli is one epoch on the fixed set
     drop = lambda row: {k: v for k, v in row.items() if k != "seconds_per_epoch"}  # noqa: E731
     one_epoch = dict(SMALL, epochs=1)

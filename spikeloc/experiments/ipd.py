@@ -179,14 +179,36 @@ def member_datasets(runs: Sequence[tuple[IPDRun, int]]) -> tuple[list[IPDData], 
 class FreshStimuli:
     """Training data of an ensemble (:class:`spikeloc.learning.surrogate.TrainingData`) with fresh stimuli per
     epoch for the members whose run says ``training_data="per_epoch"``: each member's samples come from its own
-    seed's streams (:func:`training_set`), so a member's data do not depend on its ensemble."""
+    seed's streams (:func:`training_set`), so a member's data do not depend on its ensemble. ``first_epoch`` is
+    the ensemble's epoch-1 training data (every member's :func:`training_set` of epoch 1, as
+    :func:`member_datasets` made it); members with fixed data keep theirs every epoch, and nothing is generated
+    twice."""
 
     runs: tuple[tuple[IPDRun, int], ...]
+    first_epoch: MemberData
+
+    @classmethod
+    def of(cls, runs: Sequence[tuple[IPDRun, int]]) -> FreshStimuli:
+        """The runs' training data, epoch 1 made here."""
+        return cls(tuple(runs), stacked(member_datasets(runs)[0]))
 
     def for_epoch(self, epoch: int) -> MemberData:
-        return MemberData.stack([(d.spikes, d.labels)
-                                 for d in _shared(self.runs, lambda run, seed: training_set(run, seed, epoch),
-                                                  (*DATA_FIELDS, "training_data"))])
+        if epoch == 1:
+            return self.first_epoch
+        first = self.first_epoch
+        kept = [(first.inputs[i], first.labels[i]) for i in range(first.inputs.shape[0])]
+        fresh = iter(_shared([(run, seed) for run, seed in self.runs if run.training_data != "fixed"],
+                             lambda run, seed: training_set(run, seed, epoch), (*DATA_FIELDS, "training_data")))
+        pairs = []
+        for k, (run, _) in enumerate(self.runs):
+            data = kept[first.source[k]] if run.training_data == "fixed" else next(fresh)
+            pairs.append(data if isinstance(data, tuple) else (data.spikes, data.labels))
+        return MemberData.stack(pairs)
+
+
+def stacked(datasets: Sequence[IPDData]) -> MemberData:
+    """Member k trains or is tested on ``datasets[k]`` (one stored copy of a dataset given twice)."""
+    return MemberData.stack([(d.spikes, d.labels) for d in datasets])
 
 
 def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
@@ -195,11 +217,11 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     run, in order (see :func:`run_ipd_ensemble`)."""
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     datasets = member_datasets(runs)
-    train, validation, test = (MemberData.stack([(d.spikes, d.labels) for d in split]) for split in datasets)
+    train, validation, test = (stacked(split) for split in datasets)
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     network.to(train.inputs.device)
     fresh = any(run.training_data != "fixed" for run, _ in runs)
-    fitted = fit(network, FreshStimuli(tuple(runs)) if fresh else train, validation, first.train_config(),
+    fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation, first.train_config(),
                  progress=progress)
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
@@ -261,7 +283,7 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
              entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
-    data = MemberData.stack([(d.spikes, d.labels) for d in datasets])
+    data = stacked(datasets)
     n_classes = saved.network.config.n_classes
     metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(datasets[k], guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,

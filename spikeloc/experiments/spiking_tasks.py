@@ -14,7 +14,7 @@ import torch
 from spikeloc import datasets
 from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, split
-from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets
+from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets, stacked
 from spikeloc.learning.surrogate import MemberData, TrainConfig, TrainingData
 from spikeloc.networks.classifier import SpikingClassifier
 
@@ -52,9 +52,9 @@ def spiking_setup(run: SpikingTaskSizes, seed: int,
     (:class:`~spikeloc.experiments.ipd.FreshStimuli`) when the IPD run says so."""
     if run.task == "ipd":
         ipd = run.ipd_run()
-        splits = [MemberData.stack([(d.spikes, d.labels) for d in part]) for part in member_datasets([(ipd, seed)])]
+        splits = [stacked(part) for part in member_datasets([(ipd, seed)])]
         if ipd.training_data != "fixed":
-            splits[0] = FreshStimuli(((ipd, seed),))
+            splits[0] = FreshStimuli(((ipd, seed),), splits[0])
         network = SpikingClassifier(ipd.network_config(), [ipd.member(seed)])
         config = ipd.train_config()
     else:

@@ -218,6 +218,8 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     datasets = member_datasets(runs)
     train, validation, test = (stacked(split) for split in datasets)
+    targets = [[(d.ipd_rad, d.labels) for d in datasets[split]] for split in (0, 2)]  # what the metrics need
+    del datasets  # the stacked copies hold the spikes from here on
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     network.to(train.inputs.device)
     fresh = any(run.training_data != "fixed" for run, _ in runs)
@@ -225,8 +227,8 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
                  progress=progress)
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
-        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(split[k], guess, n_classes))
-        for data, split in ((train, datasets[0]), (test, datasets[2])))
+        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
+        for data, split in zip((train, test), targets))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok",
         "error": "",
@@ -285,7 +287,7 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
-    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(datasets[k], guess, n_classes))
+    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
              "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],
              "test_midpoint_error_deg": m["midpoint_error_deg"]} for (run, data_seed), m in zip(runs, metrics)]

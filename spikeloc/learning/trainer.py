@@ -390,6 +390,7 @@ def fit(learner: Learner, training_data: TrainingData, validation: MemberData | 
     start = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
         if epoch > 1:
+            del train  # freed before the next epoch's data are made (fresh stimuli: a new set each epoch)
             train = training_data.for_epoch(epoch)
         epoch_loss = train_epoch(learner, optimiser, train, config, shuffle, encode, hooks, per_batch)
         if per_epoch is not None:

@@ -168,8 +168,9 @@ def midpoint_error_deg(labels: torch.Tensor, predicted: torch.Tensor, n_classes:
     return float(torch.rad2deg(difference.abs()).mean())
 
 
-def ipd_metrics(data: IPDData, predicted: torch.Tensor, n_classes: int) -> dict[str, float]:
-    """The task's errors of ``predicted`` classes on ``data``: ``error_deg`` (the seed's metric, see
-    :func:`seed_error_deg`) and ``midpoint_error_deg``."""
-    return {"error_deg": seed_error_deg(data.ipd_rad.cpu(), predicted, n_classes),
-            "midpoint_error_deg": midpoint_error_deg(data.labels.cpu(), predicted, n_classes)}
+def ipd_metrics(ipd_rad: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor,
+                n_classes: int) -> dict[str, float]:
+    """The task's errors of ``predicted`` classes on samples of true IPDs ``ipd_rad`` and classes ``labels``:
+    ``error_deg`` (the seed's metric, see :func:`seed_error_deg`) and ``midpoint_error_deg``."""
+    return {"error_deg": seed_error_deg(ipd_rad.cpu(), predicted, n_classes),
+            "midpoint_error_deg": midpoint_error_deg(labels.cpu(), predicted, n_classes)}

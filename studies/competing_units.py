@@ -3,7 +3,8 @@
 Grid (spikeloc.experiments.competing.CompetingRun), x run seeds:
 
 * readouts on the learned features: ``spiking`` (one LIF output neuron per class, the first tied class wins: the
-  seed's), ``spiking-first-spike`` (ties broken by the first spike), ``spiking-population`` (``population`` LIF
+  seed's), ``spiking-first-spike`` (ties broken by the first spike), ``spiking-membrane`` (ties broken by the
+  final membrane, :mod:`spikeloc.networks.classifier`), ``spiking-population`` (``population`` LIF
   neurons per class decoded by the summed count, ties by the first spike) and ``krotov`` (Krotov & Hopfield's
   readout); and ``spiking-chosen``: per seed, the spiking readout with the best validation accuracy;
 * stacks: one layer, two layers joined by the seed's static Dale connection, and two layers joined by the
@@ -24,7 +25,7 @@ candidate), chosen.csv (the runs chosen on validation), chosen_summary.csv, comp
 accuracy_vs_hidden.png (test accuracy of the chosen runs against hidden size per readout and stack) and
 weights.png (the first layer's weights of seed 0 at the largest hidden size).
 
-    python studies/competing_units.py --preset quick|small|seed|full [--epochs N] [--out DIR]
+    python studies/competing_units.py --preset quick|small|readouts|seed|full [--epochs N] [--out DIR]
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ POPULATION = 10
 READOUTS = {
     "spiking": dict(readout="spiking"),
     "spiking-first-spike": dict(readout="spiking", tie_break="first_spike"),
+    "spiking-membrane": dict(readout="spiking", tie_break="membrane"),
     "spiking-population": dict(readout="spiking", population=POPULATION, tie_break="first_spike"),
     "krotov": dict(readout="krotov"),
 }
-SPIKING = ("spiking", "spiking-first-spike", "spiking-population")
+SPIKING = ("spiking", "spiking-first-spike", "spiking-membrane", "spiking-population")
 #: The two-layer stacks: the seed's static Dale connection, and the best of {Dale, identity} x {none, divisive} x
 #: activation power {1, 4.5} on the validation split of seed 0 (400 units, 30 unsupervised epochs, Krotov's
 #: readout: validation 81.5 % against 23.5 % for the seed's connection and 94.25 % for one layer).
@@ -68,6 +70,8 @@ PRESETS = {
     "small": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
                   sizes=dict(rule_epochs=30)),
     # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
+    # the readouts at the full MNIST-5k settings (100 unsupervised epochs, 60 readout epochs), one layer of 400
+    "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={}, sizes={}),
     "seed": dict(hidden_sizes=(400, 2000), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED),
                  variations=VARIATIONS, sizes={}),
     "full": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2, 3, 4),
@@ -103,7 +107,7 @@ def readout_name(row: pd.Series) -> str:
         return row["readout"]
     if row["population"] > 1:
         return "spiking-population"
-    return "spiking-first-spike" if row["tie_break"] == "first_spike" else "spiking"
+    return {"first_spike": "spiking-first-spike", "membrane": "spiking-membrane"}.get(row["tie_break"], "spiking")
 
 
 def stack_name(row: pd.Series) -> str:

@@ -81,12 +81,12 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     module.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
     betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
-    per_cell = 3 + betas  # three spiking readouts, Krotov's with each beta
+    per_cell = 4 + betas  # four spiking readouts, Krotov's with each beta
     # softmax regression once, the MLP, readouts x 2 stacks, 2 readouts x 1 variation
     assert len(table) == (1 + 1 + per_cell * 2 + (1 + betas)) * 2 and set(table["status"]) == {"ok"}
-    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike"}
+    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike", "membrane"}
     chosen = pd.read_csv(out / "chosen.csv")
-    assert len(chosen) == (1 + 1 + 5 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
+    assert len(chosen) == (1 + 1 + 6 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
     spiking = chosen[chosen["readout"] == "spiking"]
     best = spiking[spiking["readout_name"] == "spiking-chosen"]
     others = spiking[spiking["readout_name"] != "spiking-chosen"]
@@ -103,9 +103,9 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     paired = pd.read_csv(out / "comparisons.csv")
     assert set(paired["n_units"]) == {2} and set(paired["unit"]) == {"seed"}  # paired on the seed only, one cell at a time
     versus_krotov = paired[paired["baseline"] == "krotov"]
-    assert len(versus_krotov) == 4 * 2 + 2  # 4 spiking readouts x 2 stacks; population and chosen in the variation
-    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 5 * 2
-    assert len(paired[paired["baseline"] == "1 layer"]) == 5
+    assert len(versus_krotov) == 5 * 2 + 2  # 5 spiking readouts x 2 stacks; population and chosen in the variation
+    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 6 * 2
+    assert len(paired[paired["baseline"] == "1 layer"]) == 6
     for figure in ("accuracy_vs_hidden.png", "weights.png"):
         assert (out / figure).stat().st_size > 10_000
     printed = capsys.readouterr().out

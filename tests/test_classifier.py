@@ -1,5 +1,3 @@
-import dataclasses
-
 import pytest
 import snntorch as snn
 import torch
@@ -306,8 +304,10 @@ def test_network_membrane_tie_break_reads_the_final_membrane_after_the_reset(bac
     assert predict(trace.output, "first_spike").tolist() == [1]
     with pytest.raises(ValueError, match="^final_membrane = "):
         net.predict(trace.output)  # the output alone cannot break the tie by membrane
-    first = SpikingClassifier(dataclasses.replace(net.config, tie_break="first"), net.members)
+    first = net.with_tie_break("first")  # the same weights, another decision rule
     assert first.trace(HAND_CURRENTS[None]).final_membrane is None
+    assert torch.equal(first(HAND_CURRENTS[None]), trace.output) and first.predict(trace.output).tolist() == [0]
+    assert net.with_tie_break("first_spike").predict(trace.output).tolist() == [1]
 
 
 def test_population_membrane_tie_break_averages_the_class_neurons():

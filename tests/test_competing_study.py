@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from spikeloc.experiments import competing
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,20 @@ def test_batched_runs_share_features_and_equal_single_runs():
     assert rows[0]["feature_seconds"] == rows[1]["feature_seconds"]  # learned once, for both readouts
     assert without_timings(rows[1]) == without_timings(run_competing(krotov, seed=0))
     assert rows[1]["test_acc"] > 0.5
+
+
+def test_tie_breaks_share_one_trained_readout_and_equal_single_runs(monkeypatch):
+    """Runs differing only in the tie-break are trained once in a batch and decoded by each tie-break: every row
+    equals the run alone (trained for itself), and only the accuracies may differ between tie-breaks."""
+    runs = [dataclasses.replace(SMALL, tie_break=tie) for tie in ("first_spike", "first", "membrane")]
+    trainings = []
+    train = competing.train_ensemble_on
+    monkeypatch.setattr(competing, "train_ensemble_on", lambda *a, **k: trainings.append(a) or train(*a, **k))
+    rows = run_competing_batch([(run, 0) for run in runs])
+    assert len(trainings) == 1
+    for run, row in zip(runs, rows):
+        assert without_timings(row) == without_timings(run_competing(run, seed=0)), run.tie_break
+    assert len(trainings) == 4  # and once for each run alone
 
 
 def test_pixel_baselines_learn_without_features():

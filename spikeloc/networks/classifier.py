@@ -48,6 +48,7 @@ spikes, or ``(batch, T, inputs)`` for K = 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -307,8 +308,17 @@ class SpikingClassifier(nn.Module):
 
     def restrict(self, indices: Sequence[int]) -> SpikingClassifier:
         """A new network of the members at ``indices`` (copies of their weights and signs)."""
+        return self._copy(self.config, indices)
+
+    def with_tie_break(self, tie_break: str) -> SpikingClassifier:
+        """A copy of this network (every member, same weights) that decides ties with ``tie_break``: the
+        tie-break changes decisions only, not the output or the loss, so one trained network serves every
+        tie-break."""
+        return self._copy(dataclasses.replace(self.config, tie_break=tie_break), range(self.n_members))
+
+    def _copy(self, config: ClassifierConfig, indices: Sequence[int]) -> SpikingClassifier:
         chosen = [self.members[i] for i in indices]
-        network = SpikingClassifier(self.config, chosen)
+        network = SpikingClassifier(config, chosen).to(self.dropout.device)
         index = torch.as_tensor(list(indices), dtype=torch.long)
         with torch.no_grad():
             for mine, theirs in zip(network.synapses, self.synapses):

@@ -70,8 +70,10 @@ PRESETS = {
     "small": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
                   sizes=dict(rule_epochs=30)),
     # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
-    # the readouts at the full MNIST-5k settings (100 unsupervised epochs, 60 readout epochs), one layer of 400
-    "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={}, sizes={}),
+    # the readouts at the full MNIST-5k settings (100 unsupervised epochs, 60 readout epochs), one layer of 400,
+    # no pixel baselines: the spiking readouts against Krotov's on the same features
+    "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={}, sizes={},
+                     baselines=False),
     "seed": dict(hidden_sizes=(400, 2000), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED),
                  variations=VARIATIONS, sizes={}),
     "full": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2, 3, 4),
@@ -88,12 +90,14 @@ def with_candidates(run: CompetingRun, readout: str) -> list[CompetingRun]:
 
 
 def grid(preset: dict, settings: dict) -> list[CompetingRun]:
-    """Readouts x stacks x hidden sizes (each with its candidates), the MLP per size, softmax regression once,
-    then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
+    """Readouts x stacks x hidden sizes (each with its candidates), the MLP per size and softmax regression once
+    (unless the preset says ``baselines=False``), then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
     largest = max(preset["hidden_sizes"])
     base = CompetingRun(hidden_units=largest, **settings)
-    runs = [dataclasses.replace(base, readout="pixels-linear")]
-    runs += [dataclasses.replace(base, hidden_units=size, readout="pixels-mlp") for size in preset["hidden_sizes"]]
+    runs = []
+    if preset.get("baselines", True):
+        runs += [dataclasses.replace(base, readout="pixels-linear")]
+        runs += [dataclasses.replace(base, hidden_units=size, readout="pixels-mlp") for size in preset["hidden_sizes"]]
     for size, stack, (name, readout) in itertools.product(preset["hidden_sizes"], preset["stacks"], READOUTS.items()):
         runs += with_candidates(dataclasses.replace(base, hidden_units=size, **stack, **readout), name)
     for (field, values), name in itertools.product(preset["variations"].items(), ("spiking-population", "krotov")):

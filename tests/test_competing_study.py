@@ -134,3 +134,12 @@ def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="^k = "):
         module.main(["--out", str(tmp_path / "never"), "--quiet"])
     assert not (tmp_path / "never").exists()
+
+
+def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines():
+    module = load_study()
+    runs = module.grid(module.PRESETS["readouts"], {})
+    names = [module.readout_name(pd.Series(dataclasses.asdict(run))) for run in runs]
+    betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
+    assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"]) and names.count("krotov") == betas
+    assert {(run.hidden_units, run.layers, run.rule_epochs) for run in runs} == {(400, 1, 100)}

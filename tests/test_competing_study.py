@@ -138,7 +138,8 @@ def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
 
 def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines():
     module = load_study()
-    runs = module.grid(module.PRESETS["readouts"], {})
+    preset = module.PRESETS["readouts"]
+    runs = module.grid(preset, preset["sizes"])
     names = [module.readout_name(pd.Series(dataclasses.asdict(run))) for run in runs]
     betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
     assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"]) and names.count("krotov") == betas

@@ -143,4 +143,4 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
     names = [module.readout_name(pd.Series(dataclasses.asdict(run))) for run in runs]
     betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
     assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"]) and names.count("krotov") == betas
-    assert {(run.hidden_units, run.layers, run.rule_epochs) for run in runs} == {(400, 1, 30)}
+    assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr) for run in runs} == {(400, 1, 30, 0.1)}

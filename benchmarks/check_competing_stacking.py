@@ -1,7 +1,9 @@
 """Which connection between two competing layers lets layer 2 learn useful features (MNIST-5k, Krotov's readout).
 
-Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs 30] [--seeds 0] [--threads 1]
-      [--connections dale identity] [--normalisations none divisive] [--powers 1 4.5]
+Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs 30] [--rule-lr 0.4] [--seeds 0]
+      [--threads 1] [--connections dale identity] [--normalisations none divisive] [--powers 1 4.5]
+
+(``--connections`` with no value: one layer only, e.g. to check the rule's settings.)
 
 Per seed (spikeloc.experiments.competing, 3600 / 400 / 1000 split): one layer of ``--units`` competing units, and
 two layers joined by each connection of {the seed's static Dale connection, identity} x {no normalisation,
@@ -39,13 +41,15 @@ def main() -> None:
     parser.add_argument("--rule-epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--connections", nargs="+", default=["dale", "identity"])
+    parser.add_argument("--rule-lr", type=float, default=CompetingRun.rule_lr)
+    parser.add_argument("--connections", nargs="*", default=["dale", "identity"])
     parser.add_argument("--normalisations", nargs="+", default=["none", "divisive"])
     parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 4.5])
     args = parser.parse_args()
     runtime.configure(args.threads)
-    base = CompetingRun(hidden_units=args.units, rule_epochs=args.rule_epochs, readout="krotov")
-    print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs, Krotov's readout, "
+    base = CompetingRun(hidden_units=args.units, rule_epochs=args.rule_epochs, rule_lr=args.rule_lr, readout="krotov")
+    print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs at rule lr {args.rule_lr:g}, "
+          "Krotov's readout, "
           f"beta chosen on validation from {BETAS}; accuracy (%)", flush=True)
     for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
         runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in BETAS]

@@ -246,7 +246,79 @@ def test_tie_break_by_first_spike_worked_by_hand():
     batch = torch.stack([spikes, spikes[:, [3, 2, 1, 0]]])  # (2, T, classes): class 1 moved to index 2
     assert predict(batch, "first_spike").tolist() == [1, 2]
     with pytest.raises(ValueError, match="^tie_break = "):
-        predict(spikes, "membrane")
+        predict(spikes, "last")
+
+
+def test_tie_break_by_final_membrane_worked_by_hand():
+    # T = 3 steps, 4 classes; counts 1, 1, 0, 1: classes 0, 1 and 3 tie at 1.
+    spikes = torch.tensor([[0, 1, 0, 0],
+                           [1, 0, 0, 0],
+                           [0, 0, 0, 1]], dtype=torch.float32)  # (T, classes)
+    membrane = torch.tensor([0.2, 0.1, 0.9, 0.5])  # final membranes; class 2 is highest but not at the top count
+    assert predict(spikes).item() == 0  # the first tied class
+    assert predict(spikes, "first_spike").item() == 1  # the tied class that spiked first
+    assert predict(spikes, "membrane", final_membrane=membrane).item() == 3  # the tied class highest at the end
+    assert predict(spikes, "membrane", final_membrane=torch.tensor([0.2, 0.1, 0.9, 0.2])).item() == 0  # equal: first
+    batch = torch.stack([spikes, spikes[:, [3, 2, 1, 0]]])  # (2, T, classes): class 3 moved to index 0
+    assert predict(batch, "membrane", final_membrane=torch.stack([membrane, membrane.flip(0)])).tolist() == [3, 0]
+    for tie_break, given in (("membrane", None), ("first", membrane), ("membrane", membrane[:3])):
+        with pytest.raises(ValueError, match="^final_membrane = "):
+            predict(spikes, tie_break, final_membrane=given)
+
+
+def _identity_readout(population: int = 1, **options) -> SpikingClassifier:
+    """Inputs straight onto the LIF output neurons (one input current per output neuron), tau 10 ms, dt 1 ms."""
+    n = 5 * population
+    config = ClassifierConfig(n_inputs=n, hidden=(), n_classes=5, readout="spikes", population=population,
+                              tau_s=10e-3, tie_break="membrane", **options)
+    net = SpikingClassifier(config, [Member(seed=0)])
+    with torch.no_grad():
+        net.synapses[0].raw_weight.copy_(torch.eye(n)[None])
+    return net
+
+
+# Input currents (T = 4 steps) per output neuron, threshold 1, beta = exp(-0.1) = 0.905:
+#   class 0: 0.6, 0.6, 0, 0    -> u = 0.6, 1.143 (spike at 1), 0 (reset), 0      1 spike, first at 1, final 0
+#   class 1: 1.5, 0, 0, 0.5    -> spike at 0, u_3 = 0.5                           1 spike, first at 0, final 0.5
+#   class 2: 0, 1.1, 0, 0.8    -> spike at 1, u_3 = 0.8                           1 spike, first at 1, final 0.8
+#   class 3: 0, 0, 0, 1.3      -> spike at 3 (u_3 = 1.3, reset at 4)              1 spike, first at 3, final 0
+#   class 4: 0, 0, 0, 0.95     -> no spike                                         0 spikes,             final 0.95
+HAND_CURRENTS = torch.tensor([[0.6, 1.5, 0.0, 0.0, 0.0],
+                              [0.6, 0.0, 1.1, 0.0, 0.0],
+                              [0.0, 0.0, 0.0, 0.0, 0.0],
+                              [0.0, 0.5, 0.8, 1.3, 0.95]])
+
+
+@pytest.mark.parametrize("backend", ["fused", "snntorch"])
+def test_network_membrane_tie_break_reads_the_final_membrane_after_the_reset(backend):
+    """All four spiking classes tie at one spike: 'first' picks class 0, 'first_spike' class 1, the final
+    membrane class 2 (0.8), not class 3 (whose u_T = 1.3 is a spike at the last step, reset to 0) nor class 4
+    (0.95, below the top count)."""
+    net = _identity_readout(backend=backend)
+    trace = net.trace(HAND_CURRENTS[None])
+    assert trace.output.sum(dim=-2).tolist() == [[1, 1, 1, 1, 0]]
+    torch.testing.assert_close(trace.final_membrane, torch.tensor([[0.0, 0.5, 0.8, 0.0, 0.95]]))
+    assert torch.equal(trace.output, net(HAND_CURRENTS[None]))
+    assert net.predict(trace).tolist() == [2]
+    assert predict(trace.output).tolist() == [0]
+    assert predict(trace.output, "first_spike").tolist() == [1]
+    with pytest.raises(ValueError, match="^final_membrane = "):
+        net.predict(trace.output)  # the output alone cannot break the tie by membrane
+    first = net.with_tie_break("first")  # the same weights, another decision rule
+    assert first.trace(HAND_CURRENTS[None]).final_membrane is None
+    assert torch.equal(first(HAND_CURRENTS[None]), trace.output) and first.predict(trace.output).tolist() == [0]
+    assert net.with_tie_break("first_spike").predict(trace.output).tolist() == [1]
+
+
+def test_population_membrane_tie_break_averages_the_class_neurons():
+    """Two neurons per class: class c's neurons get currents of classes c and (c + 1) mod 5 of the table
+    above, so every class has 2 spikes except the last two; its final membrane is the mean of its neurons'."""
+    net = _identity_readout(population=2)
+    currents = torch.stack([HAND_CURRENTS, HAND_CURRENTS.roll(-1, dims=1)], dim=-1).flatten(-2)  # (T, 10)
+    trace = net.trace(currents[None])
+    assert (trace.output.sum(dim=-2) * 2).round().tolist() == [[2, 2, 2, 1, 1]]
+    torch.testing.assert_close(trace.final_membrane, torch.tensor([[0.25, 0.65, 0.4, 0.475, 0.475]]))
+    assert net.predict(trace).tolist() == [1]  # 0.65 among the tied classes 0, 1, 2
 
 
 def test_population_readout_decodes_the_summed_count_worked_by_hand():

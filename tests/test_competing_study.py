@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from spikeloc.experiments import competing
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,20 @@ def test_batched_runs_share_features_and_equal_single_runs():
     assert rows[0]["feature_seconds"] == rows[1]["feature_seconds"]  # learned once, for both readouts
     assert without_timings(rows[1]) == without_timings(run_competing(krotov, seed=0))
     assert rows[1]["test_acc"] > 0.5
+
+
+def test_tie_breaks_share_one_trained_readout_and_equal_single_runs(monkeypatch):
+    """Runs differing only in the tie-break are trained once in a batch and decoded by each tie-break: every row
+    equals the run alone (trained for itself), and only the accuracies may differ between tie-breaks."""
+    runs = [dataclasses.replace(SMALL, tie_break=tie) for tie in ("first_spike", "first", "membrane")]
+    trainings = []
+    train = competing.train_ensemble_on
+    monkeypatch.setattr(competing, "train_ensemble_on", lambda *a, **k: trainings.append(a) or train(*a, **k))
+    rows = run_competing_batch([(run, 0) for run in runs])
+    assert len(trainings) == 1
+    for run, row in zip(runs, rows):
+        assert without_timings(row) == without_timings(run_competing(run, seed=0)), run.tie_break
+    assert len(trainings) == 4  # and once for each run alone
 
 
 def test_pixel_baselines_learn_without_features():
@@ -81,12 +96,12 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     module.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
     betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
-    per_cell = 3 + betas  # three spiking readouts, Krotov's with each beta
+    per_cell = 4 + betas  # four spiking readouts, Krotov's with each beta
     # softmax regression once, the MLP, readouts x 2 stacks, 2 readouts x 1 variation
     assert len(table) == (1 + 1 + per_cell * 2 + (1 + betas)) * 2 and set(table["status"]) == {"ok"}
-    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike"}
+    assert set(table["population"]) == {1, 2} and set(table["tie_break"]) == {"first", "first_spike", "membrane"}
     chosen = pd.read_csv(out / "chosen.csv")
-    assert len(chosen) == (1 + 1 + 5 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
+    assert len(chosen) == (1 + 1 + 6 * 2 + 3) * 2  # one run per condition and seed (spiking-chosen included)
     spiking = chosen[chosen["readout"] == "spiking"]
     best = spiking[spiking["readout_name"] == "spiking-chosen"]
     others = spiking[spiking["readout_name"] != "spiking-chosen"]
@@ -103,9 +118,9 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     paired = pd.read_csv(out / "comparisons.csv")
     assert set(paired["n_units"]) == {2} and set(paired["unit"]) == {"seed"}  # paired on the seed only, one cell at a time
     versus_krotov = paired[paired["baseline"] == "krotov"]
-    assert len(versus_krotov) == 4 * 2 + 2  # 4 spiking readouts x 2 stacks; population and chosen in the variation
-    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 5 * 2
-    assert len(paired[paired["baseline"] == "1 layer"]) == 5
+    assert len(versus_krotov) == 5 * 2 + 2  # 5 spiking readouts x 2 stacks; population and chosen in the variation
+    assert len(paired[paired["baseline"] == "pixels-mlp"]) == 6 * 2
+    assert len(paired[paired["baseline"] == "1 layer"]) == 6
     for figure in ("accuracy_vs_hidden.png", "weights.png"):
         assert (out / figure).stat().st_size > 10_000
     printed = capsys.readouterr().out
@@ -119,3 +134,13 @@ def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="^k = "):
         module.main(["--out", str(tmp_path / "never"), "--quiet"])
     assert not (tmp_path / "never").exists()
+
+
+def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines():
+    module = load_study()
+    preset = module.PRESETS["readouts"]
+    runs = module.grid(preset, preset["sizes"])
+    names = [module.readout_name(pd.Series(dataclasses.asdict(run))) for run in runs]
+    betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
+    assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"]) and names.count("krotov") == betas
+    assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr) for run in runs} == {(400, 1, 30, 0.1)}

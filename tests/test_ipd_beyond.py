@@ -50,6 +50,10 @@ def test_uniform_time_constants_stay_in_their_interval():
     (dict(input_delays="fixed", max_delay_steps=-2), "max_delay_steps"),
     (dict(input_delays="fixed", max_delay_steps=100), "max_delay_steps"),  # the stimulus has 100 steps
     (dict(lr_schedule="plateau"), "lr_schedule"),
+    (dict(readout="rates"), "readout"),
+    (dict(population=3), "population"),  # a population needs the spiking readout
+    (dict(readout="spikes", tie_break="last"), "tie_break"),
+    (dict(logit_scale=0.0), "logit_scale"),
 ])
 def test_bad_options_are_one_error_naming_the_field(settings, field):
     with pytest.raises(ValueError, match=rf"^{field} = "):
@@ -146,3 +150,16 @@ def test_saved_model_keeps_its_taus_and_delays(tmp_path):
     save(network, tmp_path / "model.pt")
     loaded = load(tmp_path / "model.pt").network
     assert torch.equal(loaded(x), network.eval()(x))
+
+
+def test_spike_count_readouts_in_ipd_runs():
+    """The readout options reach the network and the loss; a spiking readout's tie-breaks only change decisions
+    (training keeps the weights of the lowest validation loss, which the tie-break does not touch)."""
+    spiking = IPDRun(**TINY, readout="spikes", population=2, tie_break="membrane", logit_scale=1.0)
+    config = spiking.network_config()
+    assert (config.readout, config.population, config.tie_break) == ("spikes", 2, "membrane")
+    assert spiking.train_config().loss.logit_scale == 1.0 and IPDRun().train_config().loss.logit_scale == 0.01
+    rows = {tie: run_ipd(IPDRun(**TINY, readout="spikes", tie_break=tie, logit_scale=1.0), 0)
+            for tie in ("first", "first_spike", "membrane")}
+    assert {row["status"] for row in rows.values()} == {"ok"}
+    assert len({row["best_val_loss"] for row in rows.values()}) == 1

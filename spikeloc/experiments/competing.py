@@ -15,7 +15,10 @@ Protocol per run (seed ``s``): load the dataset by name (:func:`spikeloc.dataset
   output layer directly; > 0: one LIF hidden layer of that size first) with surrogate gradients and early
   stopping on the validation loss (:func:`spikeloc.experiments.digits.train_ensemble_on`), decoded by the
   output spike counts (``population`` LIF output neurons per class, summed; ties of the top count broken by
-  ``tie_break``: the first class, or the class that spiked first).
+  ``tie_break``: the first class, the class that spiked first, or the one with the highest final membrane).
+  The tie-break changes decisions only, not the training (early stopping reads the validation loss), so runs
+  that differ only in it share one trained readout inside a batch, decoded by each one's tie-break: their
+  differences are the decoder's alone.
 * ``"krotov"``: the same features, Krotov & Hopfield's readout ``tanh(beta S . ReLU(h / h_max)^n)``
   (:func:`spikeloc.learning.competing.krotov_readout`).
 * ``"pixels-linear"`` / ``"pixels-mlp"``: baselines on the raw pixels of the same split: softmax regression and
@@ -29,6 +32,7 @@ feature settings and seed share their learned features inside one batch (:func:`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +42,7 @@ import torch
 from spikeloc import datasets
 from spikeloc.experiments.digits import DigitsRun, LabelledValues, split, train_ensemble_on
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
+from spikeloc.learning.surrogate import MemberData, evaluate
 from spikeloc.learning.competing import (
     KrotovConfig,
     KrotovReadoutConfig,
@@ -46,6 +51,7 @@ from spikeloc.learning.competing import (
     krotov_readout,
     learn_stack,
 )
+from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.study.runner import Study
 from spikeloc.validation import require, require_choice
 
@@ -180,15 +186,38 @@ def _learned_features(run: CompetingRun, seed: int, parts: Sequence[LabelledValu
     return [(stack.transform(x), y) for x, y in parts]
 
 
-def _readout_row(run: CompetingRun, seed: int, parts: Sequence[LabelledValues], n_classes: int,
-                 features: Sequence[LabelledValues] | None) -> dict:
-    """Train and test ``run``'s readout on pixel ``parts`` or learned ``features`` (train, validation, test)."""
-    if run.readout == "spiking":
+SPIKING_COLUMNS = ("status", "error", "train_acc", "val_acc", "test_acc", "epochs_run", "best_epoch")
+#: A trained spiking readout, its row and its (train, validation, test) inputs, keyed by (run with the first
+#: tie-break, seed): what runs differing only in the tie-break share.
+TrainedReadouts = dict[tuple, tuple[SpikingClassifier, dict, list[LabelledValues]]]
+
+
+def _spiking_row(run: CompetingRun, seed: int, n_classes: int, features: Sequence[LabelledValues],
+                 trained: TrainedReadouts) -> dict:
+    """Train ``run``'s spiking readout on ``features``, or decode one trained for a run that differs only in
+    the tie-break (same seed) with ``run.tie_break``."""
+    key = (dataclasses.replace(run, tie_break="first"), seed)
+    if key not in trained:
         inputs = spiking_inputs([h for h, _ in features], run.feature_power)
         labelled = [(x, y) for x, (_, y) in zip(inputs, features)]
-        _, (row,) = train_ensemble_on([(run.spiking_config(), seed)], {seed: labelled}, n_classes)
-        return {key: row[key] for key in ("status", "error", "train_acc", "val_acc", "test_acc", "epochs_run",
-                                          "best_epoch") if key in row}
+        network, (row,) = train_ensemble_on([(run.spiking_config(), seed)], {seed: labelled}, n_classes)
+        trained[key] = (network, row, labelled)
+    network, row, labelled = trained[key]
+    row = {column: row[column] for column in SPIKING_COLUMNS if column in row}
+    if row["status"] == "ok" and network.config.tie_break != run.tie_break:
+        decoder = network.with_tie_break(run.tie_break)
+        encoder = run.spiking_config().encoder()
+        for name, part in zip(("train", "val", "test"), labelled):
+            data = MemberData.stack([tuple(t.to(decoder.dropout.device) for t in part)], encoder)
+            row[f"{name}_acc"] = evaluate(decoder, data)[0]["acc"]
+    return row
+
+
+def _readout_row(run: CompetingRun, seed: int, parts: Sequence[LabelledValues], n_classes: int,
+                 features: Sequence[LabelledValues] | None, trained: TrainedReadouts) -> dict:
+    """Train and test ``run``'s readout on pixel ``parts`` or learned ``features`` (train, validation, test)."""
+    if run.readout == "spiking":
+        return _spiking_row(run, seed, n_classes, features, trained)
     if run.readout == "krotov":
         train, validation, test = features
         return {"status": "ok", "error": "",
@@ -200,8 +229,10 @@ def _readout_row(run: CompetingRun, seed: int, parts: Sequence[LabelledValues], 
 
 
 def run_competing_batch(runs: Sequence[tuple[CompetingRun, int]]) -> list[dict]:
-    """Rows of the runs ``(config, seed)``; features are learned once per distinct (feature settings, seed)."""
+    """Rows of the runs ``(config, seed)``; features are learned once per distinct (feature settings, seed), and
+    a spiking readout is trained once for the runs that differ only in its tie-break."""
     learned: dict[tuple, tuple[list[LabelledValues], float]] = {}
+    trained: TrainedReadouts = {}
     loaded: dict[str, datasets.ImageDataset] = {}
     rows = []
     for run, seed in runs:
@@ -217,7 +248,7 @@ def run_competing_batch(runs: Sequence[tuple[CompetingRun, int]]) -> list[dict]:
                 learned[key] = (_learned_features(run, seed, parts), time.perf_counter() - start)
             features, feature_seconds = learned[key]
         start = time.perf_counter()
-        row = _readout_row(run, seed, parts, len(dataset.classes), features)
+        row = _readout_row(run, seed, parts, len(dataset.classes), features, trained)
         rows.append({**row, "feature_seconds": feature_seconds, "readout_seconds": time.perf_counter() - start})
     return rows
 

@@ -22,6 +22,12 @@ after ``patience``) and more training data per epoch (``n_train_batches``) were 
 with per-neuron taus or delays also hold the trained values (JSON lists: ``hidden_tau_ms``, ``readout_tau_ms``,
 ``input_delay_steps``).
 
+Readouts (:mod:`spikeloc.networks.classifier`): ``readout="membrane"`` (the seed's leaky membrane, its class
+scores the time-summed membrane) or ``"spikes"`` (LIF output neurons, ``population`` per class, scored by their
+spike counts, ties of the top count broken by ``tie_break``). Both are trained with the seed's loss, the
+cross-entropy of ``logit_scale`` x the class scores: the seed's 0.01 suits summed membranes; on spike counts
+``logit_scale = 1`` is snnTorch's ``ce_count_loss``.
+
 ``device`` (:mod:`spikeloc.devices`) is where the run computes: its stimuli are drawn by generators on that
 device and its network is moved there (weights are drawn on the CPU first, so they do not depend on it).
 """
@@ -40,6 +46,7 @@ import torch
 from spikeloc import seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
+from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.networks.saved import SavedModel
@@ -81,6 +88,10 @@ class IPDRun:
     lr_schedule: str = "constant"
     device: str = device_field()
     training_data: str = "fixed"
+    readout: str = "membrane"
+    population: int = 1
+    tie_break: str = "first"
+    logit_scale: float = 0.01
 
     def __post_init__(self) -> None:
         check_device(self.device)
@@ -106,14 +117,15 @@ class IPDRun:
                                 n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
                                 zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
-                                max_delay_steps=self.max_delay_steps)
+                                max_delay_steps=self.max_delay_steps, readout=self.readout,
+                                population=self.population, tie_break=self.tie_break)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
-                           lr_schedule=self.lr_schedule)
+                           lr_schedule=self.lr_schedule, loss=LossConfig(logit_scale=self.logit_scale))
 
 
 #: Fields that may differ between members of one ensemble; all others must be equal.

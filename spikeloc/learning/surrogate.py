@@ -37,7 +37,7 @@ from spikeloc import seeding
 from spikeloc.learning import trainer
 from spikeloc.learning.losses import LossConfig, member_losses
 from spikeloc.learning.trainer import FitResult, Learner, MemberData, TrainConfig, TrainingData, TrainingHook
-from spikeloc.networks.classifier import SpikingClassifier
+from spikeloc.networks.classifier import ReadoutTrace, SpikingClassifier
 
 __all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate", "fit",
            "spiking_learner", "train_epoch"]
@@ -45,13 +45,15 @@ __all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingDat
 
 def spiking_learner(network: SpikingClassifier, loss: LossConfig,
                     dropout: Sequence[torch.Generator]) -> Learner:
-    """``network``'s K members as the trainer's learner: dropout masks of member k from ``dropout[k]``."""
+    """``network``'s K members as the trainer's learner: dropout masks of member k from ``dropout[k]``; its
+    outputs are :class:`~spikeloc.networks.classifier.ReadoutTrace` (the loss reads the output, the decisions
+    may read the final membrane too)."""
 
-    def forward(inputs: torch.Tensor, training: bool) -> torch.Tensor:
-        return network(inputs, dropout) if training else network(inputs)
+    def forward(inputs: torch.Tensor, training: bool) -> ReadoutTrace:
+        return network.trace(inputs, dropout) if training else network.trace(inputs)
 
     return Learner(parameters=tuple(network.parameters()), seeds=tuple(m.seed for m in network.members),
-                   forward=forward, losses=lambda output, labels: member_losses(output, labels, loss),
+                   forward=forward, losses=lambda trace, labels: member_losses(trace.output, labels, loss),
                    predict=network.predict, module=network)
 
 
@@ -94,7 +96,7 @@ def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512
     network.eval()
     generators = data.encode_generators([m.seed for m in network.members], stream)
     with torch.no_grad():
-        predicted = torch.cat([network.predict(network(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
+        predicted = torch.cat([network.predict(network.trace(x)) for x, _ in data.chunks(batch_size, generators)], dim=1).cpu()
     n_classes = network.config.n_classes
     results = []
     for k in range(network.n_members):

@@ -45,7 +45,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -209,15 +209,17 @@ class Learner:
     ``parameters``: the trained tensors, members on the leading axis (any shape when K = 1);
     ``seeds``: one per member, for its batch order (stream ``shuffle_stream``) and encodings;
     ``forward(inputs, training)``: outputs from inputs (K, b, ...) in training mode (with its own randomness,
-    e.g. dropout) or evaluation mode; ``losses(outputs, labels)``: each member's mean loss (K,);
+    e.g. dropout) or evaluation mode (a tensor, or whatever ``losses`` and ``predict`` read, e.g. a spiking
+    classifier's :class:`~spikeloc.networks.classifier.ReadoutTrace`); ``losses(outputs, labels)``: each
+    member's mean loss (K,);
     ``predict(outputs)``: class decisions (K, b); ``module`` (if any) is switched to ``train()`` / ``eval()``.
     """
 
     parameters: tuple[torch.Tensor, ...]
     seeds: tuple[int, ...]
-    forward: Callable[[torch.Tensor, bool], torch.Tensor]
-    losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    predict: Callable[[torch.Tensor], torch.Tensor]
+    forward: Callable[[torch.Tensor, bool], Any]
+    losses: Callable[[Any, torch.Tensor], torch.Tensor]
+    predict: Callable[[Any], torch.Tensor]
     module: nn.Module | None = None
     shuffle_stream: str = "shuffle"
 
@@ -225,7 +227,7 @@ class Learner:
     def n_members(self) -> int:
         return len(self.seeds)
 
-    def outputs(self, inputs: torch.Tensor, training: bool) -> torch.Tensor:
+    def outputs(self, inputs: torch.Tensor, training: bool) -> Any:
         if self.module is not None:
             self.module.train(training)
         return self.forward(inputs, training)

@@ -21,7 +21,20 @@ Either way the network's output is ``(K, batch, T, classes)`` (or ``(batch, T, c
 member's input without the member axis), :func:`class_scores` sums it over time, and :func:`predict` takes
 the argmax. Ties of the top score (frequent with one spiking neuron per class: counts are integers <= T) are
 broken by ``tie_break``: ``"first"`` takes the first tied class (as ``torch.argmax`` and snnTorch; the seed),
-``"first_spike"`` the tied class that spiked first (then the first of those).
+``"first_spike"`` the tied class that spiked first (then the first of those), ``"membrane"`` the tied class
+with the highest final membrane (then the first of those). The final membrane needs more than the output:
+:meth:`SpikingClassifier.trace` returns it beside the output (:class:`ReadoutTrace`), and
+:meth:`SpikingClassifier.predict` takes either.
+
+The final membrane of a spiking output neuron is its membrane after the last step T, *after* the reset of a
+spike at T: ``u_T (1 - s_T)`` (:mod:`spikeloc.substrate.neurons`: a spike at T resets at T + 1), in units
+of the threshold; a class's is the mean over its ``population`` neurons; a membrane readout's is ``v_T``. It is
+the charge accumulated towards the next spike, the part of the drive below one spike that the count drops: an
+integrate-and-fire neuron without leak, reset to zero and driven by currents ``I_t`` that never overshoot the
+threshold by much, has ``threshold * count + u_T (1 - s_T) ~= sum_t I_t``, so among equal counts the higher
+final membrane marks the larger total drive (with leak, the drive of the last few ``tau_s``). The peak
+membrane over the window was not chosen: a spiking neuron's peak is the threshold plus one step's overshoot,
+which says how one step's input exceeded the threshold, not how much input the class received.
 
 Options beyond the seed (off by default): per-neuron membrane time constants in every LIF layer and the
 readout, drawn per member from ``tau_distribution`` (see :func:`spikeloc.substrate.neurons.draw_time_constants`)
@@ -35,7 +48,9 @@ spikes, or ``(batch, T, inputs)`` for K = 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -55,7 +70,7 @@ from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, un
 from spikeloc.validation import require, require_choice
 
 READOUTS = ("membrane", "spikes")
-TIE_BREAKS = ("first", "first_spike")
+TIE_BREAKS = ("first", "first_spike", "membrane")
 #: Shorthands for ``Member.dale_layers``; a tuple of synapse-layer names is accepted too.
 DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "both": ("input", "readout")}
 
@@ -139,6 +154,14 @@ class ClassifierConfig:
     def layer_sizes(self) -> tuple[int, ...]:
         """Units from input to output neurons: (n_inputs, *hidden, n_classes * population)."""
         return (self.n_inputs, *self.hidden, self.n_classes * self.population)
+
+
+class ReadoutTrace(NamedTuple):
+    """A forward pass's ``output`` (as :meth:`SpikingClassifier.forward`) and each class's final membrane
+    ``(K, batch, classes)`` (see the module docstring), or None when the tie-break does not read it."""
+
+    output: torch.Tensor
+    final_membrane: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +258,16 @@ class SpikingClassifier(nn.Module):
         """Readout over time: membrane or spikes ``(K, batch, T, classes)``. In training mode, hidden spikes
         are dropped out per member with ``dropout_generators[k]`` (inverted dropout, kept spikes scaled by
         1 / (1 - p), as ``nn.Dropout``); layer after layer, from the same generator."""
+        return self._run(inputs, dropout_generators, final_membrane=False).output
+
+    def trace(self, inputs: torch.Tensor,
+              dropout_generators: Sequence[torch.Generator] | None = None) -> ReadoutTrace:
+        """:meth:`forward`'s output and, when the tie-break is ``"membrane"``, each class's final membrane:
+        what :meth:`predict` needs."""
+        return self._run(inputs, dropout_generators, final_membrane=self.config.tie_break == "membrane")
+
+    def _run(self, inputs: torch.Tensor, dropout_generators: Sequence[torch.Generator] | None,
+             final_membrane: bool) -> ReadoutTrace:
         single = inputs.dim() == 3
         x = inputs[None] if single else inputs
         expected = f"(members={self.n_members}, batch, T, inputs={self.config.n_inputs})"
@@ -247,13 +280,26 @@ class SpikingClassifier(nn.Module):
             x = layer(synapses(x))
             if self.training:
                 x = _drop(x, rates, dropout_generators)
-        output = pool_population(self.readout(self.synapses[-1](x)), self.config.population)
-        return output[0] if single else output
+        currents = self.synapses[-1](x)
+        membrane = None
+        if not final_membrane:
+            output = self.readout(currents)
+        elif self.config.readout == "membrane":
+            output = self.readout(currents)
+            membrane = output[..., -1, :]
+        else:
+            output, membranes = self.readout(currents, return_membrane=True)
+            membrane = pool_population(membranes[..., -1, :] * (1 - output[..., -1, :]), self.config.population)
+        output = pool_population(output, self.config.population)
+        if single:
+            return ReadoutTrace(output[0], None if membrane is None else membrane[0])
+        return ReadoutTrace(output, membrane)
 
-    def predict(self, output: torch.Tensor) -> torch.Tensor:
-        """Class decisions from this network's ``output`` with its ``tie_break`` and ``population``
-        (:func:`predict`)."""
-        return predict(output, self.config.tie_break, self.config.population)
+    def predict(self, output: torch.Tensor | ReadoutTrace) -> torch.Tensor:
+        """Class decisions from this network's ``output`` (or :meth:`trace`, which the ``"membrane"`` tie-break
+        needs) with its ``tie_break`` and ``population`` (:func:`predict`)."""
+        output, membrane = output if isinstance(output, ReadoutTrace) else (output, None)
+        return predict(output, self.config.tie_break, self.config.population, membrane)
 
     def synapse_layer(self, name: str) -> Synapses:
         """The synapse layer called ``name`` (see :func:`synapse_names`)."""
@@ -262,8 +308,17 @@ class SpikingClassifier(nn.Module):
 
     def restrict(self, indices: Sequence[int]) -> SpikingClassifier:
         """A new network of the members at ``indices`` (copies of their weights and signs)."""
+        return self._copy(self.config, indices)
+
+    def with_tie_break(self, tie_break: str) -> SpikingClassifier:
+        """A copy of this network (every member, same weights) that decides ties with ``tie_break``: the
+        tie-break changes decisions only, not the output or the loss, so one trained network serves every
+        tie-break."""
+        return self._copy(dataclasses.replace(self.config, tie_break=tie_break), range(self.n_members))
+
+    def _copy(self, config: ClassifierConfig, indices: Sequence[int]) -> SpikingClassifier:
         chosen = [self.members[i] for i in indices]
-        network = SpikingClassifier(self.config, chosen)
+        network = SpikingClassifier(config, chosen).to(self.dropout.device)
         index = torch.as_tensor(list(indices), dtype=torch.long)
         with torch.no_grad():
             for mine, theirs in zip(network.synapses, self.synapses):
@@ -317,22 +372,34 @@ def class_scores(output: torch.Tensor) -> torch.Tensor:
     return output.sum(dim=-2)
 
 
-def predict(output: torch.Tensor, tie_break: str = "first", population: int = 1) -> torch.Tensor:
+def predict(output: torch.Tensor, tie_break: str = "first", population: int = 1,
+            final_membrane: torch.Tensor | None = None) -> torch.Tensor:
     """Class decision from a readout over time ``(..., T, classes)``: argmax of :func:`class_scores`; among
-    tied top scores, the first class (``tie_break = "first"``) or the class whose output was first non-zero
-    (``"first_spike"``; classes that never spiked come last, then the first class). For a population readout
+    tied top scores, the first class (``tie_break = "first"``), the class whose output was first non-zero
+    (``"first_spike"``; classes that never spiked come last, then the first class) or the class with the highest
+    ``final_membrane`` ``(..., classes)`` (``"membrane"``, see the module docstring; equal membranes: the first
+    class). For a population readout
     (``population`` > 1, output = fractions of each class's neurons, :func:`pool_population`) the scores are
     the summed counts ``round(population * score)``: the sums of fractions k / n differ in their last bits for
     equal counts, which would hide ties."""
     require_choice(tie_break, "tie_break", TIE_BREAKS)
+    require((final_membrane is not None) == (tie_break == "membrane"), "final_membrane",
+            None if final_membrane is None else tuple(final_membrane.shape),
+            "given (..., classes) exactly when tie_break is 'membrane' (SpikingClassifier.trace gives it)")
     scores = class_scores(output)
     if population > 1:
         scores = (scores * population).round()
     if tie_break == "first":
         return scores.argmax(dim=-1)
-    steps = output.shape[-2]
-    active = output > 0
-    first_step = torch.where(active.any(dim=-2), active.to(torch.uint8).argmax(dim=-2), steps)  # (..., classes)
+    if tie_break == "membrane":
+        require(final_membrane.shape == scores.shape, "final_membrane", tuple(final_membrane.shape),
+                f"shaped like the class scores {tuple(scores.shape)}")
+        secondary = final_membrane.to(scores.dtype)
+    else:
+        steps = output.shape[-2]
+        active = output > 0
+        first_step = torch.where(active.any(dim=-2), active.to(torch.uint8).argmax(dim=-2), steps)
+        secondary = (steps - first_step).to(scores.dtype)  # (..., classes): earlier first spike = larger
     tied = scores == scores.max(dim=-1, keepdim=True).values
-    return torch.where(tied, steps - first_step, -1).argmax(dim=-1)
+    return torch.where(tied, secondary, -torch.inf).argmax(dim=-1)
 

@@ -192,7 +192,9 @@ class _Neurons(nn.Module):
 
 
 class LIFLayer(_Neurons):
-    """A layer of LIF neurons driven by input currents ``(..., T, units)``; returns spikes of that shape.
+    """A layer of LIF neurons driven by input currents ``(..., T, units)``; returns spikes of that shape, or
+    ``(spikes, membranes)`` with ``return_membrane`` (the membrane ``u_t`` of the module docstring, before the
+    reset that a spike at t causes at t + 1).
 
     With ``time_constants`` (fused backend only) neuron n of member k decays with its own beta[k, n]; the
     currents must then be ``(members, ..., T, units)``."""
@@ -203,11 +205,13 @@ class LIFLayer(_Neurons):
             self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
                                     spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
-    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.backend == "fused":
-            return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope)
-        spikes, _ = step_snntorch_neuron(self.neuron, currents)
-        return spikes
+            return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope,
+                                    return_membrane=return_membrane)
+        spikes, membranes = step_snntorch_neuron(self.neuron, currents)
+        return (spikes, membranes) if return_membrane else spikes
 
 
 class LeakyReadout(_Neurons):

@@ -20,7 +20,7 @@ import dataclasses
 import re
 from typing import Any
 
-from spikeloc.validation import OMIT_IF_DEFAULT, require
+from spikeloc.validation import added_field, require
 
 DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N' or 'auto'"
 _PATTERN = re.compile(r"cpu|auto|cuda(:\d+)?")
@@ -29,7 +29,7 @@ _PATTERN = re.compile(r"cpu|auto|cuda(:\d+)?")
 def device_field() -> Any:
     """A run config's ``device: str = device_field()``: ``"cpu"`` by default, and while it is ``"cpu"`` left out
     of a study's run ids and columns, so results recorded before configs had a device keep their ids."""
-    return dataclasses.field(default="cpu", metadata={OMIT_IF_DEFAULT: True})
+    return added_field("cpu")
 
 
 def check_device(device: str, field: str = "device") -> None:

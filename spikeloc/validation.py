@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 
 class InvalidValue(ValueError):
@@ -19,6 +21,12 @@ class InvalidValue(ValueError):
 #: keep their run ids. Defined here, beside the other config helpers, so configs below the study machinery can
 #: mark their fields without importing it.
 OMIT_IF_DEFAULT = "omit_if_default"
+
+
+def added_field(default: object) -> Any:
+    """A config field added after results were recorded (``name: type = added_field(default)``): see
+    :data:`OMIT_IF_DEFAULT`."""
+    return dataclasses.field(default=default, metadata={OMIT_IF_DEFAULT: True})
 
 def require(condition: bool, field: str, value: object, allowed: str) -> None:
     """Raise :class:`InvalidValue` (a ``ValueError``) naming ``field`` unless ``condition`` holds."""

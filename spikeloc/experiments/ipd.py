@@ -52,7 +52,7 @@ from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassi
 from spikeloc.networks.saved import SavedModel
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import added_field, require, require_choice
 
 TRAINING_DATA = ("fixed", "per_epoch")
 
@@ -88,10 +88,10 @@ class IPDRun:
     lr_schedule: str = "constant"
     device: str = device_field()
     training_data: str = "fixed"
-    readout: str = "membrane"
-    population: int = 1
-    tie_break: str = "first"
-    logit_scale: float = 0.01
+    readout: str = added_field("membrane")  # the readout fields came after IPD results were recorded: while
+    population: int = added_field(1)  # they hold their defaults, those results keep their run ids
+    tie_break: str = added_field("first")
+    logit_scale: float = added_field(0.01)
 
     def __post_init__(self) -> None:
         check_device(self.device)

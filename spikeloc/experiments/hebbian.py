@@ -31,7 +31,8 @@ from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS
 from spikeloc.validation import require, require_choice
 
 NETWORKS = ("rate", "spiking")
-RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned", "evolved")
+RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "feedback_alignment", "stdp", "learned",
+         "evolved")
 #: What a meta-trained rule may have been meta-trained on: one task, or the linearly separable family.
 META_TASKS = ("", *TASKS, "separable")
 SPIKING_ONLY_RULES = frozenset({"stdp"})
@@ -118,6 +119,8 @@ class HebbianRun:
             return rules.RewardModulated(**common)
         if self.rule == "contrastive":
             return rules.Contrastive(**common, feedback=self.feedback, clamp=self.clamp)
+        if self.rule == "feedback_alignment":
+            return rules.FeedbackAlignment(**common)
         if self.rule == "stdp":
             return PairSTDP(**common, a_plus=self.a_plus, a_minus=self.a_minus, tau_plus_s=self.tau_plus_s,
                             tau_minus_s=self.tau_minus_s)

@@ -71,7 +71,7 @@ class EvolvedRule(LocalRule):
                 and self.theta.shape[-1] == self.family.n_parameters, "theta", getattr(self.theta, "shape", None),
                 f"a tensor of {self.family.n_parameters} parameters per rule ({type(self.family).__name__})")
 
-    def initial_state(self, weights):
+    def initial_state(self, weights, generator=None):
         return self.family.initial_state(weights)
 
     def step(self, network, weights, inputs, target, generator, state):

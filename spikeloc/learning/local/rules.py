@@ -246,6 +246,21 @@ class Contrastive(LocalRule):
                 for l, w in enumerate(weights, start=1)]
 
 
+def feedback_matrices(weights: Sequence[torch.Tensor], generator: torch.Generator | None,
+                      scale: float = 1.0) -> list[torch.Tensor]:
+    """Fixed random feedback ``[B_1, ..., B_{L-1}]``, ``B_l`` ``(R, n_l, n_L)``, entries ``U(-scale, scale)``,
+    all drawn from ``generator``."""
+    require(generator is not None, "generator", generator, "a torch.Generator (it draws the feedback matrices)")
+    n_outputs = weights[-1].shape[-2]
+    return [scale * (2 * torch.rand((*w.shape[:-1], n_outputs), generator=generator, dtype=w.dtype) - 1)
+            for w in weights[:-1]]
+
+
+def fed_back(error: torch.Tensor, feedback: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The output error ``(R, B, n_L)`` as each hidden layer receives it: ``B_l e``, ``(R, B, n_l)`` per layer."""
+    return [torch.matmul(error, b.transpose(-1, -2)) for b in feedback]
+
+
 @dataclass(frozen=True)
 class FeedbackAlignment(LocalRule):
     """Direct feedback alignment (module doc): the output error reaches hidden unit ``i`` of layer ``l`` as
@@ -259,17 +274,13 @@ class FeedbackAlignment(LocalRule):
         require(self.feedback_scale > 0, "feedback_scale", self.feedback_scale, "> 0 (bound of B's entries)")
 
     def initial_state(self, weights, generator=None) -> list[torch.Tensor]:
-        """``[B_1, ..., B_{L-1}]``, ``B_l`` ``(R, n_l, n_L)``, all drawn from ``generator``."""
-        require(generator is not None, "generator", generator, "a torch.Generator (it draws the feedback matrices)")
-        n_outputs = weights[-1].shape[-2]
-        return [self.feedback_scale * (2 * torch.rand((*w.shape[:-1], n_outputs), generator=generator,
-                                                      dtype=w.dtype) - 1) for w in weights[:-1]]
+        return feedback_matrices(weights, generator, self.feedback_scale)
 
     def step(self, network, weights, inputs, target, generator, state):
         free = forward(network, weights, inputs, generator)
         error = target - free.output  # (R, B, n_L)
-        signals = [torch.matmul(error, b.transpose(-1, -2)) * (free.activities[l] > 0).to(error.dtype)
-                   for l, b in enumerate(state, start=1)]
+        signals = [signal * (free.activities[l] > 0).to(error.dtype)
+                   for l, signal in enumerate(fed_back(error, state), start=1)]
         return [self.clip(w + self.lr * hebbian_term(post, free.pre(l)))
                 for l, (w, post) in enumerate(zip(weights, [*signals, error]), start=1)], state
 

@@ -36,13 +36,13 @@ class Outcome:
 
 def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
           order: torch.Tensor, generator: torch.Generator | None = None,
-          rule_generator: torch.Generator | None = None) -> list[torch.Tensor]:
+          rule_generator: torch.Generator | None = None, state=None) -> list[torch.Tensor]:
     """Apply ``rule`` once per row of ``order`` ``(n_updates, R)`` (pattern index of each replication).
 
     ``inputs`` ``(P, n_0)`` +-1 patterns, ``target`` ``(P, n_L)`` +-1 targets shared by all replications, or
     ``(R, P, n_L)``, one task per replication. A stateful rule's state (:meth:`LocalRule.initial_state`)
-    starts afresh here (drawing any fixed random numbers from ``rule_generator``) and is carried from update
-    to update; ``generator`` draws the input spikes.
+    starts afresh here (drawing any fixed random numbers from ``rule_generator``), or from ``state`` when
+    given, and is carried from update to update; ``generator`` draws the input spikes.
     """
     n_replications = weights[0].shape[0]
     check_inputs(inputs, weights[0].shape[-1] - int(network.bias))
@@ -52,7 +52,8 @@ def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch
     check_targets(target, inputs.expand(n_replications, *inputs.shape) if per_replication else inputs,
                   weights[-1].shape[-2])
     require(rule.needs_spikes <= network.spiking, "rule", type(rule).__name__, "used with a spiking network")
-    weights, state = list(weights), rule.initial_state(weights, rule_generator)
+    weights = list(weights)
+    state = rule.initial_state(weights, rule_generator) if state is None else state
     replications = torch.arange(n_replications)
     for indices in order:
         example_target = target[replications, indices] if per_replication else target[indices]

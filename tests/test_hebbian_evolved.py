@@ -166,6 +166,14 @@ def test_population_loss_counts_three_input_tasks():
     assert parity < 0.5 and both == pytest.approx(0.5 * (1 + parity), abs=0.15)
 
 
+def test_population_loss_with_feedback_gives_every_candidate_the_same_feedback():
+    family = Polynomial(pre_degree=1, post_degree=1)
+    theta = 0.3 * torch.randn(family.n_parameters, generator=torch.Generator().manual_seed(2))
+    settings = Evolution(tasks=("and", "parity3"), n_replications=4, n_updates=30, signal="feedback")
+    loss, _ = population_loss(settings, torch.stack([theta, theta, -theta]), torch.Generator().manual_seed(0))
+    assert loss[0] == loss[1] and loss[0] != loss[2]
+
+
 # --- the recurrent rule ------------------------------------------------------------------------------------
 
 def test_recurrent_rule_is_a_gru_cell_per_synapse_with_its_own_state():

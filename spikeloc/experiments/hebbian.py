@@ -158,10 +158,10 @@ EVOLUTION_BUDGETS = {
 
 
 def evolution_settings(budget: str, families: Sequence[str], meta_family: str = "separable",
-                       signal: str = "error") -> dict[str, Evolution]:
+                       signal: str = "error", also_xor: bool = True) -> dict[str, Evolution]:
     """The CMA-ES runs, ``family/meta_task`` -> settings: each family on ``META_FAMILIES[meta_family]`` (XOR
-    held out), then on XOR alone, starting there from the family's rule (``initial`` is filled in by
-    :func:`evolve_rules`) with a smaller step size; third factor ``signal``."""
+    held out), then (``also_xor``) on XOR alone, starting there from the family's rule (``initial`` is filled
+    in by :func:`evolve_rules`) with a smaller step size; third factor ``signal``."""
     require_choice(budget, "evolution budget", tuple(EVOLUTION_BUDGETS))
     require_choice(meta_family, "meta_family", tuple(META_FAMILIES))
     settings = dict(EVOLUTION_BUDGETS[budget], signal=signal)
@@ -170,20 +170,22 @@ def evolution_settings(budget: str, families: Sequence[str], meta_family: str = 
     for family in families:
         runs[f"{family}/{meta_family}"] = Evolution(family=family, tasks=META_FAMILIES[meta_family],
                                                     n_replications=per_task, **settings)
-        runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
-                                          n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
+        if also_xor:
+            runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
+                                              n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
     return runs
 
 
 def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
-                 log=print, meta_family: str = "separable", signal: str = "error") -> dict[str, dict]:
+                 log=print, meta_family: str = "separable", signal: str = "error",
+                 also_xor: bool = True) -> dict[str, dict]:
     """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
     file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
     Returns ``name -> {family, meta_task, parameters, lr, signal, seconds, cpu_seconds, history, equation,
     key}``."""
     stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     rules = {}
-    for name, settings in evolution_settings(budget, families, meta_family, signal).items():
+    for name, settings in evolution_settings(budget, families, meta_family, signal, also_xor).items():
         family, meta_task = name.split("/")
         if meta_task == "xor":
             settings = replace(settings, initial=tuple(rules[f"{family}/{meta_family}"]["parameters"]))

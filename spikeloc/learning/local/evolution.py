@@ -154,7 +154,7 @@ def population_loss(settings: Evolution, thetas: torch.Tensor, generator: torch.
         network, target = RateNetwork(bias=settings.bias), task_targets.repeat(n_candidates, 1, 1)
         weights = [w.repeat(n_candidates, 1, 1) for w in weights]
         # every candidate sees the same networks, orders and (with feedback) feedback matrices
-        _, feedback = rule.initial_state(weights[:per_candidate], generator)
+        _, feedback = rule.initial_state([w[:per_candidate] for w in weights], generator)
         state = (rule.family.initial_state(weights), feedback and [b.repeat(n_candidates, 1, 1) for b in feedback])
         with torch.no_grad():
             trained = train(network, rule, weights, inputs, target, order.repeat(1, n_candidates), state=state)

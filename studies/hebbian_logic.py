@@ -40,6 +40,7 @@ from spikeloc.experiments.hebbian import (SPIKING_ONLY_RULES, HebbianRun, evolut
                                           evolved_run, hebbian_study, seed_updates)
 from spikeloc.files import atomic_write
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
+from spikeloc.runtime import configure
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
 from spikeloc.study.stats import format_comparisons, paired_comparison, wilson_interval, with_verdicts
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     evolution_settings(preset["evolution"], preset["families"])
     out = Path(args.out or f"{args.default_out}-{args.preset}")
     out.mkdir(parents=True, exist_ok=True)
+    # meta-training (here, in this process) batches small tensors: a second torch thread only adds spin-waits,
+    # which on a loaded 2-core machine made one CMA-ES run take over ten times its single-thread CPU time
+    configure(threads=1)
     evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json")
     learned, curves = learn_rules(preset["meta"])
     study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned, evolved), preset["seeds"])

@@ -11,8 +11,11 @@ for ``n_updates`` single-example updates (the study's protocol) and score the fi
     loss(theta) = (1 - fraction of networks solved) + mean_{networks, patterns} relu(margin - t y)
 
 (the hinge breaks ties between candidates with the same success count). Each generation draws new initial
-weights and example orders from its own stream of the meta seed; every candidate of a generation sees the
-same networks and orders (common random numbers, so candidates are ranked on the same draws). The whole
+weights and example orders (and, with the ``"feedback"`` signal, feedback matrices) from its own stream of the
+meta seed; every candidate of a generation sees the same networks, orders and feedback (common random
+numbers, so candidates are ranked on the same draws). Tasks may mix two- and three-input functions
+(:data:`spikeloc.tasks.logic.THREE_INPUT_TASKS`); each input count is one batch and every network counts the
+same in the loss. The whole
 generation -- population x tasks x replications networks -- is trained as one batch: one rule update is one
 tensor operation per layer. CMA-ES samples through a numpy ``Generator`` seeded from the meta seed (never
 numpy's global one), so the same seed gives the same rule. The result is the distribution mean after the

@@ -3,7 +3,9 @@ PyTorch's own GRU cell, the population batch against separate runs, CMA-ES deter
 
 import itertools
 
+import numpy as np
 import pytest
+import scipy.optimize
 import torch
 
 from spikeloc.experiments.hebbian import HebbianRun, run_hebbian
@@ -12,7 +14,8 @@ from spikeloc.learning.local.evolution import Evolution, EvolvedRule, evolve, po
 from spikeloc.learning.local.families import Polynomial, Recurrent
 from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork, forward, initial_weights
 from spikeloc.learning.local.training import evaluate, run_replications, train
-from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS, patterns, targets
+from spikeloc.experiments.hebbian import META_FAMILIES, evolution_settings
+from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS, THREE_INPUT_TASKS, n_inputs, patterns, targets
 
 BIASED = RateNetwork(bias=True)
 
@@ -29,6 +32,27 @@ def test_linearly_separable_family_is_every_non_constant_function_but_xor_and_xn
     assert len(LINEARLY_SEPARABLE) == 12 and "xor" not in LINEARLY_SEPARABLE and "xnor" not in LINEARLY_SEPARABLE
     truth = {tuple(targets(task)[:, 0].tolist()) for task in TASKS}
     assert len(truth) == 14 and (-1.0,) * 4 not in truth and (1.0,) * 4 not in truth
+
+
+def linearly_separable(task: str) -> bool:
+    """Whether some (w, b) gives t (w.x + b) >= 1 on every pattern (a linear programme's feasibility)."""
+    x, t = patterns(n_inputs(task)).double().numpy(), targets(task).double().numpy()
+    rows = -t * np.hstack([x, np.ones((len(x), 1))])
+    return scipy.optimize.linprog(np.zeros(x.shape[1] + 1), A_ub=rows, b_ub=-np.ones(len(x)),
+                                  bounds=(None, None)).status == 0
+
+
+def test_three_input_tasks_need_hidden_units_and_xor_stays_held_out():
+    assert patterns(3).shape == (8, 3) and patterns(3)[1].tolist() == [-1, -1, 1]  # first input slowest
+    assert all(linearly_separable(task) for task in LINEARLY_SEPARABLE)
+    assert not any(linearly_separable(task) for task in (*THREE_INPUT_TASKS, "xor", "xnor"))
+    for task in THREE_INPUT_TASKS:  # each depends on every input: flipping it changes some output
+        t = targets(task)[:, 0].view(2, 2, 2)
+        assert all(not torch.equal(t, t.flip(axis)) for axis in range(3))
+    assert targets("parity3")[:, 0].tolist() == [-1, 1, 1, -1, 1, -1, -1, 1]
+    assert "xor" not in META_FAMILIES["needs_hidden"] and "xnor" not in META_FAMILIES["needs_hidden"]
+    assert set(evolution_settings("short", ["polynomial"], "needs_hidden")) == {"polynomial/needs_hidden",
+                                                                                "polynomial/xor"}
 
 
 # --- units with a bias -------------------------------------------------------------------------------------
@@ -79,12 +103,15 @@ def test_polynomial_against_a_synapse_loop():
     coefficients = theta.view(family.shape)
     g = torch.Generator().manual_seed(1)
     pre, post = torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 2, generator=g)
-    weight, reward = torch.randn(2, 2, 4, generator=g), torch.randn(2, 3, 1, generator=g)
-    for is_output in (False, True):
+    weight = torch.randn(2, 2, 4, generator=g)
+    # one signal per example, or one per postsynaptic unit (feedback)
+    for reward, is_output in itertools.product((torch.randn(2, 3, 1, generator=g), torch.randn(2, 3, 2, generator=g)),
+                                               (False, True)):
         delta, _ = family.delta(theta, pre, post, weight, reward, is_output, None)
         for r, i, j in itertools.product(range(2), range(2), range(4)):
+            unit = i if reward.shape[-1] > 1 else 0
             expected = sum(float(coefficients[int(is_output), a, b, c, d]) * float(pre[r, k, j]) ** a
-                           * float(post[r, k, i]) ** b * float(weight[r, i, j]) ** c * float(reward[r, k, 0]) ** d
+                           * float(post[r, k, i]) ** b * float(weight[r, i, j]) ** c * float(reward[r, k, unit]) ** d
                            for k in range(3) for a, b, c, d in itertools.product(*(range(n) for n in family.shape[1:])))
             assert delta[r, i, j].item() == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
@@ -105,6 +132,46 @@ def test_polynomial_equation_and_the_delta_rule_it_can_express():
     torch.testing.assert_close(new[1], weights[1] + 0.1 * 2 * (t - free.output)[0] * h[0])
     pre = torch.tensor([[1.0, -1.0, 1.0]])
     torch.testing.assert_close(new[0], weights[0] - 0.1 * 0.5 * free.activities[1][0].T * pre * weights[0])
+
+
+def test_polynomial_with_feedback_sends_the_error_through_fixed_random_matrices():
+    family = Polynomial(pre_degree=1, post_degree=1)
+    theta = torch.zeros(family.n_parameters)
+    theta[family.terms().index(("hidden", "x*r"))] = 1.0
+    theta[family.terms().index(("output", "x*r"))] = 1.0
+    rule = EvolvedRule(lr=0.1, family=family, theta=theta, signal="feedback")
+    weights = initial_weights((2, 3, 1), 1, torch.Generator().manual_seed(0), bias=True)
+    x, t = one([1, -1]), one([1])
+    state = rule.initial_state(weights, torch.Generator().manual_seed(1))
+    b = state[1][0]
+    assert b.shape == (1, 3, 1)
+    new, new_state = rule.step(BIASED, weights, x, t, None, state)
+    error = t - forward(BIASED, weights, x).output
+    pre = torch.tensor([[[1.0, -1.0, 1.0]]])
+    torch.testing.assert_close(new[0] - weights[0], 0.1 * (b * error) * pre)  # dW_1 = eta (B e) x^T
+    assert new_state[1][0] is b
+    with pytest.raises(ValueError, match="generator"):
+        rule.initial_state(weights)
+
+
+def test_population_loss_counts_three_input_tasks():
+    family = Polynomial(pre_degree=1, post_degree=1)
+    delta_rule = torch.zeros(family.n_parameters)
+    delta_rule[family.terms().index(("output", "x*r"))] = 1.0
+    generator = lambda: torch.Generator().manual_seed(0)
+    parity = population_loss(Evolution(tasks=("parity3",), n_replications=16, n_updates=100), delta_rule[None],
+                             generator())[1]
+    both = population_loss(Evolution(tasks=("and", "parity3"), n_replications=16, n_updates=100),
+                           delta_rule[None], generator())[1]
+    assert parity < 0.5 and both == pytest.approx(0.5 * (1 + parity), abs=0.15)
+
+
+def test_population_loss_with_feedback_gives_every_candidate_the_same_feedback():
+    family = Polynomial(pre_degree=1, post_degree=1)
+    theta = 0.3 * torch.randn(family.n_parameters, generator=torch.Generator().manual_seed(2))
+    settings = Evolution(tasks=("and", "parity3"), n_replications=4, n_updates=30, signal="feedback")
+    loss, _ = population_loss(settings, torch.stack([theta, theta, -theta]), torch.Generator().manual_seed(0))
+    assert loss[0] == loss[1] and loss[0] != loss[2]
 
 
 # --- the recurrent rule ------------------------------------------------------------------------------------

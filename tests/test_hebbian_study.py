@@ -26,9 +26,9 @@ def test_study_writes_tables_and_figures(study, tmp_path, capsys):
     out = tmp_path / "hebbian"
     study.main(["--out", str(out), "--executor", "inline", "--quiet"])
     table = pd.read_csv(out / "runs.csv")
-    # sizes x (rate: 5 designed + 3 with a bias + 2 learned + 2 evolved; spiking: 6 designed, and the 3 + 2
+    # sizes x (rate: 5 designed + 4 with a bias + 2 learned + 2 evolved; spiking: 6 designed, and the 4 + 2
     # rules on units with a bias at two input rates, + 2 learned)
-    cells_per_task = 3 * ((5 + 3 + 2 + 2) + (6 + 2 * (3 + 2) + 2))
+    cells_per_task = 3 * ((5 + 4 + 2 + 2) + (6 + 2 * (4 + 2) + 2))
     assert len(table) == cells_per_task * 2 and set(table["status"]) == {"ok"}
     cells = pd.read_csv(out / "cells.csv")
     assert len(cells) == cells_per_task and (cells["n_total"] == 8).all()
@@ -40,7 +40,7 @@ def test_study_writes_tables_and_figures(study, tmp_path, capsys):
     assert set(pd.read_csv(out / "vs_seed_rule.csv")["n_units"]) == {2}
     paired = pd.read_csv(out / "spiking_vs_rate.csv")
     # every rule variant on both kinds: designed, with a bias at two spiking input rates, learned, evolved at two
-    assert set(paired["n_pairs"]) == {2} and len(paired) == 3 * (5 + 2 * 3 + 2 + 2 * 2)
+    assert set(paired["n_pairs"]) == {2} and len(paired) == 3 * (5 + 2 * 4 + 2 + 2 * 2)
     transfer = pd.read_csv(out / "transfer.csv")
     assert set(transfer["meta_trained_on"]) == {"polynomial/separable", "polynomial/xor"} and "xor" in transfer
     for name in ("hebbian_rate.png", "hebbian_spiking.png", "learned_rule_and.png", "learned_rule_xor.png",

@@ -27,13 +27,18 @@ from spikeloc.learning.local.training import run_replications
 from spikeloc.study.runner import Study
 from spikeloc.study.stats import wilson_interval
 from spikeloc.substrate.neurons import LIFParameters
-from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS
+from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS, THREE_INPUT_TASKS
 from spikeloc.validation import require, require_choice
 
 NETWORKS = ("rate", "spiking")
-RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp", "learned", "evolved")
-#: What a meta-trained rule may have been meta-trained on: one task, or the linearly separable family.
-META_TASKS = ("", *TASKS, "separable")
+RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "feedback_alignment", "stdp", "learned",
+         "evolved")
+#: The task families a rule is meta-trained on before it is tested on held-out XOR: the twelve linearly separable
+#: two-input functions (solvable by the readout alone), or those and four three-input functions that need hidden
+#: units (so that meta-training rewards hidden-layer learning; two-input XOR stays held out).
+META_FAMILIES = {"separable": LINEARLY_SEPARABLE, "needs_hidden": LINEARLY_SEPARABLE + THREE_INPUT_TASKS}
+#: What a meta-trained rule may have been meta-trained on: one task, or one of :data:`META_FAMILIES`.
+META_TASKS = ("", *TASKS, *META_FAMILIES)
 SPIKING_ONLY_RULES = frozenset({"stdp"})
 
 
@@ -118,6 +123,8 @@ class HebbianRun:
             return rules.RewardModulated(**common)
         if self.rule == "contrastive":
             return rules.Contrastive(**common, feedback=self.feedback, clamp=self.clamp)
+        if self.rule == "feedback_alignment":
+            return rules.FeedbackAlignment(**common)
         if self.rule == "stdp":
             return PairSTDP(**common, a_plus=self.a_plus, a_minus=self.a_minus, tau_plus_s=self.tau_plus_s,
                             tau_minus_s=self.tau_minus_s)
@@ -150,33 +157,38 @@ EVOLUTION_BUDGETS = {
 }
 
 
-def evolution_settings(budget: str, families: Sequence[str]) -> dict[str, Evolution]:
-    """The CMA-ES runs, ``family/meta_task`` -> settings: each family on the twelve linearly separable
-    functions (XOR held out), then on XOR alone, starting there from the family's rule (``initial`` is
-    filled in by :func:`evolve_rules`) with a smaller step size."""
+def evolution_settings(budget: str, families: Sequence[str], meta_family: str = "separable",
+                       signal: str = "error", also_xor: bool = True) -> dict[str, Evolution]:
+    """The CMA-ES runs, ``family/meta_task`` -> settings: each family on ``META_FAMILIES[meta_family]`` (XOR
+    held out), then (``also_xor``) on XOR alone, starting there from the family's rule (``initial`` is filled
+    in by :func:`evolve_rules`) with a smaller step size; third factor ``signal``."""
     require_choice(budget, "evolution budget", tuple(EVOLUTION_BUDGETS))
-    settings = dict(EVOLUTION_BUDGETS[budget])
+    require_choice(meta_family, "meta_family", tuple(META_FAMILIES))
+    settings = dict(EVOLUTION_BUDGETS[budget], signal=signal)
     per_task = settings.pop("n_replications")
     runs = {}
     for family in families:
-        runs[f"{family}/separable"] = Evolution(family=family, tasks=LINEARLY_SEPARABLE, n_replications=per_task,
-                                                **settings)
-        runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
-                                          n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
+        runs[f"{family}/{meta_family}"] = Evolution(family=family, tasks=META_FAMILIES[meta_family],
+                                                    n_replications=per_task, **settings)
+        if also_xor:
+            runs[f"{family}/xor"] = Evolution(family=family, tasks=("xor",), sigma0=0.1,
+                                              n_replications=per_task * len(LINEARLY_SEPARABLE), **settings)
     return runs
 
 
 def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
-                 log=print) -> dict[str, dict]:
+                 log=print, meta_family: str = "separable", signal: str = "error",
+                 also_xor: bool = True) -> dict[str, dict]:
     """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
     file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
-    Returns ``name -> {family, meta_task, parameters, lr, seconds, cpu_seconds, history, equation, key}``."""
+    Returns ``name -> {family, meta_task, parameters, lr, signal, seconds, cpu_seconds, history, equation,
+    key}``."""
     stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     rules = {}
-    for name, settings in evolution_settings(budget, families).items():
+    for name, settings in evolution_settings(budget, families, meta_family, signal, also_xor).items():
         family, meta_task = name.split("/")
         if meta_task == "xor":
-            settings = replace(settings, initial=tuple(rules[f"{family}/separable"]["parameters"]))
+            settings = replace(settings, initial=tuple(rules[f"{family}/{meta_family}"]["parameters"]))
         key = f"{seed}:{settings!r}"
         if stored.get(name, {}).get("key") == key:
             rules[name] = stored[name]
@@ -185,7 +197,7 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
         result = evolve(settings, seed)
         equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
         rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
-                       "lr": settings.lr, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
+                       "lr": settings.lr, "signal": signal, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
         first, last = result.history[0], result.history[-1]
         log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
             f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "
@@ -195,14 +207,16 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
             atomic_write(cache, json.dumps({**stored, **rules}) + "\n")
     for name, rule in rules.items():
         if rule["equation"]:
-            log(f"\nevolved rule {name} (eta = {rule['lr']}, r = t - y):\n{rule['equation']}")
+            feedback = ", hidden units get B_l (t - y)" if rule.get("signal") == "feedback" else ""
+            log(f"\nevolved rule {name} (eta = {rule['lr']}, r = t - y{feedback}):\n{rule['equation']}")
     return rules
 
 
 def evolved_run(rule: dict, **settings) -> HebbianRun:
     """The cell of an evolved rule (from :func:`evolve_rules`) on units with a bias, at its meta-training lr."""
     return HebbianRun(rule="evolved", learned_parameters=tuple(rule["parameters"]), rule_family=rule["family"],
-                      meta_task=rule["meta_task"], bias=True, **{**settings, "lr": rule["lr"]})
+                      meta_task=rule["meta_task"], bias=True, **{**settings, "lr": rule["lr"],
+                                                                 "signal": rule.get("signal", "error")})
 
 
 def seed_updates(task: str, hidden_sizes: tuple[int, ...]) -> int:

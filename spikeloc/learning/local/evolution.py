@@ -11,8 +11,11 @@ for ``n_updates`` single-example updates (the study's protocol) and score the fi
     loss(theta) = (1 - fraction of networks solved) + mean_{networks, patterns} relu(margin - t y)
 
 (the hinge breaks ties between candidates with the same success count). Each generation draws new initial
-weights and example orders from its own stream of the meta seed; every candidate of a generation sees the
-same networks and orders (common random numbers, so candidates are ranked on the same draws). The whole
+weights and example orders (and, with the ``"feedback"`` signal, feedback matrices) from its own stream of the
+meta seed; every candidate of a generation sees the same networks, orders and feedback (common random
+numbers, so candidates are ranked on the same draws). Tasks may mix two- and three-input functions
+(:data:`spikeloc.tasks.logic.THREE_INPUT_TASKS`); each input count is one batch and every network counts the
+same in the loss. The whole
 generation -- population x tasks x replications networks -- is trained as one batch: one rule update is one
 tensor operation per layer. CMA-ES samples through a numpy ``Generator`` seeded from the meta seed (never
 numpy's global one), so the same seed gives the same rule. The result is the distribution mean after the
@@ -33,18 +36,19 @@ import torch
 from spikeloc import seeding
 from spikeloc.learning.local.families import Polynomial, Recurrent
 from spikeloc.learning.local.networks import RateNetwork, forward, initial_weights
-from spikeloc.learning.local.rules import LocalRule, sign_correct
+from spikeloc.learning.local.rules import LocalRule, fed_back, feedback_matrices, sign_correct
 from spikeloc.learning.local.training import evaluate, train
-from spikeloc.tasks.logic import TASKS, patterns, targets
+from spikeloc.tasks.logic import ALL_TASKS, n_inputs, patterns, targets
 from spikeloc.validation import require, require_choice
 
 FAMILIES = ("polynomial", "recurrent")
-SIGNALS = ("reward", "error")
+SIGNALS = ("reward", "error", "feedback")
 
 
 def global_signal(signal: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The third factor ``r`` broadcast to every synapse, ``(R, B, 1)``: ``"reward"``, +1 if the output's sign
-    is right on this example, else -1; ``"error"``, the output error ``t - y`` (one output neuron)."""
+    is right on this example, else -1; ``"error"`` and ``"feedback"``, the output error ``t - y`` (one output
+    neuron; with ``"feedback"`` hidden layers receive it through fixed random matrices, :class:`EvolvedRule`)."""
     if signal == "reward":
         return sign_correct(output, target)
     return (target - output).sum(dim=-1, keepdim=True)
@@ -71,19 +75,22 @@ class EvolvedRule(LocalRule):
                 and self.theta.shape[-1] == self.family.n_parameters, "theta", getattr(self.theta, "shape", None),
                 f"a tensor of {self.family.n_parameters} parameters per rule ({type(self.family).__name__})")
 
-    def initial_state(self, weights):
-        return self.family.initial_state(weights)
+    def initial_state(self, weights, generator=None):
+        """(the family's per-layer state, the feedback matrices with ``signal == "feedback"``, else None)."""
+        feedback = feedback_matrices(weights, generator) if self.signal == "feedback" else None
+        return self.family.initial_state(weights), feedback
 
     def step(self, network, weights, inputs, target, generator, state):
+        family_state, feedback = state
         free = forward(network, weights, inputs, generator)
         reward = global_signal(self.signal, free.output, target)
+        signals = [*fed_back(reward, feedback), reward] if feedback is not None else [reward] * len(weights)
         new_weights, new_state = [], []
-        for l, (w, s) in enumerate(zip(weights, state), start=1):
-            delta, s = self.family.delta(self.theta, free.pre(l), free.activities[l], w, reward,
-                                         l == len(weights), s)
+        for l, (w, s, r) in enumerate(zip(weights, family_state, signals), start=1):
+            delta, s = self.family.delta(self.theta, free.pre(l), free.activities[l], w, r, l == len(weights), s)
             new_weights.append(self.clip(w + self.lr * delta))
             new_state.append(s)
-        return new_weights, new_state
+        return new_weights, (new_state, feedback)
 
     def apply(self, network, weights, free, target):
         raise TypeError("EvolvedRule updates through step() (it may carry a state)")
@@ -116,7 +123,7 @@ class Evolution:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         require(len(self.tasks) >= 1, "tasks", self.tasks, "at least one task")
         for task in self.tasks:
-            require_choice(task, "tasks", TASKS)
+            require_choice(task, "tasks", ALL_TASKS)
         build_family(self.family, self.degree, self.rule_hidden)
         require_choice(self.signal, "signal", SIGNALS)
         for name in ("population", "generations", "n_replications", "n_updates"):
@@ -136,23 +143,29 @@ class Evolution:
 
 def population_loss(settings: Evolution, thetas: torch.Tensor, generator: torch.Generator
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss ``(P,)``, success fraction ``(P,)``) of ``P`` candidate rules (module doc), all in one batch."""
-    n_candidates, per_candidate = thetas.shape[0], len(settings.tasks) * settings.n_replications
-    inputs = patterns()
-    task_targets = torch.stack([targets(task) for task in settings.tasks]).repeat_interleave(
-        settings.n_replications, dim=0)
-    weights = initial_weights((2, *settings.hidden_sizes, 1), per_candidate, generator, bias=settings.bias)
-    order = torch.randint(0, len(inputs), (settings.n_updates, per_candidate), generator=generator)
-    rule = EvolvedRule(lr=settings.lr, weight_bound=settings.weight_bound, family=settings.build_family(),
-                       theta=thetas.repeat_interleave(per_candidate, dim=0), signal=settings.signal)
-    network, target = RateNetwork(bias=settings.bias), task_targets.repeat(n_candidates, 1, 1)
-    with torch.no_grad():
-        trained = train(network, rule, [w.repeat(n_candidates, 1, 1) for w in weights], inputs, target,
-                        order.repeat(1, n_candidates))
-        solved, outputs = evaluate(network, trained, inputs, target)
-    hinge = torch.relu(settings.margin - target * outputs).mean(dim=(-1, -2))
-    loss = (1 - solved.float() + hinge).view(n_candidates, per_candidate).mean(1)
-    success = solved.float().view(n_candidates, per_candidate).mean(1)
+    """(loss ``(P,)``, success fraction ``(P,)``) of ``P`` candidate rules (module doc): every network counts
+    the same, whatever its task; one batch per number of task inputs (two- and three-input tasks)."""
+    n_candidates, losses, successes = thetas.shape[0], [], []
+    for arity in sorted({n_inputs(task) for task in settings.tasks}):
+        tasks = [task for task in settings.tasks if n_inputs(task) == arity]
+        per_candidate, inputs = len(tasks) * settings.n_replications, patterns(arity)
+        task_targets = torch.stack([targets(task) for task in tasks]).repeat_interleave(settings.n_replications, 0)
+        weights = initial_weights((arity, *settings.hidden_sizes, 1), per_candidate, generator, bias=settings.bias)
+        order = torch.randint(0, len(inputs), (settings.n_updates, per_candidate), generator=generator)
+        rule = EvolvedRule(lr=settings.lr, weight_bound=settings.weight_bound, family=settings.build_family(),
+                           theta=thetas.repeat_interleave(per_candidate, dim=0), signal=settings.signal)
+        network, target = RateNetwork(bias=settings.bias), task_targets.repeat(n_candidates, 1, 1)
+        weights = [w.repeat(n_candidates, 1, 1) for w in weights]
+        # every candidate sees the same networks, orders and (with feedback) feedback matrices
+        _, feedback = rule.initial_state([w[:per_candidate] for w in weights], generator)
+        state = (rule.family.initial_state(weights), feedback and [b.repeat(n_candidates, 1, 1) for b in feedback])
+        with torch.no_grad():
+            trained = train(network, rule, weights, inputs, target, order.repeat(1, n_candidates), state=state)
+            solved, outputs = evaluate(network, trained, inputs, target)
+        hinge = torch.relu(settings.margin - target * outputs).mean(dim=(-1, -2))
+        losses.append((1 - solved.float() + hinge).view(n_candidates, per_candidate))
+        successes.append(solved.float().view(n_candidates, per_candidate))
+    loss, success = torch.cat(losses, dim=1).mean(1), torch.cat(successes, dim=1).mean(1)
     return torch.nan_to_num(loss, nan=math.inf), success
 
 

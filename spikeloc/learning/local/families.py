@@ -3,11 +3,13 @@ recurrent (stateful) rule, each evaluated for every synapse of every network in 
 
 Both see, for synapse ``j -> i`` of layer ``l``, the presynaptic activity ``x = x_j`` (the constant 1 for the
 bias fibre), the postsynaptic activity ``y = y_i`` (the signed output at the output layer), the current weight
-``w = w_ij`` and one global third factor ``r`` broadcast to every synapse
-(:func:`spikeloc.learning.local.evolution.global_signal`): the reward, ``+1`` if the network's sign is right on
-this example, else ``-1``, or the output error ``t - y`` (a signed reward; the default in meta-training: a
-+-1 reward says whether the output was right but not which way to move it, and a polynomial cannot recover
-the target's sign ``r sign(y)`` where the output is near 0).
+``w = w_ij`` and a third factor ``r`` (:func:`spikeloc.learning.local.evolution.global_signal`): the reward,
+``+1`` if the network's sign is right on this example, else ``-1``, or the output error ``t - y`` (a signed
+reward; the default in meta-training: a +-1 reward says whether the output was right but not which way to
+move it, and a polynomial cannot recover the target's sign ``r sign(y)`` where the output is near 0), both
+broadcast to every synapse; or, with feedback, the error delivered to each hidden unit ``i`` of layer ``l``
+through a fixed random matrix, ``r_i = (B_l (t - y))_i``, as in feedback alignment
+(:class:`spikeloc.learning.local.rules.FeedbackAlignment`).
 
 * :class:`Polynomial` -- a truncated Volterra expansion (Confavreux et al., NeurIPS 2020; Jordan et al.,
   eLife 2021 search a similar space), with separate coefficients onto hidden and onto output neurons::
@@ -82,11 +84,17 @@ class Polynomial:
 
     def delta(self, theta: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, weight: torch.Tensor,
               reward: torch.Tensor, is_output: bool, state: None) -> tuple[torch.Tensor, None]:
-        """``sum_b dw`` for pre ``(N, B, m)``, post ``(N, B, n)``, weight ``(N, n, m)``, reward ``(N, B, 1)``."""
+        """``sum_b dw`` for pre ``(N, B, m)``, post ``(N, B, n)``, weight ``(N, n, m)``, reward ``(N, B, 1)`` (one
+        signal for every synapse) or ``(N, B, n)`` (one per postsynaptic unit, as a feedback-alignment signal)."""
         coefficients = per_network(theta, weight.shape[0]).reshape(-1, *self.shape)[:, int(is_output)]
-        by_reward = torch.einsum("nabcd,nkd->nkabc", coefficients, powers(reward[..., 0], 1))
-        by_pre = torch.einsum("nkabc,nkja->nkjbc", by_reward, powers(pre, self.pre_degree))
-        by_post = torch.einsum("nkjbc,nkib->nijc", by_pre, powers(post, self.post_degree))
+        if reward.shape[-1] == 1:  # one signal per example: contract it first (the cheaper order)
+            by_reward = torch.einsum("nabcd,nkd->nkabc", coefficients, powers(reward[..., 0], 1))
+            by_pre = torch.einsum("nkabc,nkja->nkjbc", by_reward, powers(pre, self.pre_degree))
+            by_post = torch.einsum("nkjbc,nkib->nijc", by_pre, powers(post, self.post_degree))
+        else:
+            by_unit = powers(post, self.post_degree).unsqueeze(-1) * powers(reward, 1).unsqueeze(-2)  # (N, B, n, b, d)
+            by_pre = torch.einsum("nabcd,nkja->nkjbcd", coefficients, powers(pre, self.pre_degree))
+            by_post = torch.einsum("nkjbcd,nkibd->nijc", by_pre, by_unit)
         return (by_post * powers(weight, self.weight_degree)).sum(-1), None
 
     def terms(self) -> list[tuple[str, str]]:

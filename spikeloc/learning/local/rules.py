@@ -62,6 +62,19 @@ Rules with a task signal in every layer:
   post activity in the two phases. ``phi_l`` is the layer's own response (ReLU, or the LIF rate from the
   same input spikes). For small ``gamma`` the update approaches the backpropagated gradient of the
   squared error (Xie & Seung 2003); the ``gamma^{-(L-l)}`` factor undoes the feedback's attenuation.
+* :class:`FeedbackAlignment` -- direct feedback alignment (Lillicrap et al., Nat. Commun. 2016; Nøkland,
+  NeurIPS 2016): the output error ``e = t - y`` is broadcast to every hidden layer through a fixed random
+  matrix ``B_l`` (``n_l x n_L``, drawn once per network and never learned), so no synapse needs the
+  forward weights of the layers above (no weight transport)::
+
+      W_L <- clip(W_L + eta e a_{L-1}^T),   W_l <- clip(W_l + eta ((B_l e) * g_l) a_{l-1}^T),  l = 1..L-1
+
+  ``g_l = 1[a_l > 0]`` is the unit's own gate: exactly ``relu'(h_l)`` in the rate network, and "the unit
+  fired" in the spiking one (the slope of a LIF unit's rate is zero while it is silent). Each synapse
+  uses its pre activity, its post unit's gate and the signal ``(B_l e)_i`` delivered to that unit. With
+  ``B_l = W_{l+1}^T`` (one hidden layer) the update is exactly gradient descent on the tanh output's
+  matching loss ``log cosh(h_L) - t h_L`` (its gradient in ``h_L`` is ``-e``): backpropagation; with
+  random ``B_l`` the forward weights come to align with the feedback (Lillicrap et al.).
 """
 
 from __future__ import annotations
@@ -106,8 +119,9 @@ class LocalRule:
         """``clip(W_L + eta t a_{L-1}^T)``: the target-clamped Hebbian readout."""
         return self.clip(weight + self.lr * hebbian_term(target, pre))
 
-    def initial_state(self, weights: Sequence[torch.Tensor]):
-        """State the rule carries between updates (None: a memoryless rule)."""
+    def initial_state(self, weights: Sequence[torch.Tensor], generator: torch.Generator | None = None):
+        """State the rule carries between updates (None: a memoryless rule); ``generator`` draws any fixed
+        random numbers of the rule (the feedback matrices of :class:`FeedbackAlignment`)."""
         return None
 
     def step(self, network: Network, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
@@ -230,3 +244,45 @@ class Contrastive(LocalRule):
                           * (hebbian_term(clamped[l], with_bias(clamped[l - 1], free.bias))
                              - hebbian_term(unclamped[l], with_bias(unclamped[l - 1], free.bias))))
                 for l, w in enumerate(weights, start=1)]
+
+
+def feedback_matrices(weights: Sequence[torch.Tensor], generator: torch.Generator | None,
+                      scale: float = 1.0) -> list[torch.Tensor]:
+    """Fixed random feedback ``[B_1, ..., B_{L-1}]``, ``B_l`` ``(R, n_l, n_L)``, entries ``U(-scale, scale)``,
+    all drawn from ``generator``."""
+    require(generator is not None, "generator", generator, "a torch.Generator (it draws the feedback matrices)")
+    n_outputs = weights[-1].shape[-2]
+    return [scale * (2 * torch.rand((*w.shape[:-1], n_outputs), generator=generator, dtype=w.dtype) - 1)
+            for w in weights[:-1]]
+
+
+def fed_back(error: torch.Tensor, feedback: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The output error ``(R, B, n_L)`` as each hidden layer receives it: ``B_l e``, ``(R, B, n_l)`` per layer."""
+    return [torch.matmul(error, b.transpose(-1, -2)) for b in feedback]
+
+
+@dataclass(frozen=True)
+class FeedbackAlignment(LocalRule):
+    """Direct feedback alignment (module doc): the output error reaches hidden unit ``i`` of layer ``l`` as
+    ``(B_l e)_i``, ``B_l`` fixed, ``U(-feedback_scale, feedback_scale)`` per entry, one per network; the
+    matrices are the rule's state, drawn by :meth:`initial_state` and passed through unchanged."""
+
+    feedback_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.feedback_scale > 0, "feedback_scale", self.feedback_scale, "> 0 (bound of B's entries)")
+
+    def initial_state(self, weights, generator=None) -> list[torch.Tensor]:
+        return feedback_matrices(weights, generator, self.feedback_scale)
+
+    def step(self, network, weights, inputs, target, generator, state):
+        free = forward(network, weights, inputs, generator)
+        error = target - free.output  # (R, B, n_L)
+        signals = [signal * (free.activities[l] > 0).to(error.dtype)
+                   for l, signal in enumerate(fed_back(error, state), start=1)]
+        return [self.clip(w + self.lr * hebbian_term(post, free.pre(l)))
+                for l, (w, post) in enumerate(zip(weights, [*signals, error]), start=1)], state
+
+    def apply(self, network, weights, free, target):
+        raise TypeError("FeedbackAlignment updates through step() (its state holds the feedback matrices)")

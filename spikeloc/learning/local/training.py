@@ -8,7 +8,8 @@ one rule update is one tensor operation per layer on ``(R, ...)`` tensors.
 Random streams (one generator per stream of the cell's seed, each drawing all ``R`` replications at once,
 so replication ``r``'s numbers are fixed by the seed and ``R``): ``"weights"`` the initial weights,
 ``"order"`` the example indices ``(n_updates, R)``, ``"spikes"`` the input spikes during training,
-``"evaluation"`` the input spikes of the final test.
+``"evaluation"`` the input spikes of the final test, ``"feedback"`` the rule's own fixed random numbers (the
+feedback matrices of feedback alignment).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ class Outcome:
 
 
 def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch.Tensor, target: torch.Tensor,
-          order: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+          order: torch.Tensor, generator: torch.Generator | None = None,
+          rule_generator: torch.Generator | None = None, state=None) -> list[torch.Tensor]:
     """Apply ``rule`` once per row of ``order`` ``(n_updates, R)`` (pattern index of each replication).
 
     ``inputs`` ``(P, n_0)`` +-1 patterns, ``target`` ``(P, n_L)`` +-1 targets shared by all replications, or
     ``(R, P, n_L)``, one task per replication. A stateful rule's state (:meth:`LocalRule.initial_state`)
-    starts afresh here and is carried from update to update.
+    starts afresh here (drawing any fixed random numbers from ``rule_generator``), or from ``state`` when
+    given, and is carried from update to update; ``generator`` draws the input spikes.
     """
     n_replications = weights[0].shape[0]
     check_inputs(inputs, weights[0].shape[-1] - int(network.bias))
@@ -49,7 +52,8 @@ def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch
     check_targets(target, inputs.expand(n_replications, *inputs.shape) if per_replication else inputs,
                   weights[-1].shape[-2])
     require(rule.needs_spikes <= network.spiking, "rule", type(rule).__name__, "used with a spiking network")
-    weights, state = list(weights), rule.initial_state(weights)
+    weights = list(weights)
+    state = rule.initial_state(weights, rule_generator) if state is None else state
     replications = torch.arange(n_replications)
     for indices in order:
         example_target = target[replications, indices] if per_replication else target[indices]
@@ -77,6 +81,7 @@ def run_replications(network: Network, rule, task: str, hidden_sizes: Sequence[i
                               bias=network.bias)
     order = torch.randint(0, len(inputs), (n_updates, n_replications), generator=seeding.generator(seed, "order"))
     with torch.no_grad():
-        weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes"))
+        weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes"),
+                        seeding.generator(seed, "feedback"))
         success, outputs = evaluate(network, weights, inputs, target, seeding.generator(seed, "evaluation"))
     return Outcome(success, outputs, weights)

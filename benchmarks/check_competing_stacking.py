@@ -10,7 +10,8 @@ two layers joined by each connection of {the seed's static Dale connection, iden
 divisive normalisation} x activation power {1, 4.5} (spikeloc.learning.competing.StackConfig); on the last
 layer's activities Krotov's readout with beta chosen on the validation split from (10, 30, 100). Prints per stack
 the validation accuracy of each beta and the test accuracy of the chosen one (%), and the feature-learning
-seconds. The connection of ``studies/competing_units.py``'s ``STACKED`` is the one with the best validation
+seconds; with several seeds, then the chosen test accuracy per stack (mean ± SEM over seeds) and each two-layer
+stack against one layer, paired on seed (spikeloc.study.stats). The connection of ``studies/competing_units.py``'s ``STACKED`` is the one with the best validation
 accuracy here (seed 0, 400 units, 30 epochs).
 """
 
@@ -25,6 +26,7 @@ import pandas as pd
 from spikeloc import runtime
 from spikeloc.experiments.competing import CompetingRun, run_competing_batch
 from spikeloc.study.selection import choose_on_validation
+from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
 
 BETAS = (10.0, 30.0, 100.0)
 
@@ -51,6 +53,7 @@ def main() -> None:
     print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs at rule lr {args.rule_lr:g}, "
           "Krotov's readout, "
           f"beta chosen on validation from {BETAS}; accuracy (%)", flush=True)
+    chosen_rows = []
     for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
         runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in BETAS]
         table = pd.DataFrame([{"beta": run.krotov_beta, "seed": seed, "stack": str(stack), **row}
@@ -60,6 +63,22 @@ def main() -> None:
                                                        zip(table["beta"], table["val_acc"]))
               + f" -> beta {chosen['beta']:g}: test {100 * chosen['test_acc']:.2f}"
               f" ({table['feature_seconds'].iloc[0]:.0f} s features)", flush=True)
+        chosen_rows.append(chosen)
+    if len(args.seeds) > 1:
+        report_over_seeds(pd.DataFrame(chosen_rows))
+
+
+def report_over_seeds(chosen: pd.DataFrame) -> None:
+    """Test accuracy of each stack over seeds, and each two-layer stack paired on seed against one layer."""
+    one_layer = str(dict(layers=1))
+    print("\nTest accuracy (%) over seeds, mean ± SEM:")
+    for stack, rows in chosen.groupby("stack", sort=False):
+        print(f"  {stack}: {100 * rows['test_acc'].mean():.2f} ± {100 * rows['test_acc'].sem():.2f} (n = {len(rows)})")
+    comparisons = [paired_comparison(chosen, "stack", one_layer, stack, ["test_acc"], pair_on=["seed"])
+                   .assign(stack=stack) for stack in chosen["stack"].unique() if stack != one_layer]
+    if comparisons:
+        print("Two layers - one layer, paired on seed:")
+        print(format_comparisons(with_verdicts(pd.concat(comparisons)), ["stack"]))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ PRESETS = {
         "base": (("none", "fixed", "learned"), {}),
         "averaged": (("none",), dict(weight_averaging=True)),
         "fresh_stimuli": (("none", "fixed", "learned"), dict(training_data="per_epoch")),
-        "hidden_100": (("none", "fixed"), dict(ipd_hidden=100))}),
+        "hidden_100": (("none", "fixed"), dict(ipd_hidden=100)),
+        "hidden_200": (("none", "fixed"), dict(ipd_hidden=200))}),
 }
 #: Settings that tell a preset's variants apart (the default variant, "base", changes none).
 VARIANT_FIELDS = ("ipd_hidden", "training_data", "weight_averaging")

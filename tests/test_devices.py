@@ -22,10 +22,10 @@ from spikeloc.experiments.digits import DigitsRun
 from spikeloc.experiments.hebbian import HebbianRun, hebbian_study
 from spikeloc.experiments.ipd import MAX_ENSEMBLE_CPU, MAX_ENSEMBLE_GPU, IPDRun, ipd_study
 from spikeloc.experiments.neuromodulation import NeuromodulationRun
-from spikeloc.learning.local.families import Recurrent
+from spikeloc.learning.local.families import Polynomial, Recurrent
 from spikeloc.learning.local.learned import n_parameters
 from spikeloc.options import UsageError
-from spikeloc.study.cli import _check_scheduler_answers, executor_options
+from spikeloc.study.cli import _check_scheduler_answers, executor_options, run_settings
 from spikeloc.study.runner import NoGPUWorkers, Study, _plan_tasks, make_run_id, run_study
 from spikeloc.substrate.fused import lif_spikes
 
@@ -95,6 +95,21 @@ def test_device_cuda_without_a_gpu_is_a_usage_error_before_any_work(main, argv, 
     captured = capsys.readouterr()
     assert len(captured.err.splitlines()) == 1 and "argument --device: 'cuda" in captured.err
     assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_the_local_learning_studies_pass_the_device_to_every_run():
+    """``--device`` reaches every cell of both grids (meta-learned and evolved rules too); a CUDA device is checked
+    as spelled here and resolved only when a run starts."""
+    hebbian, competing = load_study("hebbian_logic"), load_study("competing_units")
+    args = argparse.Namespace(device="cuda")
+    preset = {**hebbian.PRESETS["quick"], "settings": run_settings(args, hebbian.PRESETS["quick"]["settings"])}
+    evolved = {"family": "polynomial", "meta_task": "xor", "parameters": [0.0] * Polynomial(1, 1).n_parameters,
+               "lr": 0.05}
+    runs = hebbian.grid(preset, {"xor": (0.1,) * n_parameters(8)}, {"polynomial/xor": evolved})
+    assert {run.rule for run in runs} >= {"learned", "evolved", "stdp"} and {run.device for run in runs} == {"cuda"}
+    preset = competing.PRESETS["quick"]
+    runs = competing.grid(preset, run_settings(args, preset["sizes"]))
+    assert {run.device for run in runs} == {"cuda"} and {r.spiking_config().device for r in runs} == {"cuda"}
 
 
 def test_auto_on_cpu_stays_numba_and_does_not_import_triton():

@@ -13,9 +13,10 @@ to check the script itself, and measures nothing).
    seed's loop on the GPU, spikeloc K = 1 and a K = 54 ensemble (the robustness grid's 3 runs x 3 dropouts x 6
    sigmas) on the GPU, spikeloc K = 1 on one CPU thread.
 3. MNIST-5k epoch (784-400-10, rate code, T = 25, batches of 128): the GPU against one CPU thread.
-4. ``studies/robustness.py --preset seed`` and ``studies/neuromodulation.py --preset seed`` with ``--device cuda``:
-   wall seconds end to end (a fresh output directory each). Their CPU times come from the same commands with
-   ``--device cpu`` (``--cpu-studies``; long: minutes to hours on one CPU).
+4. ``studies/robustness.py --preset seed`` and ``studies/neuromodulation.py --preset seed`` with ``--device cuda``,
+   then ``studies/competing_units.py --preset quick`` (last: the first cut off when time runs short): wall seconds
+   end to end (a fresh output directory each). Their CPU times come from the same commands with ``--device cpu``
+   (``--cpu-studies``; long: minutes to hours on one CPU).
 
     python benchmarks/bench_gpu.py [--repeats 5] [--skip-studies] [--cpu-studies] [--smoke]
 
@@ -203,12 +204,14 @@ def study_seconds(script: str, preset: str, device: str, extra: list[str]) -> tu
 
 
 def studies(device: str, preset: str, cpu_too: bool, extra: list[str]) -> None:
-    print(f"\n4. studies, --preset {preset}, wall seconds end to end (a fresh output directory each)")
-    for script in ("robustness.py", "neuromodulation.py"):
-        seconds, status = study_seconds(script, preset, device, extra)
-        line = f"{script:<22} --device {device}: {seconds:8.1f} s" + ("" if status == 0 else " (FAILED)")
+    print("\n4. studies, wall seconds end to end (a fresh output directory each)")
+    for script, script_preset in (("robustness.py", preset), ("neuromodulation.py", preset),
+                                  ("competing_units.py", "quick")):
+        seconds, status = study_seconds(script, script_preset, device, extra)
+        line = (f"{script:<22} --preset {script_preset:<6} --device {device}: {seconds:8.1f} s"
+                + ("" if status == 0 else " (FAILED)"))
         if cpu_too:
-            cpu_seconds, cpu_status = study_seconds(script, preset, "cpu", extra)
+            cpu_seconds, cpu_status = study_seconds(script, script_preset, "cpu", extra)
             line += f"   --device cpu: {cpu_seconds:8.1f} s" + ("" if cpu_status == 0 else " (FAILED)")
         print(line)
 

@@ -11,7 +11,7 @@
 # and installed with --no-deps. spikeloc runs from the working tree (PYTHONPATH). Everything printed goes to
 # $OUT/gpu_session.log too, so it comes back even when the run is cut off at its limit; copy its lines into the
 # issue's note. Sized for about 8 minutes: the CUDA tests, the benchmark's sections 1-3, then the two seed-preset
-# studies on the GPU (SKIP_STUDIES=1 skips those if time is short).
+# studies and competing_units.py's quick preset on the GPU (SKIP_STUDIES=1 skips those if time is short).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -62,20 +62,15 @@ def is_gpu(device: str) -> bool:
     return (resolve_device(device) if device == "auto" else device).startswith("cuda")
 
 
-def add_device_option(parser: argparse.ArgumentParser, cpu_only: str | None = None) -> argparse.ArgumentParser:
-    """Add ``--device cpu|cuda|cuda:N|auto`` (default cpu), resolved by :func:`resolve_device` as it is parsed.
-    ``cpu_only``: the reason a command runs on the CPU only; ``auto`` then means cpu and a GPU is refused."""
+def add_device_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``--device cpu|cuda|cuda:N|auto`` (default cpu), resolved by :func:`resolve_device` as it is parsed."""
 
     def parse(text: str) -> str:
-        if cpu_only and text != "auto" and text != "cpu":  # argparse prefixes "argument --device: "
-            raise argparse.ArgumentTypeError(f"{text!r} is invalid: must be 'cpu' or 'auto' ({cpu_only})")
         try:
-            device = resolve_device(text, "--device")
-        except ValueError as error:
+            return resolve_device(text, "--device")
+        except ValueError as error:  # argparse prefixes "argument --device: "
             raise argparse.ArgumentTypeError(str(error).removeprefix("--device = ")) from None
-        return "cpu" if cpu_only else device
 
     parser.add_argument("--device", type=parse, default="cpu",
-                        help="where to compute: cpu, cuda, cuda:N, or auto (a GPU if there is one)"
-                             + (f"; cpu only: {cpu_only}" if cpu_only else ""))
+                        help="where to compute: cpu, cuda, cuda:N, or auto (a GPU if there is one)")
     return parser

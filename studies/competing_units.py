@@ -25,7 +25,8 @@ candidate), chosen.csv (the runs chosen on validation), chosen_summary.csv, comp
 accuracy_vs_hidden.png (test accuracy of the chosen runs against hidden size per readout and stack) and
 weights.png (the first layer's weights of seed 0 at the largest hidden size).
 
-    python studies/competing_units.py --preset quick|small|readouts|seed|full [--epochs N] [--out DIR]
+    python studies/competing_units.py --preset quick|small|readouts|seed|full [--epochs N] [--device cpu|cuda|auto]
+                                      [--out DIR]
 """
 
 from __future__ import annotations

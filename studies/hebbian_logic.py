@@ -25,7 +25,7 @@ success rate, Wilson 95 % interval, the seed's published rate where it has one),
 transfer.png, learned_rule_<task>.png (the learned rule's dw over pre x post), learned_rules.json and
 evolved_rules.json (parameters, meta-training curves, the polynomial rules as equations, seconds).
 
-    python studies/hebbian_logic.py --preset quick|seed|full [--out DIR] [--executor ...]
+    python studies/hebbian_logic.py --preset quick|seed|full [--device cpu|cuda|auto] [--out DIR] [--executor ...]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from spikeloc.experiments.hebbian import (SPIKING_ONLY_RULES, HebbianRun, evolut
 from spikeloc.files import atomic_write
 from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
 from spikeloc.runtime import configure
-from spikeloc.study.cli import run_and_summarise, run_script, study_parser
+from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.study.plots import plt, rate_heatmap, save_figure
 from spikeloc.study.stats import format_comparisons, paired_comparison, wilson_interval, with_verdicts
 
@@ -182,10 +182,9 @@ def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False,
-                          cpu_only="the local rules update small networks in place, faster on the CPU")
+    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
     args = parser.parse_args(argv)
-    preset = PRESETS[args.preset]
+    preset = {**PRESETS[args.preset], "settings": run_settings(args, PRESETS[args.preset]["settings"])}
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
     evolution_settings(preset["evolution"], preset["families"])
     out = Path(args.out or f"{args.default_out}-{args.preset}")

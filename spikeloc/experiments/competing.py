@@ -25,6 +25,10 @@ Protocol per run (seed ``s``): load the dataset by name (:func:`spikeloc.dataset
   a ReLU MLP with one hidden layer of ``hidden_units`` (:func:`spikeloc.learning.baselines.fit_mlp`, weights of
   the best validation epoch).
 
+``device`` (:mod:`spikeloc.devices`): the images are loaded and split on the CPU, then moved to the run's
+device, where the features are learned (the rule's random draws stay on the CPU, see
+:mod:`spikeloc.learning.competing`) and every readout and baseline trains (its initial weights drawn on the CPU).
+
 Rows hold ``train_acc``, ``val_acc`` and ``test_acc`` (fractions; choose settings on ``val_acc``),
 ``feature_seconds`` (unsupervised learning, 0 for the baselines) and ``readout_seconds``. Runs that share their
 feature settings and seed share their learned features inside one batch (:func:`run_competing_batch`).
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 import torch
 
 from spikeloc import datasets
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, LabelledValues, split, train_ensemble_on
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.surrogate import MemberData, evaluate
@@ -59,7 +64,7 @@ READOUTS = ("spiking", "krotov", "pixels-linear", "pixels-mlp")
 FEATURE_READOUTS = ("spiking", "krotov")
 #: Fields that decide the learned features (with the dataset split and the seed).
 FEATURE_FIELDS = ("dataset", "n_validation", "hidden_units", "layers", "p", "k", "delta", "rule_lr", "rule_epochs",
-                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power", "connection", "normalisation")
+                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power", "connection", "normalisation", "device")
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,11 @@ class CompetingRun:
     krotov_loss_power: float = 6.0
     krotov_lr: float = 1e-2
     baseline_lr: float = 1e-3
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         require_choice(self.readout, "readout", READOUTS)
+        check_device(self.device)
         require_choice(self.encoding, "encoding", ("rate", "current"))
         require(isinstance(self.layers, int) and self.layers >= 1, "layers", self.layers, "an integer >= 1")
         require(isinstance(self.population, int) and self.population >= 1, "population", self.population,
@@ -156,7 +163,7 @@ class CompetingRun:
                          encoding=self.encoding, steps=self.steps, gain=self.gain, tau_s=self.tau_s, loss=self.loss,
                          logit_scale=1.0, correct_rate=self.correct_rate, incorrect_rate=self.incorrect_rate,
                          epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
-                         population=self.population, tie_break=self.tie_break)
+                         population=self.population, tie_break=self.tie_break, device=self.device)
 
     def krotov_config(self) -> KrotovReadoutConfig:
         return KrotovReadoutConfig(power=self.krotov_power, loss_power=self.krotov_loss_power, beta=self.krotov_beta)
@@ -239,7 +246,8 @@ def run_competing_batch(runs: Sequence[tuple[CompetingRun, int]]) -> list[dict]:
         if run.dataset not in loaded:
             loaded[run.dataset] = datasets.load(run.dataset)
         dataset = loaded[run.dataset]
-        parts = [(s.features(), s.labels) for s in split(dataset, run.n_validation, seed)]
+        device = resolve_device(run.device)
+        parts = [(s.features().to(device), s.labels.to(device)) for s in split(dataset, run.n_validation, seed)]
         features, feature_seconds = None, 0.0
         if run.readout in FEATURE_READOUTS:
             key = (feature_key(run), seed)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from spikeloc.learning.local import rules
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.files import atomic_write
+from spikeloc.learning.local import rules
 from spikeloc.learning.local.evolution import FAMILIES, SIGNALS, Evolution, EvolvedRule, build_family, evolve
 from spikeloc.learning.local.learned import LearnedRule
 from spikeloc.learning.local.networks import RateNetwork, SpikingNetwork
@@ -82,6 +83,7 @@ class HebbianRun:
     rule_hidden: int = 2
     signal: str = "error"
     meta_task: str = ""
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -102,6 +104,7 @@ class HebbianRun:
         require_choice(self.meta_task, "meta_task", META_TASKS)
         require_choice(self.rule_family, "rule_family", FAMILIES if self.rule == "evolved" else ("", *FAMILIES))
         require_choice(self.signal, "signal", SIGNALS)
+        check_device(self.device)
         self.build_network()
         self.build_rule()
 
@@ -111,7 +114,8 @@ class HebbianRun:
         return SpikingNetwork(n_steps=self.n_steps, input_rate=self.input_rate, gain=self.gain,
                               lif=LIFParameters(tau_s=self.tau_s, dt_s=self.dt_s), bias=self.bias)
 
-    def build_rule(self) -> rules.LocalRule:
+    def build_rule(self, device: str = "cpu") -> rules.LocalRule:
+        """The cell's rule; a meta-learned rule's parameters on ``device``."""
         common = dict(lr=self.lr, weight_bound=self.weight_bound)
         if self.rule == "seed_supervised":
             return rules.SeedSupervised(**common, learn_first_layer=self.learn_first_layer)
@@ -130,14 +134,16 @@ class HebbianRun:
                             tau_minus_s=self.tau_minus_s)
         if self.rule == "evolved":
             return EvolvedRule(**common, family=build_family(self.rule_family, self.degree, self.rule_hidden),
-                               theta=torch.tensor(self.learned_parameters, dtype=torch.float32), signal=self.signal)
-        return LearnedRule.from_parameters(self.learned_parameters, **common)
+                               theta=torch.tensor(self.learned_parameters, dtype=torch.float32, device=device),
+                               signal=self.signal)
+        return LearnedRule.from_parameters(self.learned_parameters, device=device, **common)
 
 
 def run_hebbian(run: HebbianRun, seed: int) -> dict:
     """Train and test the cell's replications; a flat row (success rate, Wilson 95 % interval, counts)."""
-    outcome = run_replications(run.build_network(), run.build_rule(), run.task, run.hidden_sizes,
-                               run.n_replications, run.n_updates, seed)
+    device = resolve_device(run.device)
+    outcome = run_replications(run.build_network(), run.build_rule(device), run.task, run.hidden_sizes,
+                               run.n_replications, run.n_updates, seed, device)
     n_solved = int(outcome.solved.sum())
     low, high = wilson_interval(n_solved, run.n_replications)
     return {"success_rate": n_solved / run.n_replications, "success_ci_low": low, "success_ci_high": high,

@@ -82,8 +82,9 @@ def fit_plain(model: nn.Module, train: Split, validation: Split, epochs: int, lr
 
 
 def fit_mlp(config: MLPConfig, train: Split, validation: Split, n_classes: int, seed: int) -> nn.Sequential:
-    """Train an MLP on ``train = (features, labels)``; returns it with its best-validation weights."""
-    model = mlp(train[0].shape[1], config.hidden, n_classes, seeding.generator(seed, "init/mlp"))
+    """Train an MLP on ``train = (features, labels)`` on their device (initial weights drawn on the CPU); returns
+    it with its best-validation weights."""
+    model = mlp(train[0].shape[1], config.hidden, n_classes, seeding.generator(seed, "init/mlp")).to(train[0].device)
     fit_plain(model, train, validation, config.epochs, config.lr, config.batch_size, seed)
     return model
 

@@ -6,7 +6,9 @@ A study script declares its presets (grids) and figures and calls :func:`study_p
 ``--device cpu|cuda|cuda:N|auto`` (:mod:`spikeloc.devices`) reaches every run's config through
 :func:`run_settings`. On GPUs the grid runs in one worker process per GPU (``--device cuda``: each worker sees
 only its own GPU; ``--device cuda:N``: one worker on GPU N), its runs packed into large ensembles by the
-study's batch function, unless ``--workers`` says otherwise (see :func:`executor_options`).
+study's batch function, unless ``--workers`` says otherwise (see :func:`executor_options`). With
+``--executor dask`` they run only on workers that declare a GPU resource (``dask worker ADDRESS --resources
+GPU=1``); a cluster without one is a usage error naming ``--scheduler``, before any work.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from spikeloc.options import Parser, UsageError, integer, output_directory
 from spikeloc.study.runner import (
     EXECUTORS,
     ForeignResultsError,
+    NoGPUWorkers,
     SchedulerUnreachable,
     Study,
     StudyInterrupted,
@@ -33,11 +36,9 @@ from spikeloc.study.runner import (
 from spikeloc.study.stats import summarise
 
 
-def study_parser(description: str, presets: Sequence[str], default_out: str, epochs: bool = True,
-                 cpu_only: str | None = None) -> Parser:
+def study_parser(description: str, presets: Sequence[str], default_out: str, epochs: bool = True) -> Parser:
     """The command line every study script shares; a script adds its own options to it.  ``epochs=False``
-    for a study without training epochs: no ``--epochs`` option, rather than one that does nothing;
-    ``cpu_only``: why the study's runs compute on the CPU only (``--device`` then accepts cpu and auto).
+    for a study without training epochs: no ``--epochs`` option, rather than one that does nothing.
 
     A bad value is one line naming the option and exit status 2 before any work (see
     :mod:`spikeloc.options`): values are checked while parsing, then how they go together, whether dask is
@@ -61,7 +62,7 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
     parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_device_option(parser, cpu_only)
+    add_device_option(parser)
     parser.add_argument("--finished-only", action="store_true",
                         help="run nothing: summarise the runs already finished in --out (a study stopped early)")
     parser.set_defaults(default_out=default_out)
@@ -106,30 +107,31 @@ def _resolve_out(args: argparse.Namespace) -> None:
 def _check_scheduler_answers(args: argparse.Namespace) -> None:
     if args.scheduler not in (None, "local"):
         try:
-            check_scheduler(args.scheduler)
-        except SchedulerUnreachable as error:
+            check_scheduler(args.scheduler, gpu=is_gpu(args.device))
+        except (SchedulerUnreachable, NoGPUWorkers) as error:
             raise UsageError("--scheduler", str(error)) from None
 
 
 def run_settings(args: argparse.Namespace, preset_sizes: dict) -> dict:
     """Run settings shared by every run of the grid: the preset's sizes and the command line's overrides
     (``device`` only when it is not the configs' default, the CPU)."""
-    return {**preset_sizes, **({"epochs": args.epochs} if args.epochs is not None else {}),
+    epochs = getattr(args, "epochs", None)  # a study without training epochs has no --epochs
+    return {**preset_sizes, **({"epochs": epochs} if epochs is not None else {}),
             **({"device": args.device} if args.device != "cpu" else {})}
 
 
 def executor_options(args: argparse.Namespace) -> dict:
     """:func:`spikeloc.study.run_study`'s keyword arguments chosen on the command line: ``--executor`` (already
     resolved by the parser: processes, or dask with ``--scheduler``) and ``--workers`` (default one per core);
-    on GPUs, unless ``--workers`` is given, one worker per GPU (``--device cuda``, processes) or a single
-    worker."""
+    on GPUs, unless ``--workers`` is given, one worker per GPU (``--device cuda``, processes), a Dask
+    cluster's workers that declare a GPU (counted when the study connects), or a single worker."""
     workers, gpus = args.workers, ()
     if is_gpu(args.device) and workers is None:
         if args.device == "cuda" and args.executor == "processes":
             import torch
 
             gpus = tuple(range(torch.cuda.device_count()))
-        else:
+        elif args.executor != "dask" or args.scheduler in (None, "local"):
             workers = 1
     return dict(executor=args.executor, workers=workers, scheduler=args.scheduler, gpus=gpus,
                 overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)

@@ -62,6 +62,9 @@ STUDY_FILE = "study.json"
 RUNS_FILE = "runs.csv"
 LOCK_FILE = ".lock"
 PROBE_PREFIX = ".write-check"
+#: The Dask resource a task of runs on a GPU asks for, one unit per task: only workers that declare it
+#: (``dask worker ADDRESS --resources GPU=1``) run such tasks, one at a time each.
+GPU_RESOURCE = "GPU"
 EXECUTORS = ("inline", "processes", "dask")
 RUN_COLUMNS = ("seed", "run_id")
 OUTCOME_COLUMNS = ("status", "error", "seconds", "spikeloc_version")
@@ -369,6 +372,18 @@ class _Task:
     def __call__(self) -> list[_RunOutcome]:
         return self.execute(self.function, self.runs)
 
+    @property
+    def resources(self) -> dict[str, int] | None:
+        """The Dask resources the task needs: one GPU if any of its runs computes on CUDA, else none."""
+        return {GPU_RESOURCE: 1} if any(_on_gpu(run.config) for run in self.runs) else None
+
+
+def _on_gpu(config: Any) -> bool:
+    """Whether a run config computes on a GPU: its ``device`` names a CUDA device (``"auto"`` does not: it runs
+    on whatever the worker has)."""
+    device = getattr(config, "device", "cpu")
+    return isinstance(device, str) and device.startswith("cuda")
+
 
 def _plan_tasks(study: Study, pending: Sequence[Run], workers: int) -> list[_Task]:
     """Split the pending runs into tasks, in grid order.
@@ -673,10 +688,30 @@ def _connect(distributed: Any, address: str) -> Any:
             f"(dask's distributed.comm.timeouts.connect = {timeout})") from exc
 
 
-def check_scheduler(address: str) -> None:
+class NoGPUWorkers(RuntimeError):
+    """Runs on a GPU were sent to a Dask cluster none of whose workers declares the GPU resource."""
+
+
+def _gpu_workers(client: Any, address: str) -> int:
+    """How many workers of the cluster declare the :data:`GPU_RESOURCE`; :class:`NoGPUWorkers` if none does
+    (tasks asking for it would wait for ever)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    count = sum(1 for worker in workers if worker.get("resources", {}).get(GPU_RESOURCE, 0) >= 1)
+    if count == 0:
+        raise NoGPUWorkers(
+            f"none of the {len(workers)} workers of the Dask scheduler at {address} declares a {GPU_RESOURCE} "
+            f"resource, and runs on a GPU go only to workers that do: start one per GPU with "
+            f"`CUDA_VISIBLE_DEVICES=i dask worker {address} --nthreads 1 --resources {GPU_RESOURCE}=1`")
+    return count
+
+
+def check_scheduler(address: str, gpu: bool = False) -> None:
     """Connect to the Dask scheduler at ``address`` and disconnect: :class:`SchedulerUnreachable` if none
-    answers (a command line checks this before it writes anything)."""
-    _connect(_import_distributed(), address).close()
+    answers, and with ``gpu`` :class:`NoGPUWorkers` if no worker declares the GPU resource (a command line
+    checks this before it writes anything)."""
+    with _connect(_import_distributed(), address) as client:
+        if gpu:
+            _gpu_workers(client, address)
 
 
 class _DaskExecutor:
@@ -686,11 +721,17 @@ class _DaskExecutor:
     worker processes for the duration of the study; ``"tcp://host:port"``
     connects to an existing scheduler (``workers`` then defaults to the
     cluster's thread count and only guides batch chunking).
+
+    ``gpu``: some runs compute on a GPU. Their tasks ask for one unit of :data:`GPU_RESOURCE` each, so only
+    workers that declare it run them (the other tasks run anywhere). The workers of a local cluster then
+    declare one GPU each; an existing cluster must have at least one such worker when the study starts
+    (else :class:`NoGPUWorkers`, before any run), and ``workers`` defaults to their number.
     """
 
-    def __init__(self, scheduler: str, workers: int | None) -> None:
+    def __init__(self, scheduler: str, workers: int | None, gpu: bool = False) -> None:
         self.scheduler = scheduler
         self.workers = workers
+        self.gpu = gpu
 
     def __enter__(self) -> _DaskExecutor:
         distributed = _import_distributed()
@@ -699,15 +740,16 @@ class _DaskExecutor:
                 self.workers = self.workers or _available_cores()
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None,
+                    dashboard_address=None, resources={GPU_RESOURCE: 1} if self.gpu else None,
                 ))
                 address = cluster.scheduler_address
             else:
                 address = self.scheduler
             self._client = stack.enter_context(_connect(distributed, address))
+            gpu_workers = _gpu_workers(self._client, address) if self.gpu else 0
             # each task thread of a worker computes with one math-library thread: no oversubscription
             self._client.run(_limit_worker_threads, 1)
-            self.workers = self.workers or max(1, sum(self._client.nthreads().values()))
+            self.workers = self.workers or gpu_workers or max(1, sum(self._client.nthreads().values()))
             self._resources = stack.pop_all()
         return self
 
@@ -716,7 +758,7 @@ class _DaskExecutor:
 
     def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
         distributed = _import_distributed()
-        futures = {self._client.submit(task, pure=False): task for task in tasks}
+        futures = {self._client.submit(task, pure=False, resources=task.resources): task for task in tasks}
         try:
             for future in distributed.as_completed(list(futures)):
                 task = futures[future]
@@ -725,8 +767,9 @@ class _DaskExecutor:
             self._client.cancel(list(futures))
 
 
-def _make_executor(executor: str, workers: int | None, scheduler: str | None, gpus: Sequence[int] = ()):
-    """The executor named by ``run_study``'s arguments, after checking them."""
+def _make_executor(executor: str, workers: int | None, scheduler: str | None, gpus: Sequence[int] = (),
+                   gpu: bool = False):
+    """The executor named by ``run_study``'s arguments, after checking them (``gpu``: some runs are on a GPU)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if gpus and (executor != "processes" or workers is not None):
@@ -741,7 +784,7 @@ def _make_executor(executor: str, workers: int | None, scheduler: str | None, gp
         return _InlineExecutor()
     if executor == "processes":
         return _ProcessExecutor(workers, gpus)
-    return _DaskExecutor(scheduler or "local", workers)
+    return _DaskExecutor(scheduler or "local", workers, gpu)
 
 
 # --------------------------------------------------------------------------
@@ -937,7 +980,8 @@ def run_study(
     ``out_dir`` holds, even of a different study.  ``version`` is recorded in
     each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
     per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
-    over the GPUs.
+    over the GPUs.  With Dask, tasks of runs on a GPU (configs whose ``device`` is ``"cuda"`` or
+    ``"cuda:N"``) go only to workers that declare the ``GPU`` resource (see :class:`_DaskExecutor`).
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -948,7 +992,7 @@ def run_study(
 
     Returns the full results table, read back from disk, in grid order.
     """
-    chosen_executor = _make_executor(executor, workers, scheduler, gpus)
+    chosen_executor = _make_executor(executor, workers, scheduler, gpus, any(_on_gpu(c) for c in study.configs))
     directory = Path(out_dir)
     with _writing(directory):
         directory.mkdir(parents=True, exist_ok=True)

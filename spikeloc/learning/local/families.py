@@ -139,7 +139,7 @@ class Recurrent:
         return 3 * h * self.n_inputs + 3 * h * h + 6 * h + h + 1
 
     def initial_state(self, weights) -> list[torch.Tensor]:
-        return [torch.zeros(*w.shape, self.hidden, dtype=w.dtype) for w in weights]
+        return [torch.zeros(*w.shape, self.hidden, dtype=w.dtype, device=w.device) for w in weights]
 
     def unpack(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """``(N, D)`` -> W_ih ``(N, 3H, 5)``, W_hh ``(N, 3H, H)``, b_ih, b_hh ``(N, 3H)``, v ``(N, H)``, c ``(N, 1)``."""

@@ -85,8 +85,8 @@ class LearnedRule(LocalRule):
         hidden_units(self.theta.numel())
 
     @classmethod
-    def from_parameters(cls, parameters: Sequence[float], **kwargs) -> LearnedRule:
-        return cls(theta=torch.tensor(list(parameters), dtype=torch.float32), **kwargs)
+    def from_parameters(cls, parameters: Sequence[float], device: str = "cpu", **kwargs) -> LearnedRule:
+        return cls(theta=torch.tensor(list(parameters), dtype=torch.float32, device=device), **kwargs)
 
     def apply(self, network, weights, free, target):
         reward = sign_correct(free.output, target)

@@ -136,7 +136,7 @@ class SpikingNetwork:
         shape = (*inputs.shape[:-1], self.n_steps, inputs.shape[-1])
         if self.input_rate == 1:
             return inputs.unsqueeze(-2).expand(shape).contiguous()
-        fires = torch.rand(shape, generator=generator, dtype=inputs.dtype) < self.input_rate
+        fires = torch.rand(shape, generator=generator, dtype=inputs.dtype, device=inputs.device) < self.input_rate
         return inputs.unsqueeze(-2) * fires.to(inputs.dtype)
 
     def respond(self, drive: torch.Tensor, is_output: bool, extra: torch.Tensor | None = None) -> torch.Tensor:

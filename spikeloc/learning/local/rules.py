@@ -249,10 +249,11 @@ class Contrastive(LocalRule):
 def feedback_matrices(weights: Sequence[torch.Tensor], generator: torch.Generator | None,
                       scale: float = 1.0) -> list[torch.Tensor]:
     """Fixed random feedback ``[B_1, ..., B_{L-1}]``, ``B_l`` ``(R, n_l, n_L)``, entries ``U(-scale, scale)``,
-    all drawn from ``generator``."""
+    all drawn from ``generator`` (on its device, then moved to the weights')."""
     require(generator is not None, "generator", generator, "a torch.Generator (it draws the feedback matrices)")
     n_outputs = weights[-1].shape[-2]
-    return [scale * (2 * torch.rand((*w.shape[:-1], n_outputs), generator=generator, dtype=w.dtype) - 1)
+    return [scale * (2 * torch.rand((*w.shape[:-1], n_outputs), generator=generator, dtype=w.dtype,
+                                    device=generator.device) - 1).to(w.device)
             for w in weights[:-1]]
 
 

@@ -9,7 +9,8 @@ Random streams (one generator per stream of the cell's seed, each drawing all ``
 so replication ``r``'s numbers are fixed by the seed and ``R``): ``"weights"`` the initial weights,
 ``"order"`` the example indices ``(n_updates, R)``, ``"spikes"`` the input spikes during training,
 ``"evaluation"`` the input spikes of the final test, ``"feedback"`` the rule's own fixed random numbers (the
-feedback matrices of feedback alignment).
+feedback matrices of feedback alignment). On a ``device`` other than the CPU the weights and the feedback matrices
+are still drawn on the CPU (then moved); the other streams draw on that device.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def train(network: Network, rule, weights: Sequence[torch.Tensor], inputs: torch
     require(rule.needs_spikes <= network.spiking, "rule", type(rule).__name__, "used with a spiking network")
     weights = list(weights)
     state = rule.initial_state(weights, rule_generator) if state is None else state
-    replications = torch.arange(n_replications)
+    replications = torch.arange(n_replications, device=weights[0].device)
     for indices in order:
         example_target = target[replications, indices] if per_replication else target[indices]
         weights, state = rule.step(network, weights, inputs[indices].unsqueeze(1), example_target.unsqueeze(1),
@@ -72,16 +73,19 @@ def evaluate(network: Network, weights: Sequence[torch.Tensor], inputs: torch.Te
 
 
 def run_replications(network: Network, rule, task: str, hidden_sizes: Sequence[int], n_replications: int,
-                     n_updates: int, seed: int) -> Outcome:
-    """Train and test ``n_replications`` networks ``2 -> hidden_sizes -> 1`` on ``task`` (module doc)."""
+                     n_updates: int, seed: int, device: str = "cpu") -> Outcome:
+    """Train and test ``n_replications`` networks ``2 -> hidden_sizes -> 1`` on ``task`` on ``device`` (module
+    doc); ``rule``'s own tensors (a meta-learned rule's parameters) must be on ``device`` already."""
     require(n_replications >= 1, "n_replications", n_replications, "an integer >= 1")
     require(n_updates >= 0, "n_updates", n_updates, "an integer >= 0")
-    inputs, target = patterns(), targets(task)
-    weights = initial_weights((2, *hidden_sizes, 1), n_replications, seeding.generator(seed, "weights"),
-                              bias=network.bias)
-    order = torch.randint(0, len(inputs), (n_updates, n_replications), generator=seeding.generator(seed, "order"))
+    inputs, target = patterns().to(device), targets(task).to(device)
+    weights = [w.to(device) for w in initial_weights((2, *hidden_sizes, 1), n_replications,
+                                                     seeding.generator(seed, "weights"), bias=network.bias)]
+    order = torch.randint(0, len(inputs), (n_updates, n_replications), device=device,
+                          generator=seeding.generator(seed, "order", device))
     with torch.no_grad():
-        weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes"),
+        weights = train(network, rule, weights, inputs, target, order, seeding.generator(seed, "spikes", device),
                         seeding.generator(seed, "feedback"))
-        success, outputs = evaluate(network, weights, inputs, target, seeding.generator(seed, "evaluation"))
+        success, outputs = evaluate(network, weights, inputs, target,
+                                    seeding.generator(seed, "evaluation", device))
     return Outcome(success, outputs, weights)

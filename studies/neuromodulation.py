@@ -13,7 +13,7 @@ detectable difference where the seeds cannot decide).
 
 Which layer bounds the robustness: every spiking run is also scored with the noise on one layer at a time
 (``kept_<layer>_only``). What raises it (preset "ipd": robust protocol, 5 seeds): variants of the base network
-with fresh stimuli every epoch, 100 hidden units, or weight averaging over the second half of training, each
+with fresh stimuli every epoch, 100 or 200 hidden units, or weight averaging over the second half of training, each
 compared with the base network on paired runs.
 
 Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task, variant and training of the headline metrics),

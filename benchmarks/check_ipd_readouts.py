@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from spikeloc import runtime
-from spikeloc.experiments.ipd import IPDRun, member_datasets, train_ipd_ensemble
+from spikeloc.experiments.ipd import IPDRun, stacked, test_dataset, train_ipd_ensemble
 from spikeloc.learning.surrogate import MemberData, evaluate
 from spikeloc.networks.classifier import TIE_BREAKS, class_scores
 from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
@@ -51,13 +51,14 @@ def readout_rows(name: str, run: IPDRun, seeds: list[int]) -> list[dict]:
     readout)."""
     runs = [(run, seed) for seed in seeds]
     network, trained = train_ipd_ensemble(runs)
-    test = member_datasets(runs)[2]
-    data = MemberData.stack([(d.spikes, d.labels) for d in test])
+    test = [test_dataset(run, seed) for seed in seeds]
+    data = stacked(test)
     ties = tied_fraction(network, data) if run.readout == "spikes" else [float("nan")] * len(seeds)
     rows = []
     for tie_break in TIE_BREAKS if run.readout == "spikes" else ("first",):
         decoder = network.with_tie_break(tie_break)
-        metrics = evaluate(decoder, data, task_metrics=lambda k, guess: ipd_metrics(test[k], guess, network.config.n_classes))
+        metrics = evaluate(decoder, data, task_metrics=lambda k, guess: ipd_metrics(
+            test[k].ipd_rad, test[k].labels, guess, network.config.n_classes))
         decoded = name if run.readout == "membrane" else f"{name} / {tie_break}"
         rows += [{"readout": decoded, "seed": seed, "test_acc": m["acc"], "test_error_deg": m["error_deg"],
                   "tied": tied, "epochs_run": row["epochs_run"], "status": row["status"]}

@@ -47,7 +47,6 @@ from spikeloc import datasets
 from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, LabelledValues, split, train_ensemble_on
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
-from spikeloc.learning.surrogate import MemberData, evaluate
 from spikeloc.learning.competing import (
     KrotovConfig,
     KrotovReadoutConfig,
@@ -56,6 +55,7 @@ from spikeloc.learning.competing import (
     krotov_readout,
     learn_stack,
 )
+from spikeloc.learning.surrogate import MemberData, evaluate
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.study.runner import Study
 from spikeloc.validation import require, require_choice
@@ -64,7 +64,8 @@ READOUTS = ("spiking", "krotov", "pixels-linear", "pixels-mlp")
 FEATURE_READOUTS = ("spiking", "krotov")
 #: Fields that decide the learned features (with the dataset split and the seed).
 FEATURE_FIELDS = ("dataset", "n_validation", "hidden_units", "layers", "p", "k", "delta", "rule_lr", "rule_epochs",
-                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power", "connection", "normalisation", "device")
+                  "rule_batch_size", "init", "inhibitory_fraction", "activation_power", "connection", "normalisation",
+                  "device")
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def _spiking_row(run: CompetingRun, seed: int, n_classes: int, features: Sequenc
         decoder = network.with_tie_break(run.tie_break)
         encoder = run.spiking_config().encoder()
         for name, part in zip(("train", "val", "test"), labelled):
-            data = MemberData.stack([tuple(t.to(decoder.dropout.device) for t in part)], encoder)
+            data = MemberData.stack([part], encoder)  # on the run's device, as the network
             row[f"{name}_acc"] = evaluate(decoder, data)[0]["acc"]
     return row
 

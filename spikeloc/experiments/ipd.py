@@ -209,13 +209,11 @@ class FreshStimuli:
             return self.first_epoch
         first = self.first_epoch
         kept = [(first.inputs[i], first.labels[i]) for i in range(first.inputs.shape[0])]
-        fresh = iter(_shared([(run, seed) for run, seed in self.runs if run.training_data != "fixed"],
-                             lambda run, seed: training_set(run, seed, epoch), (*DATA_FIELDS, "training_data")))
-        pairs = []
-        for k, (run, _) in enumerate(self.runs):
-            data = kept[first.source[k]] if run.training_data == "fixed" else next(fresh)
-            pairs.append(data if isinstance(data, tuple) else (data.spikes, data.labels))
-        return MemberData.stack(pairs)
+        fresh = iter([(d.spikes, d.labels) for d in _shared(
+            [(run, seed) for run, seed in self.runs if run.training_data != "fixed"],
+            lambda run, seed: training_set(run, seed, epoch), (*DATA_FIELDS, "training_data"))])
+        return MemberData.stack([kept[first.source[k]] if run.training_data == "fixed" else next(fresh)
+                                 for k, (run, _) in enumerate(self.runs)])
 
 
 def stacked(datasets: Sequence[IPDData]) -> MemberData:
@@ -299,7 +297,8 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
-    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
+    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(
+        datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
              "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],
              "test_midpoint_error_deg": m["midpoint_error_deg"]} for (run, data_seed), m in zip(runs, metrics)]

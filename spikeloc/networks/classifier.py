@@ -47,8 +47,8 @@ spikes, or ``(batch, T, inputs)`` for K = 1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from spikeloc.study.cli import readable_summary
 from spikeloc.study.stats import (
     detectable_difference,
     format_comparisons,
@@ -69,6 +70,17 @@ def test_summarise_averages_within_a_seed_before_the_standard_error():
     assert row["mean"] == pytest.approx(2.2 / 3)
     assert row["sem"] == pytest.approx(sem) == pytest.approx(0.0881917)  # 6 pooled runs would give 0.0667
     assert row["ci_high"] - row["mean"] == pytest.approx(2.919986 * sem, rel=1e-6)  # t(0.95, 2 df)
+
+
+def test_readable_summary_gives_accuracies_in_percent_and_small_ratios_to_three_digits():
+    table = pd.DataFrame({"method": "A", "seed": [0, 1, 2], "test_acc": [0.90, 0.92, 0.94],
+                          "robustness_ratio": [0.951, 0.962, 0.973], "error_deg": [4.0, 4.3, 4.6]})
+    summary = summarise(table, by=["method"], metrics=["test_acc", "robustness_ratio", "error_deg"])
+    row = readable_summary(summary, ["method"]).iloc[0]
+    # by hand: SEM of (0.90, 0.92, 0.94) = 0.02 / sqrt(3) = 0.01155 (1.2 points); of the ratios 0.011 / sqrt(3);
+    # of the errors 0.3 / sqrt(3) = 0.173
+    assert (row["test_acc"], row["robustness_ratio"], row["error_deg"], row["n_seeds"]) == (
+        "92.0 ± 1.2", "0.962 ± 0.00635", "4.3 ± 0.173", 3)
 
 
 def test_summarise_needs_the_unit_column(results_table):

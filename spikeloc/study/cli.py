@@ -179,12 +179,18 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
 
 
 def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """One row per condition, one column per metric, cells 'mean ± SEM' over independent units (accuracies in
-    percent), and the number of independent units (``n_seeds``)."""
+    """One row per condition, one column per metric, cells 'mean ± SEM' over independent units, and the number of
+    independent units (``n_seeds``). Accuracies in percent to one decimal; other metrics (errors in degrees,
+    seconds, ratios) to one decimal, or three significant digits when below 1 in magnitude (a ratio of 0.962 is
+    not 1.0)."""
+    accuracy = summary["metric"].str.endswith("_acc")
+
+    def number(value: float, percent: bool) -> str:
+        return f"{100 * value:.1f}" if percent else f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
+
     def cell(row: pd.Series) -> str:
-        scale = 100 if row["metric"].endswith("_acc") else 1
-        sem = "" if pd.isna(row["sem"]) else f" ± {row['sem'] * scale:.1f}"
-        return f"{row['mean'] * scale:.1f}{sem}"
+        sem = "" if pd.isna(row["sem"]) else " ± " + number(row["sem"], accuracy[row.name])
+        return number(row["mean"], accuracy[row.name]) + sem
 
     cells = summary.assign(cell=summary.apply(cell, axis=1))
     wide = cells.pivot_table(index=list(by), columns="metric", values="cell", aggfunc="first", sort=False)

@@ -11,8 +11,10 @@ divisive normalisation} x activation power {1, 4.5} (spikeloc.learning.competing
 layer's activities Krotov's readout with beta chosen on the validation split from (10, 30, 100). Prints per stack
 the validation accuracy of each beta and the test accuracy of the chosen one (%), and the feature-learning
 seconds; with several seeds, then the chosen test accuracy per stack (mean ± SEM over seeds) and each two-layer
-stack against one layer, paired on seed (spikeloc.study.stats). The connection of ``studies/competing_units.py``'s ``STACKED`` is the one with the best validation
-accuracy here (seed 0, 400 units, 30 epochs).
+stack against one layer, paired on seed (spikeloc.study.stats). ``studies/competing_units.py``'s ``STACKED`` is
+the stack with the best validation accuracy here (400 units, 30 epochs; its connection on seed 0 at lr 0.4, its
+activation power on seeds 0-2 at lr 0.1: ``--rule-lr 0.1 --seeds 0 1 2 --connections identity --normalisations
+divisive --powers 1 2 3 4.5 6``).
 """
 
 from __future__ import annotations

@@ -8,13 +8,14 @@ Grid (spikeloc.experiments.competing.CompetingRun), x run seeds:
   neurons per class decoded by the summed count, ties by the first spike) and ``krotov`` (Krotov & Hopfield's
   readout); and ``spiking-chosen``: per seed, the spiking readout with the best validation accuracy;
 * stacks: one layer, two layers joined by the seed's static Dale connection, and two layers joined by the
-  connection chosen on validation to let layer 2 help most (``STACKED``: ReLU(h) divided by its sum over the
-  layer, no random connection);
+  connection chosen on validation to let layer 2 help most (``STACKED``: ReLU(h)^3 divided by its sum over
+  the layer, no random connection);
 * hidden sizes; plus the pixel baselines: an MLP with as many hidden units, and softmax regression (run once).
 
-Settings chosen on validation only: each condition with a grid of candidates (``CANDIDATES``: Krotov's beta)
-runs every candidate and keeps, per seed, the one with the best validation accuracy
-(spikeloc.study.selection.choose_on_validation); the test split chooses nothing. Runs of one seed share the
+Settings chosen on validation only: each condition with a grid of candidates (``CANDIDATES``: Krotov's beta; in
+the readouts presets ``READOUT_CANDIDATES``: also every readout's learning rate) runs every candidate and keeps,
+per seed, the one with the best validation accuracy (spikeloc.study.selection.choose_on_validation); the test
+split chooses nothing. Runs of one seed share the
 data split, and runs with the same feature settings and seed read the same learned features, so comparisons
 are paired on the seed, the independent unit, one cell (stack, hidden size) at a time: each spiking readout vs
 Krotov's readout, each feature readout vs the MLP of the same width, and each two-layer stack vs one layer
@@ -25,8 +26,8 @@ candidate), chosen.csv (the runs chosen on validation), chosen_summary.csv, comp
 accuracy_vs_hidden.png (test accuracy of the chosen runs against hidden size per readout and stack) and
 weights.png (the first layer's weights of seed 0 at the largest hidden size).
 
-    python studies/competing_units.py --preset quick|small|readouts|seed|full [--epochs N] [--device cpu|cuda|auto]
-                                      [--out DIR]
+    python studies/competing_units.py --preset quick|small|readouts|readouts-2000|seed|full [--epochs N]
+                                      [--device cpu|cuda|auto] [--out DIR]
 """
 
 from __future__ import annotations
@@ -55,46 +56,67 @@ READOUTS = {
     "krotov": dict(readout="krotov"),
 }
 SPIKING = ("spiking", "spiking-first-spike", "spiking-membrane", "spiking-population")
-#: The two-layer stacks: the seed's static Dale connection, and the best of {Dale, identity} x {none, divisive} x
-#: activation power {1, 4.5} on the validation split of seed 0 (400 units, 30 unsupervised epochs, Krotov's
-#: readout: validation 81.5 % against 23.5 % for the seed's connection and 94.25 % for one layer).
+#: The two-layer stacks: the seed's static Dale connection, and the one chosen on validation
+#: (benchmarks/check_competing_stacking.py, 400 units, 30 unsupervised epochs, Krotov's readout): first the
+#: connection, the best of {Dale, identity} x {none, divisive} x activation power {1, 4.5} on seed 0 at the rule's
+#: lr 0.4 (identity + divisive), then its activation power from {1, 2, 3, 4.5, 6} on seeds 0-2 at lr 0.1
+#: (validation 95.75, 92.75, 97.00 % with ReLU(h)^3 against 95.25, 92.00, 96.75 % for one layer; power 2 and 1
+#: leave layer 2 near chance, 4.5 and 6 below one layer).
 SEED_STACK = dict(layers=2, connection="dale", normalisation="none", activation_power=1.0)
-STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=1.0)
+STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=3.0)
 #: Candidates per readout (the first preferred on ties of validation accuracy), chosen per seed on validation.
 CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0))}
+#: The readouts preset's: every readout trained 300 epochs, its Adam learning rate chosen on validation too (the
+#: spiking readouts' lr for all four, Krotov's with each beta), so both readouts get the same budget and choice.
+LEARNING_RATES = (1e-2, 3e-2)
+READOUT_CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0), krotov_lr=LEARNING_RATES),
+                      **{name: dict(lr=LEARNING_RATES) for name in SPIKING}}
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
 PRESETS = {
     # under 3 minutes on 2 cores: one small layer, few epochs, no variations
     "quick": dict(hidden_sizes=(100,), seeds=(0, 1), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
                   sizes=dict(rule_epochs=3, epochs=5)),
-    # what a shared 2-core machine finishes in about an hour: 400 units, 30 unsupervised epochs, 3 seeds
+    # 400 units, 30 unsupervised epochs at the readouts preset's rule lr (0.1: the default 0.4 collapses features
+    # at 400 units), 3 seeds
     "small": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
-                  sizes=dict(rule_epochs=30)),
-    # the MNIST-5k check's settings: 100 unsupervised epochs, up to 2000 units, 3 seeds
-    # every readout on one layer of 400 units (60 readout epochs), no pixel baselines: the spiking readouts
-    # against Krotov's on the same features. The rule's 30 epochs at lr 0.1 chosen on validation (Krotov's readout,
+                  sizes=dict(rule_epochs=30, rule_lr=0.1)),
+    # every readout on one layer of 400 units, no pixel baselines: the spiking readouts against Krotov's on the
+    # same features, 5 seeds. The rule's 30 epochs at lr 0.1 chosen on validation (Krotov's readout,
     # benchmarks/check_competing_stacking.py --connections --rule-epochs E --rule-lr L): at 400 units the default lr
-    # 0.4 collapses the features of seeds 1 and 2 after 30 epochs and of seed 0 after 100; lr 0.02 learns too little
-    "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={},
-                     sizes=dict(rule_epochs=30, rule_lr=0.1), baselines=False),
+    # 0.4 collapses the features of seeds 1 and 2 after 30 epochs and of seed 0 after 100; lr 0.02 learns too little.
+    # Readouts: 300 epochs (at 60 every readout was still improving; the spiking ones stop early on the validation
+    # loss, patience 30), the lr of each chosen on validation (READOUT_CANDIDATES)
+    "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2, 3, 4), stacks=(dict(layers=1),), variations={},
+                     sizes=dict(rule_epochs=30, rule_lr=0.1, epochs=300, patience=30), baselines=False,
+                     candidates=READOUT_CANDIDATES),
+    # the same readouts on the MNIST-5k check's features (2000 units, 100 unsupervised epochs at the default lr)
+    "readouts-2000": dict(hidden_sizes=(2000,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={},
+                          sizes=dict(epochs=300, patience=30), baselines=False, candidates=READOUT_CANDIDATES),
+    # the MNIST-5k check's settings: 100 unsupervised epochs at the default rule lr, up to 2000 units, 3 seeds
     "seed": dict(hidden_sizes=(400, 2000), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED),
                  variations=VARIATIONS, sizes={}),
     "full": dict(hidden_sizes=(100, 400, 1000, 2000), seeds=(0, 1, 2, 3, 4),
                  stacks=(dict(layers=1), SEED_STACK, STACKED), variations=VARIATIONS, sizes={}),
 }
 CONDITION = ["readout_name", "stack", "hidden_units", "p", "k", "delta"]
-CANDIDATE_FIELDS = sorted({name for grid in CANDIDATES.values() for name in grid})
 METRICS = ["train_acc", "val_acc", "test_acc", "feature_seconds", "readout_seconds"]
 
 
-def with_candidates(run: CompetingRun, readout: str) -> list[CompetingRun]:
-    grid = CANDIDATES.get(readout, {})
+def candidate_fields(preset: dict) -> list[str]:
+    """The fields chosen on validation in ``preset`` (its ``candidates``, else ``CANDIDATES``)."""
+    return sorted({name for grid in preset.get("candidates", CANDIDATES).values() for name in grid})
+
+
+def with_candidates(run: CompetingRun, readout: str, candidates: dict) -> list[CompetingRun]:
+    grid = candidates.get(readout, {})
     return [dataclasses.replace(run, **dict(zip(grid, values))) for values in itertools.product(*grid.values())]
 
 
 def grid(preset: dict, settings: dict) -> list[CompetingRun]:
-    """Readouts x stacks x hidden sizes (each with its candidates), the MLP per size and softmax regression once
-    (unless the preset says ``baselines=False``), then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
+    """Readouts x stacks x hidden sizes (each with its candidates: the preset's ``candidates``, else
+    ``CANDIDATES``), the MLP per size and softmax regression once (unless the preset says ``baselines=False``),
+    then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
+    candidates = preset.get("candidates", CANDIDATES)
     largest = max(preset["hidden_sizes"])
     base = CompetingRun(hidden_units=largest, **settings)
     runs = []
@@ -102,10 +124,11 @@ def grid(preset: dict, settings: dict) -> list[CompetingRun]:
         runs += [dataclasses.replace(base, readout="pixels-linear")]
         runs += [dataclasses.replace(base, hidden_units=size, readout="pixels-mlp") for size in preset["hidden_sizes"]]
     for size, stack, (name, readout) in itertools.product(preset["hidden_sizes"], preset["stacks"], READOUTS.items()):
-        runs += with_candidates(dataclasses.replace(base, hidden_units=size, **stack, **readout), name)
+        runs += with_candidates(dataclasses.replace(base, hidden_units=size, **stack, **readout), name, candidates)
     for (field, values), name in itertools.product(preset["variations"].items(), ("spiking-population", "krotov")):
         runs += [run for value in values
-                 for run in with_candidates(dataclasses.replace(base, **READOUTS[name], **{field: value}), name)]
+                 for run in with_candidates(dataclasses.replace(base, **READOUTS[name], **{field: value}), name,
+                                            candidates)]
     return runs
 
 
@@ -185,15 +208,16 @@ def main(argv: list[str] | None = None) -> None:
     preset = PRESETS[args.preset]
     runs = grid(preset, run_settings(args, preset["sizes"]))
     study = competing_study(f"competing-units-{args.preset}", runs, preset["seeds"])
+    chosen_fields = candidate_fields(preset)
     fields = ["readout", "layers", "connection", "normalisation", "activation_power", "population", "tie_break",
-              "hidden_units", "p", "k", "delta", *CANDIDATE_FIELDS]
+              "hidden_units", "p", "k", "delta", *chosen_fields]
     table, _, out = run_and_summarise(study, args, fields, METRICS)
 
     chosen = with_chosen_decoder(choose_on_validation(named(table), CONDITION))
     chosen_summary = summarise(chosen, CONDITION, METRICS)
     atomic_write(out / "chosen.csv", chosen.to_csv(index=False))
     atomic_write(out / "chosen_summary.csv", chosen_summary.to_csv(index=False))
-    print(f"\nChosen on validation per seed ({', '.join(CANDIDATE_FIELDS)}); test accuracy of the chosen runs:")
+    print(f"\nChosen on validation per seed ({', '.join(chosen_fields)}); test accuracy of the chosen runs:")
     print(readable_summary(chosen_summary[chosen_summary["metric"].isin(["val_acc", "test_acc"])],
                            CONDITION).to_string())
     paired = comparisons(chosen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -141,6 +142,13 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
     preset = module.PRESETS["readouts"]
     runs = module.grid(preset, preset["sizes"])
     names = [module.readout_name(pd.Series(dataclasses.asdict(run))) for run in runs]
-    betas = len(module.CANDIDATES["krotov"]["krotov_beta"])
-    assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"]) and names.count("krotov") == betas
-    assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr) for run in runs} == {(400, 1, 30, 0.1)}
+    krotov = [run for run, name in zip(runs, names) if name == "krotov"]
+    assert sorted(set(names)) == sorted([*module.SPIKING, "krotov"])
+    lrs = module.LEARNING_RATES
+    assert sorted((run.krotov_beta, run.krotov_lr) for run in krotov) == sorted(
+        itertools.product(module.CANDIDATES["krotov"]["krotov_beta"], lrs))  # beta and lr chosen on validation
+    for name in module.SPIKING:
+        assert sorted(run.lr for run, n in zip(runs, names) if n == name) == sorted(lrs)
+    assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr, run.epochs) for run in runs} == {
+        (400, 1, 30, 0.1, 300)}
+    assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr"]

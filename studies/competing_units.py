@@ -66,11 +66,13 @@ SEED_STACK = dict(layers=2, connection="dale", normalisation="none", activation_
 STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=3.0)
 #: Candidates per readout (the first preferred on ties of validation accuracy), chosen per seed on validation.
 CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0))}
-#: The readouts preset's: every readout trained 300 epochs, its Adam learning rate chosen on validation too (the
-#: spiking readouts' lr for all four, Krotov's with each beta), so both readouts get the same budget and choice.
+#: The readouts presets': every readout trained 300 epochs, its Adam learning rate chosen on validation too (the
+#: spiking readouts' lr, Krotov's with each beta), so both readouts get the same budget and choice; at 400 units
+#: also the spiking readouts' time steps (25 or 50).
 LEARNING_RATES = (1e-2, 3e-2)
-READOUT_CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0), krotov_lr=LEARNING_RATES),
-                      **{name: dict(lr=LEARNING_RATES) for name in SPIKING}}
+LR_CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0), krotov_lr=LEARNING_RATES),
+                 **{name: dict(lr=LEARNING_RATES) for name in SPIKING}}
+READOUT_CANDIDATES = {**LR_CANDIDATES, **{name: dict(lr=LEARNING_RATES, steps=(25, 50)) for name in SPIKING}}
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
 PRESETS = {
     # under 3 minutes on 2 cores: one small layer, few epochs, no variations
@@ -85,13 +87,13 @@ PRESETS = {
     # benchmarks/check_competing_stacking.py --connections --rule-epochs E --rule-lr L): at 400 units the default lr
     # 0.4 collapses the features of seeds 1 and 2 after 30 epochs and of seed 0 after 100; lr 0.02 learns too little.
     # Readouts: 300 epochs (at 60 every readout was still improving; the spiking ones stop early on the validation
-    # loss, patience 30), the lr of each chosen on validation (READOUT_CANDIDATES)
+    # loss, patience 30), the lr of each and the spiking readouts' steps chosen on validation (READOUT_CANDIDATES)
     "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2, 3, 4), stacks=(dict(layers=1),), variations={},
                      sizes=dict(rule_epochs=30, rule_lr=0.1, epochs=300, patience=30), baselines=False,
                      candidates=READOUT_CANDIDATES),
     # the same readouts on the MNIST-5k check's features (2000 units, 100 unsupervised epochs at the default lr)
     "readouts-2000": dict(hidden_sizes=(2000,), seeds=(0, 1, 2), stacks=(dict(layers=1),), variations={},
-                          sizes=dict(epochs=300, patience=30), baselines=False, candidates=READOUT_CANDIDATES),
+                          sizes=dict(epochs=300, patience=30), baselines=False, candidates=LR_CANDIDATES),
     # the MNIST-5k check's settings: 100 unsupervised epochs at the default rule lr, up to 2000 units, 3 seeds
     "seed": dict(hidden_sizes=(400, 2000), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED),
                  variations=VARIATIONS, sizes={}),

@@ -148,7 +148,8 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
     assert sorted((run.krotov_beta, run.krotov_lr) for run in krotov) == sorted(
         itertools.product(module.CANDIDATES["krotov"]["krotov_beta"], lrs))  # beta and lr chosen on validation
     for name in module.SPIKING:
-        assert sorted(run.lr for run, n in zip(runs, names) if n == name) == sorted(lrs)
+        assert sorted((run.lr, run.steps) for run, n in zip(runs, names) if n == name) == sorted(
+            itertools.product(lrs, (25, 50)))
     assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr, run.epochs) for run in runs} == {
         (400, 1, 30, 0.1, 300)}
-    assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr"]
+    assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr", "steps"]

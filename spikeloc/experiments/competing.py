@@ -31,7 +31,9 @@ device, where the features are learned (the rule's random draws stay on the CPU,
 
 Rows hold ``train_acc``, ``val_acc`` and ``test_acc`` (fractions; choose settings on ``val_acc``),
 ``feature_seconds`` (unsupervised learning, 0 for the baselines) and ``readout_seconds``. Runs that share their
-feature settings and seed share their learned features inside one batch (:func:`run_competing_batch`).
+feature settings and seed share their learned features inside one batch (:func:`run_competing_batch`): each
+reports the seconds of that one learning. A spiking run that decodes a readout trained for another run of its
+batch reports only its decoding in ``readout_seconds``; which runs share depends on how the study cut its batches.
 """
 
 from __future__ import annotations

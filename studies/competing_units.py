@@ -13,13 +13,13 @@ Grid (spikeloc.experiments.competing.CompetingRun), x run seeds:
 * hidden sizes; plus the pixel baselines: an MLP with as many hidden units, and softmax regression (run once).
 
 Settings chosen on validation only: each condition with a grid of candidates (``CANDIDATES``: Krotov's beta; in
-the readouts presets ``READOUT_CANDIDATES``: also every readout's learning rate) runs every candidate and keeps,
-per seed, the one with the best validation accuracy (spikeloc.study.selection.choose_on_validation); the test
-split chooses nothing. Runs of one seed share the
-data split, and runs with the same feature settings and seed read the same learned features, so comparisons
-are paired on the seed, the independent unit, one cell (stack, hidden size) at a time: each spiking readout vs
-Krotov's readout, each feature readout vs the MLP of the same width, and each two-layer stack vs one layer
-(paired t-test and Wilcoxon test, n = seeds printed beside each p-value).
+the readouts presets also every readout's learning rate, and at 400 units the spiking readouts' steps) runs every
+candidate and keeps, per seed, the one with the best validation accuracy
+(spikeloc.study.selection.choose_on_validation); the test split chooses nothing. Runs of one seed share the data
+split, and runs with the same feature settings and seed read the same learned features, so comparisons are paired
+on the seed, the independent unit, one cell (stack, hidden size) at a time: each spiking readout vs Krotov's
+readout, each feature readout vs the MLP of the same width, and each two-layer stack vs one layer (paired t-test
+and Wilcoxon test, n = seeds printed beside each p-value).
 
 Writes to --out: runs.csv (every run, every candidate), summary.csv (mean, SEM, 95% CI per condition and
 candidate), chosen.csv (the runs chosen on validation), chosen_summary.csv, comparisons.csv,
@@ -65,12 +65,13 @@ SPIKING = ("spiking", "spiking-first-spike", "spiking-membrane", "spiking-popula
 SEED_STACK = dict(layers=2, connection="dale", normalisation="none", activation_power=1.0)
 STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=3.0)
 #: Candidates per readout (the first preferred on ties of validation accuracy), chosen per seed on validation.
-CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0))}
+BETAS = (30.0, 10.0, 100.0)
+CANDIDATES = {"krotov": dict(krotov_beta=BETAS)}
 #: The readouts presets': every readout trained 300 epochs, its Adam learning rate chosen on validation too (the
 #: spiking readouts' lr, Krotov's with each beta), so both readouts get the same budget and choice; at 400 units
 #: also the spiking readouts' time steps (25 or 50).
 LEARNING_RATES = (1e-2, 3e-2)
-LR_CANDIDATES = {"krotov": dict(krotov_beta=(30.0, 10.0, 100.0), krotov_lr=LEARNING_RATES),
+LR_CANDIDATES = {"krotov": dict(krotov_beta=BETAS, krotov_lr=LEARNING_RATES),
                  **{name: dict(lr=LEARNING_RATES) for name in SPIKING}}
 READOUT_CANDIDATES = {**LR_CANDIDATES, **{name: dict(lr=LEARNING_RATES, steps=(25, 50)) for name in SPIKING}}
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
@@ -104,9 +105,14 @@ CONDITION = ["readout_name", "stack", "hidden_units", "p", "k", "delta"]
 METRICS = ["train_acc", "val_acc", "test_acc", "feature_seconds", "readout_seconds"]
 
 
+def preset_candidates(preset: dict) -> dict:
+    """What ``preset`` chooses on validation, per readout: its ``candidates``, else ``CANDIDATES``."""
+    return preset.get("candidates", CANDIDATES)
+
+
 def candidate_fields(preset: dict) -> list[str]:
-    """The fields chosen on validation in ``preset`` (its ``candidates``, else ``CANDIDATES``)."""
-    return sorted({name for grid in preset.get("candidates", CANDIDATES).values() for name in grid})
+    """The fields chosen on validation in ``preset``."""
+    return sorted({name for grid in preset_candidates(preset).values() for name in grid})
 
 
 def with_candidates(run: CompetingRun, readout: str, candidates: dict) -> list[CompetingRun]:
@@ -115,10 +121,10 @@ def with_candidates(run: CompetingRun, readout: str, candidates: dict) -> list[C
 
 
 def grid(preset: dict, settings: dict) -> list[CompetingRun]:
-    """Readouts x stacks x hidden sizes (each with its candidates: the preset's ``candidates``, else
-    ``CANDIDATES``), the MLP per size and softmax regression once (unless the preset says ``baselines=False``),
-    then each variation of p, k, delta at the largest size with one layer (population and Krotov readouts)."""
-    candidates = preset.get("candidates", CANDIDATES)
+    """Readouts x stacks x hidden sizes (each with its candidates, :func:`preset_candidates`), the MLP per size and
+    softmax regression once (unless the preset says ``baselines=False``), then each variation of p, k, delta at
+    the largest size with one layer (population and Krotov readouts)."""
+    candidates = preset_candidates(preset)
     largest = max(preset["hidden_sizes"])
     base = CompetingRun(hidden_units=largest, **settings)
     runs = []

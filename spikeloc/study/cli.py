@@ -183,14 +183,13 @@ def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     independent units (``n_seeds``). Accuracies in percent to one decimal; other metrics (errors in degrees,
     seconds, ratios) to one decimal, or three significant digits when below 1 in magnitude (a ratio of 0.962 is
     not 1.0)."""
-    accuracy = summary["metric"].str.endswith("_acc")
-
     def number(value: float, percent: bool) -> str:
         return f"{100 * value:.1f}" if percent else f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
 
     def cell(row: pd.Series) -> str:
-        sem = "" if pd.isna(row["sem"]) else " ± " + number(row["sem"], accuracy[row.name])
-        return number(row["mean"], accuracy[row.name]) + sem
+        percent = row["metric"].endswith("_acc")
+        sem = "" if pd.isna(row["sem"]) else " ± " + number(row["sem"], percent)
+        return number(row["mean"], percent) + sem
 
     cells = summary.assign(cell=summary.apply(cell, axis=1))
     wide = cells.pivot_table(index=list(by), columns="metric", values="cell", aggfunc="first", sort=False)

@@ -31,6 +31,7 @@ from spikeloc.study.runner import (
     STUDY_FILE,
     Study,
     StudyDirectoryError,
+    _plan_tasks,
     load_results,
     make_run_id,
     run_study,
@@ -367,6 +368,24 @@ def test_batch_run_fn_gives_the_same_rows_as_per_run(helpers, tmp_path, calls):
     pd.testing.assert_frame_equal(without_timing(batched), without_timing(per_run))
     batch_sizes = Counter({key: n for key, n in calls().items() if key.startswith("batch-")})
     assert batch_sizes == Counter({"batch-4": 4, "batch-1": 2})  # two b groups of 9 runs: 4 + 4 + 1
+
+
+def test_batches_are_cut_seed_by_seed_so_a_chunk_holds_few_seeds(helpers):
+    """Runs of one seed share what a batch computes once (stimuli, learned features): each batch_key group is
+    ordered by the study's seed order, grid order within a seed, before it is cut."""
+    study = dataclasses.replace(batch_study(helpers, 4), seeds=(2, 0, 1))
+    tasks = _plan_tasks(study, study.runs, workers=1)
+
+    chunks = [[(run.config.a, run.config.b, run.seed) for run in task.runs] for task in tasks]
+    assert chunks == [[(0, 0.5, 2), (1, 0.5, 2), (2, 0.5, 2), (0, 0.5, 0)],
+                      [(1, 0.5, 0), (2, 0.5, 0), (0, 0.5, 1), (1, 0.5, 1)],
+                      [(2, 0.5, 1)],
+                      [(0, 1.5, 2), (1, 1.5, 2), (2, 1.5, 2), (0, 1.5, 0)],
+                      [(1, 1.5, 0), (2, 1.5, 0), (0, 1.5, 1), (1, 1.5, 1)],
+                      [(2, 1.5, 1)]]
+    pending = [run for run in study.runs if run.seed != 0]  # a resumed study: seed 0 done
+    resumed = [[run.seed for run in task.runs] for task in _plan_tasks(study, pending, workers=2)]
+    assert resumed == [[2, 2, 2], [1, 1, 1], [2, 2, 2], [1, 1, 1]]
 
 
 def test_processes_executor_matches_inline_and_batches_for_every_worker(helpers, tmp_path, calls):

@@ -386,16 +386,19 @@ def _on_gpu(config: Any) -> bool:
 
 
 def _plan_tasks(study: Study, pending: Sequence[Run], workers: int) -> list[_Task]:
-    """Split the pending runs into tasks, in grid order.
+    """Split the pending runs into tasks.
 
-    Without a batch function every run is a task.  With one, runs are grouped by
-    ``batch_key`` and each group is cut into chunks of at most ``max_batch``
-    runs, small enough that every worker gets a chunk.
+    Without a batch function every run is a task, in grid order.  With one, runs are grouped by
+    ``batch_key``, each group is ordered seed by seed (grid order within a seed) and cut into chunks of at
+    most ``max_batch`` runs, small enough that every worker gets a chunk.  Runs of one seed share what a batch
+    computes once (an IPD ensemble's stimuli, the competing study's learned features), so a chunk that holds
+    few seeds computes little twice; cutting in grid order (config-major) put every seed in every chunk.
     """
     if study.batch_run_fn is None:
         return [_Task(_execute_one, study.run_fn, (run,)) for run in pending]
+    seed_position = {seed: position for position, seed in enumerate(study.seeds)}
     groups: dict[Hashable, list[Run]] = {}
-    for run in pending:
+    for run in sorted(pending, key=lambda run: (seed_position[run.seed], run.index)):
         key = study.batch_key(run.config) if study.batch_key else None
         groups.setdefault(key, []).append(run)
     tasks = []

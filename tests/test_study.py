@@ -271,13 +271,57 @@ def test_directory_of_a_different_study_is_refused_unless_overwrite(helpers, tmp
     files = {name: (tmp_path / name).read_bytes() for name in (STUDY_FILE, RUNS_FILE)}
     other = basic_study(helpers, seeds=(5, 6, 7))
 
-    with pytest.raises(StudyDirectoryError, match="different study.*seeds differ.*overwrite=True"):
+    with pytest.raises(StudyDirectoryError, match="different study.*seeds differ.*overwrite=True") as refused:
         run_study(other, tmp_path, executor="inline", quiet=True)
+    assert "extend" not in str(refused.value)  # seeds 0 and 1 are not in the other grid: nothing to extend
     assert {name: (tmp_path / name).read_bytes() for name in files} == files
 
     table = run_study(other, tmp_path, executor="inline", quiet=True, overwrite=True)
     assert len(table) == 18 and set(table["seed"]) == {5, 6, 7}
     assert load_results(tmp_path).equals(table)
+
+
+def test_extend_keeps_the_results_of_a_smaller_grid_and_runs_only_the_new_runs(helpers, tmp_path, calls):
+    small = basic_study(helpers, configs=helpers.grid(a_values=(1, 2)), seeds=(0,))
+    first = run_study(small, tmp_path, executor="inline", quiet=True)
+    grown = basic_study(helpers, configs=helpers.grid(a_values=(1, 2, 3)), seeds=(0, 1))
+    offer = "different study.*overwrite=True to replace them, or extend=True to keep them"
+    with pytest.raises(StudyDirectoryError, match=offer):
+        run_study(grown, tmp_path, executor="inline", quiet=True)
+    before = calls()
+
+    table = run_study(grown, tmp_path, executor="inline", quiet=True, extend=True)
+
+    assert len(table) == 12 and (table["status"] == "ok").all()
+    assert sum((calls() - before).values()) == 8  # the 4 stored runs were not computed again
+    kept = table[table["run_id"].isin(first["run_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, first)
+    assert json.loads((tmp_path / STUDY_FILE).read_text()) == grown.description()
+    run_study(grown, tmp_path, executor="inline", quiet=True)  # the grown grid now resumes without the option
+    assert sum((calls() - before).values()) == 8
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"seeds": (0,)}, r"this grid lacks the stored seeds \[1\]"),
+    ({"a_values": (1, 2), "seeds": (0, 1, 2)}, r"this grid lacks 2 stored config\(s\), e.g. \{"),
+    ({"name": "renamed", "seeds": (0, 1, 2)}, "the stored name is 'basic', this grid's 'renamed'"),
+])
+def test_extend_refuses_a_grid_without_every_stored_run_and_writes_nothing(helpers, tmp_path, changes, reason):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    files = {name: (tmp_path / name).read_bytes() for name in (STUDY_FILE, RUNS_FILE)}
+
+    if "a_values" in changes:
+        a_values = changes.pop("a_values")
+        changes = {**changes, "configs": helpers.grid(a_values=a_values)}
+    with pytest.raises(StudyDirectoryError, match=f"different study.*cannot extend them: {reason}"):
+        run_study(basic_study(helpers, **changes), tmp_path, executor="inline", quiet=True, extend=True)
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+
+def test_overwrite_and_extend_together_are_refused_before_any_work(helpers, tmp_path):
+    with pytest.raises(ValueError, match="overwrite=True or extend=True, not both"):
+        run_study(basic_study(helpers), tmp_path / "out", executor="inline", overwrite=True, extend=True)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name, content", [

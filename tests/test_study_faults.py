@@ -467,17 +467,21 @@ def test_disk_full_at_the_first_write_keeps_the_rows_already_written(helpers, fa
     assert sum(calls().values()) > GRID_SIZE  # a run was computed before the write failed
 
 
-def test_directory_of_another_grid_names_the_command_line_flag(helpers, fault_helpers, tmp_path):
+def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_helpers, tmp_path):
     run_study(Study("faults", helpers.grid(), (0, 1), helpers.score), tmp_path, executor="inline", quiet=True)
-    args = study_parser("fault test", ["small"], "unused").parse_args(
-        ["--out", str(tmp_path), "--executor", "inline", "--quiet"])
+    parser = study_parser("fault test", ["small"], "unused")
+    options = ["--out", str(tmp_path), "--executor", "inline", "--quiet"]
     other = Study("faults", helpers.grid(), (0, 1, 2), helpers.score)
+    summarised = lambda args: lambda: run_and_summarise(other, args, by=["a", "b"], metrics=["score"])  # noqa: E731
 
     with pytest.raises(SystemExit) as exit:
-        run_script(lambda: run_and_summarise(other, args, by=["a", "b"], metrics=["score"]), "faults")
+        run_script(summarised(parser.parse_args(options)), "faults")
     print(f"\nanother grid in --out: {exit.value.code}")
     assert exit.value.code == (f"faults: error: {tmp_path} holds results of a different study (seeds differ in "
-                               f"{tmp_path / STUDY_FILE}); pass --overwrite to replace them")
+                               f"{tmp_path / STUDY_FILE}); pass --overwrite to replace them, or --extend to keep "
+                               "them and run only this grid's other runs")
+    run_script(summarised(parser.parse_args([*options, "--extend"])), "faults")
+    assert len(load_results(tmp_path)) == 18
 
 
 # --------------------------------------------------------------------------

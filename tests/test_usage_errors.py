@@ -39,6 +39,7 @@ COMMON = [
     (["--executor", "inline", "--workers", "2"], "--workers", "leave --workers unset"),
     (["--executor", "processes", "--scheduler", "local"], "--scheduler", "only used with --executor dask"),
     (["--scheduler", "nowhere"], "--scheduler", "must be 'local' or a scheduler address"),
+    (["--overwrite", "--extend"], "--extend", "not allowed with argument --overwrite"),
     (["--no-such-option"], "--no-such-option", "unrecognized arguments"),
 ]
 EPOCHS = [(["--epochs", "0"], "--epochs", INTEGER),

@@ -59,7 +59,11 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
                         help="parallel workers (default: one per core)")
     parser.add_argument("--scheduler", type=_scheduler_address, default=None,
                         help="Dask scheduler: tcp://host:port, or 'local' to start a LocalCluster")
-    parser.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--overwrite", action="store_true", help="discard results of a different grid in --out")
+    kept.add_argument("--extend", action="store_true",
+                      help="keep the results in --out of a smaller grid of this study (configs or seeds added "
+                           "since) and run only the runs they lack")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_option(parser)
@@ -134,7 +138,7 @@ def executor_options(args: argparse.Namespace) -> dict:
         elif args.executor != "dask" or args.scheduler in (None, "local"):
             workers = 1
     return dict(executor=args.executor, workers=workers, scheduler=args.scheduler, gpus=gpus,
-                overwrite=args.overwrite, retry_failed=args.retry_failed, quiet=args.quiet)
+                overwrite=args.overwrite, extend=args.extend, retry_failed=args.retry_failed, quiet=args.quiet)
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
@@ -165,7 +169,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         try:
             table = run_study(study, out, **executor_options(args))
         except ForeignResultsError as error:
-            raise error.naming("--overwrite") from None
+            raise error.naming("--overwrite", "--extend") from None
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

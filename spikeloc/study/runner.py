@@ -20,7 +20,9 @@ Both files are replaced atomically (temporary file in the same directory,
 fsync, ``os.replace``), and ``runs.csv`` is rewritten after every finished run
 or batch, so a runner killed at any moment loses at most the runs in flight.
 Running the same study on the same directory again resumes it: finished runs
-are kept and never recomputed nor duplicated.
+are kept and never recomputed nor duplicated.  A directory holding another grid
+is refused unless told: ``overwrite`` discards its results, ``extend`` keeps them
+when this grid holds every one of their runs (a grid grown by configs or seeds).
 """
 
 from __future__ import annotations
@@ -79,18 +81,24 @@ class StudyDirectoryError(RuntimeError):
 
 
 class ForeignResultsError(StudyDirectoryError):
-    """An output directory holds results that only ``overwrite`` may discard.
+    """An output directory holds results that only ``overwrite`` may discard, or, when they are a part of
+    this study's grid (``extendable``), ``extend`` may keep.
 
-    The message names the option to pass; a command line re-raises it with :meth:`naming` its own flag.
+    The message names the options to pass; a command line re-raises it with :meth:`naming` its own flags.
     """
 
-    def __init__(self, problem: str, option: str = "overwrite=True") -> None:
-        super().__init__(f"{problem}; pass {option} to replace them")
+    def __init__(self, problem: str, extendable: bool = False, overwrite: str = "overwrite=True",
+                 extend: str = "extend=True") -> None:
+        advice = f"pass {overwrite} to replace them"
+        if extendable:
+            advice += f", or {extend} to keep them and run only this grid's other runs"
+        super().__init__(f"{problem}; {advice}")
         self.problem = problem
+        self.extendable = extendable
 
-    def naming(self, option: str) -> ForeignResultsError:
-        """The same error, telling to pass ``option`` (e.g. ``"--overwrite"``)."""
-        return ForeignResultsError(self.problem, option)
+    def naming(self, overwrite: str, extend: str) -> ForeignResultsError:
+        """The same error, telling to pass ``overwrite`` or ``extend`` (e.g. ``"--overwrite"``)."""
+        return ForeignResultsError(self.problem, self.extendable, overwrite, extend)
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -838,6 +846,17 @@ def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return ", ".join(f"{key} differ" for key in sorted(new) if old.get(key) != new[key])
 
 
+def _not_extending(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Why the grid ``new`` does not extend the stored grid ``old`` (empty: it does, holding all its runs)."""
+    reasons = [f"the stored {key} is {old[key]!r}, this grid's {new[key]!r}"
+               for key in ("name", "config_type") if old[key] != new[key]]
+    configs = {_canonical_json(config) for config in new["configs"]}
+    lacking = [config for config in old["configs"] if _canonical_json(config) not in configs]
+    reasons += [f"this grid lacks {len(lacking)} stored config(s), e.g. {lacking[0]}"] if lacking else []
+    seeds = sorted(set(old["seeds"]) - set(new["seeds"]))
+    return reasons + ([f"this grid lacks the stored seeds {seeds}"] if seeds else [])
+
+
 @contextlib.contextmanager
 def _writing(path: Path, consequence: str = "") -> Iterator[None]:
     """Turn a failed write under ``path`` (read-only, disk full, not a directory) into one
@@ -877,7 +896,7 @@ class _ResultsStore:
     rewriting the file never alters them.
     """
 
-    def __init__(self, directory: Path, study: Study, overwrite: bool) -> None:
+    def __init__(self, directory: Path, study: Study, overwrite: bool, extend: bool = False) -> None:
         self.directory = directory
         self.study = study
         self.study_path = directory / STUDY_FILE
@@ -886,7 +905,7 @@ class _ResultsStore:
             if overwrite:
                 self._remove_results()
             self._remove_stale_temporary_files()
-            self._claim_directory()
+            self._claim_directory(extend)
             _check_writable(directory)
         self.rows: dict[str, dict[str, Any]] = self._read_rows()
 
@@ -899,20 +918,24 @@ class _ResultsStore:
             for leftover in self.directory.glob(f".{name}.*.tmp"):
                 leftover.unlink()
 
-    def _claim_directory(self) -> None:
-        """Write ``study.json``, or check that the one there describes this study."""
+    def _claim_directory(self, extend: bool) -> None:
+        """Write ``study.json``, or check that the one there describes this study; with ``extend``, one that
+        describes a part of it (same name and config type, its configs and seeds among this grid's) is
+        replaced by this grid, its rows kept."""
         grid = self.study.description()
         if self.study_path.exists():
             stored = _read_study_file(self.study_path)
-            if stored != grid:
-                raise ForeignResultsError(
-                    f"{self.directory} holds results of a different study "
-                    f"({_describe_difference(stored, grid)} in {self.study_path})"
-                )
+            if stored == grid:
+                return
+            reasons = _not_extending(stored, grid)
+            problem = (f"{self.directory} holds results of a different study "
+                       f"({_describe_difference(stored, grid)} in {self.study_path})")
+            if not extend or reasons:
+                why = f"; cannot extend them: {'; '.join(reasons)}" if extend else ""
+                raise ForeignResultsError(problem + why, extendable=not reasons)
         elif self.runs_path.exists():
             raise ForeignResultsError(f"{self.directory} holds results ({self.runs_path}) but no {self.study_path}")
-        else:
-            atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
+        atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
 
     def _read_rows(self) -> dict[str, dict[str, Any]]:
         if not self.runs_path.exists():
@@ -967,6 +990,7 @@ def run_study(
     workers: int | None = None,
     scheduler: str | None = None,
     overwrite: bool = False,
+    extend: bool = False,
     retry_failed: bool = False,
     quiet: bool = False,
     version: str | None = None,
@@ -980,7 +1004,9 @@ def run_study(
     processes; ``scheduler="tcp://host:port"`` uses an existing cluster).
     Runs already in ``out_dir`` are kept; failed ones are run again only with
     ``retry_failed=True``.  ``overwrite=True`` discards whatever results
-    ``out_dir`` holds, even of a different study.  ``version`` is recorded in
+    ``out_dir`` holds, even of a different study.  ``extend=True`` accepts results of a smaller grid of this
+    study (the same name and config type, each of its configs and seeds in this grid): they are kept, and
+    only this grid's other runs are computed.  ``version`` is recorded in
     each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
     per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
     over the GPUs.  With Dask, tasks of runs on a GPU (configs whose ``device`` is ``"cuda"`` or
@@ -995,13 +1021,15 @@ def run_study(
 
     Returns the full results table, read back from disk, in grid order.
     """
+    if overwrite and extend:
+        raise ValueError("run_study: pass overwrite=True or extend=True, not both")
     chosen_executor = _make_executor(executor, workers, scheduler, gpus, any(_on_gpu(c) for c in study.configs))
     directory = Path(out_dir)
     with _writing(directory):
         directory.mkdir(parents=True, exist_ok=True)
     version = version if version is not None else spikeloc.__version__
     with _locked(directory):
-        store = _ResultsStore(directory, study, overwrite)
+        store = _ResultsStore(directory, study, overwrite, extend)
         pending = store.pending_runs(retry_failed)
         if pending:
             try:

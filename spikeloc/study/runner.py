@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 import spikeloc
 from spikeloc.files import atomic_write
-from spikeloc.runtime import configure, keep_freed_memory
+from spikeloc.runtime import configure, keep_freed_memory, release_freed_memory
 from spikeloc.validation import OMIT_IF_DEFAULT
 
 STUDY_FILE = "study.json"
@@ -378,7 +378,10 @@ class _Task:
     runs: tuple[Run, ...]
 
     def __call__(self) -> list[_RunOutcome]:
-        return self.execute(self.function, self.runs)
+        try:
+            return self.execute(self.function, self.runs)
+        finally:
+            release_freed_memory()  # the task's tensors are freed: the worker waits for its next task lean
 
     @property
     def resources(self) -> dict[str, int] | None:

@@ -71,11 +71,13 @@ def main() -> None:
 
 
 def report_over_seeds(chosen: pd.DataFrame) -> None:
-    """Test accuracy of each stack over seeds, and each two-layer stack paired on seed against one layer."""
+    """Test (and validation) accuracy of each stack over seeds, and each two-layer stack paired on seed against one
+    layer."""
     one_layer = str(dict(layers=1))
-    print("\nTest accuracy (%) over seeds, mean ± SEM:")
+    percent = lambda values: f"{100 * values.mean():.2f} ± {100 * values.sem():.2f}"  # noqa: E731
+    print("\nTest accuracy (%) over seeds, mean ± SEM (validation accuracy of the chosen beta):")
     for stack, rows in chosen.groupby("stack", sort=False):
-        print(f"  {stack}: {100 * rows['test_acc'].mean():.2f} ± {100 * rows['test_acc'].sem():.2f} (n = {len(rows)})")
+        print(f"  {stack}: {percent(rows['test_acc'])} (n = {len(rows)}) (validation {percent(rows['val_acc'])})")
     comparisons = [paired_comparison(chosen, "stack", one_layer, stack, ["test_acc"], pair_on=["seed"])
                    .assign(stack=stack) for stack in chosen["stack"].unique() if stack != one_layer]
     if comparisons:

@@ -137,6 +137,15 @@ def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize("name", ["small", "readouts", "seed", "full"])
+def test_presets_learn_features_at_the_rule_lr_chosen_on_validation(name):
+    """The default rule lr (0.4) collapses the features of layers under 2000 units."""
+    module = load_study()
+    preset = module.PRESETS[name]
+    feature_runs = [run for run in module.grid(preset, preset["sizes"]) if not run.readout.startswith("pixels")]
+    assert {run.rule_lr for run in feature_runs} == {module.RULE_LR} == {0.1}
+
+
 def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines():
     module = load_study()
     preset = module.PRESETS["readouts"]

@@ -89,8 +89,8 @@ def meta_learning(args, out: Path) -> None:
     print("\nReference, no meta-learning: the delta rule at the output (the polynomial dw = eta x r onto output"
           " neurons, r = t - y), hidden layers fixed, rate networks, units with a bias:")
     for sizes in ((10,), (10, 10)):
-        print(f"  xor {str(list(sizes)):8s} {pooled(evolved_run(delta_rule(0.05), task='xor', hidden_sizes=sizes), args.seeds)}",
-              flush=True)
+        run = evolved_run(delta_rule(0.05), task="xor", hidden_sizes=sizes)
+        print(f"  xor {str(list(sizes)):8s} {pooled(run, args.seeds)}", flush=True)
 
 
 def contrastive(seeds) -> None:

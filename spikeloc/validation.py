@@ -28,6 +28,7 @@ def added_field(default: object) -> Any:
     :data:`OMIT_IF_DEFAULT`."""
     return dataclasses.field(default=default, metadata={OMIT_IF_DEFAULT: True})
 
+
 def require(condition: bool, field: str, value: object, allowed: str) -> None:
     """Raise :class:`InvalidValue` (a ``ValueError``) naming ``field`` unless ``condition`` holds."""
     if not condition:

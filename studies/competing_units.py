@@ -90,8 +90,9 @@ PRESETS = {
                   sizes=dict(rule_epochs=30, rule_lr=RULE_LR)),
     # every readout on one layer of 400 units, no pixel baselines: the spiking readouts against Krotov's on the
     # same features, 5 seeds. The rule: 30 epochs at RULE_LR (at 30 epochs the default lr 0.4 collapses the
-    # features of seeds 1 and 2, and lr 0.02 learns too little). Readouts: 300 epochs (at 60 every readout was still improving; the spiking ones stop early on the validation
-    # loss, patience 30), the lr of each and the spiking readouts' steps chosen on validation (READOUT_CANDIDATES)
+    # features of seeds 1 and 2, and lr 0.02 learns too little). Readouts: 300 epochs (at 60 every readout was
+    # still improving; the spiking ones stop early on the validation loss, patience 30), the lr of each and the
+    # spiking readouts' steps chosen on validation (READOUT_CANDIDATES)
     "readouts": dict(hidden_sizes=(400,), seeds=(0, 1, 2, 3, 4), stacks=(dict(layers=1),), variations={},
                      sizes=dict(rule_epochs=30, rule_lr=RULE_LR, epochs=300, patience=30), baselines=False,
                      candidates=READOUT_CANDIDATES),

@@ -203,7 +203,8 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
         result = evolve(settings, seed)
         equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
         rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
-                       "lr": settings.lr, "signal": signal, "seconds": result.seconds, "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
+                       "lr": settings.lr, "signal": signal, "seconds": result.seconds,
+                       "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
         first, last = result.history[0], result.history[-1]
         log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
             f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "

@@ -5,7 +5,7 @@ that no single unit can compute (for meta-training a rule on tasks that need hid
 Inputs are the four patterns ``(-1,-1), (-1,+1), (+1,-1), (+1,+1)`` (shape ``(4, 2)``; three-input tasks: the
 eight patterns in the same order, the first input slowest, ``(8, 3)``); a target is ``+1`` for true and ``-1``
 for false (shape ``(4, 1)`` or ``(8, 1)``). A network solves a task when the sign of its
-output is right on all four patterns (an output of exactly 0 counts as -1, as in the seed's ``out > 0``).
+output is right on every pattern (an output of exactly 0 counts as -1, as in the seed's ``out > 0``).
 """
 
 from __future__ import annotations

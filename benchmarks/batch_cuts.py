@@ -19,7 +19,7 @@ import math
 import sys
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 from spikeloc.experiments.competing import competing_study, feature_key
 from spikeloc.experiments.ipd import DATA_FIELDS, ipd_study, protocols
@@ -43,17 +43,24 @@ def learned_features(run: Run) -> Hashable:
     return feature_key(run.config), run.seed
 
 
+def ipd_preset_study(script: ModuleType, name: str, epochs: int | None = None) -> Study:
+    """The study that an IPD study script (robustness, dales_law, ipd_beyond) runs for preset ``name`` with its
+    default options (and ``--epochs epochs``)."""
+    options = SimpleNamespace(epochs=epochs, device="cpu", protocol=None)
+    preset = script.PRESETS[name]
+    runs = script.grid(preset, protocols(options, preset["protocol"]), run_settings(options, preset["sizes"]))
+    runs = runs[0] if script is ipd_beyond else runs  # ipd_beyond's grid also returns labels
+    return ipd_study(name, runs, preset["seeds"])
+
+
 def batched_studies() -> Iterator[tuple[str, Study, Shared]]:
     """Every preset of the studies that batch their runs, with what their batches share, as the scripts build them
     with default options."""
-    defaults = SimpleNamespace(epochs=None, device="cpu", protocol=None)
     for script in (robustness, dales_law, ipd_beyond):
-        for name, preset in script.PRESETS.items():
-            runs = script.grid(preset, protocols(defaults, preset["protocol"]), run_settings(defaults, preset["sizes"]))
-            runs = runs[0] if script is ipd_beyond else runs  # ipd_beyond's grid also returns labels
-            yield f"{script.__name__} {name}", ipd_study(name, runs, preset["seeds"]), stimulus_set
+        for name in script.PRESETS:
+            yield f"{script.__name__} {name}", ipd_preset_study(script, name), stimulus_set
     for name, preset in competing_units.PRESETS.items():
-        runs = competing_units.grid(preset, run_settings(defaults, preset["sizes"]))
+        runs = competing_units.grid(preset, run_settings(SimpleNamespace(epochs=None, device="cpu"), preset["sizes"]))
         yield f"competing_units {name}", competing_study(name, runs, preset["seeds"]), learned_features
 
 

@@ -20,9 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def memory_mb() -> dict[str, int]:
@@ -34,19 +31,13 @@ def memory_mb() -> dict[str, int]:
 def compute_tasks(release: bool, tasks: int, epochs: int) -> list[dict]:
     """In this process: the first ``tasks`` tasks of the robustness seed preset, each followed by a release of
     freed memory or not; per task its seconds and memory."""
-    sys.path.insert(0, str(ROOT / "studies"))
-    import robustness
+    from batch_cuts import ipd_preset_study, robustness  # the benchmark beside this one, and the study
 
     from spikeloc import runtime
-    from spikeloc.experiments.ipd import ipd_study, protocols
-    from spikeloc.study.cli import run_settings
     from spikeloc.study.runner import _plan_tasks
 
     runtime.configure(1)
-    options = SimpleNamespace(epochs=epochs, device="cpu", protocol=None)
-    preset = robustness.PRESETS["seed"]
-    runs = robustness.grid(preset, protocols(options, preset["protocol"]), run_settings(options, preset["sizes"]))
-    study = ipd_study("robustness-seed", runs, preset["seeds"])
+    study = ipd_preset_study(robustness, "seed", epochs)
     rows = []
     for task in _plan_tasks(study, study.runs, workers=2)[:tasks]:
         start = time.perf_counter()

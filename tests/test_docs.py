@@ -136,7 +136,8 @@ def broken_links(page: Path) -> list[str]:
 
 # ---- commands shown in the docs ---------------------------------------------------------------------------------
 
-COMMAND_START = re.compile(r"^(?:[A-Za-z_]\w*=\S*\s+)*(?:time\s+)?(spikeloc\s|python3?\s+(studies|benchmarks)/|make\b)")
+COMMAND_START = re.compile(r"^(?:[A-Za-z_]\w*=\S*\s+)*(?:time\s+)?"  # environment, time
+                           r"(spikeloc\s|python3?\s+(studies/|benchmarks/|-m\s+spikeloc\b)|make\b)")
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,9 @@ class Command:
 
 
 def commands_in(page: Path) -> list[Command]:
-    """The ``spikeloc``, ``python studies/...``, ``python benchmarks/...`` and ``make`` commands a page shows: lines
-    of its non-Python code blocks (indented lines and lines after a trailing backslash continue a command) and
-    inline code in its text."""
+    """The ``spikeloc`` (or ``python -m spikeloc``), ``python studies/...``, ``python benchmarks/...`` and ``make``
+    commands a page shows: lines of its non-Python code blocks (indented lines and lines after a trailing backslash
+    continue a command) and inline code in its text."""
     blocks, prose = split_markdown(page.read_text())
     name = shown(page)
     found = []
@@ -280,11 +281,16 @@ def spikeloc_parser() -> argparse.ArgumentParser:
     return parser_built_by(lambda: cli.main([]))
 
 
+PYTHON_M = ["python", "-m", "spikeloc"]
+
+
 def parser_for(words: list[str]) -> tuple[argparse.ArgumentParser, list[str]] | None:
     """The parser of the program a command names and the arguments it gets, or None for a command of another
     program. A study or benchmark script that does not exist is an AssertionError."""
     if words[0] == "spikeloc":
         return spikeloc_parser(), words[1:]
+    if words[:3] == PYTHON_M:
+        return spikeloc_parser(), words[3:]
     if words[0] in ("python", "python3") and len(words) > 1 and words[1].startswith(("studies/", "benchmarks/")):
         script = REPOSITORY / words[1]
         assert script.is_file(), f"{words[1]} does not exist"
@@ -315,7 +321,7 @@ def command_problems(command: Command, extra: list[str] = ()) -> list[str]:
             unknown = [word for word in words[1:] if "=" not in word and word not in make_targets()]
             problems += [f"{command.where}: {command.text}: no make target {word!r}" for word in unknown]
             continue
-        if words[0] == "spikeloc" and len(words) == 1:
+        if words in (["spikeloc"], PYTHON_M):
             continue  # the program named, not run
         if words[0].startswith("python") and len(words) > 1 and PLACEHOLDER.search(words[1]):
             scripts = sorted(REPOSITORY.glob(PLACEHOLDER.sub("*", words[1])))  # studies/NAME.py: every study
@@ -376,7 +382,7 @@ def test_every_command_shown_parses(scratch):
 def test_an_unknown_option_fails_every_command_shown(scratch):
     """The check can fail: every command shown, with an option its program does not have, is refused."""
     commands = [command for page in pages() for command in commands_in(page)
-                if not command.text.startswith("make") and command.text.strip() != "spikeloc"]
+                if not command.text.startswith("make") and command.text.split() not in (["spikeloc"], PYTHON_M)]
     assert len(commands) > 50
     passed = [command for command in commands if not command_problems(command, extra=["--no-such-option"])]
     assert not passed, "\n".join(f"{command.where}: {command.text}" for command in passed)
@@ -391,6 +397,7 @@ def test_the_checker_on_examples(scratch, tmp_path):
     assert problems("python studies/NAME.py --preset quick [--out DIR] [--device cpu|cuda:N]") == []
     assert problems("make TEST_WORKERS=1 test && spikeloc eval-ipd --model m.pt --json") == []
     assert problems("spikeloc train-ipd --hiden 30")                    # misspelt option
+    assert problems("python -m spikeloc train-ipd --hiden 30")
     assert problems("spikeloc train-ipd [--phase-offset per_dataset|per_sample|sometimes]")  # one bad alternative
     assert problems("spikeloc train-digits [--hidden 200 ...] [--steps T] [--encodings rate]")  # one bad group
     assert problems("python studies/robustness.py --preset quik")      # not a choice

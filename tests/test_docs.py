@@ -62,7 +62,7 @@ def split_markdown(markdown: str) -> tuple[list[Block], list[tuple[int, str]]]:
         opening = FENCE.match(line)
         if fence is None and opening:
             fence, language, start, body = opening.group(1), opening.group(2), number + 1, []
-        elif fence is not None and line.strip().startswith(fence[0] * len(fence)) and not line.strip(fence[0]).strip():
+        elif fence is not None and re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*", line):
             blocks.append(Block(language, start, "\n".join(body)))
             fence = None
         elif fence is not None:
@@ -388,7 +388,7 @@ def test_an_unknown_option_fails_every_command_shown(scratch):
     assert not passed, "\n".join(f"{command.where}: {command.text}" for command in passed)
 
 
-def test_the_checker_on_examples(scratch, tmp_path):
+def test_the_checker_on_examples(scratch):
     def problems(text: str) -> list[str]:
         return command_problems(Command("example", text))
 
@@ -398,8 +398,10 @@ def test_the_checker_on_examples(scratch, tmp_path):
     assert problems("make TEST_WORKERS=1 test && spikeloc eval-ipd --model m.pt --json") == []
     assert problems("spikeloc train-ipd --hiden 30")                    # misspelt option
     assert problems("python -m spikeloc train-ipd --hiden 30")
-    assert problems("spikeloc train-ipd [--phase-offset per_dataset|per_sample|sometimes]")  # one bad alternative
-    assert problems("spikeloc train-digits [--hidden 200 ...] [--steps T] [--encodings rate]")  # one bad group
+    (bad,) = problems("spikeloc train-ipd [--phase-offset per_dataset|per_sample|sometimes]")  # one bad alternative
+    assert "--phase-offset sometimes" in bad
+    (bad,) = problems("spikeloc train-digits [--hidden 200 ...] [--steps T] [--encodings rate]")  # one bad group
+    assert "unrecognized arguments: --encodings rate" in bad
     assert problems("python studies/robustness.py --preset quik")      # not a choice
     assert problems("python studies/no_such_study.py --preset quick")
     assert problems("python benchmarks/bench_epoch.py --repeats many")  # not an integer

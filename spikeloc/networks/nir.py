@@ -432,7 +432,8 @@ def _inferred_settings(layout: _Layout, dt_s: float) -> tuple[ClassifierConfig, 
     mean = float(taus.mean())
     spread = float(np.abs(taus / mean - 1).max())
     distribution = ("uniform", spread) if spread < 1 else ("gamma", float(taus.std() / mean))
-    return ClassifierConfig(**config, tau_s=mean, tau_distribution=distribution[0], tau_spread=distribution[1]), Member()
+    return (ClassifierConfig(**config, tau_s=mean, tau_distribution=distribution[0], tau_spread=distribution[1]),
+            Member())
 
 
 # ------------------------------------------------------------------------------------------------ snnTorch

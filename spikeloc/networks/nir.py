@@ -2,7 +2,7 @@
 snnTorch, Norse, Sinabs, Rockpool, Spyx, Lava-DL and neuromorphic chips read and write.
 
 :func:`to_nir` writes one member of a :class:`~spikeloc.networks.classifier.SpikingClassifier` (any depth) as a
-chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF -> Output``:
+chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF [-> Linear pooling] -> Output``:
 
 * ``nir.Linear`` per synapse layer, weight ``(outputs, inputs)`` = the member's *effective* weight, Dale's signs
   folded in (``|w| * sign``); the signs themselves ride along in the node's ``metadata["dale_signs"]`` (1 / -1
@@ -283,10 +283,9 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
             f"None or one of {SNNTORCH_RESETS}")
     order = _chain(graph)
     body = order[1:-1]
-    population = 1
+    pool = None
     if len(body) >= 3 and len(body) % 2 and isinstance(body[-2], nir.LIF):
-        population = _population_of(_weight(body[-1], nir))
-        body = body[:-1]
+        pool, body = _weight(body[-1], nir), body[:-1]
     if len(body) < 2 or len(body) % 2:
         raise ValueError(f"expected Linear and neuron nodes in turn between input and output, found "
                          f"{[type(n).__name__ for n in body]}")
@@ -301,9 +300,10 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
     for w, n_in in zip(weights, sizes):
         if w.shape[1] != n_in:
             raise ValueError(f"weight shapes {[w.shape for w in weights]} do not chain")
-    if sizes[-1] % population:
-        raise ValueError(f"the pooling node averages {population} neurons per class, but the readout has "
-                         f"{sizes[-1]} neurons")
+    if pool is not None and pool.shape[1] != sizes[-1]:
+        raise ValueError(f"the Linear node after the readout reads {pool.shape[1]} neurons; the readout has "
+                         f"{sizes[-1]}")
+    population = 1 if pool is None else _population_of(pool)
     decays, thresholds = zip(*(_decay_of(node, nir, dt_nir_s) for node in neurons))
     for beta, units in zip(decays, sizes[1:]):
         if beta.size != units:

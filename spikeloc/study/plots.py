@@ -62,9 +62,9 @@ def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[st
     ``summary`` is :func:`spikeloc.study.stats.summarise` output (long format). Accuracies are shown in percent.
 
     * Several ``x`` values: one line per series, at most :data:`MAX_SERIES` series per panel (more are split
-      over rows of panels, in order, the y range shared along a column); a series with a single ``x`` value
-      (an unconstrained reference, say) is drawn as a dashed level with its SEM band. The legend sits right of
-      each row's last panel.
+      evenly over rows of panels, in order, the y range shared along a column); a series with a single ``x``
+      value (an unconstrained reference, say) is drawn as a dashed level with its SEM band. The legend sits
+      right of each row's last panel.
     * One ``x`` value (a grid with one value on that axis): no lines over an invented axis; each series is a
       horizontal bar (mean +- SEM) labelled on the y axis, the ``x`` value in the panel's title.
     """
@@ -73,7 +73,8 @@ def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[st
     if len(x_values) <= 1:
         return _bar_panels(shown, x, x_values, line, metrics, labels, title)
     series = list(shown.groupby(line, sort=True).groups)
-    rows = [series[i:i + MAX_SERIES] for i in range(0, len(series), MAX_SERIES)]
+    per_row = -(-len(series) // -(-len(series) // MAX_SERIES))  # as even as the rows allow: 17 -> 6, 6, 5
+    rows = [series[i:i + per_row] for i in range(0, len(series), per_row)]
     fig, axes = plt.subplots(len(rows), len(metrics), figsize=(4 * len(metrics) + 1.6, 3.6 * len(rows)),
                              squeeze=False, sharey="col")
     for panels, row_series in zip(axes, rows):

@@ -461,8 +461,9 @@ def from_snntorch(module: nn.Module, dt_s: float = 1e-3) -> SpikingClassifier:
     Uniform decays give a fixed time constant, equal to snnTorch's float32 beta. Per-neuron decays are
     stored as float32 log time constants (:class:`~spikeloc.substrate.neurons.TimeConstants`), which cannot
     reach every float32 decay: of 100,000 betas drawn in [0.45, 0.95), 42 % come out 1 to 5 float32 units in
-    the last place away at ``dt_s`` = 1 ms (:func:`_log_tau_for`). The spikes were equal in every test; a
-    membrane within a few ulps of the threshold could flip one.
+    the last place away at ``dt_s`` = 1 ms (:func:`_log_tau_for`; ``python benchmarks/check_snntorch_resets.py``
+    prints it). The spikes were equal in every test; a membrane within a few ulps of the threshold could flip
+    one.
     """
     import snntorch as snn
 

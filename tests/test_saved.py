@@ -149,6 +149,7 @@ DAMAGED = [
     ("config lacks hidden (default 30 units)", edit("config", "hidden", delete=True), INPUT),
     ("config field unknown", edit("config", "n_outputs", value=3), "n_outputs"),
     ("config n_classes -3", edit("config", "n_classes", value=-3), "n_classes"),
+    ("config of 10^12 hidden units", edit("config", "hidden", value=(10**12,)), "config.hidden"),
     ("member field unknown", edit("members", 1, "sede", value=4), "sede"),
     ("member dropout 2", edit("members", 0, "dropout", value=2.0), "dropout"),
     ("one member too many", lambda c: c["members"].append(dict(c["members"][1])), "dropout"),

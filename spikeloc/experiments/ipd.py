@@ -43,7 +43,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import torch
 
-from spikeloc import seeding
+from spikeloc import memory, seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.losses import LossConfig
@@ -107,6 +107,23 @@ class IPDRun:
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
+        weights with their gradients and Adam moments, and one training batch of inputs and hidden activations
+        (current, membrane, spikes) in float32."""
+        task = self.task(0.0)
+        sample = task.n_steps * task.n_inputs
+        outputs = task.n_classes * self.population
+        activations = self.batch_size * task.n_steps * (task.n_inputs + 3 * self.n_hidden + outputs)
+        weights = memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * self.n_hidden * (task.n_inputs + outputs)
+        return [memory.need(self, self.n_train_batches * self.batch_size * sample, "n_train_batches"),
+                memory.need(self, self.n_val_samples * sample, "n_val_samples"),
+                memory.need(self, self.n_test_samples * sample, "n_test_samples"),
+                memory.need(self, weights, "n_hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "n_hidden")]
 
     def task(self, phase_noise_rad: float) -> IPDTask:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 import spikeloc
+from spikeloc import memory
 from spikeloc.devices import resolve_device
 from spikeloc.files import atomic_write
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
@@ -90,6 +91,13 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedMo
             raise ModelFileError(f"{path}: field '{key}' is {_described(content.get(key))}, expected a {kind.__name__}")
     config = read_record(ClassifierConfig, content.get("config"), "config", path)
     members = [read_record(Member, member, f"members[{k}]", path) for k, member in enumerate(content["members"])]
+    widths = config.layer_sizes
+    weights = len(members) * sum(a * b for a, b in zip(widths, widths[1:]))
+    try:  # the network and the file's copy of its weights, before either is allocated
+        memory.require_fits([memory.need(config, 2 * memory.FLOAT32_BYTES * weights, "hidden", "n_inputs")],
+                            "the network")
+    except ValueError as error:
+        raise ModelFileError(f"{path}: config.{error}") from None
     try:
         network = SpikingClassifier(config, members)
     except ValueError as error:

@@ -49,7 +49,7 @@ from spikeloc.experiments import ensembles
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import ModelFileError, SavedModel, read_record
+from spikeloc.networks.saved import ModelFileError, SavedModel, described, read_record
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import added_field, require, require_choice
@@ -305,18 +305,18 @@ def saved_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
     missing, unknown or invalid: the file's values are blamed on the file, not on a command-line option)."""
     where = f"{saved.path or 'the model file'}: metadata"
     if saved.metadata.get("task") != "ipd":
-        raise ModelFileError(f"{where} field 'task' is {saved.metadata.get('task')!r}, not 'ipd': not an IPD model")
+        task = repr(saved.metadata["task"]) if "task" in saved.metadata else "missing"
+        raise ModelFileError(f"{where} field 'task' is {task}, not 'ipd': not an IPD model")
     entries = saved.metadata.get("runs")
     n_members = saved.network.n_members
     if not isinstance(entries, list) or len(entries) != n_members:
-        found = f"a list of {len(entries)}" if isinstance(entries, list) else "missing" if entries is None else \
-            f"a {type(entries).__name__}"
+        found = f"a list of {len(entries)}" if isinstance(entries, list) else described(entries)
         raise ModelFileError(f"{where} field 'runs' is {found}, expected a list of {n_members} (one per member)")
     runs = []
     for k, entry in enumerate(entries):
         if not isinstance(entry, dict) or set(entry) != {"config", "seed"}:
             raise ModelFileError(f"{where}.runs[{k}] must be a dict of 'config' and 'seed', got "
-                                 f"{sorted(entry) if isinstance(entry, dict) else type(entry).__name__}")
+                                 f"{sorted(entry, key=str) if isinstance(entry, dict) else described(entry)}")
         run = read_record(IPDRun, entry["config"], f"metadata.runs[{k}].config", saved.path)
         run_seed = entry["seed"]
         if type(run_seed) is not int or run_seed < 0:

@@ -88,7 +88,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedMo
                              f"reads version {FORMAT_VERSION}")
     for key, kind in (("spikeloc_version", str), ("metadata", dict), ("members", list), ("state", dict)):
         if not isinstance(content.get(key), kind):
-            raise ModelFileError(f"{path}: field '{key}' is {_described(content.get(key))}, expected a {kind.__name__}")
+            raise ModelFileError(f"{path}: field '{key}' is {described(content.get(key))}, expected a {kind.__name__}")
     config = read_record(ClassifierConfig, content.get("config"), "config", path)
     members = [read_record(Member, member, f"members[{k}]", path) for k, member in enumerate(content["members"])]
     widths = config.layer_sizes
@@ -114,7 +114,7 @@ def read_record(kind: type, values: object, where: str, path: Path):
     no default, has a field ``kind`` does not know, or holds a value ``kind`` refuses. A field with a default
     may be missing: files written before it existed take its default (which keeps what they computed)."""
     if not isinstance(values, dict):
-        raise ModelFileError(f"{path}: {where} is {_described(values)}, expected a dict of {kind.__name__} fields")
+        raise ModelFileError(f"{path}: {where} is {described(values)}, expected a dict of {kind.__name__} fields")
     known = {field.name: field for field in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(known), key=str)
     if unknown:
@@ -144,7 +144,7 @@ def _check_state(path: Path, state: dict, network: SpikingClassifier) -> None:
         tensor = state[name]
         where = f"{path}: tensor {name!r}"
         if not isinstance(tensor, torch.Tensor):
-            raise ModelFileError(f"{where} is {_described(tensor)}, not a tensor")
+            raise ModelFileError(f"{where} is {described(tensor)}, not a tensor")
         if tensor.dtype != reference.dtype:
             raise ModelFileError(f"{where} has dtype {tensor.dtype}, expected {reference.dtype}")
         if tensor.shape != reference.shape:
@@ -160,12 +160,14 @@ def _check_state(path: Path, state: dict, network: SpikingClassifier) -> None:
             wrong = torch.where(constrained, tensor.abs() != 1, tensor != 0)
             if wrong.any():
                 value = tensor[wrong][0].item()
-                role = "+-1 where the member obeys Dale's law" if constrained[wrong][0] else "0 elsewhere"
+                role = ("+-1 where the member obeys Dale's law" if constrained[wrong][0]
+                        else "0 where it does not (an unconstrained layer)")
                 raise ModelFileError(f"{where} holds Dale sign {value:g}: signs must be {role}")
         if name == "dropout" and not torch.equal(tensor, reference):
             raise ModelFileError(f"{where} holds {tensor.tolist()}, not the members' dropout rates "
                                  f"{reference.tolist()}")
 
 
-def _described(value: object) -> str:
+def described(value: object) -> str:
+    """How an error message names a value read from a file that is not what was expected: "missing", "a list"."""
     return "missing" if value is None else f"a {type(value).__name__}"

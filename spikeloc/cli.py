@@ -108,6 +108,7 @@ def _eval_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _eval_ipd(args: argparse.Namespace) -> None:
     from spikeloc.experiments import ipd
+    from spikeloc.networks.saved import ModelFileError
 
     configure(1)
     settings = {"test_phase_noise_rad": args.phase_noise}
@@ -116,7 +117,10 @@ def _eval_ipd(args: argparse.Namespace) -> None:
     if args.n_samples is not None:
         settings["n_test_samples"] = args.n_samples
     saved = _load_model(args.model, args.device)
-    rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
+    try:
+        rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
+    except ModelFileError as error:  # the file's own metadata: blamed on --model, not on the options above
+        raise UsageError("--model", str(error)) from None
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return

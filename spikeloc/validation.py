@@ -165,14 +165,15 @@ def _is_kind(dtype: torch.dtype, kind: str) -> bool:
 
 
 def require_finite(values: torch.Tensor, field: str) -> None:
-    """:class:`InvalidValue` naming the first NaN or Inf of a floating-point ``values`` by its index (one pass;
-    nothing to do for bool or integer tensors)."""
+    """:class:`InvalidValue` naming the first NaN or Inf of a floating-point ``values`` by its index (nothing to do
+    for bool or integer tensors). One pass: the smallest and largest values are finite exactly when all are
+    (``aminmax`` propagates NaN); on the CPU it is many times faster than ``isfinite(values).all()``."""
     import torch
 
     if not values.dtype.is_floating_point:
         return
-    finite = torch.isfinite(values)
-    if not bool(finite.all()):
+    if not bool(torch.isfinite(torch.stack(torch.aminmax(values))).all()):
+        finite = torch.isfinite(values)
         index = tuple(int(i) for i in (~finite).nonzero()[0])
         require(False, field, f"{values[index].item()} at index {list(index)}, {int((~finite).sum())} of "
                 f"{values.numel()} entries not finite", "finite (no NaN or Inf)")

@@ -26,6 +26,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from spikeloc.validation import describe_bounds, within_bounds
+
 #: Exit status of a usage error (as argparse and most Unix tools); failures during the work exit with 1.
 USAGE_EXIT_STATUS = 2
 
@@ -68,27 +70,16 @@ class Parser(argparse.ArgumentParser):
 # Value types: argparse calls them on the text given; ArgumentTypeError becomes "argument --OPTION: message"
 
 
-def _bounds(minimum: float | None, maximum: float | None, below: float | None, above: float | None) -> str:
-    parts = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
-             f"<= {maximum:g}" if maximum is not None else "", f"< {below:g}" if below is not None else ""]
-    return " and ".join(part for part in parts if part)
-
-
-def _in_bounds(value: float, minimum, maximum, below, above) -> bool:
-    return ((minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-            and (below is None or value < below) and (above is None or value > above))
-
-
 def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     """The type of an integer option within [``minimum``, ``maximum``]."""
-    allowed = " ".join(filter(None, ["an integer", _bounds(minimum, maximum, None, None)]))
+    allowed = " ".join(filter(None, ["an integer", describe_bounds(minimum, maximum)]))
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or not _in_bounds(value, minimum, maximum, None, None):
+        if value is None or not within_bounds(value, minimum, maximum):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
@@ -99,14 +90,14 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[
 def number(minimum: float | None = None, maximum: float | None = None, *, below: float | None = None,
            above: float | None = None) -> Callable[[str], float]:
     """The type of a finite real option within the given bounds (``below``/``above``: strict)."""
-    allowed = " ".join(filter(None, ["a finite number", _bounds(minimum, maximum, below, above)]))
+    allowed = " ".join(filter(None, ["a finite number", describe_bounds(minimum, maximum, below, above)]))
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or not _in_bounds(value, minimum, maximum, below, above):
+        if not math.isfinite(value) or not within_bounds(value, minimum, maximum, below, above):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 

@@ -151,13 +151,35 @@ def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kep
             result.epochs_to_fraction(0, fraction)
 
 
+class NaNPenalty:
+    """A hook whose penalty (one member) is NaN in optimiser step ``at`` (0-based), zero otherwise."""
+
+    def __init__(self, at):
+        self.at, self.step = at, 0
+
+    def before_batch(self):
+        pass
+
+    def penalty(self):
+        return torch.full((1,), float("nan") if self.step == self.at else 0.0)
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        self.step += 1
+
+    def end_epoch(self):
+        pass
+
+
 def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
     generator = seeding.generator(1, "test/data")
     x = torch.randn(120, 6, generator=generator)
     y = (x[:, 0] > 0).long()
-    x[7, 2] = float("nan")  # one bad training sample: every batch holding it is skipped
     model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
-    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0)
+    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0,
+                       hooks=[NaNPenalty(at=2)])  # one bad batch (NaN inputs are refused before training)
     assert result.diverged == [True] and result.epochs_run == [1]
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
 

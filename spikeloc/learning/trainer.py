@@ -53,7 +53,19 @@ from tqdm.auto import tqdm
 
 from spikeloc import seeding
 from spikeloc.learning.losses import LossConfig
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import (
+    describe,
+    require,
+    require_choice,
+    require_finite,
+    require_flag,
+    require_instance,
+    require_integer,
+    require_labels,
+    require_number,
+    require_tensor,
+    require_type,
+)
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
 
@@ -62,6 +74,9 @@ class Encoder(Protocol):
     """Turns values (..., features) into inputs over time (..., T, features); see spikeloc.substrate.encoders."""
 
     def encode(self, values: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
+
+    def check_values(self, values: torch.Tensor, field: str) -> None:
+        """Raise ``ValueError`` naming ``field`` unless ``encode`` accepts every one of ``values``."""
 
 
 class TrainingHook(Protocol):
@@ -115,13 +130,12 @@ class TrainConfig:
     drop_last: bool = True
 
     def __post_init__(self) -> None:
-        require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
-        require(self.patience >= 1, "patience", self.patience, "an integer >= 1")
-        require(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
+            require_integer(getattr(self, name), name, minimum=1)
+        require_number(self.lr, "lr", above=0)
+        require_instance(self.loss, "loss", LossConfig)
         require_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
-        require(isinstance(self.drop_last, bool), "drop_last", self.drop_last, "True or False")
+        require_flag(self.drop_last, "drop_last")
 
     def batches_per_epoch(self, n_samples: int) -> int:
         return n_samples // self.batch_size if self.drop_last else math.ceil(n_samples / self.batch_size)
@@ -132,19 +146,59 @@ class MemberData:
     """The datasets of K members. ``inputs`` (D, N, ...) and ``labels`` (D, N) hold D distinct datasets;
     member k reads dataset ``source[k]`` (members with equal data share it). Inputs are spikes
     (D, N, T, features), bool or float, or plain features (D, N, features), when ``encoder`` is None, else
-    values (D, N, features) that ``encoder`` turns into (T, features) per sample, batch by batch."""
+    values (D, N, features) that ``encoder`` turns into (T, features) per sample, batch by batch.
+
+    Checked once, on construction (``ValueError`` naming ``inputs``, ``labels``, ``source`` or ``encoder``;
+    ``TypeError`` too for a wrong type or dtype): every size >= 1; float inputs finite, or values the encoder
+    accepts (its :meth:`~Encoder.check_values`); labels int64 class indices >= 0 (whether they are below a
+    network's class count is checked where the network is known: :func:`fit`, and
+    :func:`spikeloc.learning.surrogate.evaluate`); ``source`` an int64 index (K,) into the D datasets; all on
+    one device."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
     source: torch.Tensor
     encoder: Encoder | None = None
 
+    def __post_init__(self) -> None:
+        require_type(self.encoder is None or callable(getattr(self.encoder, "encode", None)), "encoder",
+                     self.encoder, "None or an encoder (e.g. spikeloc.substrate.encoders.EncoderConfig)")
+        require_tensor(self.inputs, "inputs", *_input_layout(self.encoder, stacked=True))
+        require_tensor(self.labels, "labels", ("int64",), (2,), "(datasets, samples)")
+        require(self.labels.shape == self.inputs.shape[:2], "labels", describe(self.labels),
+                f"shaped (datasets, samples) = {tuple(self.inputs.shape[:2])} like the inputs")
+        require_tensor(self.source, "source", ("int64",), (1,), "(members,)")
+        for name in ("labels", "source"):
+            require(getattr(self, name).device == self.inputs.device, name, f"on {getattr(self, name).device}",
+                    f"on the inputs' device ({self.inputs.device})")
+        low, high = torch.aminmax(self.source)
+        require(low >= 0 and high < len(self.inputs), "source", self.source.tolist(),
+                f"dataset indices in [0, {len(self.inputs) - 1}]")
+        if self.encoder is None:
+            require_finite(self.inputs, "inputs")
+        else:
+            self.encoder.check_values(self.inputs, "inputs")
+        require_labels(self.labels, "labels")
+
     @classmethod
     def stack(cls, datasets: Sequence[tuple[torch.Tensor, torch.Tensor]], encoder: Encoder | None = None) -> MemberData:
-        """Member k uses ``datasets[k] = (inputs, labels)``; the same inputs tensor given twice is stored once,
-        so it must come with the same labels each time (else ``ValueError``)."""
-        require(len({len(labels) for _, labels in datasets}) == 1, "datasets",
-                [len(labels) for _, labels in datasets], "of equal sizes across members")
+        """Member k uses ``datasets[k] = (inputs, labels)``: inputs (N, ...) as one dataset of
+        :class:`MemberData`'s, int64 labels (N,), of one shape, dtype and device for every member. The same inputs
+        tensor given twice is stored once, so it must come with the same labels each time (else ``ValueError``)."""
+        require_type(isinstance(datasets, Sequence) and len(datasets) >= 1
+                     and all(isinstance(pair, Sequence) and len(pair) == 2 for pair in datasets), "datasets",
+                     describe(datasets), "a non-empty sequence of (inputs, labels) pairs, one per member")
+        layout = _input_layout(encoder, stacked=False)
+        first = datasets[0][0]
+        for k, (inputs, labels) in enumerate(datasets):
+            require_tensor(inputs, f"datasets[{k}] inputs", *layout)
+            require_tensor(labels, f"datasets[{k}] labels", ("int64",), (1,), "(samples,)")
+            require(labels.shape == inputs.shape[:1] and labels.device == inputs.device, f"datasets[{k}] labels",
+                    f"{describe(labels)} on {labels.device}", f"one per input sample ({len(inputs)}), on the "
+                    f"inputs' device ({inputs.device})")
+            require(inputs.shape == first.shape and inputs.dtype == first.dtype and inputs.device == first.device,
+                    f"datasets[{k}] inputs", f"{describe(inputs)} on {inputs.device}",
+                    f"of datasets[0]'s shape, dtype and device ({describe(first)} on {first.device})")
         distinct: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for k, (inputs, labels) in enumerate(datasets):
             kept = distinct.setdefault(id(inputs), (inputs, labels))[1]
@@ -152,7 +206,7 @@ class MemberData:
                     f"member {k} with an earlier member's inputs tensor but other labels",
                     "one labels tensor per inputs tensor (give a copy of the inputs for other labels)")
         position = {key: i for i, key in enumerate(distinct)}
-        source = torch.tensor([position[id(inputs)] for inputs, _ in datasets], device=datasets[0][1].device)
+        source = torch.tensor([position[id(inputs)] for inputs, _ in datasets], device=first.device)
         return cls(torch.stack([inputs for inputs, _ in distinct.values()]),
                    torch.stack([labels for _, labels in distinct.values()]), source, encoder)
 
@@ -195,6 +249,16 @@ class MemberData:
         return torch.stack([self.encoder.encode(x, g) for x, g in zip(inputs, generators)])
 
 
+def _input_layout(encoder: Encoder | None, stacked: bool) -> tuple[tuple[str, ...], tuple[int, ...], str]:
+    """The dtypes, numbers of axes and shape (in words) of :class:`MemberData`'s inputs, ``stacked`` with the
+    datasets' axis first or one dataset's."""
+    leading = "datasets, samples" if stacked else "samples"
+    extra = int(stacked)
+    if encoder is not None:
+        return ("bool", "integer", "floating"), (2 + extra,), f"({leading}, features) of values to encode"
+    return ("bool", "floating"), (3 + extra, 2 + extra), f"({leading}, T, features) or ({leading}, features)"
+
+
 class TrainingData(Protocol):
     """What :func:`fit` trains on: ``for_epoch(epoch)`` is the :class:`MemberData` of epoch ``epoch`` (1, 2, ...),
     of the same size every epoch; ``fit`` asks for each epoch once, in order."""
@@ -212,7 +276,9 @@ class Learner:
     e.g. dropout) or evaluation mode (a tensor, or whatever ``losses`` and ``predict`` read, e.g. a spiking
     classifier's :class:`~spikeloc.networks.classifier.ReadoutTrace`); ``losses(outputs, labels)``: each
     member's mean loss (K,);
-    ``predict(outputs)``: class decisions (K, b); ``module`` (if any) is switched to ``train()`` / ``eval()``.
+    ``predict(outputs)``: class decisions (K, b); ``module`` (if any) is switched to ``train()`` / ``eval()``;
+    ``check_data(data, field)`` (if any) raises ``ValueError`` naming ``field`` unless ``data``
+    (:class:`MemberData`, already valid on its own) suits the learner, e.g. its input width and class count.
     """
 
     parameters: tuple[torch.Tensor, ...]
@@ -222,6 +288,7 @@ class Learner:
     predict: Callable[[Any], torch.Tensor]
     module: nn.Module | None = None
     shuffle_stream: str = "shuffle"
+    check_data: Callable[[MemberData, str], None] | None = None
 
     @property
     def n_members(self) -> int:
@@ -254,6 +321,18 @@ class FitResult:
         history = [epoch[k] for epoch in self.val_acc]
         target = fraction * history[self.best_epoch[k] - 1]
         return next(epoch for epoch, acc in enumerate(history, start=1) if acc >= target)
+
+
+def require_member_data(data: object, field: str, n_members: int,
+                        check: Callable[[MemberData, str], None] | None = None) -> None:
+    """``ValueError`` (``TypeError`` for a wrong type) naming ``field`` unless ``data`` is :class:`MemberData`
+    for ``n_members`` members that ``check`` (e.g. a learner's ``check_data``) accepts: checked once, before
+    training or evaluation."""
+    require_instance(data, field, MemberData)
+    require(len(data.source) == n_members, field, f"data for {len(data.source)} members",
+            f"data for the {n_members} members trained or evaluated (one (inputs, labels) pair each)")
+    if check is not None:
+        check(data, field)
 
 
 def validation_scores(learner: Learner, data: MemberData, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -375,7 +454,13 @@ def fit(learner: Learner, training_data: TrainingData, validation: MemberData | 
     (:class:`TrainingHook`) act around every optimiser step; a hook's own state is not rolled back to the best
     epoch."""
     members = learner.n_members
+    require_instance(config, "config", TrainConfig)
+    require_type(callable(getattr(training_data, "for_epoch", None)), "training_data", describe(training_data),
+                 "MemberData or a TrainingData source (with for_epoch)")
     train = training_data.for_epoch(1)
+    require_member_data(train, "training_data", members, learner.check_data)
+    if validation is not None:
+        require_member_data(validation, "validation", members, learner.check_data)
     if config.drop_last:
         require(train.n_samples >= config.batch_size, "batch_size", config.batch_size,
                 f"<= training set size {train.n_samples}")

@@ -489,7 +489,7 @@ def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_h
 
 
 def test_a_process_watching_its_parent_exits_when_the_parent_is_killed(tmp_path):
-    watcher = ("import os; from spikeloc.study.runner import _exit_when_orphaned; parent = os.getppid(); "
+    watcher = ("import os; from spikeloc.runtime import _exit_when_orphaned; parent = os.getppid(); "
                "print(os.getpid(), flush=True); _exit_when_orphaned(parent, interval=0.1)")
     parent = subprocess.Popen(
         [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {watcher!r}])"],

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import dataclasses
 import fcntl
 import hashlib
@@ -39,7 +38,9 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
+import operator
 import pickle
+import runpy
 import signal
 import sys
 import tempfile
@@ -57,6 +58,7 @@ from tqdm import tqdm
 
 import spikeloc
 from spikeloc.files import atomic_write
+from spikeloc import runtime
 from spikeloc.runtime import configure, keep_freed_memory, release_freed_memory
 from spikeloc.validation import OMIT_IF_DEFAULT
 
@@ -466,76 +468,105 @@ class _InlineExecutor:
             yield task, task()
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-ORPHAN_CHECK_SECONDS = 1.0
+class _WorkerName(str):
+    """The name of a worker process, pickled so that the new process, on unpickling it, first runs
+    :mod:`spikeloc.runtime` by its file path as :data:`~spikeloc.runtime.WORKER_START`: it then dies with
+    ``parent_pid`` from its first moments.
 
-
-def _signal_on_parent_death() -> bool:
-    """Ask the Linux kernel to SIGKILL this process when its parent dies; False where prctl is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _exit_when_orphaned(parent_pid: int, interval: float = ORPHAN_CHECK_SECONDS) -> None:
-    """End this process within ``interval`` seconds of ``parent_pid`` dying: an orphan is adopted by
-    another process, so its parent pid changes."""
-    while os.getppid() == parent_pid:
-        time.sleep(interval)
-    os._exit(1)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker process end when its runner ``parent_pid`` ends, however it ends (SIGKILL, the
-    out-of-memory killer, a closed terminal), so that no orphan keeps computing and holding memory.
-
-    On Linux the kernel itself kills the worker the moment the runner dies (``PR_SET_PDEATHSIG``): no
-    polling, and it works even while the worker is stuck in native code or stopped.  (The signal follows
-    the death of the runner *thread* that started the worker; the pool lives inside one ``run_study``
-    call, so that thread outlives it.)  Where prctl is missing, a daemon thread checks the parent pid
-    every :data:`ORPHAN_CHECK_SECONDS`, which works on any POSIX system as long as the worker's Python
-    code gets to run.
+    ``spawn`` sends a new process its name first, before it imports the runner's main module (a study script
+    importing torch: seconds, more on a loaded machine) and this module; a runner killed meanwhile left its
+    workers alive 8-13 s.  The file is run by path, with the standard library only, so that nothing of
+    spikeloc is imported before the process has the runner's ``sys.path``.  Unpickled, the name is a plain
+    ``str``.
     """
-    if not _signal_on_parent_death():
-        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-    if os.getppid() != parent_pid:  # the runner died before the watch was set up
-        os._exit(1)
+
+    parent_pid: int
+
+    def __new__(cls, name: str, parent_pid: int) -> _WorkerName:
+        self = super().__new__(cls, name)
+        self.parent_pid = parent_pid
+        return self
+
+    def __reduce__(self) -> tuple:
+        start = _RunFile(runtime.__file__, {"parent_pid": self.parent_pid, "worker_name": str(self)})
+        return operator.getitem, (start, "worker_name")
 
 
-def _exit_on_sigterm(signal_number: int, frame: Any) -> None:
-    """SIGTERM ends a worker through ``sys.exit``, not at once: Python's exit then runs multiprocessing's
-    finalizers, which release the named semaphores the worker created (tqdm makes one for every progress
-    bar's lock), instead of leaving them to the resource tracker, which warns of "leaked semaphore
-    objects" when the study ends.  A second SIGTERM is ignored, lest it break off that clean-up."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(128 + signal_number)
+@dataclasses.dataclass(frozen=True)
+class _RunFile:
+    """Unpickled, the globals of ``path`` run as :data:`~spikeloc.runtime.WORKER_START` with ``init_globals``."""
+
+    path: str
+    init_globals: dict[str, Any]
+
+    def __reduce__(self) -> tuple:
+        return runpy.run_path, (self.path, self.init_globals, runtime.WORKER_START)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts a worker: the worker inherits the blocked signal and so
+    cannot be interrupted by Ctrl-C (which the terminal sends to the whole process group) while it imports,
+    which printed a traceback per worker; it ignores SIGINT once it runs (:func:`_worker_main`).  A Ctrl-C
+    that reaches this process meanwhile waits, and is delivered when the block ends."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _StopRequest:
+    """SIGTERM in a worker process: a request to stop, acted on where the worker's own code is running (it
+    raises nothing inside a run, where numba or llvmlite callbacks once swallowed the ``SystemExit`` and the
+    worker kept computing).  A worker waiting for its next task exits at once; one computing a task exits
+    when the task returns, without sending its outcomes; the runner kills it if that takes longer than
+    :attr:`_ProcessExecutor.STOP_SECONDS`."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.waiting = False
+
+    def __call__(self, signal_number: int, frame: Any) -> None:
+        self.requested = True
+        if self.waiting:  # in connection.recv_bytes: this worker's own code, safe to leave
+            raise SystemExit(128 + signal_number)
 
 
 def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int,
                  gpu: int | None = None) -> None:
     """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
-    their outcomes, until the runner closes the connection. With ``gpu`` it sees only that GPU (set before
-    anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU."""
+    their outcomes, until the runner closes the connection or sends SIGTERM (:class:`_StopRequest`). With
+    ``gpu`` it sees only that GPU (set before anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU.
+
+    It dies with the runner from its start (:class:`_WorkerName`; again here, in case that did not run);
+    Ctrl-C, which reaches the whole process group, is the runner's to act on; tqdm's bars share a thread lock
+    rather than the multiprocessing lock tqdm makes by default, a named semaphore that a killed worker left
+    behind for the resource tracker to warn of ("leaked semaphore objects") when the study ended.
+    """
+    runtime.die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held since the start (_sigint_held)
+    stop = _StopRequest()
+    signal.signal(signal.SIGTERM, stop)
+    tqdm.set_lock(threading.RLock())
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _limit_worker_threads(threads)
-    while True:
+    while not stop.requested:
         try:
+            stop.waiting = True
             payload = connection.recv_bytes()
-        except EOFError:  # the runner is done: exit, and let no SIGTERM interrupt the clean-up on the way out
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        except EOFError:  # the runner is done
             return
+        finally:
+            stop.waiting = False
         try:
             outcomes: list[_RunOutcome] | str = pickle.loads(payload)()
         except Exception as exc:  # e.g. a run function that this process cannot import
             outcomes = f"{type(exc).__name__}: {exc}"
-        connection.send(outcomes)
+        if not stop.requested:
+            connection.send(outcomes)
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -560,7 +591,7 @@ class _ProcessExecutor:
     """Runs tasks in local worker processes started with ``spawn``, one task per worker at a time.
 
     Each worker gets ``cores // workers`` math-library threads (at least one) so the workers together do
-    not oversubscribe the machine, and dies with the runner (:func:`_die_with_parent`).  A worker that dies
+    not oversubscribe the machine, and dies with the runner (:func:`spikeloc.runtime.die_with_parent`).  A worker that dies
     (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
     too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
     undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
@@ -569,6 +600,8 @@ class _ProcessExecutor:
     """
 
     ATTEMPTS = 2
+    #: How long a stopped worker may take to finish its task before it is killed (:meth:`_stop`).
+    STOP_SECONDS = 2.0
 
     def __init__(self, workers: int | None, gpus: Sequence[int] = ()) -> None:
         self.gpus = tuple(gpus)
@@ -627,8 +660,9 @@ class _ProcessExecutor:
     def _start(context: multiprocessing.context.BaseContext, threads: int, gpu: int | None = None) -> _Worker:
         ours, theirs = context.Pipe()
         process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads, gpu), daemon=True,
-                                  name="spikeloc-study-worker")
-        process.start()
+                                  name=_WorkerName("spikeloc-study-worker", os.getpid()))
+        with _sigint_held():
+            process.start()
         theirs.close()
         return _Worker(process, ours)
 
@@ -659,14 +693,17 @@ class _ProcessExecutor:
         worker.process.join()
         return None
 
-    @staticmethod
-    def _stop(workers: Sequence[_Worker]) -> None:
-        """End every worker now (SIGTERM, then SIGKILL after a few seconds), busy or not."""
+    @classmethod
+    def _stop(cls, workers: Sequence[_Worker]) -> None:
+        """End every worker now, busy or not: SIGTERM (an idle worker exits at once, a busy one when its task
+        returns, see :class:`_StopRequest`), then SIGKILL for those still computing after
+        :attr:`STOP_SECONDS`."""
         for worker in workers:
             worker.connection.close()
             worker.process.terminate()
+        deadline = time.monotonic() + cls.STOP_SECONDS
         for worker in workers:
-            worker.process.join(timeout=5)
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import csv
 import dataclasses
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import math
@@ -82,7 +84,27 @@ class StudyDirectoryError(RuntimeError):
     """An output directory cannot be written, or holds files that cannot be used for this study."""
 
 
-class ForeignResultsError(StudyDirectoryError):
+class UnusableDirectoryError(StudyDirectoryError):
+    """An output directory whose results this study cannot use as they are (another study's, damaged, in use
+    by another runner), found before any run: a command line reports it as a usage error of its ``--out``."""
+
+
+class DamagedResultsError(UnusableDirectoryError):
+    """A ``runs.csv`` with rows that cannot be used (a truncated or edited file): the message names the first
+    problem and says how to keep the intact rows, ``repair`` (:meth:`naming` the command line's own flag)."""
+
+    def __init__(self, path: Path, problems: Sequence[str], intact: int, repair: str = "repair=True") -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{path} is corrupt: {problems[0]}{more}; pass {repair} to keep its {intact} intact "
+                         f"rows (the file is first copied aside) and run the other runs again")
+        self.path, self.problems, self.intact = path, list(problems), intact
+
+    def naming(self, repair: str) -> DamagedResultsError:
+        """The same error, telling to pass ``repair`` (e.g. ``"--repair"``)."""
+        return DamagedResultsError(self.path, self.problems, self.intact, repair)
+
+
+class ForeignResultsError(UnusableDirectoryError):
     """An output directory holds results that only ``overwrite`` may discard, or, when they are a part of
     this study's grid (``extendable``), ``extend`` may keep.
 
@@ -431,7 +453,7 @@ def _collect(task: _Task, get_result: Callable[[], list[_RunOutcome]]) -> list[_
         return [_RunOutcome.failure(exc) for _ in task.runs]
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
     """CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -605,7 +627,7 @@ class _ProcessExecutor:
 
     def __init__(self, workers: int | None, gpus: Sequence[int] = ()) -> None:
         self.gpus = tuple(gpus)
-        self.workers = len(self.gpus) or workers or _available_cores()
+        self.workers = len(self.gpus) or workers or available_cores()
 
     def __enter__(self) -> _ProcessExecutor:
         return self
@@ -615,7 +637,7 @@ class _ProcessExecutor:
 
     def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
         size = min(self.workers, len(tasks))
-        threads = max(1, _available_cores() // size)
+        threads = max(1, available_cores() // size)
         context = multiprocessing.get_context("spawn")
         workers = [self._start(context, threads, self._gpu(i)) for i in range(size)]
         waiting = collections.deque(tasks)
@@ -788,7 +810,7 @@ class _DaskExecutor:
         distributed = _import_distributed()
         with contextlib.ExitStack() as stack:
             if self.scheduler == "local":
-                self.workers = self.workers or _available_cores()
+                self.workers = self.workers or available_cores()
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
                     dashboard_address=None, resources={GPU_RESOURCE: 1} if self.gpu else None,
@@ -847,39 +869,95 @@ def _read_study_file(path: Path) -> dict[str, Any]:
     try:
         description = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
+        raise UnusableDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
     expected = {"name", "config_type", "configs", "seeds"}
     if not isinstance(description, dict) or set(description) != expected:
-        raise StudyDirectoryError(f"{path} is corrupt: expected a JSON object with keys {sorted(expected)}")
+        raise UnusableDirectoryError(f"{path} is corrupt: expected a JSON object with keys {sorted(expected)}")
     return description
 
 
-def _read_runs_file(path: Path, run_ids: Iterable[str], *, as_text: bool) -> pd.DataFrame:
-    """The rows of ``runs.csv``, checked against the grid's run ids.
+TEXT_COLUMNS = ("run_id", "status", "error", "spikeloc_version")
+#: How ``runs.csv`` writes a metric that a run returned as NaN or None. An empty cell is a metric the run did
+#: not return at all, which is the same for every seed of a config (:func:`_row_problems`).
+MISSING_METRIC = "nan"
 
-    ``as_text=True`` keeps every cell as the exact text in the file; otherwise
-    numbers are parsed, except in the runner's own text columns.
-    """
-    if as_text:
-        read_options = {"dtype": str, "keep_default_na": False}
-    else:
-        text_columns = ("run_id", "status", "error", "spikeloc_version")
-        read_options = {"dtype": dict.fromkeys(text_columns, str)}
+
+def _cell(metric: Any) -> Any:
+    """A metric as ``runs.csv`` records it: NaN and None as :data:`MISSING_METRIC`, not as an empty cell."""
+    return MISSING_METRIC if metric is None or (isinstance(metric, float) and math.isnan(metric)) else metric
+
+
+def _read_runs_text(path: Path) -> str | None:
+    """The text of ``runs.csv``, or None if it is not UTF-8 text."""
     try:
-        table = pd.read_csv(path, **read_options)
-    except (OSError, ValueError) as exc:
-        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
-    missing = sorted({"run_id", "seed", "status"} - set(table.columns))
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    except OSError as exc:
+        raise StudyDirectoryError(f"{path} is unreadable: {exc.strerror or exc}") from exc
+
+
+def _runs_table(text: str | None, description: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str]]:
+    """The intact rows of a ``runs.csv`` text, each as the exact text of its cells, and one line per problem
+    of the rows left out (a row cut short or too long, a run not in the grid, a run twice, an unknown status,
+    a run marked ok that lacks a metric the other seeds of its config have)."""
+    if text is None:
+        return [], ["it is not UTF-8 text"]
+    records = csv.reader(io.StringIO(text, newline=""))
+    header = next(records, None)
+    if not header:
+        return [], ["it is empty (no header line)"]
+    missing = sorted({"run_id", "seed", "status"} - set(header))
     if missing:
-        raise StudyDirectoryError(f"{path} is corrupt: columns {missing} are missing")
-    ids = table["run_id"]
-    if ids.duplicated().any():
-        raise StudyDirectoryError(f"{path} is corrupt: some run_id appears twice")
-    if not ids.isin(set(run_ids)).all():
-        raise StudyDirectoryError(f"{path} is corrupt: it holds runs that are not in {STUDY_FILE}")
-    if not table["status"].isin(STATUSES).all():
-        raise StudyDirectoryError(f"{path} is corrupt: status must be one of {STATUSES}")
-    return table
+        return [], [f"columns {missing} are missing"]
+    config_of = {make_run_id(config, seed): index for index, config in enumerate(description["configs"])
+                 for seed in description["seeds"]}
+    rows, problems, seen = [], [], Counter()
+    for record in records:
+        if len(record) != len(header):
+            problems.append(f"line {records.line_num} has {len(record)} fields, the header {len(header)}")
+            continue
+        row = dict(zip(header, record))
+        if row["run_id"] not in config_of:
+            problems.append(f"line {records.line_num} holds run {row['run_id']!r}, which is not in {STUDY_FILE}")
+        elif row["status"] not in STATUSES:
+            problems.append(f"line {records.line_num}: status must be one of {STATUSES}, got {row['status']!r}")
+        else:
+            rows.append(row)
+            seen[row["run_id"]] += 1
+    twice = [run_id for run_id, count in seen.items() if count > 1]
+    problems += [f"run {run_id} appears {seen[run_id]} times" for run_id in twice]
+    rows = [row for row in rows if seen[row["run_id"]] == 1]
+    metrics = set(header) - set(_grid_frame(description).columns) - RESERVED_COLUMNS
+    lacking = _rows_lacking_metrics(rows, sorted(metrics), config_of)
+    problems += lacking.values()
+    return [row for row in rows if row["run_id"] not in lacking], problems
+
+
+def _rows_lacking_metrics(rows: list[dict[str, str]], metrics: Sequence[str],
+                          config_of: Mapping[str, int]) -> dict[str, str]:
+    """The rows marked ok with an empty cell in a metric that another ok row of the same config holds (a run
+    returns the same metrics for every seed: the cell was lost), by run id, each with the problem."""
+    ok = [row for row in rows if row["status"] == "ok"]
+    held = {(config_of[row["run_id"]], metric) for row in ok for metric in metrics if row[metric] != ""}
+    lacking = {}
+    for row in ok:
+        empty = [metric for metric in metrics if row[metric] == "" and (config_of[row["run_id"]], metric) in held]
+        if empty:
+            lacking[row["run_id"]] = (f"run {row['run_id']} (seed {row['seed']}) is marked ok but its {empty} "
+                                      f"{'is' if len(empty) == 1 else 'are'} empty, unlike the other seeds of "
+                                      f"its config: it would drop out of their summaries and paired comparisons")
+    return lacking
+
+
+def _read_runs_file(path: Path, description: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``runs.csv``, checked against the grid ``description`` (:class:`DamagedResultsError` if
+    any row cannot be used), numbers parsed except in the runner's own text columns."""
+    text = _read_runs_text(path)
+    rows, problems = _runs_table(text, description)
+    if problems:
+        raise DamagedResultsError(path, problems, len(rows))
+    return pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(TEXT_COLUMNS, str))
 
 
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -925,7 +1003,8 @@ def _locked(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StudyDirectoryError(f"{directory} is in use by another run_study") from exc
+            raise UnusableDirectoryError(f"{directory} is in use by another run of a study (wait for it to "
+                                         f"end, or choose another directory)") from exc
         yield
 
 
@@ -933,10 +1012,13 @@ class _ResultsStore:
     """The ``study.json`` and ``runs.csv`` of one study in one directory.
 
     Rows already on disk are kept as the exact text read from ``runs.csv`` so
-    rewriting the file never alters them.
+    rewriting the file never alters them.  ``existing=True``: the directory must hold this study's results
+    already (nothing new is claimed).  ``repair=True``: a damaged ``runs.csv`` is copied aside and replaced by
+    its intact rows (:meth:`_read_rows`).
     """
 
-    def __init__(self, directory: Path, study: Study, overwrite: bool, extend: bool = False) -> None:
+    def __init__(self, directory: Path, study: Study, overwrite: bool = False, extend: bool = False,
+                 repair: bool = False, existing: bool = False) -> None:
         self.directory = directory
         self.study = study
         self.study_path = directory / STUDY_FILE
@@ -945,9 +1027,9 @@ class _ResultsStore:
             if overwrite:
                 self._remove_results()
             self._remove_stale_temporary_files()
-            self._claim_directory(extend)
+            self._claim_directory(extend, existing)
             _check_writable(directory)
-        self.rows: dict[str, dict[str, Any]] = self._read_rows()
+        self.rows: dict[str, dict[str, Any]] = self._read_rows(repair)
 
     def _remove_results(self) -> None:
         self.runs_path.unlink(missing_ok=True)
@@ -958,11 +1040,20 @@ class _ResultsStore:
             for leftover in self.directory.glob(f".{name}.*.tmp"):
                 leftover.unlink()
 
-    def _claim_directory(self, extend: bool) -> None:
+    def _claim_directory(self, extend: bool, existing: bool = False) -> None:
         """Write ``study.json``, or check that the one there describes this study; with ``extend``, one that
         describes a part of it (same name and config type, its configs and seeds among this grid's) is
-        replaced by this grid, its rows kept."""
+        replaced by this grid, its rows kept.  With ``existing``, only the check: a directory without this
+        study's ``study.json`` is refused."""
         grid = self.study.description()
+        if existing and not self.study_path.exists():
+            raise UnusableDirectoryError(f"{self.directory} holds no results of a study: {self.study_path} is "
+                                         "missing")
+        if existing and _read_study_file(self.study_path) != grid:
+            stored = _read_study_file(self.study_path)
+            raise UnusableDirectoryError(
+                f"{self.directory} holds results of a different study ({_describe_difference(stored, grid)} in "
+                f"{self.study_path}), none of {self.study.name}'s")
         if self.study_path.exists():
             stored = _read_study_file(self.study_path)
             if stored == grid:
@@ -977,12 +1068,30 @@ class _ResultsStore:
             raise ForeignResultsError(f"{self.directory} holds results ({self.runs_path}) but no {self.study_path}")
         atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
 
-    def _read_rows(self) -> dict[str, dict[str, Any]]:
+    def _read_rows(self, repair: bool) -> dict[str, dict[str, Any]]:
+        """The rows of ``runs.csv`` by run id. A damaged file is refused (:class:`DamagedResultsError`), or
+        with ``repair`` copied to ``runs.csv.damaged-TIME`` and replaced by its intact rows, a warning saying
+        how many rows were dropped."""
         if not self.runs_path.exists():
             return {}
-        run_ids = [run.run_id for run in self.study.runs]
-        table = _read_runs_file(self.runs_path, run_ids, as_text=True)
-        return {row["run_id"]: row for row in table.to_dict("records")}
+        text = _read_runs_text(self.runs_path)
+        rows, problems = _runs_table(text, self.study.description())
+        if problems and not repair:
+            raise DamagedResultsError(self.runs_path, problems, len(rows))
+        self.rows = {row["run_id"]: row for row in rows}
+        if problems:
+            damaged = self.runs_path.read_bytes()
+            records = sum(1 for _ in csv.reader(io.StringIO(damaged.decode("utf-8", "replace"), newline="")))
+            backup = self.runs_path.with_name(f"{RUNS_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            atomic_write(backup, damaged)
+            if self.rows:
+                self._write()
+            else:
+                self.runs_path.unlink()
+            _log.warning("repaired %s: kept its %d intact rows, dropped %d (%s%s); the damaged file is kept as %s",
+                         self.runs_path, len(rows), max(0, records - 1) - len(rows), problems[0],
+                         f", and {len(problems) - 1} more problems" if len(problems) > 1 else "", backup)
+        return self.rows
 
     def pending_runs(self, retry_failed: bool) -> list[Run]:
         """Runs without a row, plus the failed ones if ``retry_failed``."""
@@ -1000,7 +1109,7 @@ class _ResultsStore:
                 **_flatten(recorded_fields(run.config)),
                 "seed": run.seed,
                 "run_id": run.run_id,
-                **outcome.metrics,
+                **{name: _cell(value) for name, value in outcome.metrics.items()},
                 "status": outcome.status,
                 "error": outcome.error,
                 "seconds": outcome.seconds,
@@ -1032,6 +1141,7 @@ def run_study(
     overwrite: bool = False,
     extend: bool = False,
     retry_failed: bool = False,
+    repair: bool = False,
     quiet: bool = False,
     version: str | None = None,
     gpus: Sequence[int] = (),
@@ -1046,11 +1156,16 @@ def run_study(
     ``retry_failed=True``.  ``overwrite=True`` discards whatever results
     ``out_dir`` holds, even of a different study.  ``extend=True`` accepts results of a smaller grid of this
     study (the same name and config type, each of its configs and seeds in this grid): they are kept, and
-    only this grid's other runs are computed.  ``version`` is recorded in
+    only this grid's other runs are computed.  A ``runs.csv`` with rows that cannot be used (cut short,
+    edited, a run marked ok whose metric is empty) is refused with :class:`DamagedResultsError`; with
+    ``repair=True`` it is copied aside and its intact rows kept, the others run again.  ``version`` is recorded in
     each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
     per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
     over the GPUs.  With Dask, tasks of runs on a GPU (configs whose ``device`` is ``"cuda"`` or
     ``"cuda:N"``) go only to workers that declare the ``GPU`` resource (see :class:`_DaskExecutor`).
+
+    A directory that holds another study's results, damaged results or is in use by another runner is
+    refused before any run with an :class:`UnusableDirectoryError`.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -1069,7 +1184,7 @@ def run_study(
         directory.mkdir(parents=True, exist_ok=True)
     version = version if version is not None else spikeloc.__version__
     with _locked(directory):
-        store = _ResultsStore(directory, study, overwrite, extend)
+        store = _ResultsStore(directory, study, overwrite, extend, repair)
         pending = store.pending_runs(retry_failed)
         if pending:
             try:
@@ -1117,6 +1232,19 @@ def _progress_bar(study: Study, pending: int, quiet: bool) -> tqdm:
                 file=sys.stderr, disable=quiet)
 
 
+def finished_results(study: Study, out_dir: str | os.PathLike, *, repair: bool = False) -> pd.DataFrame:
+    """The runs of ``study`` finished in ``out_dir`` (e.g. of a study stopped early), computing nothing: the
+    checks of :func:`run_study` (the directory is locked, its ``study.json`` must describe exactly this grid,
+    ``runs.csv`` must be intact unless ``repair``), then its table as :func:`load_results` reads it."""
+    directory = Path(out_dir)
+    if not (directory / STUDY_FILE).is_file():
+        raise UnusableDirectoryError(f"{directory} holds no results of a study: {directory / STUDY_FILE} is "
+                                     "missing")
+    with _locked(directory):
+        _ResultsStore(directory, study, repair=repair, existing=True)
+        return load_results(directory)
+
+
 def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The results table of the study in ``out_dir``, in grid order.
 
@@ -1126,10 +1254,11 @@ def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     directory = Path(out_dir)
     if not (directory / STUDY_FILE).exists():
         raise StudyDirectoryError(f"{directory} holds no study: {STUDY_FILE} is missing")
-    grid = _grid_frame(_read_study_file(directory / STUDY_FILE))
+    description = _read_study_file(directory / STUDY_FILE)
+    grid = _grid_frame(description)
     runs_path = directory / RUNS_FILE
     if not runs_path.exists():
         return grid.iloc[:0].assign(**{column: [] for column in OUTCOME_COLUMNS})
-    runs = _read_runs_file(runs_path, grid["run_id"], as_text=False)
+    runs = _read_runs_file(runs_path, description)
     runs = runs.drop(columns=[c for c in grid.columns if c != "run_id"], errors="ignore")
     return grid.merge(runs, on="run_id", how="inner", validate="one_to_one")

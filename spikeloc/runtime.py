@@ -32,10 +32,7 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
-    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
-        return None
-    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]  # a value beyond a C int fails, never wraps round
-    return libc
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def keep_freed_memory() -> bool:

@@ -548,7 +548,7 @@ def test_disk_full_at_the_first_write_keeps_the_rows_already_written(helpers, fa
     assert sum(calls().values()) > GRID_SIZE  # a run was computed before the write failed
 
 
-def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_helpers, tmp_path):
+def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_helpers, tmp_path, capsys):
     run_study(Study("faults", helpers.grid(), (0, 1), helpers.score), tmp_path, executor="inline", quiet=True)
     parser = study_parser("fault test", ["small"], "unused")
     options = ["--out", str(tmp_path), "--executor", "inline", "--quiet"]
@@ -557,10 +557,12 @@ def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_h
 
     with pytest.raises(SystemExit) as exit:
         run_script(summarised(parser.parse_args(options)), "faults")
-    print(f"\nanother grid in --out: {exit.value.code}")
-    assert exit.value.code == (f"faults: error: {tmp_path} holds results of a different study (seeds differ in "
-                               f"{tmp_path / STUDY_FILE}); pass --overwrite to replace them, or --extend to keep "
-                               "them and run only this grid's other runs")
+    message = capsys.readouterr().err
+    print(f"\nanother grid in --out: exit status {exit.value.code}, {message}")
+    assert exit.value.code == 2
+    assert message == (f"faults: error: argument --out: {tmp_path} holds results of a different study (seeds differ "
+                       f"in {tmp_path / STUDY_FILE}); pass --overwrite to replace them, or --extend to keep them and "
+                       "run only this grid's other runs\n")
     run_script(summarised(parser.parse_args([*options, "--extend"])), "faults")
     assert len(load_results(tmp_path)) == 18
 

@@ -138,8 +138,8 @@ def kill_at_moments(moments: list[float], after: float, megabytes: int, workers:
                 time.sleep(after)
                 left = tagged(tag)
                 children = {proc for proc in seen | set(left) if proc.pid != runner.pid}
-                print(f"SIGKILL {moment:5.2f} s after the first child: {len(children)} child processes seen, {len(left)} alive "
-                      f"{time.monotonic() - killed:.1f} s after the kill")
+                print(f"SIGKILL {moment:5.2f} s after the first child: {len(children)} child processes seen, "
+                      f"{len(left)} alive {time.monotonic() - killed:.1f} s after the kill")
                 total_seen, total_left = total_seen + len(children), total_left + len(left)
             finally:
                 for proc in tagged(tag):

@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -613,9 +613,9 @@ class _ProcessExecutor:
     """Runs tasks in local worker processes started with ``spawn``, one task per worker at a time.
 
     Each worker gets ``cores // workers`` math-library threads (at least one) so the workers together do
-    not oversubscribe the machine, and dies with the runner (:func:`spikeloc.runtime.die_with_parent`).  A worker that dies
-    (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
-    too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
+    not oversubscribe the machine, and dies with the runner (:func:`spikeloc.runtime.die_with_parent`).  A
+    worker that dies (killed, out of memory) is replaced by a fresh one and its task is run once more; if that
+    worker dies too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
     undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
     the runs in flight are neither recorded nor left computing.  With ``gpus`` there is one worker per GPU
     index, worker i seeing only GPU ``gpus[i]`` (its replacement too).
@@ -878,7 +878,7 @@ def _read_study_file(path: Path) -> dict[str, Any]:
 
 TEXT_COLUMNS = ("run_id", "status", "error", "spikeloc_version")
 #: How ``runs.csv`` writes a metric that a run returned as NaN or None. An empty cell is a metric the run did
-#: not return at all, which is the same for every seed of a config (:func:`_row_problems`).
+#: not return at all, which is the same for every seed of a config (:func:`_rows_lacking_metrics`).
 MISSING_METRIC = "nan"
 
 

@@ -105,6 +105,26 @@ def number(minimum: float | None = None, maximum: float | None = None, *, below:
     return parse
 
 
+def _path(text: str) -> Path:
+    """``text`` as a path, refused (ArgumentTypeError) if it is empty (which ``Path`` takes as the current
+    directory) or has a component longer than its file system allows (every use would fail with an OSError)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a path, got an empty string")
+    path = Path(text)
+    existing = path.absolute()
+    while not os.path.exists(existing):  # os.path: a name too long is not there, not an error
+        existing = existing.parent
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > longest:
+            raise argparse.ArgumentTypeError(f"has a component of {len(os.fsencode(part))} bytes, more than the "
+                                             f"{longest} its file system allows: {part[:24]}...")
+    return path
+
+
 def _creatable(path: Path) -> None:
     """Raise ArgumentTypeError unless ``path`` (missing) could be created: its nearest existing ancestor
     is a directory this process may write into."""
@@ -122,9 +142,25 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK | os.X_OK, effective_ids=effective)
 
 
-def output_directory(text: str) -> Path:
+def _path_type(check: Callable[[Path], None]) -> Callable[[str], Path]:
+    """The type of a path option: :func:`_path`, then ``check`` (which raises ArgumentTypeError); an OSError
+    on the way (a path too long as a whole, say) becomes one line too."""
+    def parse(text: str) -> Path:
+        path = _path(text)
+        try:
+            check(path)
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot use {text[:60]!r}: {error.strerror or error}") from None
+        return path
+
+    parse.__name__ = check.__name__
+    parse.__doc__ = check.__doc__
+    return parse
+
+
+@_path_type
+def output_directory(path: Path) -> None:
     """The type of an output directory: an existing writable directory, or one that can be created."""
-    path = Path(text)
     if path.exists():
         if not path.is_dir():
             raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
@@ -132,13 +168,12 @@ def output_directory(text: str) -> Path:
             raise argparse.ArgumentTypeError(f"{path} is not writable")
     else:
         _creatable(path)
-    return path
 
 
-def output_file(text: str) -> Path:
+@_path_type
+def output_file(path: Path) -> None:
     """The type of a file to write: a new file in a directory that exists or can be created, or an existing
     file (replaced)."""
-    path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a directory, not a file")
     if path.exists():
@@ -146,23 +181,20 @@ def output_file(text: str) -> Path:
             raise argparse.ArgumentTypeError(f"cannot replace {path}: {path.absolute().parent} is not writable")
     else:
         _creatable(path)
-    return path
 
 
-def input_file(text: str) -> Path:
+@_path_type
+def input_file(path: Path) -> None:
     """The type of a file to read: it must exist and be a file."""
-    path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
-    return path
 
 
-def input_directory(text: str) -> Path:
+@_path_type
+def input_directory(path: Path) -> None:
     """The type of a directory to read: it must exist and be a directory."""
-    path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} {'is not a directory' if path.exists() else 'does not exist'}")
-    return path
 
 
 # --------------------------------------------------------------------------

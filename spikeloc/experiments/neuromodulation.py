@@ -22,16 +22,16 @@ the log-variance by at most ~1e-4 per step, too little to change within a short 
 the seed's 0.1). For
 ``"none"``, ``noisy_acc`` is the accuracy under the fixed noise of ``noise_scale``, so every condition has one.
 ``kept_at_noise_scale``: the robustness-curve accuracy at ``noise_scale`` (``reference``) over the clean one,
-the same measure for every condition. ``weight_averaging`` (spiking tasks): the network (and a learned noise
-model) is scored with the mean of its weights at the end of each epoch of the second half of training
-(:mod:`spikeloc.learning.averaging`) instead of its best-validation weights; ``epochs_averaged`` says how many
-epochs that mean holds (0 when early stopping ended training before the second half: the run was then scored
-with its best-validation weights, not averaged ones). Without averaging, the weights and the learned noise
-model scored are both the best-validation epoch's (``final_std_<layer>``: that noise model's mean std;
-``std_history``: every epoch's). ``train_acc``: the accuracy on the training data the scored weights were last
-trained on; with fresh stimuli (``training_data="per_epoch"``) that is the set of epoch ``train_acc_epoch``
-(the best epoch, or the last when averaged), not the first epoch's. ``kept_<layer>_only``: the same with the noise on that one layer
-(e.g. ``kept_readout_only``), the others clean: which layer bounds the robustness.
+the same measure for every condition; ``kept_<layer>_only``: the same with the noise on that one layer (e.g.
+``kept_readout_only``), the others clean: which layer bounds the robustness. ``weight_averaging`` (spiking
+tasks): the network (and a learned noise model) is scored with the mean of its weights at the end of each epoch
+of the second half of training (:mod:`spikeloc.learning.averaging`) instead of its best-validation weights;
+``epochs_averaged`` says how many epochs that mean holds (0 when early stopping ended training before the
+second half: the run was then scored with its best-validation weights, not averaged ones). Without averaging,
+the weights and the learned noise model scored are both the best-validation epoch's (``final_std_<layer>``:
+that noise model's mean std; ``std_history``: every epoch's). ``train_acc``: the accuracy on the training data
+the scored weights were last trained on; with fresh stimuli (``training_data="per_epoch"``) that is the set of
+epoch ``train_acc_epoch`` (the best epoch, or the last when averaged), not the first epoch's.
 
 Every noise draw comes from the run's seed: training draws from ``"noise/train"``, evaluation draws from
 named per-point streams, so runs of different conditions with one seed see the same data, the same initial

@@ -260,7 +260,8 @@ class Learner:
 
 @dataclass
 class FitResult:
-    """Per-member outcome of :func:`fit`; histories (losses, validation accuracy) are (epochs run, K)."""
+    """Per-member outcome of :func:`fit`; histories (losses, validation accuracy) are (epochs run, K), NaN for a
+    member in the epochs after its stop (it was frozen: see the module docstring)."""
 
     epochs_run: list[int]
     best_epoch: list[int]

@@ -1,6 +1,7 @@
 """IPD training accuracy with fresh stimuli every epoch: on the kept epoch's set (``train_acc``) and on epoch 1's.
 
-Run:  python benchmarks/check_fresh_training_accuracy.py [--seeds 0 1] [--epochs 10] [--threads 1]
+Run:  python benchmarks/check_fresh_training_accuracy.py [--seeds 0 1] [--epochs 10] [--stimuli fixed per_epoch]
+      [--threads 1]
 
 Per seed, the robust protocol (a phase offset and a phase-noise draw per sample, as ``studies/ipd_beyond.py``)
 at the seed's sizes (100 fibres per ear, 30 hidden neurons, 64 x 64 training samples, early stopping on the
@@ -26,11 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--stimuli", nargs="+", choices=["fixed", "per_epoch"], default=["fixed", "per_epoch"])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     runtime.configure(args.threads)
     stimuli = {name: IPDRun(epochs=args.epochs, training_data=name, **PROTOCOLS["robust"])
-               for name in ("fixed", "per_epoch")}
+               for name in args.stimuli}
     runs = [(run, seed) for run in stimuli.values() for seed in args.seeds]
     network, rows = train_ipd_ensemble(runs)
     first_sets = stacked([training_set(run, seed, 1) for run, seed in runs])

@@ -83,7 +83,7 @@ def fit_on(inputs: torch.Tensor, labels: torch.Tensor, config: TrainConfig = CON
 
 
 def evaluate_on(inputs: torch.Tensor, labels: torch.Tensor, **options):
-    return lambda: evaluate(network(), data(inputs, labels), **options)
+    return lambda: evaluate(network(), data(inputs, labels), **{"split": "test", **options})
 
 
 NAN, INF = float("nan"), float("inf")
@@ -189,7 +189,7 @@ def test_refused_before_any_work():
 
 
 def test_a_member_count_other_than_the_networks_is_refused():
-    refuses(lambda: evaluate(network(members=2), data(X, Y)), "data")
+    refuses(lambda: evaluate(network(members=2), data(X, Y), split="test"), "data")
 
 
 # --------------------------------------------------------------------------
@@ -291,7 +291,7 @@ NAMED = re.compile(r"^(datasets\[\d+\] )?(data |training_data |validation )?(inp
 def test_evaluate_scores_valid_data_and_refuses_the_rest_naming_it(case):
     inputs, labels, valid = case
     try:
-        result = evaluate(network(), data(inputs, labels))
+        result = evaluate(network(), data(inputs, labels), split="test")
     except ValueError as error:
         assert not valid, str(error)
         assert NAMED.match(str(error)), str(error)
@@ -322,7 +322,8 @@ def test_values_to_encode_are_checked_once_where_they_enter(n, kind, bad_value):
         values[n - 1, 0] = bad_value
     valid = n >= 1 and (bad_value is None or (kind == "current" and math.isfinite(bad_value)))
     try:
-        result = evaluate(network(), data(values, torch.arange(n) % N_CLASSES, EncoderConfig(kind=kind, steps=3)))
+        result = evaluate(network(), data(values, torch.arange(n) % N_CLASSES, EncoderConfig(kind=kind, steps=3)),
+                          split="test")
     except ValueError as error:
         assert not valid, str(error)
         assert NAMED.match(str(error)), str(error)

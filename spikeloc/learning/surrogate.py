@@ -19,11 +19,12 @@ Training data may change from epoch to epoch (:class:`~spikeloc.learning.trainer
 Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
 (:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
 generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
-pass (``"encode/validation"``, restarted each epoch), and a named stream for evaluation.
+pass (``"encode/validation"``, restarted each epoch), and a stream per evaluated split (:func:`evaluate`).
 
 Members are independent (see :mod:`spikeloc.learning.trainer`). A member whose loss or gradient becomes
 non-finite gets no update from that batch (its weights and Adam moments stay as they were) and is marked
-diverged (its run is reported failed).
+diverged (its run is reported failed); a member that stopped early is frozen while the others train on, so
+its result is the one it gets trained alone.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ from spikeloc.learning.trainer import (
 from spikeloc.networks.classifier import ReadoutTrace, SpikingClassifier
 from spikeloc.validation import describe, require, require_instance, require_integer, require_labels
 
-__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate", "fit",
-           "require_network_data", "spiking_learner", "train_epoch"]
+__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate",
+           "evaluation_stream", "fit", "require_network_data", "spiking_learner", "train_epoch"]
 
 
 def spiking_learner(network: SpikingClassifier, loss: LossConfig,
@@ -102,8 +103,8 @@ def fit(network: SpikingClassifier, training_data: TrainingData, validation: Mem
     """Train every member of ``network`` in place on ``training_data`` (fixed :class:`MemberData` or a
     :class:`TrainingData` source of fresh samples per epoch); on return each holds its best-validation weights.
     ``hooks`` (:class:`TrainingHook`) act around every optimiser step, e.g. weight noise in training
-    (validation runs without it unless it is on at evaluation); a hook's own state is not rolled back to the
-    best epoch."""
+    (validation runs without it unless it is on at evaluation); a hook's ``parameter_groups()`` (a learned
+    noise model) are restored to the best epoch with the weights, its other state is not."""
     require_instance(network, "network", SpikingClassifier)
     require_instance(config, "config", TrainConfig)
     device = next(network.parameters()).device  # the data's too (see the trainer's assumptions on devices)
@@ -116,16 +117,26 @@ def fit(network: SpikingClassifier, training_data: TrainingData, validation: Mem
 TaskMetrics = Callable[[int, torch.Tensor], dict]
 
 
+def evaluation_stream(split: str) -> str:
+    """The encoding stream :func:`evaluate` draws from for ``split``: ``"encode/evaluate"`` for ``"test"`` (the
+    stream every split shared before they had their own: test scores stand), ``"encode/evaluate/<split>"`` for
+    any other (``"train"``, ``"validation"``, ...)."""
+    require(isinstance(split, str) and split.isidentifier(), "split", split, "a name such as 'train', 'validation', 'test'")
+    return "encode/evaluate" if split == "test" else f"encode/evaluate/{split}"
+
+
 def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512,
-             task_metrics: TaskMetrics | None = None, stream: str = "encode/evaluate") -> list[dict]:
+             task_metrics: TaskMetrics | None = None, *, split: str) -> list[dict]:
     """Per member: ``acc`` (fraction correct), ``confusion`` (classes x classes counts, rows = predicted,
-    columns = true, as the IPD seed) and whatever ``task_metrics`` adds. Encoded inputs are drawn from the
-    named ``stream`` of each member's seed. ``ValueError`` naming the argument, before any work, unless
-    ``data`` suits ``network`` (:func:`require_network_data`)."""
+    columns = true, as the IPD seed) and whatever ``task_metrics`` adds. Encoded inputs (values with an
+    encoder) are drawn from the stream of ``split`` (:func:`evaluation_stream`) of each member's seed, from its
+    start: each split has its own draws (sample i of the training and of the test set do not share their
+    encoding noise), and a split's score does not depend on what was scored before it. ``ValueError`` naming
+    the argument, before any work, unless ``data`` suits ``network`` (:func:`require_network_data`)."""
     require_instance(network, "network", SpikingClassifier)
     require_member_data(data, "data", network.n_members, partial(require_network_data, network))
     require_integer(batch_size, "batch_size", minimum=1)
-    require_instance(stream, "stream", str, "a stream name (str)")
+    stream = evaluation_stream(split)
     network.eval()
     generators = data.encode_generators([m.seed for m in network.members], stream)
     with torch.no_grad():

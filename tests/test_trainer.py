@@ -187,6 +187,12 @@ class NaNPenalty:
     def end_epoch(self):
         pass
 
+    def members_stopped(self, stopped):
+        pass
+
+    def parameter_groups(self):
+        return []
+
 
 def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
     generator = seeding.generator(1, "test/data")
@@ -342,6 +348,9 @@ class RecordingEncoder:
 
     def __init__(self):
         self.rate, self.drawn = EncoderConfig(steps=10), []
+
+    def check_values(self, values, field):
+        self.rate.check_values(values, field)
 
     def encode(self, values, generator):
         self.drawn.append(self.rate.encode(values, generator))

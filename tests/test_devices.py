@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
+import importlib
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -29,7 +28,6 @@ from spikeloc.study.cli import _check_scheduler_answers, executor_options, run_s
 from spikeloc.study.runner import NoGPUWorkers, Study, _plan_tasks, make_run_id, run_study
 from spikeloc.substrate.fused import lif_spikes
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 no_cuda = pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without a GPU")
@@ -69,10 +67,7 @@ def test_the_mlp_reference_runs_on_the_cpu_only():
 
 
 def load_study(name):
-    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"spikeloc.studies.{name}")
 
 
 @no_cuda

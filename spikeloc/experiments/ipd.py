@@ -34,7 +34,6 @@ device and its network is moved there (weights are drawn on the CPU first, so th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ import torch
 from spikeloc import seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols  # noqa: F401 (shared names)
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
@@ -92,8 +92,10 @@ class IPDRun:
     population: int = added_field(1)  # they hold their defaults, those results keep their run ids
     tie_break: str = added_field("first")
     logit_scale: float = added_field(0.01)
+    more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
         check_device(self.device)
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
@@ -113,7 +115,7 @@ class IPDRun:
                        phase_offset=self.phase_offset, phase_noise_draw=self.phase_noise_draw)
 
     def network_config(self) -> ClassifierConfig:
-        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden,),
+        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden, *self.more_hidden),
                                 n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
                                 zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
@@ -287,13 +289,22 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     replaced, drawn from ``seed``'s test stream (default: the member's training seed, which reproduces the test
     set it was scored on after training, on the device it was trained on). The test data are drawn on the
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
-    accuracy and both errors."""
-    require(saved.metadata.get("task") == "ipd", "model", saved.metadata.get("task"), "a saved IPD model")
+    accuracy and both errors.
+
+    A model without IPD training records (one read from a NIR file) is scored with :class:`IPDRun`'s default
+    stimulus settings (and ``test_settings``) and seed 0, if its inputs and classes are the IPD task's."""
+    task = saved.metadata.get("task")
+    require(task in ("ipd", None), "model", task, "an IPD model (or one without training records, e.g. from NIR)")
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
+    entries = saved.metadata["runs"] if task == "ipd" else [{"config": {}, "seed": 0}] * saved.network.n_members
     device = str(next(saved.network.parameters()).device)
     runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
-             entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
+             entry["seed"] if seed is None else seed) for entry in entries]
+    expected = runs[0][0].network_config()
+    shape = (saved.network.config.n_inputs, saved.network.config.n_classes)
+    require(shape == (expected.n_inputs, expected.n_classes), "model", f"{shape[0]} inputs and {shape[1]} classes",
+            f"the IPD task's {expected.n_inputs} input fibres and {expected.n_classes} classes")
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
@@ -311,26 +322,7 @@ def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:
 
 
 # --------------------------------------------------------------------------
-# What IPD study scripts share
-
-#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
-#: one (both redrawn for every sample).
-PROTOCOLS = {
-    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
-    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
-}
-
-
-def add_protocol_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--protocol seed|robust|both`` to a study's command line."""
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
-                        help="stimulus protocol(s); default: the preset's")
-    return parser
-
-
-def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
-    chosen = args.protocol or preset_default
-    return list(PROTOCOLS) if chosen == "both" else [chosen]
+# What IPD study scripts share (PROTOCOLS, add_protocol_option, protocols: spikeloc.experiments.ipd_protocols)
 
 
 def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:

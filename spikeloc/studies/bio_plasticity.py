@@ -20,14 +20,18 @@ comparisons) and ablation.png (each metric per condition, mean ± SEM, and the p
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import pandas as pd
+import argparse
+from typing import TYPE_CHECKING
 
-from spikeloc.experiments.bio_plasticity import CONDITIONS, BioPlasticityRun, bio_plasticity_study
 from spikeloc.files import atomic_write
+from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import save_figure
-from spikeloc.study.stats import ALPHA, format_comparisons, paired_comparison, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spikeloc.experiments.bio_plasticity import BioPlasticityRun
 
 PRESETS = {
     # about 1-2 minutes on 2 cores: small training sets, few epochs, 3 noise draws
@@ -51,12 +55,18 @@ LABELS = {"test_acc": "test accuracy (%)", "epochs_to_80pct": "epochs to 80 % of
 
 
 def grid(preset: dict, overrides: dict) -> list[BioPlasticityRun]:
+    from spikeloc.experiments.bio_plasticity import BioPlasticityRun, CONDITIONS
+
     return [BioPlasticityRun(task=task, mechanism=mechanism, n_draws=preset["n_draws"], **{**sizes, **overrides})
             for task, sizes in preset["tasks"].items() for mechanism in preset.get("conditions", CONDITIONS)]
 
 
 def comparisons_with_none(table: pd.DataFrame) -> pd.DataFrame:
     """Each condition against "none" per task, paired on seed, with verdicts (fewer epochs is better)."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison, with_verdicts
+
     return with_verdicts(pd.concat([
         paired_comparison(table[table["task"] == task], "mechanism", "none", mechanism, METRICS, pair_on=["seed"])
         .assign(task=task, mechanism=mechanism)
@@ -66,6 +76,10 @@ def comparisons_with_none(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def ablation_figure(table: pd.DataFrame, comparisons: pd.DataFrame) -> plt.Figure:
+    import matplotlib.pyplot as plt
+
+    from spikeloc.experiments.bio_plasticity import CONDITIONS
+
     tasks = list(dict.fromkeys(table["task"]))
     metrics = ["test_acc", "noisy_acc", "epochs_to_80pct"]
     fig, axes = plt.subplots(len(tasks), len(metrics) + 1, figsize=(4.2 * (len(metrics) + 1), 3.6 * len(tasks)),
@@ -101,9 +115,22 @@ def ablation_figure(table: pd.DataFrame, comparisons: pd.DataFrame) -> plt.Figur
     return fig
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/bio_plasticity")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/bio_plasticity")
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.bio_plasticity import bio_plasticity_study
+    from spikeloc.study.plots import save_figure
+    from spikeloc.study.stats import ALPHA, format_comparisons
+
     preset = PRESETS[args.preset]
     study = bio_plasticity_study(f"bio_plasticity-{args.preset}", grid(preset, run_settings(args, {})),
                                  preset["seeds"])

@@ -32,20 +32,19 @@ weights.png (the first layer's weights of seed 0 at the largest hidden size).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from spikeloc import datasets
-from spikeloc.experiments.competing import CompetingRun, competing_study
-from spikeloc.experiments.digits import split
 from spikeloc.files import atomic_write
-from spikeloc.learning.competing import learn_stack
+from spikeloc.options import Parser
 from spikeloc.study.cli import readable_summary, run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import metric_panels, save_figure, weight_grid
-from spikeloc.study.selection import choose_on_validation
-from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import pandas as pd
+
+    from spikeloc.experiments.competing import CompetingRun
 
 POPULATION = 10
 READOUTS = {
@@ -128,6 +127,8 @@ def grid(preset: dict, settings: dict) -> list[CompetingRun]:
     """Readouts x stacks x hidden sizes (each with its candidates, :func:`preset_candidates`), the MLP per size and
     softmax regression once (unless the preset says ``baselines=False``), then each variation of p, k, delta at
     the largest size with one layer (population and Krotov readouts)."""
+    from spikeloc.experiments.competing import CompetingRun
+
     candidates = preset_candidates(preset)
     largest = max(preset["hidden_sizes"])
     base = CompetingRun(hidden_units=largest, **settings)
@@ -168,6 +169,10 @@ def named(table: pd.DataFrame) -> pd.DataFrame:
 def with_chosen_decoder(chosen: pd.DataFrame) -> pd.DataFrame:
     """``chosen`` plus ``spiking-chosen`` rows: per cell and seed, the spiking readout (decoder) with the best
     validation accuracy."""
+    import pandas as pd
+
+    from spikeloc.study.selection import choose_on_validation
+
     spiking = chosen[chosen["readout_name"].isin(SPIKING)]
     best = choose_on_validation(spiking, [c for c in CONDITION if c != "readout_name"]).assign(
         readout_name="spiking-chosen")
@@ -175,6 +180,8 @@ def with_chosen_decoder(chosen: pd.DataFrame) -> pd.DataFrame:
 
 
 def _paired(table: pd.DataFrame, column: str, baseline: object, other: object, cell: dict) -> dict:
+    from spikeloc.study.stats import paired_comparison
+
     result = paired_comparison(table, column, baseline, other, ["test_acc"], ["seed"]).iloc[0]
     return {**cell, "baseline": baseline, "other": other, **result.to_dict()}
 
@@ -182,6 +189,10 @@ def _paired(table: pd.DataFrame, column: str, baseline: object, other: object, c
 def comparisons(chosen: pd.DataFrame) -> pd.DataFrame:
     """Paired on the seed within each cell (difference = other - baseline, test accuracy): spiking readouts vs
     Krotov's, feature readouts vs the MLP of the same width, two-layer stacks vs one layer."""
+    import pandas as pd
+
+    from spikeloc.study.stats import with_verdicts
+
     rows = []
     features = chosen[chosen["stack"] != "pixels"]
     for (stack, size, p, k, delta), cell in features.groupby(["stack", "hidden_units", "p", "k", "delta"]):
@@ -205,6 +216,11 @@ def comparisons(chosen: pd.DataFrame) -> pd.DataFrame:
 
 def weight_figure(run: CompetingRun, seed: int):
     """Weights of the first learned layer for ``run`` and ``seed`` (learned again: the rule is deterministic)."""
+    from spikeloc import datasets
+    from spikeloc.experiments.digits import split
+    from spikeloc.learning.competing import learn_stack
+    from spikeloc.study.plots import weight_grid
+
     dataset = datasets.load(run.dataset)
     train = split(dataset, run.n_validation, seed)[0]
     weights = learn_stack(dataclasses.replace(run, layers=1).stack_config(seed), train.features()).weights[0]
@@ -214,9 +230,23 @@ def weight_figure(run: CompetingRun, seed: int):
                        title=f"{run.hidden_units} competing units (first {columns * rows}), seed {seed}")
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.competing import competing_study
+    from spikeloc.study.plots import metric_panels, save_figure
+    from spikeloc.study.selection import choose_on_validation
+    from spikeloc.study.stats import format_comparisons, summarise
+
     preset = PRESETS[args.preset]
     runs = grid(preset, run_settings(args, preset["sizes"]))
     study = competing_study(f"competing-units-{args.preset}", runs, preset["seeds"])

@@ -14,13 +14,16 @@ dales_law_<protocol>.png (accuracy and error against IE ratio).
 
 from __future__ import annotations
 
-import pandas as pd
+import argparse
+from typing import TYPE_CHECKING
 
-from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, per_protocol, protocols
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols
 from spikeloc.files import atomic_write
+from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import metric_panels, save_figure
-from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    from spikeloc.experiments.ipd import IPDRun
 
 PRESETS = {
     "quick": dict(ie_ratios=(0.0, 0.5, 1.0), seeds=(0, 1), protocol="robust",
@@ -35,6 +38,8 @@ PANELS = {"test_acc": "test accuracy (%)", "test_error_deg": "test error (deg)"}
 
 
 def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDRun]:
+    from spikeloc.experiments.ipd import IPDRun
+
     runs = []
     for protocol in chosen_protocols:
         common = dict(**PROTOCOLS[protocol], **settings)
@@ -43,9 +48,24 @@ def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDR
     return runs
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law"))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law"))
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    import pandas as pd
+
+    from spikeloc.experiments.ipd import ipd_study, per_protocol
+    from spikeloc.study.plots import metric_panels, save_figure
+    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+
     preset = PRESETS[args.preset]
     runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
     study = ipd_study(f"dales-law-{args.preset}", runs, preset["seeds"])

@@ -30,20 +30,20 @@ evolved_rules.json (parameters, meta-training curves, the polynomial rules as eq
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from spikeloc.experiments.hebbian import (SPIKING_ONLY_RULES, HebbianRun, evolution_settings, evolve_rules,
-                                          evolved_run, hebbian_study, seed_updates)
 from spikeloc.files import atomic_write
-from spikeloc.learning.local.learned import MetaTraining, meta_train, rule_surface
-from spikeloc.runtime import configure
+from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import plt, rate_heatmap, save_figure
-from spikeloc.study.stats import format_comparisons, paired_comparison, wilson_interval, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spikeloc.experiments.hebbian import HebbianRun
 
 DESIGNED_RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp")
 SIZES = ((10,), (100,), (10, 10))
@@ -74,6 +74,9 @@ BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_
 
 def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
     """Every cell; ``preset["settings"]`` overrides HebbianRun fields of all of them (e.g. n_replications)."""
+    from spikeloc.experiments.hebbian import HebbianRun, SPIKING_ONLY_RULES, evolved_run, seed_updates
+    from spikeloc.learning.local.learned import MetaTraining
+
     runs = []
     for task in preset["tasks"]:
         for sizes in SIZES:
@@ -98,6 +101,8 @@ def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str,
 
 def learn_rules(meta_settings: dict) -> tuple[dict[str, tuple[float, ...]], dict[str, list[float]]]:
     """Meta-train one rule per task in :data:`META_TASKS`: (parameters, meta-loss curves)."""
+    from spikeloc.learning.local.learned import MetaTraining, meta_train
+
     rules, curves = {}, {}
     for task in META_TASKS:
         rules[task], curves[task] = meta_train(MetaTraining(task=task, **meta_settings), META_SEED)
@@ -107,6 +112,10 @@ def learn_rules(meta_settings: dict) -> tuple[dict[str, tuple[float, ...]], dict
 
 def pooled_cells(table: pd.DataFrame) -> pd.DataFrame:
     """Per cell, all seeds pooled: successes / replications with the Wilson 95 % interval, and the seed's rate."""
+    import numpy as np
+
+    from spikeloc.study.stats import wilson_interval
+
     ok = table[table["status"] == "ok"]
     cells = ok.groupby(BY, sort=False, dropna=False)[["n_solved", "n_total"]].sum().reset_index()
     intervals = [wilson_interval(int(s), int(n)) for s, n in zip(cells["n_solved"], cells["n_total"])]
@@ -148,6 +157,10 @@ def transfer_table(cells: pd.DataFrame) -> pd.DataFrame:
 def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
     """Paired comparison spiking - rate per rule variant, task, size and spiking input rate; pairs = seeds (the
     two networks of a pair share initial weights and example order)."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison
+
     variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr",
                "hidden_sizes", "n_updates"]
     frames = []
@@ -163,6 +176,11 @@ def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
 
 def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
     """dw / lr over pre x post at w = 0, for r = +1 and -1, onto hidden and onto output neurons."""
+    import numpy as np
+
+    from spikeloc.learning.local.learned import rule_surface
+    from spikeloc.study.plots import plt
+
     pre = np.linspace(-1, 1, 41)
     post = np.linspace(-1, 1, 41)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
@@ -181,9 +199,25 @@ def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
     return fig
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    import pandas as pd
+
+    from spikeloc.experiments.hebbian import HebbianRun, evolution_settings, evolve_rules, hebbian_study
+    from spikeloc.runtime import configure
+    from spikeloc.study.plots import rate_heatmap, save_figure
+    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+
     preset = {**PRESETS[args.preset], "settings": run_settings(args, PRESETS[args.preset]["settings"])}
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
     evolution_settings(preset["evolution"], preset["families"])

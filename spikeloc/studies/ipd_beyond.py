@@ -30,15 +30,15 @@ robustness/ (its own runs.csv), ipd_beyond_accuracy.png (test accuracy per optio
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-
-from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, protocols
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols
+from spikeloc.files import atomic_write
+from spikeloc.options import Parser
 from spikeloc.study.cli import (
     executor_options,
     readable_summary,
@@ -47,9 +47,12 @@ from spikeloc.study.cli import (
     run_settings,
     study_parser,
 )
-from spikeloc.study.plots import save_figure
-from spikeloc.study.runner import atomic_write, run_study
-from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spikeloc.experiments.ipd import IPDRun
 
 TAU_GAMMA = dict(tau_distribution="gamma", tau_spread=0.58)
 OPTIONS = {
@@ -85,6 +88,8 @@ METRICS = ["train_acc", "test_acc", "test_error_deg", "seconds_per_epoch", "epoc
 
 
 def option_settings(name: str, sizes: dict) -> dict:
+    from spikeloc.experiments.ipd import IPDRun
+
     if name == "more_data":
         return {"n_train_batches": 2 * sizes.get("n_train_batches", IPDRun().n_train_batches)}
     return OPTIONS[name]
@@ -92,6 +97,8 @@ def option_settings(name: str, sizes: dict) -> dict:
 
 def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> tuple[list[IPDRun], dict]:
     """The runs and, for labelling the table, each run's option name keyed by its config."""
+    from spikeloc.experiments.ipd import IPDRun
+
     runs, labels = [], {}
     for protocol in chosen_protocols:
         for dale in DALE.values():
@@ -111,6 +118,8 @@ def option_key(config: dict | pd.Series) -> tuple:
 
 
 def label(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    import numpy as np
+
     dale = np.where(table["dale_layers"] == "none", "none", "dale_ie" + table["ie_ratio"].astype(str))
     return table.assign(option=[labels[option_key(row)] for _, row in table.iterrows()], dale=dale)
 
@@ -118,6 +127,10 @@ def label(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
 def compare_options(table: pd.DataFrame) -> pd.DataFrame:
     """Each option against the seed's configuration and the pairs of :data:`COMPARISONS`, paired on seed, per
     protocol and Dale condition; difference = option - baseline (test accuracy at sigma = 0)."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison, with_verdicts
+
     comparisons = []
     for (offset, dale), rows in table.groupby(["phase_offset", "dale"]):
         present = set(rows["option"])
@@ -130,6 +143,9 @@ def compare_options(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_figure(summary: pd.DataFrame, options: tuple[str, ...]) -> plt.Figure:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
     rows = summary[summary["metric"] == "test_acc"]
     fig, ax = plt.subplots(figsize=(1.1 * len(options) + 2, 3.8))
     width = 0.8 / rows["dale"].nunique()
@@ -149,6 +165,9 @@ def accuracy_figure(summary: pd.DataFrame, options: tuple[str, ...]) -> plt.Figu
 
 def learned_figure(table: pd.DataFrame) -> plt.Figure | None:
     """Histograms of the trained hidden and readout taus and the input delays, pooled over seeds."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
     columns = [c for c in ("hidden_tau_ms", "readout_tau_ms", "input_delay_steps") if c in table]
     if not columns:
         return None
@@ -169,6 +188,10 @@ def robustness(study_name: str, table: pd.DataFrame, runs: list[IPDRun], labels:
                out: Path) -> None:
     """Train the seed's configuration and the best option again (same seeds, same networks) and test them at
     phase noise sigma = ROBUSTNESS_SIGMA_RAD."""
+    from spikeloc.experiments.ipd import ipd_study
+    from spikeloc.study.runner import run_study
+    from spikeloc.study.stats import summarise
+
     unconstrained = table[table["dale"] == "none"]
     best = unconstrained.groupby("option")["test_acc"].mean().idxmax()
     chosen = [dataclasses.replace(run, test_phase_noise_rad=ROBUSTNESS_SIGMA_RAD) for run in runs
@@ -183,13 +206,27 @@ def robustness(study_name: str, table: pd.DataFrame, runs: list[IPDRun], labels:
     print(readable_summary(summary, by).to_string())
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
     parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/ipd-beyond"))
     parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=None,
                         help="options to run (default: the preset's); 'seed' is always included as the baseline")
     parser.add_argument("--no-retest", action="store_true",
                         help="skip retraining the seed's configuration and the best option to test at sigma = 0.3")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.ipd import ipd_study
+    from spikeloc.study.plots import save_figure
+    from spikeloc.study.stats import format_comparisons, summarise
+
     preset = PRESETS[args.preset]
     if args.options:
         preset = {**preset, "options": tuple(dict.fromkeys(["seed", *args.options]))}

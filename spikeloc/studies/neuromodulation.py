@@ -28,17 +28,19 @@ noise std per layer and epoch, mean over runs).
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-from spikeloc.experiments.neuromodulation import NeuromodulationRun, curve_column, neuromodulation_study
 from spikeloc.files import atomic_write
+from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import save_figure
-from spikeloc.study.stats import format_comparisons, paired_comparison, summarise, with_verdicts
-from spikeloc.substrate.noise import REFERENCES
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spikeloc.experiments.neuromodulation import NeuromodulationRun
 
 SPIKING = ("none", "fixed", "learned_task", "learned")
 REFERENCE_ROW = ("none", "seed_model")
@@ -71,8 +73,6 @@ PRESETS = {
 #: Settings that tell a preset's variants apart (the default variant, "base", changes none).
 VARIANT_FIELDS = ("ipd_hidden", "training_data", "weight_averaging")
 BY = ["task", "variant", "training"]
-METRICS = ["clean_acc", "noisy_acc", "robustness_ratio", curve_column("relative", HEADLINE_SCALE),
-           "kept_at_noise_scale"]
 
 
 def variants(preset: dict) -> dict[str, tuple[tuple[str, ...], dict]]:
@@ -82,6 +82,8 @@ def variants(preset: dict) -> dict[str, tuple[tuple[str, ...], dict]]:
 
 def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
     """The preset's runs; the MLP reference runs on the CPU whatever --device says (its rows say so)."""
+    from spikeloc.experiments.neuromodulation import NeuromodulationRun
+
     cpu_only = {"device": "cpu"}
     return [NeuromodulationRun(task=task, training=training, n_draws=preset["n_draws"],
                                **{**sizes, **settings, **overrides, **(cpu_only if task == "mlp" else {})})
@@ -92,6 +94,8 @@ def grid(preset: dict, overrides: dict) -> list[NeuromodulationRun]:
 
 def label_variants(table: pd.DataFrame, preset: dict) -> pd.DataFrame:
     """``table`` with a ``variant`` column: the preset's variant whose settings the run has."""
+    from spikeloc.experiments.neuromodulation import NeuromodulationRun
+
     names = {tuple(NeuromodulationRun(**settings).__getattribute__(f) for f in VARIANT_FIELDS): name
              for name, (_, settings) in variants(preset).items()}
     return table.assign(variant=[names[tuple(row[f] for f in VARIANT_FIELDS)] for _, row in table.iterrows()])
@@ -100,6 +104,10 @@ def label_variants(table: pd.DataFrame, preset: dict) -> pd.DataFrame:
 def compare(table: pd.DataFrame, headline: str) -> pd.DataFrame:
     """Paired on seed: each noise training against "none" (per task and variant), and each variant against
     "base" (per task and training); difference = the named condition - its baseline."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison, with_verdicts
+
     metrics = ["clean_acc", headline, "kept_at_noise_scale"]
     comparisons = []
     for (task, variant), rows in table.groupby(["task", "variant"], sort=False):
@@ -121,6 +129,10 @@ def curve_columns(table: pd.DataFrame) -> list[str]:
 
 
 def robustness_figure(table: pd.DataFrame) -> plt.Figure:
+    import matplotlib.pyplot as plt
+
+    from spikeloc.substrate.noise import REFERENCES
+
     tasks = list(dict.fromkeys(table["task"]))
     fig, axes = plt.subplots(len(tasks), len(REFERENCES), figsize=(5 * len(REFERENCES), 3.4 * len(tasks)),
                              squeeze=False)
@@ -144,6 +156,9 @@ def robustness_figure(table: pd.DataFrame) -> plt.Figure:
 
 
 def variance_figure(table: pd.DataFrame) -> plt.Figure | None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
     learned = table[table["std_history"].notna()] if "std_history" in table else table.iloc[:0]
     if learned.empty:
         return None
@@ -163,14 +178,28 @@ def variance_figure(table: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/neuromodulation")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/neuromodulation")
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.neuromodulation import curve_column, neuromodulation_study
+    from spikeloc.study.plots import save_figure
+    from spikeloc.study.stats import format_comparisons, summarise
+
     preset = PRESETS[args.preset]
     study = neuromodulation_study(f"neuromodulation-{args.preset}", grid(preset, run_settings(args, {})),
                                   preset["seeds"])
     headline = curve_column("relative", HEADLINE_SCALE)
-    table, _, out = run_and_summarise(study, args, ["task", *VARIANT_FIELDS, "training"], METRICS)
+    metrics = ["clean_acc", "noisy_acc", "robustness_ratio", headline, "kept_at_noise_scale"]
+    table, _, out = run_and_summarise(study, args, ["task", *VARIANT_FIELDS, "training"], metrics)
     table = label_variants(table[table["status"] == "ok"], preset)
     layer_kept = [c for c in table.columns if c.startswith("kept_") and c.endswith("_only")]
     atomic_write(out / "layer_summary.csv", summarise(table, by=BY, metrics=layer_kept).to_csv(index=False))

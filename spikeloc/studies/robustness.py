@@ -17,13 +17,16 @@ confusion_<protocol>.png (mean confusion matrices).
 
 from __future__ import annotations
 
-import pandas as pd
+import argparse
+from typing import TYPE_CHECKING
 
-from spikeloc.experiments.ipd import PROTOCOLS, IPDRun, add_protocol_option, ipd_study, per_protocol, protocols
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols
 from spikeloc.files import atomic_write
+from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
-from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
-from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    from spikeloc.experiments.ipd import IPDRun
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 PRESETS = {
@@ -44,14 +47,31 @@ PANELS = {"train_acc": "train accuracy (%)", "train_error_deg": "train error (de
 
 
 def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDRun]:
+    from spikeloc.experiments.ipd import IPDRun
+
     # sigma before dropout: neighbouring runs of one seed share their data, which an ensemble generates once
     return [IPDRun(dropout=p, phase_noise_rad=sigma, **PROTOCOLS[protocol], **settings)
             for protocol in chosen_protocols for sigma in preset["sigmas"] for p in preset["dropouts"]]
 
 
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness"))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness"))
-    args = parser.parse_args(argv)
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    import pandas as pd
+
+    from spikeloc.experiments.ipd import ipd_study, per_protocol
+    from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
+    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+
     preset = PRESETS[args.preset]
     runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
     study = ipd_study(f"robustness-{args.preset}", runs, preset["seeds"])

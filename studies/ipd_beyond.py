@@ -1,0 +1,14 @@
+"""IPD beyond the seed: heterogeneous / learned time constants, input delays and training schedule, alone and combined.
+
+The study is defined in spikeloc/studies/ipd_beyond.py (presets, grid, comparisons, figures); this script runs it
+from a source tree, as ``spikeloc study ipd_beyond`` does from anywhere, with the same options and outputs.
+
+    python studies/ipd_beyond.py --preset quick|seed|full [--protocol seed|robust|both] [--options NAME ...]
+                                 [--no-retest] [--out DIR] [--finished-only]
+"""
+
+from spikeloc.studies import ipd_beyond
+from spikeloc.study.cli import run_script
+
+if __name__ == "__main__":
+    run_script(ipd_beyond.main, "ipd_beyond")

@@ -104,7 +104,8 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     script.write_text(KILLABLE.format(tiny=TINY, dropouts=dropouts, sigmas=sigmas, seeds=seeds))
     total = len(dropouts) * len(sigmas) * len(seeds)
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(script), str(out), workers], start_new_session=True,
+    tree = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's spikeloc, wherever the script lies
+    process = subprocess.Popen([sys.executable, str(script), str(out), workers], start_new_session=True, env=tree,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs_file = out / "runs.csv"
     deadline = time.monotonic() + 120
@@ -115,8 +116,8 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     finished = pd.read_csv(runs_file)
     assert 2 <= len(finished) < total, "the kill should land mid-grid"
 
-    resumed = subprocess.run([sys.executable, str(script), str(out), workers], check=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+    resumed = subprocess.run([sys.executable, str(script), str(out), workers], check=True, env=tree,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert resumed.stderr == ""
     table = pd.read_csv(runs_file)
     assert len(table) == total and table["run_id"].is_unique

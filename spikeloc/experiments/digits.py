@@ -153,7 +153,7 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],
         "test_acc": test_metrics[k]["acc"], **ensembles.fit_columns(fitted, k),
-        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()), **ensembles.trained_constants(network, k),
     } for k in range(len(runs))]
     return network, rows
 

@@ -40,7 +40,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
-import torch
 
 from spikeloc import seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
@@ -252,21 +251,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
         "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
         **ensembles.fit_columns(fitted, k),
         "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
-        **trained_constants(network, k),
+        **ensembles.trained_constants(network, k),
     } for k in range(len(runs))]
     return network, rows
-
-
-def trained_constants(network: SpikingClassifier, k: int) -> dict:
-    """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
-    values = {}
-    if network.config.per_neuron_tau:
-        hidden = torch.cat([layer.time_constants.tau_s[k] for layer in network.hidden_layers])
-        values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
-        values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
-    if network.input_delays is not None:
-        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
-    return values
 
 
 def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:

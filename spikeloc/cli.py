@@ -19,7 +19,6 @@ import math
 import sys
 from pathlib import Path
 
-from spikeloc import __version__
 from spikeloc.devices import add_device_option
 from spikeloc.options import (
     Parser,
@@ -415,10 +414,23 @@ def _exit_status(stop: SystemExit) -> int:
     return 1
 
 
+class _Version(argparse.Action):
+    """``--version``: print ``spikeloc VERSION`` and exit (the version is looked up only then)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import spikeloc
+
+        print(f"{parser.prog} {spikeloc.__version__}")
+        parser.exit()
+
+
 def parser() -> Parser:
     """The ``spikeloc`` command line (building it imports nothing heavy)."""
     command = Parser(prog="spikeloc", description=__doc__.split("\n")[0])
-    command.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    command.add_argument("--version", action=_Version, help="print spikeloc's version and exit")
     subparsers = command.add_subparsers(required=True, metavar="command")
     for add in (_train_ipd_parser, _train_digits_parser, _eval_parser, _export_nir_parser, _import_nir_parser,
                 _study_parser):

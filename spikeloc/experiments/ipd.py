@@ -58,7 +58,8 @@ TRAINING_DATA = ("fixed", "per_epoch")
 
 @dataclass(frozen=True)
 class IPDRun:
-    """Every setting of one IPD run (seconds, radians; defaults are the seed's)."""
+    """Every setting of one IPD run (seconds, radians; defaults are the seed's). The network has a hidden layer of
+    ``n_hidden`` units, then one per size in ``more_hidden`` (none by default, as the seed)."""
 
     phase_noise_rad: float = 0.0
     test_phase_noise_rad: float = 0.0

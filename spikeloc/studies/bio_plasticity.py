@@ -55,7 +55,7 @@ LABELS = {"test_acc": "test accuracy (%)", "epochs_to_80pct": "epochs to 80 % of
 
 
 def grid(preset: dict, overrides: dict) -> list[BioPlasticityRun]:
-    from spikeloc.experiments.bio_plasticity import BioPlasticityRun, CONDITIONS
+    from spikeloc.experiments.bio_plasticity import CONDITIONS, BioPlasticityRun
 
     return [BioPlasticityRun(task=task, mechanism=mechanism, n_draws=preset["n_draws"], **{**sizes, **overrides})
             for task, sizes in preset["tasks"].items() for mechanism in preset.get("conditions", CONDITIONS)]

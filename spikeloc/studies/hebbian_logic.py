@@ -74,7 +74,7 @@ BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_
 
 def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
     """Every cell; ``preset["settings"]`` overrides HebbianRun fields of all of them (e.g. n_replications)."""
-    from spikeloc.experiments.hebbian import HebbianRun, SPIKING_ONLY_RULES, evolved_run, seed_updates
+    from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, evolved_run, seed_updates
     from spikeloc.learning.local.learned import MetaTraining
 
     runs = []

@@ -231,30 +231,39 @@ def _eval_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from spikeloc.networks.saved import ModelFileError
+
     configure(1)
     saved = _load_model(args.model, args.device)
     task = saved.metadata.get("task") or ("digits" if args.dataset else "ipd")
-    if task == "digits":
-        from spikeloc.experiments import digits
-
-        _refuse_options(args, task, ("--phase-noise", "--phase-offset", "--n-samples", "--seed"))
-        with _data_dir_named():
-            rows = digits.evaluate_saved(saved, root=args.data_dir, dataset=args.dataset)
-    else:
-        from spikeloc.experiments import ipd
-
-        _refuse_options(args, task, ("--dataset", "--data-dir"))
-        settings = {"test_phase_noise_rad": args.phase_noise}
-        if args.phase_offset is not None:
-            settings["phase_offset"] = args.phase_offset
-        if args.n_samples is not None:
-            settings["n_test_samples"] = args.n_samples
-        rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
+    try:
+        rows = _scores(saved, task, args)
+    except ModelFileError as error:  # the file's own metadata: blamed on --model, not on the other options
+        raise UsageError("--model", str(error)) from None
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return
     for row in rows:
         _print(row, as_json=False)
+
+
+def _scores(saved, task: str, args: argparse.Namespace) -> list[dict]:
+    """One row per member of ``saved``: its scores on the test data of ``task`` that the options choose."""
+    if task == "digits":
+        from spikeloc.experiments import digits
+
+        _refuse_options(args, task, ("--phase-noise", "--phase-offset", "--n-samples", "--seed"))
+        with _data_dir_named():
+            return digits.evaluate_saved(saved, root=args.data_dir, dataset=args.dataset)
+    from spikeloc.experiments import ipd
+
+    _refuse_options(args, task, ("--dataset", "--data-dir"))
+    settings = {"test_phase_noise_rad": args.phase_noise}
+    if args.phase_offset is not None:
+        settings["phase_offset"] = args.phase_offset
+    if args.n_samples is not None:
+        settings["n_test_samples"] = args.n_samples
+    return ipd.evaluate_saved(saved, seed=args.seed, **settings)
 
 
 def _refuse_options(args: argparse.Namespace, task: str, options: tuple[str, ...]) -> None:

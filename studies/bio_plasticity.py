@@ -7,8 +7,8 @@ from a source tree, as ``spikeloc study bio_plasticity`` does from anywhere, wit
     python studies/bio_plasticity.py --preset quick|seed|full [--out DIR]
 """
 
-from spikeloc.studies import bio_plasticity
+from spikeloc.studies.bio_plasticity import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(bio_plasticity.main, "bio_plasticity")
+    run_script(main, "bio_plasticity")

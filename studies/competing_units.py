@@ -7,8 +7,8 @@ from a source tree, as ``spikeloc study competing_units`` does from anywhere, wi
                                       [--device cpu|cuda|auto] [--out DIR]
 """
 
-from spikeloc.studies import competing_units
+from spikeloc.studies.competing_units import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(competing_units.main, "competing_units")
+    run_script(main, "competing_units")

@@ -6,8 +6,8 @@ from a source tree, as ``spikeloc study dales_law`` does from anywhere, with the
     python studies/dales_law.py --preset quick|seed|full [--protocol seed|robust|both] [--out DIR]
 """
 
-from spikeloc.studies import dales_law
+from spikeloc.studies.dales_law import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(dales_law.main, "dales_law")
+    run_script(main, "dales_law")

@@ -6,8 +6,8 @@ from a source tree, as ``spikeloc study hebbian_logic`` does from anywhere, with
     python studies/hebbian_logic.py --preset quick|seed|full [--device cpu|cuda|auto] [--out DIR] [--executor ...]
 """
 
-from spikeloc.studies import hebbian_logic
+from spikeloc.studies.hebbian_logic import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(hebbian_logic.main, "hebbian_logic")
+    run_script(main, "hebbian_logic")

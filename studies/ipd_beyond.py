@@ -7,8 +7,8 @@ from a source tree, as ``spikeloc study ipd_beyond`` does from anywhere, with th
                                  [--no-retest] [--out DIR] [--finished-only]
 """
 
-from spikeloc.studies import ipd_beyond
+from spikeloc.studies.ipd_beyond import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(ipd_beyond.main, "ipd_beyond")
+    run_script(main, "ipd_beyond")

@@ -6,8 +6,8 @@ from a source tree, as ``spikeloc study neuromodulation`` does from anywhere, wi
     python studies/neuromodulation.py --preset quick|seed|full|ipd [--out DIR]
 """
 
-from spikeloc.studies import neuromodulation
+from spikeloc.studies.neuromodulation import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(neuromodulation.main, "neuromodulation")
+    run_script(main, "neuromodulation")

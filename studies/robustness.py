@@ -6,8 +6,8 @@ from a source tree, as ``spikeloc study robustness`` does from anywhere, with th
     python studies/robustness.py --preset quick|seed|full [--protocol seed|robust|both] [--out DIR]
 """
 
-from spikeloc.studies import robustness
+from spikeloc.studies.robustness import main
 from spikeloc.study.cli import run_script
 
 if __name__ == "__main__":
-    run_script(robustness.main, "robustness")
+    run_script(main, "robustness")

@@ -182,3 +182,23 @@ def test_command_lines_and_the_runner_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'snntorch', 'matplotlib') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train-ipd", "--hidden", "1000000000"], "--hidden"),
+    (["eval-ipd", "--model", "MODEL", "--n-samples", "10000000000"], "--n-samples"),
+    (["train-digits", "--steps", "1000000000"], "--steps"),
+    (["train-digits", "--hidden", "100", "1000000000"], "--hidden"),
+], ids=["train-ipd --hidden", "eval-ipd --n-samples", "train-digits --steps", "train-digits --hidden"])
+def test_sizes_that_cannot_fit_in_memory_are_refused_by_option_before_allocating(tmp_path, capsys, argv, option):
+    from spikeloc.cli import main
+    from spikeloc.experiments.ipd import IPDRun, model_metadata
+    from spikeloc.networks.classifier import SpikingClassifier
+    from spikeloc.networks.saved import save
+
+    run = IPDRun(n_hidden=4, n_test_samples=8)
+    save(SpikingClassifier(run.network_config(), [run.member(0)]), tmp_path / "model.pt", model_metadata([(run, 0)]))
+    status = main([str(tmp_path / "model.pt") if arg == "MODEL" else arg for arg in argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and f"error: argument {option}: " in err and "to fit in memory" in err, err

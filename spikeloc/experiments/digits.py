@@ -18,17 +18,18 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import prod
 
 import torch
 
-from spikeloc import datasets, seeding
-from spikeloc.devices import check_device, device_field, resolve_device
+from spikeloc import datasets, memory, seeding
+from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import SavedModel
+from spikeloc.networks.saved import SavedModel, read_record
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.validation import added_field, require
 
@@ -83,6 +84,21 @@ class DigitsRun:
         self.network_config(n_inputs=1, n_classes=2)
         self.member(0)
         self.train_config()
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): the dataset's images (uint8, and their float32
+        features), the weights with their gradients and Adam moments, and one training batch of encoded inputs
+        and hidden activations (current, membrane, spikes) in float32."""
+        source = datasets.loaders.SOURCES[self.dataset]
+        n_inputs, outputs = prod(source.image_shape), len(source.classes) * self.population
+        widths = (n_inputs, *self.hidden, outputs)
+        weights = sum(a * b for a, b in zip(widths, widths[1:]))
+        activations = self.batch_size * self.steps * (n_inputs + 3 * sum(self.hidden) + outputs)
+        return [memory.need(self, (1 + memory.FLOAT32_BYTES) * sum(source.sizes.values()) * n_inputs, "dataset"),
+                memory.need(self, memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * weights, "hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "steps", "hidden")]
 
     def encoder(self) -> EncoderConfig:
         return EncoderConfig(kind=self.encoding, steps=self.steps, gain=self.gain)
@@ -167,7 +183,11 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
     task = saved.metadata.get("task")
     require(task in ("digits", None), "model", task, "an image model (or one without training records, e.g. from NIR)")
     if task == "digits":
-        runs = [DigitsRun(**entry["config"]) for entry in saved.metadata["runs"]]
+        runs = [read_record(DigitsRun, entry.get("config") if isinstance(entry, dict) else entry,
+                            f"metadata.runs[{k}].config", saved.path)
+                for k, entry in enumerate(saved.metadata.get("runs") or [])]
+        require(len(runs) == saved.network.n_members, "model", f"{len(runs)} recorded runs",
+                f"one per member ({saved.network.n_members})")
     else:
         require(dataset is not None, "dataset", dataset, "a dataset name for a model without image training records")
         runs = [DigitsRun(dataset=dataset)] * saved.network.n_members

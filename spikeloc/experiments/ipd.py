@@ -41,14 +41,14 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from spikeloc import seeding
+from spikeloc import memory, seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols  # noqa: F401 (shared names)
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import SavedModel
+from spikeloc.networks.saved import ModelFileError, SavedModel, described, read_record
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import added_field, require, require_choice
@@ -109,6 +109,23 @@ class IPDRun:
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
+        weights with their gradients and Adam moments, and one training batch of inputs and hidden activations
+        (current, membrane, spikes) in float32."""
+        task = self.task(0.0)
+        sample = task.n_steps * task.n_inputs
+        outputs = task.n_classes * self.population
+        activations = self.batch_size * task.n_steps * (task.n_inputs + 3 * self.n_hidden + outputs)
+        weights = memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * self.n_hidden * (task.n_inputs + outputs)
+        return [memory.need(self, self.n_train_batches * self.batch_size * sample, "n_train_batches"),
+                memory.need(self, self.n_val_samples * sample, "n_val_samples"),
+                memory.need(self, self.n_test_samples * sample, "n_test_samples"),
+                memory.need(self, weights, "n_hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "n_hidden")]
 
     def task(self, phase_noise_rad: float) -> IPDTask:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
@@ -271,6 +288,47 @@ def model_metadata(runs: Sequence[tuple[IPDRun, int]]) -> dict:
     return {"task": "ipd", "runs": [{"config": dataclasses.asdict(run), "seed": seed} for run, seed in runs]}
 
 
+def saved_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """The runs ``(config, seed)`` a saved IPD model's metadata records (:func:`model_metadata`), one per member,
+    each consistent with its member; a :class:`~spikeloc.networks.saved.ModelFileError` naming the file and the
+    metadata field otherwise (a ``task`` other than ``"ipd"``, ``runs`` missing or of another length, a field
+    missing, unknown or invalid: the file's values are blamed on the file, not on a command-line option)."""
+    where = f"{saved.path or 'the model file'}: metadata"
+    if saved.metadata.get("task") != "ipd":
+        task = repr(saved.metadata["task"]) if "task" in saved.metadata else "missing"
+        raise ModelFileError(f"{where} field 'task' is {task}, not 'ipd': not an IPD model")
+    entries = saved.metadata.get("runs")
+    n_members = saved.network.n_members
+    if not isinstance(entries, list) or len(entries) != n_members:
+        found = f"a list of {len(entries)}" if isinstance(entries, list) else described(entries)
+        raise ModelFileError(f"{where} field 'runs' is {found}, expected a list of {n_members} (one per member)")
+    runs = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"config", "seed"}:
+            raise ModelFileError(f"{where}.runs[{k}] must be a dict of 'config' and 'seed', got "
+                                 f"{sorted(entry, key=str) if isinstance(entry, dict) else described(entry)}")
+        run = read_record(IPDRun, entry["config"], f"metadata.runs[{k}].config", saved.path)
+        run_seed = entry["seed"]
+        if type(run_seed) is not int or run_seed < 0:
+            raise ModelFileError(f"{where}.runs[{k}].seed = {run_seed!r} is invalid: must be an integer >= 0")
+        if run.network_config() != saved.network.config or run.member(run_seed) != saved.network.members[k]:
+            raise ModelFileError(f"{where}.runs[{k}] does not describe the network's member {k} (its config, "
+                                 "seed, dropout or Dale settings differ)")
+        runs.append((run, run_seed))
+    return runs
+
+
+def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """:class:`IPDRun`'s defaults and seed 0 for every member of a model without training records (one read from
+    a NIR file), once checked that its inputs and classes are the IPD task's."""
+    run = IPDRun()
+    expected, found = run.network_config(), saved.network.config
+    require((found.n_inputs, found.n_classes) == (expected.n_inputs, expected.n_classes), "model",
+            f"{found.n_inputs} inputs and {found.n_classes} classes",
+            f"the IPD task's {expected.n_inputs} input fibres and {expected.n_classes} classes")
+    return [(run, 0)] * saved.network.n_members
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
@@ -279,20 +337,14 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
     accuracy and both errors.
 
-    A model without IPD training records (one read from a NIR file) is scored with :class:`IPDRun`'s default
-    stimulus settings (and ``test_settings``) and seed 0, if its inputs and classes are the IPD task's."""
-    task = saved.metadata.get("task")
-    require(task in ("ipd", None), "model", task, "an IPD model (or one without training records, e.g. from NIR)")
+    A model without training records (one read from a NIR file: no metadata ``task``) is scored with
+    :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
-    entries = saved.metadata["runs"] if task == "ipd" else [{"config": {}, "seed": 0}] * saved.network.n_members
     device = str(next(saved.network.parameters()).device)
-    runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
-             entry["seed"] if seed is None else seed) for entry in entries]
-    expected = runs[0][0].network_config()
-    shape = (saved.network.config.n_inputs, saved.network.config.n_classes)
-    require(shape == (expected.n_inputs, expected.n_classes), "model", f"{shape[0]} inputs and {shape[1]} classes",
-            f"the IPD task's {expected.n_inputs} input fibres and {expected.n_classes} classes")
+    recorded = saved_runs(saved) if "task" in saved.metadata else imported_runs(saved)
+    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+            for run, run_seed in recorded]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes

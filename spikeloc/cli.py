@@ -69,7 +69,7 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
     network.add_argument("--tau-spread", type=number(minimum=0), default=0.0,
                          help="their spread: gamma's coefficient of variation, uniform's half-width / mean")
     network.add_argument("--learn-tau", action="store_true", help="learn per-neuron time constants")
-    network.add_argument("--dropout", type=number(minimum=0, below=1), default=0.0,
+    network.add_argument("--dropout", type=number(minimum=0), default=0.0,
                          help="dropout probability on hidden spikes")
     network.add_argument("--dales-law", action="store_true", help="Dale's law on both synapse layers")
     network.add_argument("--dale-layers", choices=["input", "readout", "both"], default=None,
@@ -199,8 +199,9 @@ def _report(row: dict, args: argparse.Namespace, network, metadata: dict) -> Non
     _print(row, args.json)
 
 
-def _eval_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", aliases=["eval-ipd"], help="score a saved model on its task",
+def _eval_parser(subparsers: argparse._SubParsersAction, name: str = "eval",
+                 summary: str = "score a saved model on its task") -> None:
+    p = subparsers.add_parser(name, help=summary,
                               description="Score every member of a saved model on fresh test data of its task: an "
                                           "IPD model ('train-ipd --save') on fresh stimuli (with the defaults, the "
                                           "training seed and settings, the test set it was scored on after "
@@ -231,11 +232,15 @@ def _eval_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from spikeloc.experiments.ensembles import has_training_records
     from spikeloc.networks.saved import ModelFileError
 
     configure(1)
     saved = _load_model(args.model, args.device)
-    task = saved.metadata.get("task") or ("digits" if args.dataset else "ipd")
+    if has_training_records(saved.metadata):  # an IPD model, an image model, or a damaged record (refused)
+        task = "digits" if saved.metadata.get("task") == "digits" else "ipd"
+    else:  # read from NIR: scored on images when a dataset is named
+        task = "digits" if args.dataset else "ipd"
     try:
         rows = _scores(saved, task, args)
     except ModelFileError as error:  # the file's own metadata: blamed on --model, not on the other options
@@ -444,6 +449,7 @@ def parser() -> Parser:
     for add in (_train_ipd_parser, _train_digits_parser, _eval_parser, _export_nir_parser, _import_nir_parser,
                 _study_parser):
         add(subparsers)
+    _eval_parser(subparsers, "eval-ipd", "the older name of 'spikeloc eval' (scripts may rely on it)")
     return command
 
 

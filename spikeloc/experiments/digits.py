@@ -29,7 +29,7 @@ from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import SavedModel, read_record
+from spikeloc.networks.saved import ModelFileError, SavedModel, read_record
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.validation import added_field, require
 
@@ -180,9 +180,11 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
     as it was trained, on its own dataset unless ``dataset`` names another, and with the same encoding draws,
     so it scores the test accuracy printed after training; a model without image training records (one read
     from a NIR file) needs ``dataset`` and is encoded as :class:`DigitsRun`'s defaults (rate code, 25 steps)."""
-    task = saved.metadata.get("task")
-    require(task in ("digits", None), "model", task, "an image model (or one without training records, e.g. from NIR)")
-    if task == "digits":
+    if ensembles.has_training_records(saved.metadata):
+        task = saved.metadata.get("task")
+        if task != "digits":
+            found = "missing" if task is None else repr(task)
+            raise ModelFileError(f"{saved.path}: metadata field 'task' is {found}, not 'digits': not an image model")
         runs = [read_record(DigitsRun, entry.get("config") if isinstance(entry, dict) else entry,
                             f"metadata.runs[{k}].config", saved.path)
                 for k, entry in enumerate(saved.metadata.get("runs") or [])]

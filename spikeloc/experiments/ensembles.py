@@ -47,6 +47,12 @@ def fit_columns(fitted: FitResult, k: int) -> dict:
             "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(fitted.epochs_run)}
 
 
+def has_training_records(metadata: dict) -> bool:
+    """Whether a saved model's metadata records how it was trained (``task`` and ``runs``, as the training
+    commands write them, or what is left of them in a damaged file); a model read from NIR has none."""
+    return "task" in metadata or "runs" in metadata
+
+
 def trained_constants(network: SpikingClassifier, k: int) -> dict:
     """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
     values = {}

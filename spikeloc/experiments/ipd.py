@@ -337,12 +337,12 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
     accuracy and both errors.
 
-    A model without training records (one read from a NIR file: no metadata ``task``) is scored with
+    A model without training records (one read from a NIR file: no metadata ``task`` or ``runs``) is scored with
     :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
     device = str(next(saved.network.parameters()).device)
-    recorded = saved_runs(saved) if "task" in saved.metadata else imported_runs(saved)
+    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
     runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
             for run, run_seed in recorded]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]

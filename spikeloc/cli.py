@@ -453,9 +453,22 @@ def parser() -> Parser:
     return command
 
 
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT_STATUS = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; 0 on success, 2 on a usage error, 1 on a failure during the work (one line on stderr
-    for both)."""
+    for both), 130 after Ctrl-C (one line saying nothing was saved, no traceback)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+        print(f"{' '.join(['spikeloc', *words[:1]])}: interrupted (Ctrl-C); nothing was saved", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error already reported

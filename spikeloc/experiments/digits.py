@@ -165,7 +165,8 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
                                 [run.member(seed) for run, seed in runs]).to(device)
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
-    train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
+    train_metrics, val_metrics, test_metrics = (evaluate(network, data, split=name) for data, name in
+                                                 ((train, "train"), (validation, "validation"), (test, "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],
         "test_acc": test_metrics[k]["acc"], **ensembles.fit_columns(fitted, k),

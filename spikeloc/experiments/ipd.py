@@ -12,7 +12,10 @@ Training stimuli (``training_data``): ``"fixed"`` (the seed's: one training set,
 same size from the seed's stream ``"data/train/epoch<e>"``; the task's generator is cheap, see
 benchmarks/bench_ipd_options.py). Fresh sets per batch would draw from the same distribution (every sample
 new, seen once), so there is no separate per-batch option. Validation and test sets stay fixed. ``train_acc``
-is measured on the first epoch's set.
+is the accuracy on the training data the kept (best-validation) weights were last trained on: the one set of
+fixed stimuli; with fresh stimuli the set of the best epoch, whose number the row gives as ``train_acc_epoch``
+(the set of epoch 1 would be data the kept network last saw many epochs before, nearer a second test set than
+training data; the last epoch's set, when it came after the best, the kept weights never trained on).
 
 Options beyond the seed, all off by default (see :class:`spikeloc.networks.classifier.ClassifierConfig` and
 :class:`spikeloc.learning.surrogate.TrainConfig`): per-neuron time constants (``tau_distribution``,
@@ -177,15 +180,25 @@ def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
                     seeding.generator(seed, stream, resolve_device(run.device)))
 
 
-def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS) -> list:
-    """``make(run, seed)`` per run, made once per distinct (seed, ``fields``): runs that differ only in, say,
-    dropout share one copy of the same data (a paired design)."""
+def kept_training_sets(runs: Sequence[tuple[IPDRun, int]], epochs: Sequence[int]) -> list[IPDData]:
+    """Each run's training samples of epoch ``epochs[k]`` (its best epoch: the set its kept weights were last
+    trained on; fixed stimuli: the one set, whatever the epoch), each distinct set made once."""
+    epochs = [1 if run.training_data == "fixed" else max(epoch, 1) for (run, _), epoch in zip(runs, epochs)]
+    return _shared(runs, training_set, epochs=epochs)
+
+
+def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS,
+            epochs: Sequence[int] | None = None) -> list:
+    """``make(run, seed)`` per run (``make(run, seed, epochs[i])`` with ``epochs``), made once per distinct
+    (seed, ``fields``, epoch): runs that differ only in, say, dropout share one copy of the same data (a paired
+    design)."""
     cache: dict[tuple, object] = {}
     made = []
-    for run, seed in runs:
-        key = (seed, *(getattr(run, name) for name in fields))
+    for i, (run, seed) in enumerate(runs):
+        extra = () if epochs is None else (epochs[i],)
+        key = (seed, *(getattr(run, name) for name in fields), *extra)
         if key not in cache:
-            cache[key] = make(run, seed)
+            cache[key] = make(run, seed, *extra)
         made.append(cache[key])
     return made
 
@@ -254,14 +267,20 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     fresh = any(run.training_data != "fixed" for run, _ in runs)
     fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation, first.train_config(),
                  progress=progress)
+    if fresh:  # score training on the set each member's kept weights were last trained on (its best epoch's)
+        kept = kept_training_sets(runs, fitted.best_epoch)
+        train, targets[0] = stacked(kept), [(d.ipd_rad, d.labels) for d in kept]
+        del kept
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
-        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
-        for data, split in zip((train, test), targets))
+        evaluate(network, data, split=name,
+                 task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
+        for data, split, name in zip((train, test), targets, ("train", "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok",
         "error": "",
         "train_acc": train_metrics[k]["acc"],
+        **({"train_acc_epoch": max(fitted.best_epoch[k], 1)} if runs[k][0].training_data != "fixed" else {}),
         "test_acc": test_metrics[k]["acc"],
         "train_error_deg": train_metrics[k]["error_deg"],
         "test_error_deg": test_metrics[k]["error_deg"],
@@ -348,7 +367,7 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
-    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(
+    metrics = evaluate(saved.network, data, split="test", task_metrics=lambda k, guess: ipd_metrics(
         datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
              "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],

@@ -205,7 +205,7 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
     device = next(saved.network.parameters()).device
     data = MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
     return [{"dataset": first.dataset, "n_test_samples": len(test_y), "test_acc": m["acc"]}
-            for m in evaluate(saved.network, data)]
+            for m in evaluate(saved.network, data, split="test")]
 
 
 def run_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], progress: bool = False) -> list[dict]:

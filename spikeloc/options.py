@@ -41,8 +41,24 @@ class UsageError(Exception):
         self.option = option
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` that shows each option's default after its help text, ``(default: 30)``, unless the help
+    already says what the default is, the default is None (the help says what happens then) or the option is
+    a flag (off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = (action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+                 and action.option_strings and "default" not in text)
+        if not shown:
+            return text
+        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
+        return f"{text} (default: {default})"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2.
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2, and whose ``--help``
+    shows every option's default (:class:`DefaultsHelpFormatter`).
 
     ``checks`` run in order on the parsed arguments (after argparse's own checks); the first
     :class:`UsageError` one raises ends the program like any other usage error.  Sub-command parsers are
@@ -50,6 +66,7 @@ class Parser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, checks: Sequence[Callable[[argparse.Namespace], None]] = (), **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         self.checks = list(checks)
 

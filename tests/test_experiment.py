@@ -131,7 +131,7 @@ def test_cli_trains_with_the_options_beyond_the_seed(capsys):
                      "--tau-spread", "0.58", "--learn-tau", "--delays", "learned", "--max-delay-steps", "4",
                      "--lr-schedule", "cosine", "--training-data", "per_epoch", "--phase-offset", "per_sample"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert len(json.loads(row["hidden_tau_ms"])) == 6 and max(json.loads(row["input_delay_steps"])) <= 4
+    assert len(row["hidden_tau_ms"]) == 6 and max(row["input_delay_steps"]) <= 4  # --json: lists, not text
     assert math.isfinite(row["test_acc"])
 
 

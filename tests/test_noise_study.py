@@ -1,8 +1,7 @@
 """The neuromodulation study end to end on a tiny grid: tables, paired comparisons, figures, bad input."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +10,6 @@ import torch
 from spikeloc.experiments.neuromodulation import NeuromodulationRun, run_neuromodulation
 from spikeloc.experiments.spiking_tasks import spiking_setup
 
-ROOT = Path(__file__).resolve().parents[1]
 SCALES = dict(test_scales=(0.0, 0.3))
 TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64, **SCALES),
               "digits": dict(epochs=1, n_train=128, hidden=(16,), **SCALES),
@@ -20,9 +18,7 @@ TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_
 
 @pytest.fixture
 def study(monkeypatch):
-    spec = importlib.util.spec_from_file_location("study_neuromodulation", ROOT / "studies" / "neuromodulation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("spikeloc.studies.neuromodulation")
     monkeypatch.setitem(module.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks=TINY_TASKS))
     monkeypatch.setattr(module, "SPIKING", ("none", "learned"))
     return module

@@ -5,8 +5,8 @@ Each script's ``main`` runs here in this process with every row (the shared pars
 this is fast).  The slow suite also runs every script as a user does, in subprocesses: a missing directory
 inside a read-only one (as root, without ``CAP_DAC_OVERRIDE``, see tests/test_study_faults.py), dask
 missing, and two more rows; the default suite does that for the shared parser only, in
-tests/test_study_faults.py (a subprocess importing a study script and torch takes seconds).  The `spikeloc` command's
-rows are in tests/test_experiment.py and tests/test_digits.py.
+tests/test_study_faults.py.  The `spikeloc` command's rows are in tests/test_experiment.py, tests/test_digits.py
+and tests/test_cli.py (`spikeloc study NAME` answers with the study's own parser).
 """
 
 from __future__ import annotations

@@ -37,18 +37,17 @@ device and its network is moved there (weights are drawn on the CPU first, so th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
-import torch
 
 from spikeloc import memory, seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols  # noqa: F401 (shared names)
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
@@ -62,7 +61,8 @@ TRAINING_DATA = ("fixed", "per_epoch")
 
 @dataclass(frozen=True)
 class IPDRun:
-    """Every setting of one IPD run (seconds, radians; defaults are the seed's)."""
+    """Every setting of one IPD run (seconds, radians; defaults are the seed's). The network has a hidden layer of
+    ``n_hidden`` units, then one per size in ``more_hidden`` (none by default, as the seed)."""
 
     phase_noise_rad: float = 0.0
     test_phase_noise_rad: float = 0.0
@@ -95,8 +95,10 @@ class IPDRun:
     population: int = added_field(1)  # they hold their defaults, those results keep their run ids
     tie_break: str = added_field("first")
     logit_scale: float = added_field(0.01)
+    more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
         check_device(self.device)
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
@@ -133,7 +135,7 @@ class IPDRun:
                        phase_offset=self.phase_offset, phase_noise_draw=self.phase_noise_draw)
 
     def network_config(self) -> ClassifierConfig:
-        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden,),
+        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden, *self.more_hidden),
                                 n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
                                 zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
@@ -286,21 +288,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
         "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
         **ensembles.fit_columns(fitted, k),
         "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
-        **trained_constants(network, k),
+        **ensembles.trained_constants(network, k),
     } for k in range(len(runs))]
     return network, rows
-
-
-def trained_constants(network: SpikingClassifier, k: int) -> dict:
-    """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
-    values = {}
-    if network.config.per_neuron_tau:
-        hidden = torch.cat([layer.time_constants.tau_s[k] for layer in network.hidden_layers])
-        values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
-        values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
-    if network.input_delays is not None:
-        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
-    return values
 
 
 def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:
@@ -347,18 +337,33 @@ def saved_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
     return runs
 
 
+def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """:class:`IPDRun`'s defaults and seed 0 for every member of a model without training records (one read from
+    a NIR file), once checked that its inputs and classes are the IPD task's."""
+    run = IPDRun()
+    expected, found = run.network_config(), saved.network.config
+    require((found.n_inputs, found.n_classes) == (expected.n_inputs, expected.n_classes), "model",
+            f"{found.n_inputs} inputs and {found.n_classes} classes",
+            f"the IPD task's {expected.n_inputs} input fibres and {expected.n_classes} classes")
+    return [(run, 0)] * saved.network.n_members
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
     replaced, drawn from ``seed``'s test stream (default: the member's training seed, which reproduces the test
     set it was scored on after training, on the device it was trained on). The test data are drawn on the
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
-    accuracy and both errors."""
+    accuracy and both errors.
+
+    A model without training records (one read from a NIR file: no metadata ``task`` or ``runs``) is scored with
+    :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
     device = str(next(saved.network.parameters()).device)
+    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
     runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
-            for run, run_seed in saved_runs(saved)]
+            for run, run_seed in recorded]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
@@ -376,26 +381,7 @@ def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:
 
 
 # --------------------------------------------------------------------------
-# What IPD study scripts share
-
-#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
-#: one (both redrawn for every sample).
-PROTOCOLS = {
-    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
-    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
-}
-
-
-def add_protocol_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--protocol seed|robust|both`` to a study's command line."""
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
-                        help="stimulus protocol(s); default: the preset's")
-    return parser
-
-
-def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
-    chosen = args.protocol or preset_default
-    return list(PROTOCOLS) if chosen == "both" else [chosen]
+# What IPD study scripts share (PROTOCOLS, add_protocol_option, protocols: spikeloc.experiments.ipd_protocols)
 
 
 def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:

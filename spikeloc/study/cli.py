@@ -17,29 +17,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from spikeloc.devices import add_device_option, is_gpu
 from spikeloc.files import atomic_write
 from spikeloc.options import USAGE_EXIT_STATUS, Parser, UsageError, integer, output_directory
-from spikeloc.study.runner import (
-    EXECUTORS,
-    RUNS_FILE,
-    STUDY_FILE,
-    DamagedResultsError,
-    ForeignResultsError,
-    NoGPUWorkers,
-    SchedulerUnreachable,
-    Study,
-    StudyInterrupted,
-    UnusableDirectoryError,
-    available_cores,
-    check_scheduler,
-    finished_results,
-    run_study,
-)
-from spikeloc.study.stats import summarise
+from spikeloc.study import EXECUTORS
+
+if TYPE_CHECKING:  # the parser imports nothing heavy (a study's --help loads neither pandas nor torch)
+    import pandas as pd
+
+    from spikeloc.study.runner import Study
 
 
 def study_parser(description: str, presets: Sequence[str], default_out: str, epochs: bool = True) -> Parser:
@@ -56,11 +44,12 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
     parser = Parser(description=description,
                     checks=[_check_executor, _check_dask_installed, _resolve_out, _check_finished_only,
                             _check_scheduler_answers])
-    parser.add_argument("--preset", choices=list(presets), default=presets[0])
+    parser.add_argument("--preset", choices=list(presets), default=presets[0],
+                        help="which grid to run (the study's docstring describes each)")
     if epochs:
         parser.add_argument("--epochs", type=integer(minimum=1), default=None,
                             help="training epochs (default: the preset's)")
-    parser.add_argument("--out", type=output_directory, default=None,
+    parser.add_argument("--out", type=output_directory, default=None, metavar="DIR",
                         help=f"output directory (default {default_out}-PRESET)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
                         help="default: processes, or dask when --scheduler is given")
@@ -99,6 +88,8 @@ def _check_executor(args: argparse.Namespace) -> None:
     if args.executor == "inline" and args.workers not in (None, 1):
         raise UsageError("--workers", "--executor inline runs one run at a time; leave --workers unset")
     args.executor = args.executor or ("dask" if args.scheduler else "processes")
+    from spikeloc.study.runner import available_cores
+
     cores = available_cores()
     if args.workers is not None and args.workers > cores and args.scheduler in (None, "local"):
         raise UsageError("--workers", f"must be at most {cores}, the CPU cores this process may use (more "
@@ -130,6 +121,8 @@ def _check_finished_only(args: argparse.Namespace) -> None:
     own, :func:`run_and_summarise`), and the options that choose what to run mean nothing with it."""
     if not args.finished_only:
         return
+    from spikeloc.study.runner import RUNS_FILE, STUDY_FILE
+
     for option in ("overwrite", "extend", "retry_failed"):
         if getattr(args, option):
             raise UsageError(f"--{option.replace('_', '-')}", "not allowed with --finished-only, which runs nothing")
@@ -141,6 +134,8 @@ def _check_finished_only(args: argparse.Namespace) -> None:
 
 def _check_scheduler_answers(args: argparse.Namespace) -> None:
     if args.scheduler not in (None, "local"):
+        from spikeloc.study.runner import NoGPUWorkers, SchedulerUnreachable, check_scheduler
+
         try:
             check_scheduler(args.scheduler, gpu=is_gpu(args.device))
         except (SchedulerUnreachable, NoGPUWorkers) as error:
@@ -185,7 +180,10 @@ def run_script(main: Callable[[], None], name: str) -> None:
         sys.exit(USAGE_EXIT_STATUS)
     except (ValueError, RuntimeError) as error:
         sys.exit(f"{name}: error: {error}")
-    except StudyInterrupted as stop:
+    except KeyboardInterrupt as stop:
+        runner = sys.modules.get("spikeloc.study.runner")  # loaded by any study that started its runs
+        if runner is None or not isinstance(stop, runner.StudyInterrupted):
+            raise
         print(f"{name}: {stop}", file=sys.stderr)
         sys.exit(stop.exit_status)
 
@@ -197,6 +195,15 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     ``summary.csv``; print a readable summary; return (table, long summary, output directory).  An output
     directory whose results cannot be used is a :class:`UsageError` of ``--out`` naming the flag that helps
     (``--overwrite``, ``--extend``, ``--repair``)."""
+    from spikeloc.study.runner import (
+        DamagedResultsError,
+        ForeignResultsError,
+        UnusableDirectoryError,
+        finished_results,
+        run_study,
+    )
+    from spikeloc.study.stats import summarise
+
     out = Path(args.out)
     try:
         if args.finished_only:
@@ -227,6 +234,8 @@ def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     independent units (``n_seeds``). Accuracies in percent to one decimal; other metrics (errors in degrees,
     seconds, ratios) to one decimal, or three significant digits when below 1 in magnitude (a ratio of 0.962 is
     not 1.0)."""
+    import pandas as pd
+
     def number(value: float, percent: bool) -> str:
         return f"{100 * value:.1f}" if percent else f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
 

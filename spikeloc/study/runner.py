@@ -62,6 +62,7 @@ import spikeloc
 from spikeloc.files import atomic_write
 from spikeloc import runtime
 from spikeloc.runtime import configure, keep_freed_memory, release_freed_memory
+from spikeloc.study import EXECUTORS
 from spikeloc.validation import OMIT_IF_DEFAULT
 
 STUDY_FILE = "study.json"
@@ -71,7 +72,6 @@ PROBE_PREFIX = ".write-check"
 #: The Dask resource a task of runs on a GPU asks for, one unit per task: only workers that declare it
 #: (``dask worker ADDRESS --resources GPU=1``) run such tasks, one at a time each.
 GPU_RESOURCE = "GPU"
-EXECUTORS = ("inline", "processes", "dask")
 RUN_COLUMNS = ("seed", "run_id")
 OUTCOME_COLUMNS = ("status", "error", "seconds", "spikeloc_version")
 RESERVED_COLUMNS = frozenset(RUN_COLUMNS + OUTCOME_COLUMNS)

@@ -43,6 +43,20 @@ def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> list[IPDR
     return runs
 
 
+def dale_vs_none(table: pd.DataFrame) -> pd.DataFrame:
+    """Each Dale condition (layers, IE ratio) against the unconstrained network per protocol, paired on seed;
+    the study's one comparison table, judged as its family."""
+    by = ["phase_offset", "dale_layers", "ie_ratio"]
+    # the unconstrained runs carry the default ie_ratio, which means nothing for them: pair on seed only
+    comparisons = []
+    for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
+        pair = table[(table["phase_offset"] == offset)
+                     & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
+        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
+                           .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
+    return with_verdicts(pd.concat(comparisons))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law"))
     args = parser.parse_args(argv)
@@ -52,14 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     by = ["phase_offset", "dale_layers", "ie_ratio"]
     table, summary, out = run_and_summarise(study, args, by, METRICS)
 
-    # the unconstrained runs carry the default ie_ratio, which means nothing for them: pair on seed only
-    comparisons = []
-    for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
-        pair = table[(table["phase_offset"] == offset)
-                     & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
-        comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
-                           .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
-    comparisons = with_verdicts(pd.concat(comparisons))
+    comparisons = dale_vs_none(table)
     atomic_write(out / "dale_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDale's law vs unconstrained, paired on seed; difference = constrained - unconstrained:")
     print(format_comparisons(comparisons, ["phase_offset", "dale_layers", "ie_ratio"]))

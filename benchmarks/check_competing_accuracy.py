@@ -18,7 +18,8 @@ and the baselines on the pixels of the same split: softmax regression (60 epochs
 hidden units (30 epochs, Adam's default lr 1e-3), both keeping the weights of the epoch with the lowest validation
 loss (spikeloc.learning.baselines.fit_mlp).
 
-What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Krotov's beta, softmax
+What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Krotov's beta from the library's
+``KROTOV_BETAS``, 30, 10, 100, ties to the first; softmax
 regression's learning rate; one candidate for the spiking readout and the MLP) and keeps, per seed, the
 candidate with the best accuracy on that seed's 400 validation digits
 (spikeloc.study.selection.choose_on_validation; the first listed on ties); its test accuracy is read once. The
@@ -49,14 +50,14 @@ import pandas as pd
 from scipy import stats
 
 from spikeloc import runtime
-from spikeloc.experiments.competing import CompetingRun, run_competing_batch
+from spikeloc.experiments.competing import KROTOV_BETAS, CompetingRun, run_competing_batch
 from spikeloc.study.selection import choose_on_validation
 from spikeloc.study.stats import paired_comparison
 
 #: Candidates per row (the first is preferred on ties of validation accuracy).
 GRIDS = {
     "spiking": dict(feature_power=(4.5,)),
-    "krotov": dict(krotov_beta=(30.0, 10.0, 100.0, 3.0, 300.0)),
+    "krotov": dict(krotov_beta=KROTOV_BETAS),
     "pixels-linear": dict(baseline_lr=(1e-3, 1e-2)),
     "pixels-mlp": dict(baseline_lr=(1e-3,)),
 }

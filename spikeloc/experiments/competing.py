@@ -63,6 +63,11 @@ from spikeloc.study.runner import Study
 from spikeloc.validation import require, require_choice
 
 READOUTS = ("spiking", "krotov", "pixels-linear", "pixels-mlp")
+#: Krotov's beta candidates, chosen per seed on the validation split wherever Krotov's readout is reported
+#: (``studies/competing_units.py``, ``benchmarks/check_competing_stacking.py``,
+#: ``benchmarks/check_competing_accuracy.py``). The order is the tie order: on equal validation accuracy the first
+#: listed wins (:func:`spikeloc.study.selection.choose_on_validation`), so the default 30 first, then 10 and 100.
+KROTOV_BETAS = (30.0, 10.0, 100.0)
 FEATURE_READOUTS = ("spiking", "krotov")
 #: Fields that decide the learned features (with the dataset split and the seed).
 FEATURE_FIELDS = ("dataset", "n_validation", "hidden_units", "layers", "p", "k", "delta", "rule_lr", "rule_epochs",

@@ -244,7 +244,7 @@ def test_smallest_exact_p_is_what_scipy_gives_for_one_sign(n):
 
 def comparison_row(**changes) -> pd.Series:
     row = dict(metric="accuracy", unit="seed", n_units=6, mean_difference=0.02, sd_difference=0.0157, p_ttest=0.2,
-               p_signflip=0.2, p_adjusted=0.2, detectable_at_observed_sd=0.0512, min_p_signflip=0.03125)
+               p_signflip=0.2, p_adjusted=0.2, family_size=1, detectable_at_observed_sd=0.0512, min_p_signflip=0.03125)
     return pd.Series({**row, **changes})
 
 
@@ -448,5 +448,6 @@ def test_a_family_of_comparisons_is_adjusted_together():
     first, second = family_verdicts([one, pd.concat([one, one, one], ignore_index=True)])
     assert first["p_adjusted"].tolist() == pytest.approx([4 * 2 / 128]) == second["p_adjusted"].tolist()[:1]
     assert (first["family_size"] == 4).all() and (second["family_size"] == 4).all()
-    assert first.loc[0, "verdict"].startswith("underpowered: 7 seeds detect only")
+    assert first.loc[0, "verdict"] == ("underpowered: p 0.0156 alone, 0.0625 adjusted over the family of 4 "
+                                       "comparisons (alpha 0.05)")
     assert "family of 4 comparisons" in format_comparisons(second)

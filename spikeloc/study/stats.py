@@ -130,6 +130,8 @@ def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float 
     ``delta * sqrt(n) / sd``; the test rejects when ``|t| > t_crit = t_{1 - alpha/2, n-1}``.  Returns the
     ``delta`` at which ``P(|t| > t_crit) = power`` (in the metric's units), 0 when ``sd == 0`` and NaN when
     ``n < 2`` or ``sd`` is NaN.  For large ``n`` it tends to ``(z_{1-alpha/2} + z_{power}) * sd / sqrt(n)``.
+    A study has only the SD observed on its few units: given that, this is the detectable difference at the
+    observed SD (3 seeds' SD can be far from the true one), as its printed column says.
     """
     _check_probability("alpha", alpha)
     _check_probability("power", power)
@@ -296,8 +298,9 @@ def verdict(row: pd.Series, lower_is_better: bool = False, alpha: float = ALPHA,
     "better" / "worse" when the sign-flip test rejects at ``alpha`` after Holm's adjustment over the family
     (direction from the mean difference; ``lower_is_better`` for errors, epochs, ...); "identical" when every
     unit's difference is exactly 0.  Otherwise the units could not decide: "underpowered", saying why: too few
-    units for the sign-flip test ever to reach ``alpha``, or the smallest difference a paired t-test would
-    have found with probability ``power`` at the observed SD.  A test that does not reject is never reported as
+    units for the sign-flip test ever to reach ``alpha``, a p below ``alpha`` that the family's adjustment lifts
+    above it, or the smallest difference a paired t-test would have found with probability ``power`` at the
+    observed SD.  A test that does not reject is never reported as
     "no effect".
     """
     n = int(row["n_units"])
@@ -311,6 +314,9 @@ def verdict(row: pd.Series, lower_is_better: bool = False, alpha: float = ALPHA,
     if smallest_exact_p(n) >= alpha:
         return (f"underpowered: with {n} {row['unit']}s the sign-flip test's smallest p is "
                 f"{smallest_exact_p(n):.3g} (alpha {alpha})")
+    if row["p_signflip"] < alpha:
+        return (f"underpowered: p {row['p_signflip']:.3g} alone, {row['p_adjusted']:.3g} adjusted over the family of "
+                f"{int(row['family_size'])} comparisons (alpha {alpha})")
     return (f"underpowered: {n} {row['unit']}s detect only |diff| >= {row['detectable_at_observed_sd']:.3g} at "
             f"the observed SD ({power:.0%} power, alpha {alpha})")
 

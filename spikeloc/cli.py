@@ -108,6 +108,7 @@ def _eval_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _eval_ipd(args: argparse.Namespace) -> None:
     from spikeloc.experiments import ipd
+    from spikeloc.networks.saved import ModelFileError
 
     configure(1)
     settings = {"test_phase_noise_rad": args.phase_noise}
@@ -116,7 +117,10 @@ def _eval_ipd(args: argparse.Namespace) -> None:
     if args.n_samples is not None:
         settings["n_test_samples"] = args.n_samples
     saved = _load_model(args.model, args.device)
-    rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
+    try:
+        rows = ipd.evaluate_saved(saved, seed=args.seed, **settings)
+    except ModelFileError as error:  # the file's own metadata: blamed on --model, not on the options above
+        raise UsageError("--model", str(error)) from None
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return
@@ -243,9 +247,22 @@ def _print(row: dict, as_json: bool) -> None:
         print(f"{key:>26}: {shown}")
 
 
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT_STATUS = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; 0 on success, 2 on a usage error, 1 on a failure during the work (one line on stderr
-    for both)."""
+    for both), 130 after Ctrl-C (one line saying nothing was saved, no traceback)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+        print(f"{' '.join(['spikeloc', *words[:1]])}: interrupted (Ctrl-C); nothing was saved", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
+
+
+def _run(argv: list[str] | None) -> int:
     parser = Parser(prog="spikeloc", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(required=True, metavar="command")
     for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser, _export_nir_parser, _import_nir_parser):

@@ -78,7 +78,7 @@ VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
 #: The rule's learning rate in every preset but quick and readouts-2000, chosen on validation (Krotov's readout,
 #: seeds 0-2, benchmarks/check_competing_stacking.py --units N --rule-epochs E --rule-lr L --connections) from
 #: {0.02, 0.05, 0.1, 0.2, 0.4}: at 30 epochs and 400 units; at 100 epochs the best at 100 (tied), 400 (tied) and
-#: 2000 units, and 94.92 % against 0.2's 95.00 % at 1000 units (the README's table). The default 0.4 suits only
+#: 2000 units, and 94.92 % against 0.2's 95.00 % at 1000 units (docs/results.md's table). The default 0.4 suits only
 #: 2000 units: at 100, 400 and 1000 units it collapses the features (test 17, 22 and 41 % after 100 epochs).
 RULE_LR = 0.1
 PRESETS = {

@@ -92,7 +92,7 @@ class CompetingRun:
 
     The rule's default lr 0.4 was set for 2000 units and 100 epochs, with no recorded choice (the seed's notebook
     runs 0.01 for 500 epochs). At 100, 400 and 1000 units it collapses the features after 100 epochs, where lr 0.1
-    learns them at every size from 100 to 2000, chosen on validation (the README's table; the study presets run
+    learns them at every size from 100 to 2000, chosen on validation (docs/results.md's table; the study presets run
     0.1, ``studies/competing_units.py``'s ``RULE_LR``). The default stays 0.4 so that recorded runs keep their
     results.
 
@@ -228,9 +228,9 @@ def _spiking_row(run: CompetingRun, seed: int, n_classes: int, features: Sequenc
     if row["status"] == "ok" and network.config.tie_break != run.tie_break:
         decoder = network.with_tie_break(run.tie_break)
         encoder = run.spiking_config().encoder()
-        for name, part in zip(("train", "val", "test"), labelled):
+        for name, split, part in zip(("train", "val", "test"), ("train", "validation", "test"), labelled):
             data = MemberData.stack([part], encoder)  # on the run's device, as the network
-            row[f"{name}_acc"] = evaluate(decoder, data)[0]["acc"]
+            row[f"{name}_acc"] = evaluate(decoder, data, split=split)[0]["acc"]
     return row
 
 

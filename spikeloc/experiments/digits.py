@@ -18,11 +18,12 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import prod
 
 import torch
 
-from spikeloc import datasets, seeding
-from spikeloc.devices import check_device, device_field, resolve_device
+from spikeloc import datasets, memory, seeding
+from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
@@ -78,6 +79,21 @@ class DigitsRun:
         self.network_config(n_inputs=1, n_classes=2)
         self.member(0)
         self.train_config()
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): the dataset's images (uint8, and their float32
+        features), the weights with their gradients and Adam moments, and one training batch of encoded inputs
+        and hidden activations (current, membrane, spikes) in float32."""
+        source = datasets.loaders.SOURCES[self.dataset]
+        n_inputs, outputs = prod(source.image_shape), len(source.classes) * self.population
+        widths = (n_inputs, *self.hidden, outputs)
+        weights = sum(a * b for a, b in zip(widths, widths[1:]))
+        activations = self.batch_size * self.steps * (n_inputs + 3 * sum(self.hidden) + outputs)
+        return [memory.need(self, (1 + memory.FLOAT32_BYTES) * sum(source.sizes.values()) * n_inputs, "dataset"),
+                memory.need(self, memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * weights, "hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "steps", "hidden")]
 
     def encoder(self) -> EncoderConfig:
         return EncoderConfig(kind=self.encoding, steps=self.steps, gain=self.gain)
@@ -142,7 +158,8 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
                                 [run.member(seed) for run, seed in runs]).to(device)
     fitted = fit(network, train, validation, first.train_config(), progress=progress)
-    train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
+    train_metrics, val_metrics, test_metrics = (evaluate(network, data, split=name) for data, name in
+                                                 ((train, "train"), (validation, "validation"), (test, "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],
         "test_acc": test_metrics[k]["acc"], **ensembles.fit_columns(fitted, k),

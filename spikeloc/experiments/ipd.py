@@ -12,7 +12,10 @@ Training stimuli (``training_data``): ``"fixed"`` (the seed's: one training set,
 same size from the seed's stream ``"data/train/epoch<e>"``; the task's generator is cheap, see
 benchmarks/bench_ipd_options.py). Fresh sets per batch would draw from the same distribution (every sample
 new, seen once), so there is no separate per-batch option. Validation and test sets stay fixed. ``train_acc``
-is measured on the first epoch's set.
+is the accuracy on the training data the kept (best-validation) weights were last trained on: the one set of
+fixed stimuli; with fresh stimuli the set of the best epoch, whose number the row gives as ``train_acc_epoch``
+(the set of epoch 1 would be data the kept network last saw many epochs before, nearer a second test set than
+training data; the last epoch's set, when it came after the best, the kept weights never trained on).
 
 Options beyond the seed, all off by default (see :class:`spikeloc.networks.classifier.ClassifierConfig` and
 :class:`spikeloc.learning.surrogate.TrainConfig`): per-neuron time constants (``tau_distribution``,
@@ -43,13 +46,13 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import torch
 
-from spikeloc import seeding
+from spikeloc import memory, seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import SavedModel
+from spikeloc.networks.saved import ModelFileError, SavedModel, described, read_record
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import added_field, require, require_choice
@@ -110,6 +113,23 @@ class IPDRun:
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
+        weights with their gradients and Adam moments, and one training batch of inputs and hidden activations
+        (current, membrane, spikes) in float32."""
+        task = self.task(0.0)
+        sample = task.n_steps * task.n_inputs
+        outputs = task.n_classes * self.population
+        activations = self.batch_size * task.n_steps * (task.n_inputs + 3 * self.n_hidden + outputs)
+        weights = memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * self.n_hidden * (task.n_inputs + outputs)
+        return [memory.need(self, self.n_train_batches * self.batch_size * sample, "n_train_batches"),
+                memory.need(self, self.n_val_samples * sample, "n_val_samples"),
+                memory.need(self, self.n_test_samples * sample, "n_test_samples"),
+                memory.need(self, weights, "n_hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "n_hidden")]
 
     def task(self, phase_noise_rad: float) -> IPDTask:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
@@ -161,15 +181,25 @@ def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
                     seeding.generator(seed, stream, resolve_device(run.device)))
 
 
-def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS) -> list:
-    """``make(run, seed)`` per run, made once per distinct (seed, ``fields``): runs that differ only in, say,
-    dropout share one copy of the same data (a paired design)."""
+def kept_training_sets(runs: Sequence[tuple[IPDRun, int]], epochs: Sequence[int]) -> list[IPDData]:
+    """Each run's training samples of epoch ``epochs[k]`` (its best epoch: the set its kept weights were last
+    trained on; fixed stimuli: the one set, whatever the epoch), each distinct set made once."""
+    epochs = [1 if run.training_data == "fixed" else max(epoch, 1) for (run, _), epoch in zip(runs, epochs)]
+    return _shared(runs, training_set, epochs=epochs)
+
+
+def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS,
+            epochs: Sequence[int] | None = None) -> list:
+    """``make(run, seed)`` per run (``make(run, seed, epochs[i])`` with ``epochs``), made once per distinct
+    (seed, ``fields``, epoch): runs that differ only in, say, dropout share one copy of the same data (a paired
+    design)."""
     cache: dict[tuple, object] = {}
     made = []
-    for run, seed in runs:
-        key = (seed, *(getattr(run, name) for name in fields))
+    for i, (run, seed) in enumerate(runs):
+        extra = () if epochs is None else (epochs[i],)
+        key = (seed, *(getattr(run, name) for name in fields), *extra)
         if key not in cache:
-            cache[key] = make(run, seed)
+            cache[key] = make(run, seed, *extra)
         made.append(cache[key])
     return made
 
@@ -238,14 +268,20 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     fresh = any(run.training_data != "fixed" for run, _ in runs)
     fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation, first.train_config(),
                  progress=progress)
+    if fresh:  # score training on the set each member's kept weights were last trained on (its best epoch's)
+        kept = kept_training_sets(runs, fitted.best_epoch)
+        train, targets[0] = stacked(kept), [(d.ipd_rad, d.labels) for d in kept]
+        del kept
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
-        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
-        for data, split in zip((train, test), targets))
+        evaluate(network, data, split=name,
+                 task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
+        for data, split, name in zip((train, test), targets, ("train", "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok",
         "error": "",
         "train_acc": train_metrics[k]["acc"],
+        **({"train_acc_epoch": max(fitted.best_epoch[k], 1)} if runs[k][0].training_data != "fixed" else {}),
         "test_acc": test_metrics[k]["acc"],
         "train_error_deg": train_metrics[k]["error_deg"],
         "test_error_deg": test_metrics[k]["error_deg"],
@@ -284,6 +320,36 @@ def model_metadata(runs: Sequence[tuple[IPDRun, int]]) -> dict:
     return {"task": "ipd", "runs": [{"config": dataclasses.asdict(run), "seed": seed} for run, seed in runs]}
 
 
+def saved_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """The runs ``(config, seed)`` a saved IPD model's metadata records (:func:`model_metadata`), one per member,
+    each consistent with its member; a :class:`~spikeloc.networks.saved.ModelFileError` naming the file and the
+    metadata field otherwise (a ``task`` other than ``"ipd"``, ``runs`` missing or of another length, a field
+    missing, unknown or invalid: the file's values are blamed on the file, not on a command-line option)."""
+    where = f"{saved.path or 'the model file'}: metadata"
+    if saved.metadata.get("task") != "ipd":
+        task = repr(saved.metadata["task"]) if "task" in saved.metadata else "missing"
+        raise ModelFileError(f"{where} field 'task' is {task}, not 'ipd': not an IPD model")
+    entries = saved.metadata.get("runs")
+    n_members = saved.network.n_members
+    if not isinstance(entries, list) or len(entries) != n_members:
+        found = f"a list of {len(entries)}" if isinstance(entries, list) else described(entries)
+        raise ModelFileError(f"{where} field 'runs' is {found}, expected a list of {n_members} (one per member)")
+    runs = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"config", "seed"}:
+            raise ModelFileError(f"{where}.runs[{k}] must be a dict of 'config' and 'seed', got "
+                                 f"{sorted(entry, key=str) if isinstance(entry, dict) else described(entry)}")
+        run = read_record(IPDRun, entry["config"], f"metadata.runs[{k}].config", saved.path)
+        run_seed = entry["seed"]
+        if type(run_seed) is not int or run_seed < 0:
+            raise ModelFileError(f"{where}.runs[{k}].seed = {run_seed!r} is invalid: must be an integer >= 0")
+        if run.network_config() != saved.network.config or run.member(run_seed) != saved.network.members[k]:
+            raise ModelFileError(f"{where}.runs[{k}] does not describe the network's member {k} (its config, "
+                                 "seed, dropout or Dale settings differ)")
+        runs.append((run, run_seed))
+    return runs
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
@@ -291,16 +357,15 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
     set it was scored on after training, on the device it was trained on). The test data are drawn on the
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
     accuracy and both errors."""
-    require(saved.metadata.get("task") == "ipd", "model", saved.metadata.get("task"), "a saved IPD model")
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
     device = str(next(saved.network.parameters()).device)
-    runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
-             entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
+    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+            for run, run_seed in saved_runs(saved)]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
-    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(
+    metrics = evaluate(saved.network, data, split="test", task_metrics=lambda k, guess: ipd_metrics(
         datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
              "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],

@@ -22,16 +22,21 @@ import pandas as pd
 
 from spikeloc.devices import add_device_option, is_gpu
 from spikeloc.files import atomic_write
-from spikeloc.options import Parser, UsageError, integer, output_directory
+from spikeloc.options import USAGE_EXIT_STATUS, Parser, UsageError, integer, output_directory
 from spikeloc.study.runner import (
     EXECUTORS,
+    RUNS_FILE,
+    STUDY_FILE,
+    DamagedResultsError,
     ForeignResultsError,
     NoGPUWorkers,
     SchedulerUnreachable,
     Study,
     StudyInterrupted,
+    UnusableDirectoryError,
+    available_cores,
     check_scheduler,
-    load_results,
+    finished_results,
     run_study,
 )
 from spikeloc.study.stats import summarise
@@ -43,11 +48,14 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
 
     A bad value is one line naming the option and exit status 2 before any work (see
     :mod:`spikeloc.options`): values are checked while parsing, then how they go together, whether dask is
-    there when asked for, the output directory (``--out``, or the default ``DEFAULT_OUT-PRESET``) and last
-    whether the Dask scheduler answers.
+    there when asked for, the output directory (``--out``, or the default ``DEFAULT_OUT-PRESET``; with
+    ``--finished-only`` it must hold a study's results) and last whether the Dask scheduler answers.  An
+    output directory found unusable once the study is built (another study's results, a damaged ``runs.csv``,
+    in use) is a usage error of ``--out`` too (:func:`run_and_summarise`).
     """
     parser = Parser(description=description,
-                    checks=[_check_executor, _check_dask_installed, _resolve_out, _check_scheduler_answers])
+                    checks=[_check_executor, _check_dask_installed, _resolve_out, _check_finished_only,
+                            _check_scheduler_answers])
     parser.add_argument("--preset", choices=list(presets), default=presets[0])
     if epochs:
         parser.add_argument("--epochs", type=integer(minimum=1), default=None,
@@ -57,7 +65,8 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
                         help="default: processes, or dask when --scheduler is given")
     parser.add_argument("--workers", type=integer(minimum=1), default=None,
-                        help="parallel workers (default: one per core)")
+                        help="parallel workers (default: one per core; at most one per core, except on a Dask "
+                             "cluster given by --scheduler tcp://...)")
     parser.add_argument("--scheduler", type=_scheduler_address, default=None,
                         help="Dask scheduler: tcp://host:port, or 'local' to start a LocalCluster")
     kept = parser.add_mutually_exclusive_group()
@@ -66,6 +75,9 @@ def study_parser(description: str, presets: Sequence[str], default_out: str, epo
                       help="keep the results in --out of a smaller grid of this study (configs or seeds added "
                            "since) and run only the runs they lack")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    parser.add_argument("--repair", action="store_true",
+                        help="keep the intact rows of a damaged runs.csv in --out (the file is first copied to "
+                             "runs.csv.damaged-TIME) and run the others again")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_option(parser)
     parser.add_argument("--finished-only", action="store_true",
@@ -87,6 +99,10 @@ def _check_executor(args: argparse.Namespace) -> None:
     if args.executor == "inline" and args.workers not in (None, 1):
         raise UsageError("--workers", "--executor inline runs one run at a time; leave --workers unset")
     args.executor = args.executor or ("dask" if args.scheduler else "processes")
+    cores = available_cores()
+    if args.workers is not None and args.workers > cores and args.scheduler in (None, "local"):
+        raise UsageError("--workers", f"must be at most {cores}, the CPU cores this process may use (more "
+                                      f"workers on this machine only slow each other down), got {args.workers}")
 
 
 def _check_dask_installed(args: argparse.Namespace) -> None:
@@ -107,6 +123,20 @@ def _resolve_out(args: argparse.Namespace) -> None:
             args.out = output_directory(default)
         except argparse.ArgumentTypeError as error:
             raise UsageError("--out", f"(default {default}) {error}") from None
+
+
+def _check_finished_only(args: argparse.Namespace) -> None:
+    """``--finished-only`` runs nothing: ``--out`` must hold a study's results (the study checks they are its
+    own, :func:`run_and_summarise`), and the options that choose what to run mean nothing with it."""
+    if not args.finished_only:
+        return
+    for option in ("overwrite", "extend", "retry_failed"):
+        if getattr(args, option):
+            raise UsageError(f"--{option.replace('_', '-')}", "not allowed with --finished-only, which runs nothing")
+    for name in (STUDY_FILE, RUNS_FILE):
+        if not (args.out / name).is_file():
+            raise UsageError("--out", f"--finished-only summarises the runs finished in {args.out}, but it holds "
+                                      f"no {name}: no run of a study has finished there")
 
 
 def _check_scheduler_answers(args: argparse.Namespace) -> None:
@@ -139,16 +169,20 @@ def executor_options(args: argparse.Namespace) -> dict:
         elif args.executor != "dask" or args.scheduler in (None, "local"):
             workers = 1
     return dict(executor=args.executor, workers=workers, scheduler=args.scheduler, gpus=gpus,
-                overwrite=args.overwrite, extend=args.extend, retry_failed=args.retry_failed, quiet=args.quiet)
+                overwrite=args.overwrite, extend=args.extend, retry_failed=args.retry_failed, repair=args.repair,
+                quiet=args.quiet)
 
 
 def run_script(main: Callable[[], None], name: str) -> None:
-    """Run a study script's ``main``; a wholly failed study, an unusable output directory or a bad setting
-    found during the work end it with one clear line (status 1; bad command-line values end it earlier,
-    with status 2, see :func:`study_parser`); Ctrl-C or SIGTERM with one line saying how to resume (status
-    130 or 143)."""
+    """Run a study script's ``main``; a wholly failed study, a directory that cannot be written or a bad
+    setting found during the work end it with one clear line (status 1; bad command-line values end it
+    earlier, with status 2, see :func:`study_parser`, and so does an output directory whose results cannot
+    be used); Ctrl-C or SIGTERM with one line saying how to resume (status 130 or 143)."""
     try:
         main()
+    except UsageError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(USAGE_EXIT_STATUS)
     except (ValueError, RuntimeError) as error:
         sys.exit(f"{name}: error: {error}")
     except StudyInterrupted as stop:
@@ -158,19 +192,24 @@ def run_script(main: Callable[[], None], name: str) -> None:
 
 def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Run (or resume) the study, or with ``--finished-only`` take the runs already in ``runs.csv``; write
-    ``summary.csv``; print a readable summary; return (table, long summary, output directory)."""
+    """Run (or resume) the study, or with ``--finished-only`` take the runs of this study already finished in
+    ``--out`` (the checks of a run: the directory is locked, its grid must be this one); write
+    ``summary.csv``; print a readable summary; return (table, long summary, output directory).  An output
+    directory whose results cannot be used is a :class:`UsageError` of ``--out`` naming the flag that helps
+    (``--overwrite``, ``--extend``, ``--repair``)."""
     out = Path(args.out)
-    if args.finished_only:
-        if not (out / "runs.csv").is_file():
-            raise ValueError(f"--finished-only: {out}/runs.csv does not exist (no run of this study has finished there)")
-        table = load_results(out)  # config columns as the grid holds them: an empty string stays one, not NaN
-        print(f"{len(table)} of {len(study.configs) * len(study.seeds)} runs finished in {out}/ (none run now)")
-    else:
-        try:
+    try:
+        if args.finished_only:
+            table = finished_results(study, out, repair=args.repair)
+            print(f"{len(table)} of {len(study.runs)} runs finished in {out}/ (none run now)")
+        else:
             table = run_study(study, out, **executor_options(args))
-        except ForeignResultsError as error:
-            raise error.naming("--overwrite", "--extend") from None
+    except ForeignResultsError as error:
+        raise UsageError("--out", str(error.naming("--overwrite", "--extend"))) from None
+    except DamagedResultsError as error:
+        raise UsageError("--out", str(error.naming("--repair"))) from None
+    except UnusableDirectoryError as error:
+        raise UsageError("--out", str(error)) from None
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

@@ -157,3 +157,32 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
     assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr, run.epochs) for run in runs} == {
         (400, 1, 30, 0.1, 300)}
     assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr", "steps"]
+
+
+def test_readouts_table_states_each_readouts_budget_and_selection():
+    module = load_study()
+    preset = module.PRESETS["readouts"]
+    protocols = module.readout_protocols(preset, preset["sizes"]).set_index("readout_name")
+    assert list(protocols.index) == list(module.READOUTS)  # no pixel baselines in this preset
+    assert protocols.loc["krotov", "weights kept"].startswith("last epoch's")
+    assert protocols.loc["krotov", "candidates per seed"] == "6 (krotov_beta x krotov_lr)"
+    assert protocols.loc["spiking-population", "epochs"] == "up to 300, stop after 30 without a lower validation loss"
+    assert protocols.loc["spiking", "candidates per seed"] == "4 (lr x steps)"
+
+
+def test_krotovs_beta_grid_is_defined_once_with_one_tie_order():
+    from spikeloc.studies.competing_units import KROTOV_BETAS
+
+    def script(name):
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        return loaded
+
+    module = load_study()
+    assert KROTOV_BETAS[0] == CompetingRun().krotov_beta  # the default first: it wins ties
+    assert module.CANDIDATES["krotov"]["krotov_beta"] is KROTOV_BETAS
+    assert all(grid["krotov"]["krotov_beta"] is KROTOV_BETAS for grid in (module.LR_CANDIDATES,
+                                                                         module.READOUT_CANDIDATES))
+    assert script("check_competing_accuracy").GRIDS["krotov"]["krotov_beta"] is KROTOV_BETAS
+    assert script("check_competing_stacking").KROTOV_BETAS is KROTOV_BETAS

@@ -96,6 +96,7 @@ class IPDRun:
     tie_break: str = added_field("first")
     logit_scale: float = added_field(0.01)
     more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
+    test_stream: str = added_field("data/test")  # a retest after a choice draws its own (studies/ipd_beyond.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
@@ -104,6 +105,8 @@ class IPDRun:
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
         require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
         require_choice(self.training_data, "training_data", TRAINING_DATA)
+        require(self.test_stream.startswith("data/test"), "test_stream", self.test_stream,
+                "a stream name starting with 'data/test' (never a training or validation stream)")
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
         self.network_config()
@@ -152,7 +155,7 @@ class IPDRun:
 
 #: Fields that may differ between members of one ensemble; all others must be equal.
 PER_MEMBER_FIELDS = frozenset({"phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw",
-                               "dropout", "dale_layers", "ie_ratio", "training_data"})
+                               "dropout", "dale_layers", "ie_ratio", "training_data", "test_stream"})
 
 
 def ensemble_key(run: IPDRun) -> tuple:
@@ -161,14 +164,14 @@ def ensemble_key(run: IPDRun) -> tuple:
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
-               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device")
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device", "test_stream")
 
 
 def test_dataset(run: IPDRun, seed: int) -> IPDData:
     """The run's test set: ``n_test_samples`` fresh samples at ``test_phase_noise_rad`` from the seed's
-    ``"data/test"`` stream, on the run's device."""
+    ``test_stream`` (``"data/test"``, or another for a retest after a choice), on the run's device."""
     return generate(run.task(run.test_phase_noise_rad), run.n_test_samples,
-                    seeding.generator(seed, "data/test", resolve_device(run.device)))
+                    seeding.generator(seed, run.test_stream, resolve_device(run.device)))
 
 
 def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:

@@ -328,8 +328,8 @@ class KrotovReadoutConfig:
 
     Defaults: n = 4.5 and m = 6 as Krotov & Hopfield's MNIST network; beta = 30 for activities scaled to
     h_max = 1 is only a starting value. It is not tuned: every reported row chooses beta per seed on the
-    validation split from a grid (``benchmarks/check_competing_accuracy.py``'s ``GRIDS``,
-    ``studies/competing_units.py``'s ``CANDIDATES``). (An earlier version had picked 30 on the test split.)
+    validation split from one grid, :data:`spikeloc.studies.competing_units.KROTOV_BETAS`. (An earlier version had
+    picked 30 on the test split.)
     """
 
     power: float = 4.5

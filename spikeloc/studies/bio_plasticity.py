@@ -9,8 +9,8 @@ Preset "rejuvenation": the seed preset's sizes, only none and the two rejuvenati
 gives test accuracy, learning speed (epochs until the validation accuracy reaches 80 % of the kept epoch's) and
 accuracy under fixed weight noise of 0.3 x each layer's weight std (mean over seeded draws). Runs of one seed
 share data, initial weights and evaluation noise, so each condition is compared with "none" on runs paired on
-seed, the independent unit (spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon; verdict better /
-worse at p < 0.05, else "underpowered" with the smallest difference 3 seeds could detect).
+seed, the independent unit (spikeloc.study.stats.paired_comparison: t interval; verdict better / worse where
+the sign-flip test's p, Holm-adjusted over the study's comparisons, is < 0.05, else "underpowered").
 
 Writes to --out: runs.csv, summary.csv (mean, SEM, 95% CI per task and condition), vs_none.csv (the paired
 comparisons) and ablation.png (each metric per condition, mean ± SEM, and the paired differences from none).
@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> None:
     table, summary, out = run_and_summarise(study, args, BY, METRICS + DESCRIPTIVE)
     comparisons = comparisons_with_none(table)
     atomic_write(out / "vs_none.csv", comparisons.to_csv(index=False))
-    print(f"\nEach condition vs none, paired on seed; difference = condition - none; verdict at p < {ALPHA} "
-          "(paired t-test):")
+    print(f"\nEach condition vs none, paired on seed; difference = condition - none; verdict at p_adjusted < {ALPHA} "
+          "(sign-flip test, Holm over the study's comparisons):")
     print(format_comparisons(comparisons, ["task", "mechanism"]))
     save_figure(ablation_figure(table, comparisons), out / "ablation.png")
     print(f"\nfigures and tables written to {out}/")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import math
 from typing import TYPE_CHECKING
 
 from spikeloc.files import atomic_write
@@ -63,14 +64,18 @@ SPIKING = ("spiking", "spiking-first-spike", "spiking-membrane", "spiking-popula
 #: leave layer 2 near chance, 4.5 and 6 below one layer).
 SEED_STACK = dict(layers=2, connection="dale", normalisation="none", activation_power=1.0)
 STACKED = dict(layers=2, connection="identity", normalisation="divisive", activation_power=3.0)
+#: Krotov's beta candidates, chosen per seed on the validation split wherever Krotov's readout is reported
+#: (this study, ``benchmarks/check_competing_stacking.py``,
+#: ``benchmarks/check_competing_accuracy.py``). The order is the tie order: on equal validation accuracy the first
+#: listed wins (:func:`spikeloc.study.selection.choose_on_validation`), so the default 30 first, then 10 and 100.
+KROTOV_BETAS = (30.0, 10.0, 100.0)
 #: Candidates per readout (the first preferred on ties of validation accuracy), chosen per seed on validation.
-BETAS = (30.0, 10.0, 100.0)
-CANDIDATES = {"krotov": dict(krotov_beta=BETAS)}
+CANDIDATES = {"krotov": dict(krotov_beta=KROTOV_BETAS)}
 #: The readouts presets': every readout trained 300 epochs, its Adam learning rate chosen on validation too (the
 #: spiking readouts' lr, Krotov's with each beta), so both readouts get the same budget and choice; at 400 units
 #: also the spiking readouts' time steps (25 or 50).
 LEARNING_RATES = (1e-2, 3e-2)
-LR_CANDIDATES = {"krotov": dict(krotov_beta=BETAS, krotov_lr=LEARNING_RATES),
+LR_CANDIDATES = {"krotov": dict(krotov_beta=KROTOV_BETAS, krotov_lr=LEARNING_RATES),
                  **{name: dict(lr=LEARNING_RATES) for name in SPIKING}}
 READOUT_CANDIDATES = {**LR_CANDIDATES, **{name: dict(lr=LEARNING_RATES, steps=(25, 50)) for name in SPIKING}}
 VARIATIONS = dict(p=(2.0, 4.5), k=(2, 12), delta=(0.0, 0.2))
@@ -116,6 +121,33 @@ def preset_candidates(preset: dict) -> dict:
 def candidate_fields(preset: dict) -> list[str]:
     """The fields chosen on validation in ``preset``."""
     return sorted({name for grid in preset_candidates(preset).values() for name in grid})
+
+
+def readout_protocols(preset: dict, settings: dict) -> pd.DataFrame:
+    """How each readout of ``preset`` is trained and chosen, printed beside its table: the budgets and selections
+    differ. Krotov's readout trains every epoch and keeps its last weights (validation only measured); the spiking
+    readouts stop early on the validation loss and keep the best epoch's weights; the pixel baselines train every
+    epoch and keep the best validation-loss epoch's. Candidates: the settings each runs, the one with the best
+    validation accuracy kept per seed."""
+    import pandas as pd
+
+    from spikeloc.experiments.competing import CompetingRun
+
+    run = CompetingRun(**settings)
+    grids = preset_candidates(preset)
+    kinds = {"krotov": (f"{run.epochs}, all", "last epoch's (validation only measured)"),
+             "spiking": (f"up to {run.epochs}, stop after {run.patience} without a lower validation loss",
+                         "best validation-loss epoch's"),
+             "pixels": (f"{run.epochs}, all", "best validation-loss epoch's")}
+    names = [*READOUTS, *(("pixels-linear", "pixels-mlp") if preset.get("baselines", True) else ())]
+    rows = []
+    for name in names:
+        grid = grids.get(name, {})
+        epochs, kept = kinds["spiking" if name in SPIKING else name.split("-")[0]]
+        count = math.prod(len(values) for values in grid.values())
+        rows.append({"readout_name": name, "epochs": epochs, "weights kept": kept,
+                     "candidates per seed": f"{count}" + (f" ({' x '.join(grid)})" if grid else "")})
+    return pd.DataFrame(rows)
 
 
 def with_candidates(run: CompetingRun, readout: str, candidates: dict) -> list[CompetingRun]:
@@ -262,6 +294,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"\nChosen on validation per seed ({', '.join(chosen_fields)}); test accuracy of the chosen runs:")
     print(readable_summary(chosen_summary[chosen_summary["metric"].isin(["val_acc", "test_acc"])],
                            CONDITION).to_string())
+    print("\nNot the same budget and selection for every readout: how each was trained and chosen")
+    print(readout_protocols(preset, run_settings(args, preset["sizes"])).to_string(index=False))
     paired = comparisons(chosen)
     atomic_write(out / "comparisons.csv", paired.to_csv(index=False))
     print("\nPaired on the seed; difference = other - baseline, test accuracy:")

@@ -23,6 +23,8 @@ from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 
 if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import pandas as pd
+
     from spikeloc.experiments.ipd import IPDRun
 
 PRESETS = {
@@ -53,25 +55,14 @@ def parser() -> Parser:
     return add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/dales-law"))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the study with the command line ``argv`` (default: the program's arguments)."""
-    run(parser().parse_args(argv))
-
-
-def run(args: argparse.Namespace) -> None:
-    """Run (or resume) the study, then write and print its comparisons and figures."""
+def dale_vs_none(table: pd.DataFrame) -> pd.DataFrame:
+    """Each Dale condition (layers, IE ratio) against the unconstrained network per protocol, paired on seed;
+    the study's one comparison table, judged as its family."""
     import pandas as pd
 
-    from spikeloc.experiments.ipd import ipd_study, per_protocol
-    from spikeloc.study.plots import metric_panels, save_figure
-    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+    from spikeloc.study.stats import paired_comparison, with_verdicts
 
-    preset = PRESETS[args.preset]
-    runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
-    study = ipd_study(f"dales-law-{args.preset}", runs, preset["seeds"])
     by = ["phase_offset", "dale_layers", "ie_ratio"]
-    table, summary, out = run_and_summarise(study, args, by, METRICS)
-
     # the unconstrained runs carry the default ie_ratio, which means nothing for them: pair on seed only
     comparisons = []
     for (offset, layers, ie), _ in table[table["dale_layers"] != "none"].groupby(by):
@@ -79,7 +70,27 @@ def run(args: argparse.Namespace) -> None:
                      & ((table["dale_layers"] == "none") | ((table["dale_layers"] == layers) & (table["ie_ratio"] == ie)))]
         comparisons.append(paired_comparison(pair, "dale_layers", "none", layers, ["test_acc"], pair_on=["seed"])
                            .assign(phase_offset=offset, dale_layers=layers, ie_ratio=ie))
-    comparisons = with_verdicts(pd.concat(comparisons))
+    return with_verdicts(pd.concat(comparisons))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.ipd import ipd_study, per_protocol
+    from spikeloc.study.plots import metric_panels, save_figure
+    from spikeloc.study.stats import format_comparisons
+
+    preset = PRESETS[args.preset]
+    runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
+    study = ipd_study(f"dales-law-{args.preset}", runs, preset["seeds"])
+    by = ["phase_offset", "dale_layers", "ie_ratio"]
+    table, summary, out = run_and_summarise(study, args, by, METRICS)
+
+    comparisons = dale_vs_none(table)
     atomic_write(out / "dale_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDale's law vs unconstrained, paired on seed; difference = constrained - unconstrained:")
     print(format_comparisons(comparisons, ["phase_offset", "dale_layers", "ie_ratio"]))

@@ -174,6 +174,33 @@ def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def vs_seed_rule(table: pd.DataFrame) -> pd.DataFrame:
+    """Each rule against the seed's rule per task, size and network, paired on seed (difference = rule - seed's
+    rule); the long-training runs (2000 updates or more) are left out."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison
+
+    comparisons = []
+    labelled = table[table["n_updates"] < 2000].assign(rule_label=lambda t: rule_label(t))
+    for (task, sizes, network), group in labelled.groupby(["task", "hidden_sizes", "network"]):
+        for label in group["rule_label"].unique():
+            if label == "seed_supervised":
+                continue
+            comparisons.append(paired_comparison(group, "rule_label", "seed_supervised", label, ["success_rate"],
+                                                 pair_on=["seed"]).assign(task=task, hidden_sizes=sizes,
+                                                                          network=network, rule_label=label))
+    return pd.concat(comparisons)
+
+
+def comparison_tables(table: pd.DataFrame) -> list[pd.DataFrame]:
+    """The study's two comparison tables, :func:`spiking_vs_rate` and :func:`vs_seed_rule`, judged as one family
+    (Holm over both)."""
+    from spikeloc.study.stats import family_verdicts
+
+    return family_verdicts([spiking_vs_rate(table), vs_seed_rule(table)])
+
+
 def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
     """dw / lr over pre x post at w = 0, for r = +1 and -1, onto hidden and onto output neurons."""
     import numpy as np
@@ -211,12 +238,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run (or resume) the study, then write and print its comparisons and figures."""
-    import pandas as pd
-
     from spikeloc.experiments.hebbian import HebbianRun, evolution_settings, evolve_rules, hebbian_study
     from spikeloc.runtime import configure
     from spikeloc.study.plots import rate_heatmap, save_figure
-    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+    from spikeloc.study.stats import format_comparisons
 
     preset = {**PRESETS[args.preset], "settings": run_settings(args, PRESETS[args.preset]["settings"])}
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
@@ -245,22 +270,12 @@ def run(args: argparse.Namespace) -> None:
     atomic_write(out / "transfer.csv", transfer.to_csv(index=False))
     print("\nEvolved rules, meta-trained on X (rows) and tested on Y (columns): success rate [Wilson 95 %]:")
     print(transfer.to_string(index=False))
-    paired = with_verdicts(spiking_vs_rate(table))
+    paired, comparisons = comparison_tables(table)
     atomic_write(out / "spiking_vs_rate.csv", paired.to_csv(index=False))
-    print("\nSpiking - rate success rate, paired on seed:")
+    print("\nSpiking - rate success rate, paired on seed (p_adjusted: Holm over this table and the next):")
     print(format_comparisons(paired, ["task", "hidden_sizes", "rule", "rule_family", "meta_task", "bias", "clamp",
                                       "spiking_input_rate"]))
 
-    comparisons = []
-    labelled = table[table["n_updates"] < 2000].assign(rule_label=lambda t: rule_label(t))
-    for (task, sizes, network), group in labelled.groupby(["task", "hidden_sizes", "network"]):
-        for label in group["rule_label"].unique():
-            if label == "seed_supervised":
-                continue
-            comparisons.append(paired_comparison(group, "rule_label", "seed_supervised", label, ["success_rate"],
-                                                 pair_on=["seed"]).assign(task=task, hidden_sizes=sizes,
-                                                                          network=network, rule_label=label))
-    comparisons = with_verdicts(pd.concat(comparisons))
     atomic_write(out / "vs_seed_rule.csv", comparisons.to_csv(index=False))
     print("\nEach rule vs the seed's rule per cell, paired on seed; difference = rule - seed's rule:")
     print(format_comparisons(comparisons, ["task", "hidden_sizes", "network", "rule_label"]))

@@ -8,8 +8,8 @@ without noise and with the seed's noise model as written ("seed_model"). Each ru
 training noise and along the robustness curve (the seed's scales 0, 0.05, ..., 0.3, absolute and relative to
 the weight std, several seeded draws per point). Runs of one seed share data, initial weights and evaluation
 noise, so each noise training is compared with "none" on runs paired on seed, the independent unit
-(spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon, verdict "underpowered" with the smallest
-detectable difference where the seeds cannot decide).
+(spikeloc.study.stats.paired_comparison: t interval, verdict from the sign-flip test Holm-adjusted over the
+study's comparisons, "underpowered" where the seeds cannot decide).
 
 Which layer bounds the robustness: every spiking run is also scored with the noise on one layer at a time
 (``kept_<layer>_only``). What raises it (preset "ipd": robust protocol, 5 seeds): variants of the base network

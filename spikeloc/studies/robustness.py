@@ -5,8 +5,8 @@ offset and one noise draw per dataset) and/or the robust protocol (both redrawn 
 same seed and sigma see the same data and the same initial weights whatever their dropout, so dropout is
 compared with no dropout on paired runs. All runs of one seed share its weights, data and draws, so the
 independent unit is the seed: per protocol, the differences are averaged over sigma within each seed and
-tested across seeds (spikeloc.study.stats.paired_comparison: paired t-test and Wilcoxon, verdict
-"underpowered" with the smallest detectable difference where the seeds cannot decide).
+tested across seeds (spikeloc.study.stats.paired_comparison: t interval, verdict from the sign-flip test
+Holm-adjusted over the study's comparisons, "underpowered" where the seeds cannot decide).
 
 Writes to --out: runs.csv (one row per run), summary.csv (mean, SEM, 95% CI per condition),
 dropout_vs_none.csv (the paired comparison), robustness_<protocol>.png (the seed's 4-panel figure) and
@@ -26,6 +26,8 @@ from spikeloc.options import Parser
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 
 if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import pandas as pd
+
     from spikeloc.experiments.ipd import IPDRun
 
 SEED_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -59,6 +61,20 @@ def parser() -> Parser:
     return add_protocol_option(study_parser(__doc__.split("\n")[0], list(PRESETS), "results/robustness"))
 
 
+def dropout_vs_none(table: pd.DataFrame, dropouts: tuple[float, ...]) -> pd.DataFrame:
+    """Each dropout against none per protocol, runs paired on (sigma, seed) and averaged over sigma within each
+    seed; the study's one comparison table, judged as its family."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison, with_verdicts
+
+    return with_verdicts(pd.concat([
+        paired_comparison(runs, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
+                          pair_on=["phase_noise_rad", "seed"]).assign(phase_offset=offset, dropout=p)
+        for offset, runs in table.groupby("phase_offset", sort=False)
+        for p in dropouts if p != 0.0]), LOWER_IS_BETTER)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the study with the command line ``argv`` (default: the program's arguments)."""
     run(parser().parse_args(argv))
@@ -66,11 +82,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run (or resume) the study, then write and print its comparisons and figures."""
-    import pandas as pd
-
     from spikeloc.experiments.ipd import ipd_study, per_protocol
     from spikeloc.study.plots import confusion_grid, metric_panels, save_figure
-    from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
+    from spikeloc.study.stats import format_comparisons
 
     preset = PRESETS[args.preset]
     runs = grid(preset, protocols(args, preset["protocol"]), run_settings(args, preset["sizes"]))
@@ -79,11 +93,7 @@ def run(args: argparse.Namespace) -> None:
     table, summary, out = run_and_summarise(study, args, by, METRICS)
 
     table = table.assign(generalisation_gap=table["train_acc"] - table["test_acc"])
-    comparisons = with_verdicts(pd.concat([
-        paired_comparison(runs, "dropout", 0.0, p, ["test_acc", "test_error_deg", "generalisation_gap"],
-                          pair_on=["phase_noise_rad", "seed"]).assign(phase_offset=offset, dropout=p)
-        for offset, runs in table.groupby("phase_offset", sort=False)
-        for p in preset["dropouts"] if p != 0.0]), LOWER_IS_BETTER)
+    comparisons = dropout_vs_none(table, preset["dropouts"])
     atomic_write(out / "dropout_vs_none.csv", comparisons.to_csv(index=False))
     print("\nDropout vs none per protocol: runs paired on (sigma, seed), averaged over sigma within each seed, "
           "tested across seeds; difference = with dropout - without:")

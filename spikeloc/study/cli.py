@@ -233,7 +233,7 @@ def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """One row per condition, one column per metric, cells 'mean ± SEM' over independent units, and the number of
     independent units (``n_seeds``). Accuracies in percent to one decimal; other metrics (errors in degrees,
     seconds, ratios) to one decimal, or three significant digits when below 1 in magnitude (a ratio of 0.962 is
-    not 1.0)."""
+    not 1.0). Every condition of ``summary`` appears, one whose ``by`` values are missing (NaN) too."""
     import pandas as pd
 
     def number(value: float, percent: bool) -> str:
@@ -244,7 +244,10 @@ def readable_summary(summary: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         sem = "" if pd.isna(row["sem"]) else " ± " + number(row["sem"], percent)
         return number(row["mean"], percent) + sem
 
-    cells = summary.assign(cell=summary.apply(cell, axis=1))
-    wide = cells.pivot_table(index=list(by), columns="metric", values="cell", aggfunc="first", sort=False)
-    counts = summary.groupby(list(by), sort=False)["n_units"].min()
-    return wide[list(dict.fromkeys(summary["metric"]))].assign(**{f"n_{summary['unit'].iloc[0]}s": counts})
+    by = list(by)
+    conditions = list(summary.groupby(by, sort=False, dropna=False))  # pivot_table would drop those with NaN keys
+    units = f"n_{summary['unit'].iloc[0]}s"
+    index = pd.MultiIndex.from_tuples([key for key, _ in conditions], names=by)
+    wide = pd.DataFrame([{**dict(zip(rows["metric"], rows.apply(cell, axis=1))), units: rows["n_units"].min()}
+                         for _, rows in conditions], index=index if len(by) > 1 else index.get_level_values(0))
+    return wide[[*dict.fromkeys(summary["metric"]), units]]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import itertools
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ import torch
 
 from spikeloc.experiments import competing
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: 100 units learned for 2 epochs: features that a readout separates well in a few epochs
 SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)

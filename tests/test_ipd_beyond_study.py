@@ -4,8 +4,7 @@ stimuli of its own (issue 30)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
+import importlib
 
 import pandas as pd
 import pytest
@@ -14,15 +13,11 @@ import torch
 from spikeloc.experiments import ipd
 from spikeloc.experiments.ipd import IPDRun
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def module():
-    spec = importlib.util.spec_from_file_location("study_ipd_beyond_choice", ROOT / "studies" / "ipd_beyond.py")
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+    return importlib.import_module("spikeloc.studies.ipd_beyond")
 
 
 def runs_table(test_acc: list[float]) -> pd.DataFrame:

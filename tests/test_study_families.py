@@ -4,7 +4,7 @@ runs, without training."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import itertools
 from pathlib import Path
 
@@ -19,10 +19,8 @@ SEEDS = range(6)
 
 
 def study(name: str):
-    spec = importlib.util.spec_from_file_location(f"family_{name}", ROOT / "studies" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A study's module (spikeloc.studies)."""
+    return importlib.import_module(f"spikeloc.studies.{name}")
 
 
 def runs(conditions: list[dict], metrics: list[str], seed: int = 0) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import importlib.util
 import io
 import re
@@ -281,16 +282,27 @@ def spikeloc_parser() -> argparse.ArgumentParser:
     return parser_built_by(lambda: cli.main([]))
 
 
+@functools.cache
+def study_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of ``spikeloc study NAME``: the study module's own (``spikeloc.studies.NAME.parser()``)."""
+    from spikeloc import studies
+
+    assert name in studies.NAMES, f"no study {name!r}"
+    return importlib.import_module(f"spikeloc.studies.{name}").parser()
+
+
 PYTHON_M = ["python", "-m", "spikeloc"]
 
 
 def parser_for(words: list[str]) -> tuple[argparse.ArgumentParser, list[str]] | None:
     """The parser of the program a command names and the arguments it gets, or None for a command of another
     program. A study or benchmark script that does not exist is an AssertionError."""
+    if words[:3] == PYTHON_M:
+        words = ["spikeloc", *words[3:]]
+    if words[:2] == ["spikeloc", "study"] and len(words) > 2 and not words[2].startswith("-"):
+        return study_parser(words[2]), words[3:]  # the study's own options, not the REMAINDER that carries them
     if words[0] == "spikeloc":
         return spikeloc_parser(), words[1:]
-    if words[:3] == PYTHON_M:
-        return spikeloc_parser(), words[3:]
     if words[0] in ("python", "python3") and len(words) > 1 and words[1].startswith(("studies/", "benchmarks/")):
         script = REPOSITORY / words[1]
         assert script.is_file(), f"{words[1]} does not exist"
@@ -327,6 +339,11 @@ def command_problems(command: Command, extra: list[str] = ()) -> list[str]:
             scripts = sorted(REPOSITORY.glob(PLACEHOLDER.sub("*", words[1])))  # studies/NAME.py: every study
             expanded = [[words[0], str(script.relative_to(REPOSITORY)), *words[2:]] for script in scripts]
             assert expanded, f"{command.where}: no file matches {words[1]}"
+        elif "study" in words[:4] and words[words.index("study") + 1:][:1] == ["NAME"]:  # spikeloc study NAME: each
+            from spikeloc import studies
+
+            at = words.index("study") + 1
+            expanded = [[*words[:at], name, *words[at + 1:]] for name in studies.NAMES]
         else:
             expanded = [words]
         for concrete in expanded:
@@ -339,8 +356,8 @@ def command_problems(command: Command, extra: list[str] = ()) -> list[str]:
                 if found is None:
                     continue
                 parser, arguments = found
-                if extra:  # --help would end the parse before the extra arguments are refused
-                    arguments = [word for word in arguments if word not in ("--help", "-h")]
+                if extra:  # --help or --version would end the parse before the extra arguments are refused
+                    arguments = [word for word in arguments if word not in ("--help", "-h", "--version")]
                 for word in arguments:
                     if FILE_WORD.match(word) and not Path(word).is_absolute():
                         Path(word).parent.mkdir(parents=True, exist_ok=True)
@@ -404,6 +421,12 @@ def test_the_checker_on_examples(scratch):
     assert "unrecognized arguments: --encodings rate" in bad
     assert problems("python studies/robustness.py --preset quik")      # not a choice
     assert problems("python studies/no_such_study.py --preset quick")
+    assert problems("spikeloc study robustness --preset quick [--out DIR]") == []
+    assert problems("spikeloc study robustness --preset quik")          # the study's parser, not REMAINDER
+    assert problems("python -m spikeloc study dales_law --no-such-option")
+    assert problems("spikeloc study no_such_study --preset quick")
+    assert problems("spikeloc study NAME --preset quick [--out DIR]") == []
+    assert len(problems("spikeloc study NAME --preset quik")) == 7  # every study's parser refuses it
     assert problems("python benchmarks/bench_epoch.py --repeats many")  # not an integer
     assert problems("make no-such-target")
     assert synopsis_variants("spikeloc a [--x X|Y] [--y [--z N]] b|c".split()) == [

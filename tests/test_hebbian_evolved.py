@@ -267,8 +267,8 @@ def test_bad_settings_name_the_field(make, field):
 
 @pytest.mark.slow
 def test_contrastive_with_bias_solves_xor_in_spiking_networks():
-    """The aim: XOR [10] >= 0.99 and [10, 10] >= 0.95, spiking, constant input drive (100 replications, a seed
-    other than the two lr 0.03 was picked on)."""
+    """The aim: XOR [10] >= 0.99 and [10, 10] >= 0.95, spiking, constant input drive (100 replications of seed
+    2; lr 0.03 was chosen on seeds 10 and 11, test_hebbian_study.py)."""
     for sizes, aim in (((10,), 0.99), ((10, 10), 0.95)):
         run = HebbianRun(task="xor", rule="contrastive", hidden_sizes=sizes, network="spiking", bias=True,
                          input_rate=1.0, lr=0.03)

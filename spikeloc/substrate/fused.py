@@ -6,12 +6,14 @@ firing-threshold scale (a current of 1 added to a resting membrane reaches the d
 per-step decay ``beta = exp(-dt / tau)`` (time step ``dt`` and membrane time constant ``tau`` in the same
 unit, e.g. seconds) lies in [0, 1].
 
-:func:`lif_spikes` -- spiking LIF layer, equal to ``snn.Leaky(beta, threshold, reset_mechanism="zero",
+:func:`lif_spikes` -- spiking LIF layer, equal to ``snn.Leaky(beta, threshold, reset_mechanism=reset,
 spike_grad=surrogate.sigmoid(slope))`` (default ``reset_delay=True``) stepped over time from ``u = 0``::
 
     u_{-1} = 0
     r_t    = H(u_{t-1} - threshold)                  reset signal, detached (no gradient)
-    u_t    = beta * ((1 - r_t) * u_{t-1}) + I_t      snnTorch's order of float operations
+    u_t    = beta * ((1 - r_t) * u_{t-1}) + I_t      reset "zero"; snnTorch's order of float operations
+    u_t    = (beta * u_{t-1} + I_t) - r_t * threshold    reset "subtract" (snnTorch's default)
+    u_t    = beta * u_{t-1} + I_t                    reset "none"
     s_t    = H(u_t - threshold)                      spike; H(x) = 1 if x > 0 else 0 (strict)
 
 with the sigmoid surrogate derivative used in place of H' in the backward pass::
@@ -22,16 +24,18 @@ with the sigmoid surrogate derivative used in place of H' in the backward pass::
 where snnTorch's formula returns inf/inf = nan, i.e. for k x < -88 in float32, and equal elsewhere). The
 backward pass runs in reverse time::
 
-    g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * (1 - r_{t+1}) * g_u_{t+1}      (r_{t+1} = s_t)
+    g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * m_{t+1} * g_u_{t+1}
     g_I_t = g_u_t
 
-where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is returned and used.
+where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is returned and used, and the mask
+``m_{t+1} = du_{t+1} / (beta du_t)`` is ``1 - r_{t+1}`` (``r_{t+1} = s_t``) for reset "zero" and 1 for
+"subtract" and "none": their reset term ``r_{t+1} * threshold`` is detached and does not scale ``u_t``.
 
 ``beta`` is one float for every neuron, or a tensor per neuron: shape ``(N,)`` (one per unit) or ``(M, N)``
 (one per unit of each of the M slices along the currents' first axis, e.g. per ensemble member). A tensor
 ``beta`` that requires grad gets its gradient from the same reverse-time pass::
 
-    dL/dbeta_n = sum_{t >= 1} g_u_t * (1 - r_t) * u_{t-1}        summed over all rows (batch) that share beta_n
+    dL/dbeta_n = sum_{t >= 1} g_u_t * m_t * u_{t-1}        summed over all rows (batch) that share beta_n
 
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
@@ -68,8 +72,10 @@ import math
 import torch
 
 from spikeloc.substrate.kernels import numba_cpu, torch_loop
+from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE
@@ -100,28 +106,28 @@ class _LIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem, rows_per_beta):
-        spk, mem = _kernels(backend).forward(cur, beta, threshold, keep_mem, rows_per_beta)
+    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem, rows_per_beta, reset):
+        spk, mem = _kernels(backend).forward(cur, beta, threshold, keep_mem, rows_per_beta, reset)
         per_neuron = isinstance(beta, torch.Tensor)
         ctx.save_for_backward(mem if backend == "torch" else cur, *((beta,) if per_neuron else ()))
-        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_beta)
+        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_beta, reset)
         ctx.set_materialize_grads(False)  # an unused membrane output costs nothing
         return (spk, mem) if keep_mem else spk
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spk, grad_mem=None):
-        beta, threshold, slope, backend, rows_per_beta = ctx.constants
+        beta, threshold, slope, backend, rows_per_beta, reset = ctx.constants
         saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
-            return None, None, None, None, None, None, None
+            return (None,) * 8
         beta = per_neuron_beta[0] if per_neuron_beta else beta
         want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
         grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
         grad_mem = None if grad_mem is None else grad_mem.contiguous()
         grad_cur, grad_beta = _kernels(backend).backward(saved, grad_spk, grad_mem, beta, threshold, slope,
-                                                         rows_per_beta, want_grad_beta)
-        return grad_cur, grad_beta, None, None, None, None, None
+                                                         rows_per_beta, want_grad_beta, reset)
+        return grad_cur, grad_beta, None, None, None, None, None, None
 
 
 def _resolve_backend(backend: str, currents: torch.Tensor) -> str:
@@ -190,15 +196,18 @@ def _per_neuron_beta(beta, currents: torch.Tensor):
 
 
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
-               return_membrane: bool = False, backend: str = "auto"):
-    """Spikes of a layer of LIF neurons (reset to zero) driven by ``currents``, over time axis -2.
+               return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
+    """Spikes of a layer of LIF neurons driven by ``currents``, over time axis -2.
 
-    Equal to ``snn.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero",
+    Equal to ``snn.Leaky(beta=beta, threshold=threshold, reset_mechanism=reset,
     spike_grad=snntorch.surrogate.sigmoid(slope=slope))`` stepped over ``t`` from a zero membrane, forward
     (bit for bit in float32: the same float operations in the same order) and backward (to float rounding:
     the surrogate is evaluated in an overflow-free form, see the module docstring)::
 
-        r_t = H(u_{t-1} - threshold)  (detached),  u_t = beta * ((1 - r_t) * u_{t-1}) + I_t,  u_{-1} = 0
+        r_t = H(u_{t-1} - threshold)  (detached),  u_{-1} = 0
+        u_t = beta * ((1 - r_t) * u_{t-1}) + I_t        reset "zero"
+        u_t = (beta * u_{t-1} + I_t) - r_t * threshold   reset "subtract"
+        u_t = beta * u_{t-1} + I_t                       reset "none"
         s_t = H(u_t - threshold),  ds_t/du_t := k e / (1 + e)^2,  e = exp(-k |u_t - threshold|),  k = slope
 
     Args:
@@ -216,11 +225,14 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
             (as snnTorch's returned ``mem``: the reset stays detached).
         backend: ``"auto"`` (numba on CPU, Triton on CUDA, for float32/float64 where installed; else
             torch), ``"numba"``, ``"triton"`` or ``"torch"``.
+        reset: ``"zero"`` (the membrane restarts from 0 after a spike), ``"subtract"`` (snnTorch's default: the
+            threshold is subtracted, the overshoot kept) or ``"none"`` (no reset), one step after the spike.
 
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
     _check_currents(currents)
+    require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
     threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
     if not math.isfinite(threshold):
@@ -233,7 +245,8 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta)
+        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
+                                 RESETS.index(reset))
         spk, mem = out if return_membrane else (out, None)
         spk = spk.view(currents.shape)
         mem = None if mem is None else mem.view(currents.shape)

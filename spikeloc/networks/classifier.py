@@ -27,7 +27,8 @@ with the highest final membrane (then the first of those). The final membrane ne
 :meth:`SpikingClassifier.predict` takes either.
 
 The final membrane of a spiking output neuron is its membrane after the last step T, *after* the reset of a
-spike at T: ``u_T (1 - s_T)`` (:mod:`spikeloc.substrate.neurons`: a spike at T resets at T + 1), in units
+spike at T: ``u_T (1 - s_T)`` (reset zero; ``u_T - s_T threshold`` for subtract, ``u_T`` for none;
+:mod:`spikeloc.substrate.neurons`: a spike at T resets at T + 1), in units
 of the threshold; a class's is the mean over its ``population`` neurons; a membrane readout's is ``v_T``. It is
 the charge accumulated towards the next spike, the part of the drive below one spike that the count drops: an
 integrate-and-fire neuron without leak, reset to zero and driven by currents ``I_t`` that never overshoot the
@@ -67,7 +68,8 @@ from spikeloc.substrate.neurons import (
     draw_time_constants,
 )
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
-from spikeloc.validation import require, require_choice
+from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.validation import added_field, require, require_choice
 
 READOUTS = ("membrane", "spikes")
 TIE_BREAKS = ("first", "first_spike", "membrane")
@@ -93,7 +95,9 @@ class ClassifierConfig:
     ``"fixed"`` or ``learn_tau`` is set: then every neuron of the LIF layers and the readout has its own tau,
     drawn with mean ``tau_s`` and spread ``tau_spread`` (gamma: coefficient of variation; uniform: relative
     half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
-    ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``.
+    ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``. ``reset`` is the
+    spiking neurons' reset mechanism (hidden layers and a spiking readout): ``"zero"`` (the seed's),
+    ``"subtract"`` (snnTorch's default) or ``"none"``.
     """
 
     n_inputs: int = 200
@@ -113,6 +117,7 @@ class ClassifierConfig:
     max_delay_steps: int = 10
     population: int = 1
     tie_break: str = "first"
+    reset: str = added_field("zero")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -123,7 +128,7 @@ class ClassifierConfig:
         require_choice(self.readout, "readout", READOUTS)
         require_choice(self.backend, "backend", BACKENDS)
         require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
-        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold and surrogate_slope
+        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold, surrogate_slope and reset
         check_tau_distribution(self.tau_distribution, self.tau_spread)
         require(not self.per_neuron_tau or self.backend == "fused", "backend", self.backend,
                 "'fused' for per-neuron time constants (tau_distribution / learn_tau)")
@@ -144,7 +149,7 @@ class ClassifierConfig:
     @property
     def lif(self) -> LIFParameters:
         """Neuron constants of the hidden layers and the readout."""
-        return LIFParameters(self.tau_s, self.dt_s, self.threshold, self.surrogate_slope)
+        return LIFParameters(self.tau_s, self.dt_s, self.threshold, self.surrogate_slope, self.reset)
 
     @property
     def synapse_names(self) -> tuple[str, ...]:
@@ -289,7 +294,8 @@ class SpikingClassifier(nn.Module):
             membrane = output[..., -1, :]
         else:
             output, membranes = self.readout(currents, return_membrane=True)
-            membrane = pool_population(membranes[..., -1, :] * (1 - output[..., -1, :]), self.config.population)
+            membrane = pool_population(_after_reset(membranes[..., -1, :], output[..., -1, :], self.config),
+                                       self.config.population)
         output = pool_population(output, self.config.population)
         if single:
             return ReadoutTrace(output[0], None if membrane is None else membrane[0])
@@ -341,6 +347,14 @@ def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: 
     taus = [draw_time_constants(config.tau_distribution, config.tau_s, config.tau_spread, (units,),
                                 seeding.generator(m.seed, f"tau/{layer}")) for m in members]
     return TimeConstants(torch.stack(taus), config.dt_s, learn=config.learn_tau)
+
+
+def _after_reset(membrane: torch.Tensor, spikes: torch.Tensor, config: ClassifierConfig) -> torch.Tensor:
+    """The membrane after the reset that ``spikes`` cause: ``u (1 - s)`` (reset zero), ``u - s threshold``
+    (subtract) or ``u`` (none)."""
+    if config.reset == "zero":
+        return membrane * (1 - spikes)
+    return membrane - spikes * config.threshold if config.reset == "subtract" else membrane
 
 
 def _drop(spikes: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:

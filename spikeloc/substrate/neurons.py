@@ -4,10 +4,13 @@ Conventions for the whole package: tensors are batch-major, time on axis -2: ``(
 e.g. ``(batch, T, units)`` or ``(members, batch, T, units)`` for an ensemble. Membranes are in units of
 the firing threshold's scale (dimensionless); time constants in seconds.
 
-The hidden LIF neuron is snnTorch's ``snn.Leaky`` with reset to zero (its default one-step reset delay):
+The hidden LIF neuron is snnTorch's ``snn.Leaky`` (its default one-step reset delay), reset to zero unless
+:attr:`LIFParameters.reset` says ``"subtract"`` (snnTorch's default) or ``"none"``:
 
     r_t   = H(u_{t-1} - threshold)                (reset signal, no gradient)
-    u_t   = beta * (1 - r_t) * u_{t-1} + I_t,      beta = exp(-dt_s / tau_s),  u_{-1} = 0
+    u_t   = beta * (1 - r_t) * u_{t-1} + I_t,      beta = exp(-dt_s / tau_s),  u_{-1} = 0     (reset "zero")
+    u_t   = beta * u_{t-1} + I_t - r_t * threshold                                      (reset "subtract")
+    u_t   = beta * u_{t-1} + I_t                                                        (reset "none")
     s_t   = H(u_t - threshold)                    (spike; H(x) = 1 if x > 0)
 
 with the sigmoid surrogate ds/du = k exp(-k x) / (1 + exp(-k x))^2, x = u - threshold, slope k
@@ -35,6 +38,7 @@ from torch import nn
 
 from spikeloc.substrate import fused
 from spikeloc.substrate.kernels import step
+from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require, require_choice
 
 BACKENDS = ("fused", "snntorch")
@@ -102,18 +106,21 @@ class TimeConstants(nn.Module):
 
 @dataclass(frozen=True)
 class LIFParameters:
-    """LIF constants: membrane time constant and step (seconds), threshold, surrogate slope."""
+    """LIF constants: membrane time constant and step (seconds), threshold, surrogate slope, reset mechanism
+    (one of :data:`RESETS`: ``"zero"``, ``"subtract"``, ``"none"``; see the module docstring)."""
 
     tau_s: float = 5e-3
     dt_s: float = 1e-3
     threshold: float = 1.0
     surrogate_slope: float = 5.0
+    reset: str = "zero"
 
     def __post_init__(self) -> None:
         require(self.tau_s > 0, "tau_s", self.tau_s, "> 0 s")
         require(self.dt_s > 0, "dt_s", self.dt_s, "> 0 s")
         require(self.threshold > 0, "threshold", self.threshold, "> 0")
         require(self.surrogate_slope > 0, "surrogate_slope", self.surrogate_slope, "> 0")
+        require_choice(self.reset, "reset", RESETS)
 
     @property
     def beta(self) -> float:
@@ -153,11 +160,14 @@ def lif_step(current: torch.Tensor, membrane: torch.Tensor,
              params: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF step, state in, state out: ``(spike_t, u_t)`` from ``I_t`` and ``u_{t-1}``.
 
-    Exactly ``snn.Leaky(reset_mechanism="zero")``'s arithmetic, with the sigmoid surrogate gradient
+    Exactly ``snn.Leaky(reset_mechanism=params.reset)``'s arithmetic, with the sigmoid surrogate gradient
     (:func:`sigmoid_surrogate`: snnTorch's, without its overflow to NaN far below threshold).
     """
     reset = (membrane > params.threshold).to(membrane.dtype)
-    membrane = params.beta * ((1 - reset) * membrane) + current
+    if params.reset == "zero":
+        membrane = params.beta * ((1 - reset) * membrane) + current
+    else:
+        membrane = params.beta * membrane + current - (reset * params.threshold if params.reset == "subtract" else 0)
     spike = sigmoid_surrogate(params.surrogate_slope)(membrane - params.threshold)
     return spike, membrane
 
@@ -202,14 +212,14 @@ class LIFLayer(_Neurons):
     def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
         super().__init__(params, backend, time_constants)
         if backend == "snntorch":
-            self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
+            self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism=params.reset,
                                     spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
     def forward(self, currents: torch.Tensor,
                 return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.backend == "fused":
             return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope,
-                                    return_membrane=return_membrane)
+                                    return_membrane=return_membrane, reset=self.params.reset)
         spikes, membranes = step_snntorch_neuron(self.neuron, currents)
         return (spikes, membranes) if return_membrane else spikes
 

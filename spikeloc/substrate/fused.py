@@ -75,7 +75,7 @@ from spikeloc.substrate.kernels import numba_cpu, torch_loop
 from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "synaptic_current", "synaptic_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE
@@ -251,6 +251,46 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
         spk = spk.view(currents.shape)
         mem = None if mem is None else mem.view(currents.shape)
     return (spk, mem) if return_membrane else spk
+
+
+def synaptic_current(currents: torch.Tensor, alpha, *, backend: str = "auto") -> torch.Tensor:
+    """The synaptic current of a current-based LIF neuron, ``i_t = alpha * i_{t-1} + I_t``, ``i_{-1} = 0``, step by
+    step in snnTorch's order of float operations (so float32 results equal ``snn.Synaptic``'s bit for bit,
+    which :func:`leaky_integrate`'s parallel filter does not).
+
+    It is the LIF step with reset ``"none"`` (:mod:`spikeloc.substrate.kernels.step`) and a threshold no
+    membrane reaches (the largest finite float): :func:`lif_spikes`'s membrane, forward and backward (every
+    backend, per-neuron ``alpha`` with its gradient), its spikes all zero and unused.
+
+    Args:
+        currents: ``(..., T, N)`` input currents; gradients flow to it.
+        alpha: synaptic decay per step ``exp(-dt / tau_syn)`` in [0, 1]: a float, or per neuron ``(N,)`` /
+            ``(M, N)`` as :func:`lif_spikes`'s beta (differentiable).
+        backend: as :func:`lif_spikes`.
+    """
+    _check_currents(currents)
+    never = torch.finfo(currents.dtype).max
+    return lif_spikes(currents, alpha, never, 1.0, return_membrane=True, backend=backend, reset="none")[1]
+
+
+def synaptic_spikes(currents: torch.Tensor, alpha, beta, threshold: float = 1.0, slope: float = 5.0, *,
+                    return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
+    """Spikes of current-based LIF neurons (snnTorch's ``snn.Synaptic``): the input filtered into a synaptic
+    current ``i_t = alpha i_{t-1} + I_t`` (:func:`synaptic_current`), which drives :func:`lif_spikes`::
+
+        i_t = alpha * i_{t-1} + I_t,   u_t = step(u_{t-1}, i_t) with ``reset`` (as lif_spikes),   s_t = H(u_t - thr)
+
+    The synaptic current is never reset. With ``reset="subtract"`` (snnTorch's default) or ``"none"`` this is
+    ``snn.Synaptic`` bit for bit in float32 (spikes and membranes). With ``"zero"`` the membrane resets as
+    :func:`lif_spikes`'s (``u_t = beta (1 - r_t) u_{t-1} + i_t``: the step's current still charges it), which is
+    *not* what ``snn.Synaptic(reset_mechanism="zero")`` does: snnTorch sets ``u_t = 0`` at a reset step,
+    dropping that step's current too.
+
+    ``alpha`` and ``beta``: floats or per-neuron tensors (shapes as :func:`lif_spikes`'s beta), differentiable.
+    Returns spikes, or ``(spikes, membrane)`` with ``return_membrane``.
+    """
+    return lif_spikes(synaptic_current(currents, alpha, backend=backend), beta, threshold, slope,
+                      return_membrane=return_membrane, backend=backend, reset=reset)
 
 
 @functools.lru_cache(maxsize=32)

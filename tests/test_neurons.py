@@ -100,3 +100,62 @@ def test_synaptic_backends_agree_float32():
         grads.append((x.grad, a.grad, b.grad))
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=2e-5, atol=2e-6)
     torch.testing.assert_close(grads[0][1:], grads[1][1:], rtol=1e-4, atol=1e-3)
+
+
+def strong(network):
+    """Every synapse layer's weights scaled by 4 (the default init is too weak for every layer to spike)."""
+    with torch.no_grad():
+        for synapses in network.synapses:
+            synapses.raw_weight.mul_(4)
+    return network
+
+
+def test_synaptic_network_equals_snntorch_stepped_synaptic():
+    """ClassifierConfig(neuron="synaptic"): the fused network's output equals the one whose hidden layers step
+    snn.Synaptic, and differs from the leaky network."""
+    import dataclasses
+
+    from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+
+    config = ClassifierConfig(n_inputs=20, hidden=(12, 9), n_classes=5, readout="spikes", reset="subtract",
+                              neuron="synaptic", tau_syn_s=3e-3)
+    x = (torch.rand(2, 3, 50, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    members = [Member(0), Member(1)]
+    nets = [strong(SpikingClassifier(dataclasses.replace(config, backend=b), members)) for b in ("fused", "snntorch")]
+    leaky = strong(SpikingClassifier(dataclasses.replace(config, neuron="leaky"), members))
+    with torch.no_grad():
+        fused, stepped = nets[0](x), nets[1](x)
+        assert fused.sum() > 0 and torch.equal(fused, stepped)
+        assert not torch.equal(fused, leaky(x))
+
+
+def test_synaptic_network_learns_per_neuron_alpha_saves_and_restricts(tmp_path):
+    from spikeloc.networks import nir as exchange
+    from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+    from spikeloc.networks.saved import load, save
+
+    config = ClassifierConfig(n_inputs=20, hidden=(10,), n_classes=4, neuron="synaptic", tau_distribution="gamma",
+                              tau_spread=0.5, learn_tau=True)
+    net = strong(SpikingClassifier(config, [Member(0), Member(1)]))
+    layer = net.hidden_layers[0]
+    assert not torch.equal(layer.synaptic_time_constants.log_tau, layer.time_constants.log_tau)
+    x = (torch.rand(2, 3, 40, 20, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    net(x).sum().backward()
+    assert (layer.synaptic_time_constants.log_tau.grad != 0).any()
+    net.eval()
+    save(net, tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt").network
+    with torch.no_grad():
+        assert loaded.config.neuron == "synaptic" and torch.equal(loaded(x), net(x))
+        assert torch.equal(net.restrict([1])(x[1:]), net(x)[1:])
+    with pytest.raises(ValueError, match="neuron = 'synaptic' is invalid: must be 'leaky' for NIR export"):
+        exchange.to_nir(net)
+
+
+@pytest.mark.parametrize("field, settings", [("neuron", dict(neuron="alif")), ("tau_syn_s", dict(tau_syn_s=0.0)),
+                                             ("reset", dict(neuron="synaptic", backend="snntorch"))])
+def test_bad_neuron_settings_name_the_field(field, settings):
+    from spikeloc.networks.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match=f"^{field} = "):
+        ClassifierConfig(**settings)

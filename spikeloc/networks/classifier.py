@@ -60,9 +60,11 @@ from spikeloc import seeding
 from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
 from spikeloc.substrate.neurons import (
     BACKENDS,
+    NEURONS,
     LeakyReadout,
     LIFLayer,
     LIFParameters,
+    SynapticLayer,
     TimeConstants,
     check_tau_distribution,
     draw_time_constants,
@@ -97,7 +99,10 @@ class ClassifierConfig:
     half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
     ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``. ``reset`` is the
     spiking neurons' reset mechanism (hidden layers and a spiking readout): ``"zero"`` (the seed's),
-    ``"subtract"`` (snnTorch's default) or ``"none"``.
+    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind: ``"leaky"``
+    (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current with time
+    constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
+    ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind (``readout``).
     """
 
     n_inputs: int = 200
@@ -118,6 +123,8 @@ class ClassifierConfig:
     population: int = 1
     tie_break: str = "first"
     reset: str = added_field("zero")
+    neuron: str = added_field("leaky")
+    tau_syn_s: float = added_field(5e-3)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -140,6 +147,11 @@ class ClassifierConfig:
         require(self.population == 1 or self.readout == "spikes", "population", self.population,
                 "1 with the membrane readout (a population needs the spiking readout)")
         require_choice(self.tie_break, "tie_break", TIE_BREAKS)
+        require_choice(self.neuron, "neuron", NEURONS)
+        require(self.tau_syn_s > 0, "tau_syn_s", self.tau_syn_s, "> 0 s")
+        require(not (self.neuron == "synaptic" and self.backend == "snntorch" and self.reset == "zero"), "reset",
+                self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
+                "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -242,9 +254,8 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(
-            LIFLayer(config.lif, config.backend, _time_constants(config, members, f"layer_{i}", units))
-            for i, units in enumerate(config.hidden, start=1))
+        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units)
+                                           for i, units in enumerate(config.hidden, start=1))
         readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
         self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
                         else LIFLayer(config.lif, config.backend, readout_taus))
@@ -331,21 +342,32 @@ class SpikingClassifier(nn.Module):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
             for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
-                if theirs.time_constants is not None:
-                    mine.time_constants.log_tau.copy_(theirs.time_constants.log_tau[index])
+                for name in ("time_constants", "synaptic_time_constants"):
+                    if getattr(theirs, name, None) is not None:
+                        getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
             if self.input_delays is not None:
                 network.input_delays.delays_steps.copy_(self.input_delays.delays_steps[index])
         return network
 
 
-def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str,
-                    units: int) -> TimeConstants | None:
-    """Per-neuron time constants of one layer, each member's from its stream ``"tau/<layer>"``; None when
-    every neuron uses ``config.tau_s``."""
+def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int) -> nn.Module:
+    """Hidden layer ``layer`` of ``config.neuron``'s kind, its per-neuron time constants drawn per member."""
+    taus = _time_constants(config, members, layer, units)
+    if config.neuron == "synaptic":
+        synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
+        return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
+    return LIFLayer(config.lif, config.backend, taus)
+
+
+def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,
+                    stream: str = "tau", mean_s: float | None = None) -> TimeConstants | None:
+    """Per-neuron time constants (mean ``mean_s``, default ``config.tau_s``) of one layer, each member's from
+    its stream ``"<stream>/<layer>"``; None when every neuron uses the one mean."""
     if not config.per_neuron_tau:
         return None
-    taus = [draw_time_constants(config.tau_distribution, config.tau_s, config.tau_spread, (units,),
-                                seeding.generator(m.seed, f"tau/{layer}")) for m in members]
+    mean_s = config.tau_s if mean_s is None else mean_s
+    taus = [draw_time_constants(config.tau_distribution, mean_s, config.tau_spread, (units,),
+                                seeding.generator(m.seed, f"{stream}/{layer}")) for m in members]
     return TimeConstants(torch.stack(taus), config.dt_s, learn=config.learn_tau)
 
 

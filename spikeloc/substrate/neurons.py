@@ -42,6 +42,8 @@ from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require, require_choice
 
 BACKENDS = ("fused", "snntorch")
+#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`) and ``Synaptic`` (:class:`SynapticLayer`).
+NEURONS = ("leaky", "synaptic")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
 TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
 
@@ -172,14 +174,16 @@ def lif_step(current: torch.Tensor, membrane: torch.Tensor,
     return spike, membrane
 
 
-def step_snntorch_neuron(neuron: snn.Leaky, currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step an snnTorch neuron over axis -2 from a zero membrane; returns (spikes, membranes)."""
-    membrane = torch.zeros_like(currents[..., 0, :])
+def step_snntorch_neuron(neuron: snn.Leaky | snn.Synaptic,
+                         currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step an snnTorch neuron (``Leaky``, or ``Synaptic`` with its synaptic current) over axis -2 from a zero
+    state; returns (spikes, membranes)."""
+    states = (torch.zeros_like(currents[..., 0, :]),) * (2 if isinstance(neuron, snn.Synaptic) else 1)
     spikes, membranes = [], []
     for t in range(currents.shape[-2]):
-        spike, membrane = neuron(currents[..., t, :], membrane)
+        spike, *states = neuron(currents[..., t, :], *states)
         spikes.append(spike)
-        membranes.append(membrane)
+        membranes.append(states[-1])
     return torch.stack(spikes, dim=-2), torch.stack(membranes, dim=-2)
 
 
@@ -220,6 +224,48 @@ class LIFLayer(_Neurons):
         if self.backend == "fused":
             return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope,
                                     return_membrane=return_membrane, reset=self.params.reset)
+        spikes, membranes = step_snntorch_neuron(self.neuron, currents)
+        return (spikes, membranes) if return_membrane else spikes
+
+
+class SynapticLayer(_Neurons):
+    """A layer of current-based LIF neurons (snnTorch's ``snn.Synaptic``): the input currents are filtered into a
+    synaptic current ``i_t = alpha i_{t-1} + I_t`` (``alpha = exp(-dt_s / tau_syn_s)``, never reset), which
+    drives the membrane of :class:`LIFLayer` (:func:`spikeloc.substrate.fused.synaptic_spikes`).
+
+    ``synaptic_time_constants`` (fused backend only): one synaptic tau per neuron of each member, as
+    ``time_constants`` for the membrane. The ``"snntorch"`` backend steps ``snn.Synaptic``; it needs reset
+    ``"subtract"`` or ``"none"`` (``snn.Synaptic``'s ``"zero"`` also drops the reset step's current, unlike the
+    fused neuron, which resets as ``Leaky``)."""
+
+    def __init__(self, params: LIFParameters, tau_syn_s: float, backend: str = "fused",
+                 time_constants: TimeConstants | None = None, synaptic_time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(tau_syn_s > 0, "tau_syn_s", tau_syn_s, "> 0 s")
+        require(synaptic_time_constants is None or backend == "fused", "backend", backend,
+                "'fused' for per-neuron synaptic time constants")
+        self.tau_syn_s = tau_syn_s
+        self.synaptic_time_constants = synaptic_time_constants
+        if backend == "snntorch":
+            require(params.reset != "zero", "reset", params.reset,
+                    "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's 'zero' "
+                    "reset differs from Leaky's; the fused backend resets as Leaky)")
+            self.neuron = snn.Synaptic(alpha=self.alpha(), beta=params.beta, threshold=params.threshold,
+                                       reset_mechanism=params.reset,
+                                       spike_grad=sigmoid_surrogate(params.surrogate_slope))
+
+    def alpha(self) -> float | torch.Tensor:
+        """The synaptic current's decay per step: a float, or the per-neuron (members, units) tensor."""
+        if self.synaptic_time_constants is None:
+            return math.exp(-self.params.dt_s / self.tau_syn_s)
+        return self.synaptic_time_constants.beta()
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.backend == "fused":
+            return fused.synaptic_spikes(currents, self.alpha(), self.beta(), self.params.threshold,
+                                         self.params.surrogate_slope, return_membrane=return_membrane,
+                                         reset=self.params.reset)
         spikes, membranes = step_snntorch_neuron(self.neuron, currents)
         return (spikes, membranes) if return_membrane else spikes
 

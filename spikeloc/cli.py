@@ -46,6 +46,7 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
                          help="Dale's law on these synapses only (implies --dales-law)")
     network.add_argument("--ie-ratio", type=number(), default=0.5, help="inhibitory fraction of presynaptic units")
     network.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    _neuron_options(network)
     stimuli = p.add_argument_group("stimuli")
     stimuli.add_argument("--phase-noise", type=number(), default=0.0, help="training phase-delay noise sigma (rad)")
     stimuli.add_argument("--phase-offset", choices=["per_dataset", "per_sample"], default="per_dataset")
@@ -67,6 +68,15 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
                                                          "input_delays": "--delays"})
 
 
+def _neuron_options(p) -> None:
+    """--neuron and --reset: the hidden neurons' kind and the spiking neurons' reset (ClassifierConfig's)."""
+    p.add_argument("--neuron", choices=["leaky", "synaptic"], default="leaky",
+                   help="hidden neurons: leaky (snnTorch's Leaky) or synaptic (its Synaptic: current-based LIF) "
+                        "(default: leaky)")
+    p.add_argument("--reset", choices=["zero", "subtract", "none"], default="zero",
+                   help="spiking neurons' reset after a spike (snnTorch's default is subtract) (default: zero)")
+
+
 def _train_ipd(args: argparse.Namespace) -> None:
     from spikeloc.experiments import ipd
     from spikeloc.networks.saved import save
@@ -78,7 +88,7 @@ def _train_ipd(args: argparse.Namespace) -> None:
                      tau_distribution=args.tau_distribution, tau_spread=args.tau_spread, learn_tau=args.learn_tau,
                      input_delays=args.delays, max_delay_steps=args.max_delay_steps,
                      training_data=args.training_data, lr=args.lr, lr_schedule=args.lr_schedule,
-                     patience=args.patience, device=args.device)
+                     patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset)
     configure(args.threads)
     network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:
@@ -143,6 +153,7 @@ def _train_digits_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=integer(), default=30)
     p.add_argument("--lr", type=number(), default=2e-3)
     p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    _neuron_options(p)
     p.add_argument("--save", metavar="PATH", type=output_file, default=None, help="save the trained network")
     _common_options(p)
     p.set_defaults(handler=_train_digits, parser=p, fields={"tau_s": "--tau-ms", "n_steps": "--steps"})
@@ -155,7 +166,8 @@ def _train_digits(args: argparse.Namespace) -> None:
     loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
     run = digits.DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
                            encoding=args.encoding, steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3,
-                           epochs=args.epochs, lr=args.lr, backend=args.backend, device=args.device)
+                           epochs=args.epochs, lr=args.lr, backend=args.backend, device=args.device,
+                           neuron=args.neuron, reset=args.reset)
     configure(args.threads)
     network, (row,) = digits.train_digits_ensemble([(run, args.seed)], root=args.data_dir, progress=not args.json)
     if args.save:

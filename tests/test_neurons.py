@@ -6,6 +6,8 @@ whose arithmetic spikeloc shares ('subtract', its default, and 'none'); the numb
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import snntorch as snn
 import torch
@@ -113,8 +115,6 @@ def strong(network):
 def test_synaptic_network_equals_snntorch_stepped_synaptic():
     """ClassifierConfig(neuron="synaptic"): the fused network's output equals the one whose hidden layers step
     snn.Synaptic, and differs from the leaky network."""
-    import dataclasses
-
     from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 
     config = ClassifierConfig(n_inputs=20, hidden=(12, 9), n_classes=5, readout="spikes", reset="subtract",
@@ -159,3 +159,19 @@ def test_bad_neuron_settings_name_the_field(field, settings):
 
     with pytest.raises(ValueError, match=f"^{field} = "):
         ClassifierConfig(**settings)
+
+
+def test_runs_pass_the_neuron_kind_and_reset_to_their_networks():
+    from spikeloc.experiments.digits import DigitsRun
+    from spikeloc.experiments.ipd import IPDRun
+    from spikeloc.validation import OMIT_IF_DEFAULT
+
+    ipd = IPDRun(neuron="synaptic", reset="subtract", tau_syn_s=2e-3).network_config()
+    assert (ipd.neuron, ipd.reset, ipd.tau_syn_s) == ("synaptic", "subtract", 2e-3)
+    digits = DigitsRun(neuron="synaptic", reset="none").network_config(n_inputs=4, n_classes=2)
+    assert (digits.neuron, digits.reset) == ("synaptic", "none")
+    for run in (IPDRun, DigitsRun):  # added fields: left out of run ids while they hold their defaults
+        added = {f.name for f in dataclasses.fields(run) if f.metadata.get(OMIT_IF_DEFAULT)}
+        assert {"neuron", "reset"} <= added
+    with pytest.raises(ValueError, match="^neuron = "):
+        IPDRun(neuron="adaptive")

@@ -29,7 +29,7 @@ from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.substrate.encoders import EncoderConfig
-from spikeloc.validation import require
+from spikeloc.validation import added_field, require
 
 LabelledValues = tuple[torch.Tensor, torch.Tensor]  # (values (N, features), labels (N,) int64)
 
@@ -65,6 +65,8 @@ class DigitsRun:
     population: int = 1
     tie_break: str = "first"
     device: str = device_field()
+    neuron: str = added_field("leaky")  # hidden neurons' kind and reset (ClassifierConfig's)
+    reset: str = added_field("zero")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -85,7 +87,7 @@ class DigitsRun:
     def network_config(self, n_inputs: int, n_classes: int) -> ClassifierConfig:
         return ClassifierConfig(n_inputs=n_inputs, hidden=self.hidden, n_classes=n_classes, readout=self.readout,
                                 tau_s=self.tau_s, backend=self.backend, population=self.population,
-                                tie_break=self.tie_break)
+                                tie_break=self.tie_break, neuron=self.neuron, reset=self.reset)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

@@ -509,6 +509,12 @@ class Spy:
     def end_epoch(self):
         self._record("end_epoch")
 
+    def members_stopped(self, stopped):
+        self._record("members_stopped")
+
+    def parameter_groups(self):
+        return []
+
 
 def test_fit_drives_hooks_in_order_around_the_optimiser_step():
     network = spiking([Member(seed=0)])

@@ -1,14 +1,12 @@
 """The bio-plasticity ablation end to end on a tiny grid: rows, pairing, tables, figures, bad input."""
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import pandas as pd
 import pytest
 
 from spikeloc.experiments.bio_plasticity import BioPlasticityRun, run_bio_plasticity
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64),
               "digits": dict(epochs=2, n_train=256, hidden=(16,))}
 TIMING = {"seconds_per_epoch"}
@@ -17,11 +15,9 @@ SOME_CONDITIONS = ("none", "rejuvenation", "rejuvenation_package", "splitting", 
 
 @pytest.fixture
 def study(monkeypatch):
-    spec = importlib.util.spec_from_file_location("study_bio_plasticity", ROOT / "studies" / "bio_plasticity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("spikeloc.studies.bio_plasticity")
     monkeypatch.setitem(module.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks=TINY_TASKS))
-    monkeypatch.setattr(module, "CONDITIONS", SOME_CONDITIONS)
+    monkeypatch.setattr("spikeloc.experiments.bio_plasticity.CONDITIONS", SOME_CONDITIONS)  # the study's default
     return module
 
 

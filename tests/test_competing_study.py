@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import itertools
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +13,6 @@ import torch
 from spikeloc.experiments import competing
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
 #: 100 units learned for 2 epochs: features that a readout separates well in a few epochs
 SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)
 # (tests run on one torch thread: tests/conftest.py)
@@ -80,10 +78,7 @@ def test_bad_settings_name_the_field(field, value):
 
 
 def load_study():
-    spec = importlib.util.spec_from_file_location("study_competing_units", ROOT / "studies" / "competing_units.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("spikeloc.studies.competing_units")
 
 
 def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch, tmp_path, capsys):

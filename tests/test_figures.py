@@ -7,9 +7,7 @@ as points or bars, not as lines over an invented axis)."""
 
 import dataclasses
 import importlib
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,20 +15,14 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from spikeloc.study.plots import MAX_SERIES, metric_panels, plt, rate_heatmap, save_figure, weight_grid
+from spikeloc.study.selection import choose_on_validation
 from spikeloc.study.stats import summarise
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def study(name):
-    """A study's module: the package's (spikeloc.studies) where the studies live there, else the script."""
-    try:
-        return importlib.import_module(f"spikeloc.studies.{name}")
-    except ModuleNotFoundError:
-        spec = importlib.util.spec_from_file_location(f"figure_study_{name}", ROOT / "studies" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+    """A study's module (spikeloc.studies)."""
+    return importlib.import_module(f"spikeloc.studies.{name}")
 
 
 def synthetic_runs(runs, seeds, metrics, seed=0, **columns) -> pd.DataFrame:
@@ -100,7 +92,7 @@ def test_competing_units_accuracy_against_hidden_size(tmp_path):
     runs = module.grid(preset, preset["sizes"])
     table = synthetic_runs(runs, preset["seeds"], module.METRICS)
     # as the study's main(): choose on validation, summarise, one line per readout and stack at the base p, k, delta
-    chosen = module.with_chosen_decoder(module.choose_on_validation(module.named(table), module.CONDITION))
+    chosen = module.with_chosen_decoder(choose_on_validation(module.named(table), module.CONDITION))
     chosen_summary = summarise(chosen, module.CONDITION, module.METRICS)
     base = runs[0]
     at_base = (chosen_summary[["p", "k", "delta"]] == [base.p, base.k, base.delta]).all(axis=1)

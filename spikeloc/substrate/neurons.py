@@ -16,6 +16,10 @@ The hidden LIF neuron is snnTorch's ``snn.Leaky`` (its default one-step reset de
 with the sigmoid surrogate ds/du = k exp(-k x) / (1 + exp(-k x))^2, x = u - threshold, slope k
 (5 in the seed). The readout is non-spiking: v_t = beta * v_{t-1} + I_t, v_{-1} = 0.
 
+The current-based neuron (snnTorch's ``snn.Synaptic``, :class:`SynapticLayer`) filters its input into a synaptic
+current first, i_t = alpha * i_{t-1} + I_t with alpha = exp(-dt_s / tau_syn_s) (never reset), and i_t drives the
+membrane above in place of I_t.
+
 Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
 ``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.substrate.fused`).

@@ -175,3 +175,12 @@ def test_runs_pass_the_neuron_kind_and_reset_to_their_networks():
         assert {"neuron", "reset"} <= added
     with pytest.raises(ValueError, match="^neuron = "):
         IPDRun(neuron="adaptive")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_synaptic_current_passes_gradcheck_float64(backend):
+    """The synaptic filter is smooth (no threshold in it): finite differences check its hand-written backward
+    (input currents and per-neuron alpha) directly."""
+    currents = currents_for((2, 7, 3), seed=54).requires_grad_(True)
+    alpha = betas((3,), seed=55).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, a: synaptic_current(x, a, backend=backend), (currents, alpha))

@@ -189,9 +189,9 @@ def test_non_finite_gradients_are_found_and_zeroed_per_member():
     for p in net.parameters():
         p.grad = torch.ones_like(p)
     net.synapse_layer("input").raw_weight.grad[1, 0, 0] = float("nan")
-    finite = _finite_gradients(learner)
+    finite = _finite_gradients(learner.parameters, learner.n_members)
     assert finite.tolist() == [True, False]
-    _zero_gradients(learner, ~finite)
+    _zero_gradients(learner.parameters, learner.n_members, ~finite)
     for p in net.parameters():
         assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())
 

@@ -12,7 +12,10 @@ across dropouts as in the robustness study; 54 networks as 2 processes x 27, and
 2 threads) against the seed loop run as 2 parallel processes, all on the machine's 2 cores, and reports
 seconds per network-epoch (processes start their timed epoch together).
 
-    python benchmarks/bench_epoch.py [--repeats 5] [--members 54]
+``--neurons`` times only the hidden-neuron kinds (leaky, its subtract reset, synaptic; fixed and per-neuron
+learned taus) against leaky, one network on one thread, epochs interleaved.
+
+    python benchmarks/bench_epoch.py [--repeats 5] [--members 54] [--neurons]
 """
 
 from __future__ import annotations
@@ -133,10 +136,12 @@ def naive_snntorch_variant(data: MemberData) -> Callable[[], None]:
 
 
 # --- spikeloc ---------------------------------------------------------------------------------------------
-def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | None = None) -> Callable[[], None]:
+def spikeloc_variant(data: MemberData, backend: str, members: list[Member] | None = None,
+                     **settings) -> Callable[[], None]:
+    """One training epoch of spikeloc's IPD network; ``settings``: other ClassifierConfig fields (e.g. neuron)."""
     members = members or [Member(seed=0, dropout=0.5)]
     device = data.inputs.device
-    network = SpikingClassifier(ClassifierConfig(backend=backend, hidden=(HIDDEN,)), members).to(device)
+    network = SpikingClassifier(ClassifierConfig(backend=backend, hidden=(HIDDEN,), **settings), members).to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=LR)
     config = TrainConfig(batch_size=BATCH)
     shuffle = [seeding.generator(m.seed, "shuffle") for m in members]
@@ -190,9 +195,21 @@ VARIANTS = {
 }
 
 
-def time_variants(repeats: int) -> dict[str, float]:
+#: Hidden-neuron kinds timed against leaky (``--neurons``): the fused backend, one network, one thread.
+NEURON_VARIANTS: dict[str, Callable[[MemberData], Callable[[], None]]] = {
+    "leaky (reset zero)": lambda data: spikeloc_variant(data, "fused"),
+    "leaky, reset subtract": lambda data: spikeloc_variant(data, "fused", reset="subtract"),
+    "synaptic (reset zero)": lambda data: spikeloc_variant(data, "fused", neuron="synaptic"),
+    "synaptic, per-neuron learned taus": lambda data: spikeloc_variant(
+        data, "fused", neuron="synaptic", tau_distribution="gamma", tau_spread=0.5, learn_tau=True),
+    "leaky, per-neuron learned taus": lambda data: spikeloc_variant(
+        data, "fused", tau_distribution="gamma", tau_spread=0.5, learn_tau=True),
+}
+
+
+def time_variants(repeats: int, variants=None) -> dict[str, float]:
     data = make_data()
-    epochs = {name: make(data) for name, make in VARIANTS.items()}
+    epochs = {name: make(data) for name, make in (variants or VARIANTS).items()}
     for epoch in epochs.values():  # warm-up (numba compile, allocator)
         epoch()
     times: dict[str, list[float]] = {name: [] for name in epochs}
@@ -291,9 +308,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--members", type=int, default=54)
+    parser.add_argument("--neurons", action="store_true",
+                        help="only time the hidden-neuron kinds against leaky (ratios in the same process)")
     args = parser.parse_args()
 
     configure(1)
+    if args.neurons:
+        medians = time_variants(args.repeats, NEURON_VARIANTS)
+        leaky = medians["leaky (reset zero)"]
+        print(f"hidden-neuron kinds, fused backend, 1 thread, median of {args.repeats} interleaved epochs:")
+        for name, seconds in medians.items():
+            print(f"{name:<36}{seconds:>8.3f} s/epoch{seconds / leaky:>7.2f}x leaky")
+        return
     print(f"torch {torch.__version__}, 1 thread; epoch = {N_BATCHES} batches x {BATCH}, T=100, 200 in, "
           f"{HIDDEN} hidden; median of {args.repeats}")
     medians = time_variants(args.repeats)

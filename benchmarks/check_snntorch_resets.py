@@ -1,6 +1,8 @@
 """How many spikes of an snnTorch network differ once read into spikeloc, per reset mechanism, by two routes:
 snnTorch's ``export_to_nir`` then spikeloc's ``from_nir`` (the file route, which cannot tell the reset), and
-``spikeloc.networks.nir.from_snntorch`` on the live network (which refuses what it cannot represent).
+``spikeloc.networks.nir.from_snntorch`` on the live network (which keeps the reset mechanism, and refuses what
+it cannot represent). With ``'none'`` the last Leaky is read as the membrane readout; its spikes are compared as
+``membrane > threshold`` (snnTorch's), so a membrane within float rounding of the threshold could differ.
 
 Networks: ``Linear(20, 16) -> Leaky -> Linear(16, 4) -> Leaky`` with per-neuron beta in [0.45, 0.95) and
 threshold 1, every Leaky with the given ``reset_mechanism``, weights scaled by 4 so every layer spikes; inputs
@@ -64,7 +66,10 @@ def spikeloc_spikes(network, x: torch.Tensor) -> list[torch.Tensor]:
         for synapses, layer in zip(network.synapses, network.hidden_layers):
             h = layer(synapses(h))
             layers.append(h[0])
-        layers.append(network.readout(network.synapses[-1](h))[0])
+        readout = network.readout(network.synapses[-1](h))[0]
+        if network.config.readout == "membrane":  # a last Leaky without reset: snnTorch's spikes are mem > threshold
+            readout = (readout > network.config.threshold).to(readout.dtype)
+        layers.append(readout)
     return layers
 
 

@@ -78,6 +78,10 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
                          help="inhibitory fraction of presynaptic units under Dale's law")
     network.add_argument("--backend", choices=BACKENDS, default="fused",
                          help="LIF implementation: spikeloc's fused time loop or snnTorch's Leaky")
+    network.add_argument("--neuron", choices=("leaky", "synaptic"), default="leaky",
+                         help="hidden neurons: snnTorch's Leaky, or its Synaptic (current-based LIF)")
+    network.add_argument("--reset", choices=("zero", "subtract", "none"), default="zero",
+                         help="what a spike does to the membrane (snnTorch's default is subtract)")
 
 
 def _training_options(p: argparse.ArgumentParser, epochs: int, lr: float, patience: int) -> None:
@@ -103,7 +107,7 @@ def _network_settings(args: argparse.Namespace) -> dict:
                 learn_tau=args.learn_tau, dropout=args.dropout,
                 dale_layers=args.dale_layers or ("both" if args.dales_law else "none"), ie_ratio=args.ie_ratio,
                 backend=args.backend, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
-                patience=args.patience, device=args.device)
+                patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset)
 
 
 def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:

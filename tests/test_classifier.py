@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import snntorch as snn
 import torch
@@ -21,9 +23,10 @@ def random_spikes(shape, seed=0, rate=0.2):
     return (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < rate).float()
 
 
-def test_lif_step_equals_snntorch_leaky_including_gradients():
-    params = LIFParameters(tau_s=5e-3, dt_s=1e-3, surrogate_slope=5.0)
-    leaky = snn.Leaky(beta=params.beta, threshold=1.0, reset_mechanism="zero",
+@pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
+def test_lif_step_equals_snntorch_leaky_including_gradients(reset):
+    params = LIFParameters(tau_s=5e-3, dt_s=1e-3, surrogate_slope=5.0, reset=reset)
+    leaky = snn.Leaky(beta=params.beta, threshold=1.0, reset_mechanism=reset,
                       spike_grad=surrogate.sigmoid(slope=5.0))
     currents = (torch.randn(50, 8, 16, generator=torch.Generator().manual_seed(1)) * 0.8).requires_grad_()
     ours_mem = ref_mem = torch.zeros(8, 16)
@@ -161,7 +164,8 @@ def test_bad_member_settings_name_the_field(field, value):
         Member(**{field: value})
 
 
-@pytest.mark.parametrize("field,value", [("tau_s", 0.0), ("n_inputs", 0), ("backend", "cuda-magic")])
+@pytest.mark.parametrize("field,value", [("tau_s", 0.0), ("n_inputs", 0), ("backend", "cuda-magic"),
+                                         ("reset", "subtrac")])
 def test_bad_network_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         ClassifierConfig(**{field: value})
@@ -185,9 +189,9 @@ def test_non_finite_gradients_are_found_and_zeroed_per_member():
     for p in net.parameters():
         p.grad = torch.ones_like(p)
     net.synapse_layer("input").raw_weight.grad[1, 0, 0] = float("nan")
-    finite = _finite_gradients(learner)
+    finite = _finite_gradients(learner.parameters, learner.n_members)
     assert finite.tolist() == [True, False]
-    _zero_gradients(learner, ~finite)
+    _zero_gradients(learner.parameters, learner.n_members, ~finite)
     for p in net.parameters():
         assert bool((p.grad[0] == 1).all()) and bool((p.grad[1] == 0).all())
 
@@ -423,3 +427,41 @@ def test_first_spike_tie_break_never_prefers_a_class_below_the_top_count():
     """The only class at the top count wins even when it spiked only at the last step."""
     output = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # (T = 3, classes)
     assert predict(output, "first_spike").item() == 1
+
+
+@pytest.mark.parametrize("reset", ["subtract", "none"])
+def test_reset_mechanism_reaches_every_spiking_layer_on_both_backends(reset, tmp_path):
+    """ClassifierConfig(reset=...): the fused network equals the snnTorch-stepped one (snn.Leaky with that
+    reset_mechanism), differs from the reset-to-zero network, and survives a save/load round trip; the final
+    membrane of a spiking readout is the membrane after that reset."""
+    from spikeloc.networks.saved import load, save
+
+    config = ClassifierConfig(n_inputs=20, hidden=(12, 9), n_classes=5, readout="spikes", reset=reset,
+                              tie_break="membrane")
+    x = random_spikes((2, 3, 50, 20), seed=3, rate=0.4)
+    nets = {backend: SpikingClassifier(dataclasses.replace(config, backend=backend), [Member(0), Member(1)])
+            for backend in ("fused", "snntorch")}
+    zero = SpikingClassifier(dataclasses.replace(config, reset="zero"), [Member(0), Member(1)])
+    with torch.no_grad():
+        for net in (*nets.values(), zero):  # stronger weights than the default init: every layer spikes
+            for synapses in net.synapses:
+                synapses.raw_weight.mul_(4)
+        fused, stepped = nets["fused"].trace(x), nets["snntorch"].trace(x)
+        assert fused.output.sum() > 0 and torch.equal(fused.output, stepped.output)
+        torch.testing.assert_close(fused.final_membrane, stepped.final_membrane, rtol=0, atol=0)
+        assert not torch.equal(fused.output, zero(x))
+        currents = nets["fused"].synapses[-1](nets["fused"].hidden_layers[1](nets["fused"].synapses[1](
+            nets["fused"].hidden_layers[0](nets["fused"].synapses[0](x)))))
+        spikes, membranes = nets["fused"].readout(currents, return_membrane=True)
+        after = membranes[..., -1, :] - (spikes[..., -1, :] if reset == "subtract" else 0)  # threshold 1
+        torch.testing.assert_close(fused.final_membrane, after, rtol=0, atol=0)
+    save(nets["fused"], tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt").network
+    assert loaded.config.reset == reset and torch.equal(loaded(x), fused.output)
+
+
+def test_reset_is_left_out_of_run_identity_while_zero():
+    from spikeloc.validation import OMIT_IF_DEFAULT
+
+    field = {f.name: f for f in dataclasses.fields(ClassifierConfig)}["reset"]
+    assert field.default == "zero" and field.metadata.get(OMIT_IF_DEFAULT)

@@ -227,7 +227,7 @@ def test_dask_local_cluster_declares_a_gpu_per_worker_for_runs_on_a_gpu(tmp_path
 def test_gpu_studies_run_one_worker_per_gpu_unless_told():
     args = lambda **given: argparse.Namespace(**{"executor": "processes", "scheduler": None,  # noqa: E731
                                                  "workers": None, "device": "cpu", "overwrite": False, "extend": False,
-                                                 "retry_failed": False, "quiet": True, **given})
+                                                 "retry_failed": False, "repair": False, "quiet": True, **given})
     chosen = lambda options: {k: options[k] for k in ("executor", "workers", "scheduler", "gpus")}  # noqa: E731
     assert chosen(executor_options(args())) == {"executor": "processes", "workers": None, "scheduler": None,
                                                 "gpus": ()}

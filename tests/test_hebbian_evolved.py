@@ -267,9 +267,39 @@ def test_bad_settings_name_the_field(make, field):
 
 @pytest.mark.slow
 def test_contrastive_with_bias_solves_xor_in_spiking_networks():
-    """The aim: XOR [10] >= 0.99 and [10, 10] >= 0.95, spiking, constant input drive (100 replications, a seed
-    other than the two lr 0.03 was picked on)."""
+    """The aim: XOR [10] >= 0.99 and [10, 10] >= 0.95, spiking, constant input drive (100 replications of seed
+    2; lr 0.03 was chosen on seeds 10 and 11, test_hebbian_study.py)."""
     for sizes, aim in (((10,), 0.99), ((10, 10), 0.95)):
         run = HebbianRun(task="xor", rule="contrastive", hidden_sizes=sizes, network="spiking", bias=True,
                          input_rate=1.0, lr=0.03)
         assert run_hebbian(run, 2)["success_rate"] >= aim
+
+
+def test_held_out_statistics_take_the_meta_seed_as_the_unit():
+    """5 meta seeds x 3 test seeds x 2 meta-training variants: every statistic is over the 5 meta-seed means (a
+    meta seed's replications all test one CMA-ES run's rule), not over the 15 rows or their replications."""
+    import pandas as pd
+    from scipy import stats
+
+    from spikeloc.experiments.hebbian import over_meta_seeds
+
+    rng = np.random.default_rng(0)
+    rows = [{"meta_seed": m, "seed": s, "meta_training": variant, "network": "rate", "hidden_sizes": "[10]",
+             "status": "ok", "success_rate": float(rng.integers(0, 101)) / 100}
+            for m in range(5) for s in range(3) for variant in ("new", "old")]
+    table = pd.DataFrame(rows)
+    summary, comparisons = over_meta_seeds(table, "new", ["old"])
+    means = table.groupby(["meta_training", "meta_seed"])["success_rate"].mean()
+    new = summary[summary["meta_training"] == "new"].iloc[0]
+    assert new["n_units"] == 5 and new["unit"] == "meta_seed" and new["n_runs"] == 15
+    assert new["mean"] == pytest.approx(means["new"].mean())
+    assert new["sem"] == pytest.approx(means["new"].std(ddof=1) / np.sqrt(5))
+    half = stats.t.ppf(0.975, 4) * new["sem"]
+    assert (new["ci_low"], new["ci_high"]) == pytest.approx((new["mean"] - half, new["mean"] + half))
+    differences = means["new"] - means["old"]
+    row = comparisons.iloc[0]
+    assert row["n_units"] == 5 and row["n_pairs"] == 15 and row["unit"] == "meta_seed"
+    assert row["mean_difference"] == pytest.approx(differences.mean())
+    assert row["p_ttest"] == pytest.approx(stats.ttest_1samp(differences, 0.0).pvalue)
+    assert (row["baseline"], row["other"], row["network"]) == ("old", "new", "rate") and "verdict" in comparisons
+    assert over_meta_seeds(table[table["meta_training"] == "new"], "new")[1] is None

@@ -58,3 +58,50 @@ def test_bad_setting_fails_before_any_work(study, monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="lr"):
         study.main(["--out", str(out), "--quiet"])
     assert not out.exists()
+
+
+def test_bias_rule_learning_rates_are_chosen_on_seeds_no_preset_reports(monkeypatch):
+    """choose_lrs asks select_lr for every bias rule with an lr, on LR_SELECTION_SEEDS, which no preset (nor the
+    check's seeds 0-4) reports, over XOR cells of that rule with a bias."""
+    import spikeloc.experiments.hebbian as hebbian
+    module = importlib.import_module("spikeloc.studies.hebbian_logic")
+    reported = {seed for preset in module.PRESETS.values() for seed in preset["seeds"]} | set(range(5))
+    assert module.LR_SELECTION_SEEDS and not reported & set(module.LR_SELECTION_SEEDS)
+    asked = []
+
+    def select(runs, candidates, seeds, log):
+        asked.append((runs, candidates, seeds))
+        return candidates[-1], {}
+
+    monkeypatch.setattr(hebbian, "select_lr", select)
+    chosen = module.choose_lrs(log=lambda line: None)
+    with_lr = [i for i, (_, settings) in enumerate(module.BIAS_RULES) if "lr" in settings]
+    assert sorted(chosen) == with_lr and len(asked) == len(with_lr)
+    for index, (runs, candidates, seeds) in zip(with_lr, asked):
+        rule, settings = module.BIAS_RULES[index]
+        assert seeds == module.LR_SELECTION_SEEDS and candidates == module.LR_CANDIDATES
+        assert {(r.task, r.rule, r.bias, r.clamp) for r in runs} == {("xor", rule, True, settings.get("clamp", 1.0))}
+        assert {r.network for r in runs} == {"rate", "spiking"}
+
+
+def test_select_lr_picks_the_most_solved_and_ties_go_to_the_first(monkeypatch):
+    import spikeloc.experiments.hebbian as hebbian
+    solved = {0.01: 7, 0.03: 9, 0.1: 9}
+    monkeypatch.setattr(hebbian, "run_hebbian", lambda run, seed: {"n_solved": solved[run.lr] - seed, "n_total": 10})
+    lines = []
+    chosen, rates = hebbian.select_lr([hebbian.HebbianRun()], (0.01, 0.03, 0.1), (0, 1), lines.append)
+    assert chosen == 0.03 and rates == {0.01: 13 / 20, 0.03: 17 / 20, 0.1: 17 / 20}
+    assert lines[-1] == "  chosen lr 0.03" and "0.850 (17/20)" in lines[1]
+    solved[0.1] = 10
+    assert hebbian.select_lr([hebbian.HebbianRun()], (0.01, 0.03, 0.1), (0,), lines.append)[0] == 0.1
+    with pytest.raises(ValueError, match="seeds"):
+        hebbian.select_lr([hebbian.HebbianRun()], (0.01,), (), lines.append)
+
+
+@pytest.mark.slow
+def test_bias_rule_learning_rates_are_the_selection_choice():
+    """The lrs in BIAS_RULES are what choose_lrs picks (python benchmarks/check_hebbian_aims.py --sections
+    lr_selection prints the same)."""
+    module = importlib.import_module("spikeloc.studies.hebbian_logic")
+    chosen = module.choose_lrs(log=lambda line: None)
+    assert chosen == {index: module.BIAS_RULES[index][1]["lr"] for index in chosen}

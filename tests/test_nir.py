@@ -172,15 +172,38 @@ def snntorch_steps(source, x):
     return torch.stack([s for s, _ in steps], 1), torch.stack([m for _, m in steps], 1)
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 @pytest.mark.parametrize("per_neuron", [True, False])
-def test_from_snntorch_gives_snntorchs_spikes(per_neuron):
-    source, x = snntorch_network(per_neuron=per_neuron), inputs()
-    expected, _ = snntorch_steps(source, x)
+def test_from_snntorch_gives_snntorchs_spikes(per_neuron, reset):
+    """Any reset mechanism, snnTorch's default 'subtract' first: the readout's and every hidden layer's spikes
+    equal those of snnTorch stepping its own modules."""
+    source, x = snntorch_network(per_neuron=per_neuron, reset=reset), inputs()
+    expected, membranes = snntorch_steps(source, x)
+    expected_hidden = snntorch_hidden_spikes(source, x)
     imported = exchange.from_snntorch(source)
-    assert imported.config.per_neuron_tau == per_neuron and imported.config.readout == "spikes"
+    assert imported.config.per_neuron_tau == per_neuron and imported.config.reset == reset
     with torch.no_grad():
-        assert float(expected.sum()) > 0 and torch.equal(imported(x), expected)
-        assert all(c > 0 for c in hidden_spikes(imported, x))
+        if reset == "none":  # a last Leaky without reset is read as the membrane readout
+            assert imported.config.readout == "membrane"
+            assert torch.allclose(imported(x), membranes, rtol=1e-5, atol=1e-5)
+        else:
+            assert imported.config.readout == "spikes"
+            assert float(expected.sum()) > 0 and torch.equal(imported(x), expected)
+        assert float(expected_hidden.sum()) > 0
+        assert torch.equal(imported.hidden_layers[0](imported.synapses[0](x[None]))[0], expected_hidden)
+
+
+def snntorch_hidden_spikes(source, x):
+    """The first Leaky's spikes (batch, T, units), snnTorch stepping its own modules from rest."""
+    snntorch.utils.reset(source)
+    with torch.no_grad():
+        return torch.stack([source[1](source[0](x[:, t])) for t in range(x.shape[1])], 1)
+
+
+def test_a_network_that_does_not_reset_to_zero_is_not_exported():
+    source = snntorch_network(reset="subtract")
+    with pytest.raises(ValueError, match="reset = 'subtract' is invalid: must be 'zero' for NIR export"):
+        exchange.to_nir(exchange.from_snntorch(source))
 
 
 def test_from_snntorch_reads_a_last_leaky_without_reset_as_the_membrane_readout():
@@ -192,6 +215,12 @@ def test_from_snntorch_reads_a_last_leaky_without_reset_as_the_membrane_readout(
         assert torch.allclose(imported(x), membranes, rtol=1e-5, atol=1e-5) and float(membranes.abs().sum()) > 0
 
 
+def without_reset_delay(source):
+    for leaky in (source[1], source[3]):
+        leaky.reset_delay = False
+    return source
+
+
 def changed(change):
     source = snntorch_network()
     change(source)
@@ -199,9 +228,8 @@ def changed(change):
 
 
 @pytest.mark.parametrize("source, message", [
-    (lambda: snntorch_network(reset="subtract"), "reset_mechanism='subtract'"),  # snnTorch's default
-    (lambda: snntorch_network(reset="none"), "reset_mechanism='none'"),
-    (lambda: snntorch_network(readout_reset="subtract"), "layer 3 .* reset_mechanism='subtract'"),
+    (lambda: snntorch_network(readout_reset="subtract"), "layer 3 .* reset_mechanism='subtract' after 'zero'"),
+    (lambda: without_reset_delay(snntorch_network(reset="subtract")), "reset_delay=False"),
     (lambda: changed(lambda s: setattr(s, "0", torch.nn.Linear(20, 16))), "bias"),
     (lambda: torch.nn.Sequential(torch.nn.Linear(20, 16, bias=False), torch.nn.ReLU()), "ReLU"),
     (lambda: torch.nn.Sequential(torch.nn.Linear(20, 4, bias=False), snn.Synaptic(alpha=0.9, beta=0.8)),

@@ -71,6 +71,8 @@ class DigitsRun:
     tau_spread: float = added_field(0.0)  # their defaults, those results keep their run ids
     learn_tau: bool = added_field(False)
     lr_schedule: str = added_field("constant")
+    neuron: str = added_field("leaky")  # hidden neurons' kind and reset (ClassifierConfig's)
+    reset: str = added_field("zero")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -107,7 +109,8 @@ class DigitsRun:
         return ClassifierConfig(n_inputs=n_inputs, hidden=self.hidden, n_classes=n_classes, readout=self.readout,
                                 tau_s=self.tau_s, backend=self.backend, population=self.population,
                                 tie_break=self.tie_break, tau_distribution=self.tau_distribution,
-                                tau_spread=self.tau_spread, learn_tau=self.learn_tau)
+                                tau_spread=self.tau_spread, learn_tau=self.learn_tau, neuron=self.neuron,
+                                reset=self.reset)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

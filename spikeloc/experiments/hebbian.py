@@ -150,6 +150,29 @@ def run_hebbian(run: HebbianRun, seed: int) -> dict:
             "n_solved": n_solved, "n_total": run.n_replications}
 
 
+def select_lr(runs: Sequence[HebbianRun], candidates: Sequence[float], seeds: Sequence[int],
+              log=print) -> tuple[float, dict[float, float]]:
+    """The learning rate among ``candidates`` whose ``runs`` (the selection cells, each run with its ``lr``
+    replaced) solve the most replications over ``seeds``; ties go to the candidate listed first.
+
+    ``seeds`` must be seeds no reported table uses (the logic tasks have no held-out split: a rate chosen on
+    the reported seeds would be chosen on the test). Logs each candidate's pooled success rate and the choice;
+    returns ``(chosen lr, {lr: pooled success rate})``.
+    """
+    require(len(candidates) > 0 and all(lr > 0 for lr in candidates), "candidates", candidates,
+            "a non-empty sequence of learning rates > 0")
+    require(len(seeds) > 0, "seeds", seeds, "a non-empty sequence of seeds")
+    rates = {}
+    for lr in candidates:
+        rows = [run_hebbian(replace(run, lr=lr), seed) for run in runs for seed in seeds]
+        solved, total = sum(row["n_solved"] for row in rows), sum(row["n_total"] for row in rows)
+        rates[lr] = solved / total
+        log(f"  lr {lr:g}: {rates[lr]:.3f} ({solved}/{total}) on {len(runs)} cells x seeds {list(seeds)}")
+    chosen = max(candidates, key=lambda lr: (rates[lr], -candidates.index(lr)))
+    log(f"  chosen lr {chosen:g}")
+    return chosen, rates
+
+
 def hebbian_study(name: str, configs, seeds) -> Study:
     """A study of local-learning cells, one run per (cell, seed); each run is already a batch of replications."""
     return Study(name=name, configs=tuple(configs), seeds=tuple(seeds), run_fn=run_hebbian)
@@ -224,6 +247,31 @@ def evolved_run(rule: dict, **settings) -> HebbianRun:
     return HebbianRun(rule="evolved", learned_parameters=tuple(rule["parameters"]), rule_family=rule["family"],
                       meta_task=rule["meta_task"], bias=True, **{**settings, "lr": rule["lr"],
                                                                  "signal": rule.get("signal", "error")})
+
+
+def over_meta_seeds(table, claim: str, baselines: Sequence[str] = (), confidence: float = 0.95):
+    """Held-out success of meta-learned rules with the meta seed as the unit: ``(summary, comparisons)``.
+
+    ``table`` holds one row per meta seed, test ``seed``, meta-training variant (``meta_training``), ``network``
+    and ``hidden_sizes``. Every replication of one meta seed tests the one rule its CMA-ES run found, so they
+    describe that run, not the method: a meta seed's test seeds are averaged into one value, and a claim about
+    the method needs the spread over meta seeds. ``summary``: mean, SEM and t interval of ``success_rate`` over
+    meta seeds per variant and cell (:func:`spikeloc.study.stats.summarise` with ``unit="meta_seed"``);
+    ``comparisons``: ``claim - baseline`` for each of ``baselines``, paired on meta seed per network and sizes
+    (:func:`spikeloc.study.stats.paired_comparison`), their verdicts judged as one family (None without
+    baselines).
+    """
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison, summarise, with_verdicts
+
+    cell = ["network", "hidden_sizes"]
+    summary = summarise(table, ["meta_training", *cell], ["success_rate"], confidence, unit="meta_seed")
+    comparisons = [paired_comparison(group, "meta_training", baseline, claim, ["success_rate"],
+                                     pair_on=["meta_seed", "seed"], unit="meta_seed", confidence=confidence)
+                   .assign(**dict(zip(cell, keys)), baseline=baseline, other=claim)
+                   for baseline in baselines for keys, group in table.groupby(cell, sort=False)]
+    return summary, with_verdicts(pd.concat(comparisons, ignore_index=True)) if comparisons else None
 
 
 def seed_updates(task: str, hidden_sizes: tuple[int, ...]) -> int:

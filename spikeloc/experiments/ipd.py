@@ -97,6 +97,9 @@ class IPDRun:
     logit_scale: float = added_field(0.01)
     more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
     test_stream: str = added_field("data/test")  # a retest after a choice draws its own (studies/ipd_beyond.py)
+    neuron: str = added_field("leaky")  # hidden neurons' kind, reset and synaptic tau (ClassifierConfig's)
+    reset: str = added_field("zero")
+    tau_syn_s: float = added_field(5e-3)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
@@ -143,7 +146,8 @@ class IPDRun:
                                 zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
                                 max_delay_steps=self.max_delay_steps, readout=self.readout,
-                                population=self.population, tie_break=self.tie_break)
+                                population=self.population, tie_break=self.tie_break, neuron=self.neuron,
+                                reset=self.reset, tau_syn_s=self.tau_syn_s)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

@@ -27,7 +27,8 @@ with the highest final membrane (then the first of those). The final membrane ne
 :meth:`SpikingClassifier.predict` takes either.
 
 The final membrane of a spiking output neuron is its membrane after the last step T, *after* the reset of a
-spike at T: ``u_T (1 - s_T)`` (:mod:`spikeloc.substrate.neurons`: a spike at T resets at T + 1), in units
+spike at T: ``u_T (1 - s_T)`` (reset zero; ``u_T - s_T threshold`` for subtract, ``u_T`` for none;
+:mod:`spikeloc.substrate.neurons`: a spike at T resets at T + 1), in units
 of the threshold; a class's is the mean over its ``population`` neurons; a membrane readout's is ``v_T``. It is
 the charge accumulated towards the next spike, the part of the drive below one spike that the count drops: an
 integrate-and-fire neuron without leak, reset to zero and driven by currents ``I_t`` that never overshoot the
@@ -59,15 +60,18 @@ from spikeloc import seeding
 from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
 from spikeloc.substrate.neurons import (
     BACKENDS,
+    NEURONS,
     LeakyReadout,
     LIFLayer,
     LIFParameters,
+    SynapticLayer,
     TimeConstants,
     check_tau_distribution,
     draw_time_constants,
 )
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
-from spikeloc.validation import require, require_choice, require_integer, require_number
+from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.validation import added_field, require, require_choice, require_integer, require_number
 
 READOUTS = ("membrane", "spikes")
 TIE_BREAKS = ("first", "first_spike", "membrane")
@@ -93,7 +97,12 @@ class ClassifierConfig:
     ``"fixed"`` or ``learn_tau`` is set: then every neuron of the LIF layers and the readout has its own tau,
     drawn with mean ``tau_s`` and spread ``tau_spread`` (gamma: coefficient of variation; uniform: relative
     half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
-    ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``.
+    ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``. ``reset`` is the
+    spiking neurons' reset mechanism (hidden layers and a spiking readout): ``"zero"`` (the seed's),
+    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind: ``"leaky"``
+    (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current with time
+    constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
+    ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind (``readout``).
     """
 
     n_inputs: int = 200
@@ -113,6 +122,9 @@ class ClassifierConfig:
     max_delay_steps: int = 10
     population: int = 1
     tie_break: str = "first"
+    reset: str = added_field("zero")
+    neuron: str = added_field("leaky")
+    tau_syn_s: float = added_field(5e-3)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -123,7 +135,7 @@ class ClassifierConfig:
         require_choice(self.readout, "readout", READOUTS)
         require_choice(self.backend, "backend", BACKENDS)
         require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
-        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold and surrogate_slope
+        _ = self.lif  # building LIFParameters validates tau_s, dt_s, threshold, surrogate_slope and reset
         check_tau_distribution(self.tau_distribution, self.tau_spread)
         require(not self.per_neuron_tau or self.backend == "fused", "backend", self.backend,
                 "'fused' for per-neuron time constants (tau_distribution / learn_tau)")
@@ -135,6 +147,11 @@ class ClassifierConfig:
         require(self.population == 1 or self.readout == "spikes", "population", self.population,
                 "1 with the membrane readout (a population needs the spiking readout)")
         require_choice(self.tie_break, "tie_break", TIE_BREAKS)
+        require_choice(self.neuron, "neuron", NEURONS)
+        require(self.tau_syn_s > 0, "tau_syn_s", self.tau_syn_s, "> 0 s")
+        require(not (self.neuron == "synaptic" and self.backend == "snntorch" and self.reset == "zero"), "reset",
+                self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
+                "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -144,7 +161,7 @@ class ClassifierConfig:
     @property
     def lif(self) -> LIFParameters:
         """Neuron constants of the hidden layers and the readout."""
-        return LIFParameters(self.tau_s, self.dt_s, self.threshold, self.surrogate_slope)
+        return LIFParameters(self.tau_s, self.dt_s, self.threshold, self.surrogate_slope, self.reset)
 
     @property
     def synapse_names(self) -> tuple[str, ...]:
@@ -238,9 +255,8 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(
-            LIFLayer(config.lif, config.backend, _time_constants(config, members, f"layer_{i}", units))
-            for i, units in enumerate(config.hidden, start=1))
+        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units)
+                                           for i, units in enumerate(config.hidden, start=1))
         readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
         self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
                         else LIFLayer(config.lif, config.backend, readout_taus))
@@ -290,7 +306,8 @@ class SpikingClassifier(nn.Module):
             membrane = output[..., -1, :]
         else:
             output, membranes = self.readout(currents, return_membrane=True)
-            membrane = pool_population(membranes[..., -1, :] * (1 - output[..., -1, :]), self.config.population)
+            membrane = pool_population(_after_reset(membranes[..., -1, :], output[..., -1, :], self.config),
+                                       self.config.population)
         output = pool_population(output, self.config.population)
         if single:
             return ReadoutTrace(output[0], None if membrane is None else membrane[0])
@@ -326,22 +343,41 @@ class SpikingClassifier(nn.Module):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
             for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
-                if theirs.time_constants is not None:
-                    mine.time_constants.log_tau.copy_(theirs.time_constants.log_tau[index])
+                for name in ("time_constants", "synaptic_time_constants"):
+                    if getattr(theirs, name, None) is not None:
+                        getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
             if self.input_delays is not None:
                 network.input_delays.delays_steps.copy_(self.input_delays.delays_steps[index])
         return network
 
 
-def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str,
-                    units: int) -> TimeConstants | None:
-    """Per-neuron time constants of one layer, each member's from its stream ``"tau/<layer>"``; None when
-    every neuron uses ``config.tau_s``."""
+def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int) -> nn.Module:
+    """Hidden layer ``layer`` of ``config.neuron``'s kind, its per-neuron time constants drawn per member."""
+    taus = _time_constants(config, members, layer, units)
+    if config.neuron == "synaptic":
+        synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
+        return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
+    return LIFLayer(config.lif, config.backend, taus)
+
+
+def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,
+                    stream: str = "tau", mean_s: float | None = None) -> TimeConstants | None:
+    """Per-neuron time constants (mean ``mean_s``, default ``config.tau_s``) of one layer, each member's from
+    its stream ``"<stream>/<layer>"``; None when every neuron uses the one mean."""
     if not config.per_neuron_tau:
         return None
-    taus = [draw_time_constants(config.tau_distribution, config.tau_s, config.tau_spread, (units,),
-                                seeding.generator(m.seed, f"tau/{layer}")) for m in members]
+    mean_s = config.tau_s if mean_s is None else mean_s
+    taus = [draw_time_constants(config.tau_distribution, mean_s, config.tau_spread, (units,),
+                                seeding.generator(m.seed, f"{stream}/{layer}")) for m in members]
     return TimeConstants(torch.stack(taus), config.dt_s, learn=config.learn_tau)
+
+
+def _after_reset(membrane: torch.Tensor, spikes: torch.Tensor, config: ClassifierConfig) -> torch.Tensor:
+    """The membrane after the reset that ``spikes`` cause: ``u (1 - s)`` (reset zero), ``u - s threshold``
+    (subtract) or ``u`` (none)."""
+    if config.reset == "zero":
+        return membrane * (1 - spikes)
+    return membrane - spikes * config.threshold if config.reset == "subtract" else membrane
 
 
 def _drop(spikes: torch.Tensor, rates: torch.Tensor, generators: Sequence[torch.Generator] | None) -> torch.Tensor:

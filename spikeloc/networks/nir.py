@@ -39,10 +39,11 @@ or ``'none'`` network is written wrongly and nothing in the file can tell (29 % 
 ``python benchmarks/check_snntorch_resets.py``). :func:`from_nir` therefore warns
 (:class:`SnnTorchResetWarning`) about graphs with the marks of snnTorch's exporter
 (:func:`looks_like_snntorch_export`) unless told ``snntorch_reset="zero"``, and :func:`from_snntorch` reads a
-live snnTorch network directly, refusing by name what spikeloc's neurons cannot do (``'subtract'`` and
-``'none'`` resets among them: the substrate resets to zero). snnTorch's importer has no mapping for
-``nir.LI``: :func:`to_snntorch` is its importer with ``nir.LI`` mapped (a stateful leaky integrator, wired
-through nirtorch); it needs snnTorch >= 1.0 (0.9's importer returns wrong outputs for ``nir.LI``).
+live snnTorch network directly, any reset mechanism included (the substrate has ``"zero"``, ``"subtract"`` and
+``"none"``), refusing by name what spikeloc's neurons cannot do. A spikeloc network that does not reset to zero
+is not exported: ``nir.LIF`` resets to ``v_reset``, and NIR has no node for a subtractive (or no) reset.
+snnTorch's importer has no mapping for ``nir.LI``: :func:`to_snntorch` is its importer with ``nir.LI`` mapped
+(a stateful leaky integrator, wired through nirtorch); it needs snnTorch >= 1.0 (0.9's importer returns wrong outputs for ``nir.LI``).
 
 Not representable here (a clear ``ValueError``): input delays (export), biases, ``v_leak`` or ``v_reset``
 other than 0, an input gain other than 1, different thresholds within a network, and graphs that are not a chain.
@@ -116,6 +117,9 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
     require(network.input_delays is None, "input_delays", config.input_delays,
             "'none' for NIR export (NIR has no per-fibre delay that spikeloc's importers share)")
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
+    require(config.reset == "zero", "reset", config.reset,
+            "'zero' for NIR export (nir.LIF resets to v_reset after a spike; NIR has no subtractive or absent reset)")
+    require(config.neuron == "leaky", "neuron", config.neuron, "'leaky' for NIR export (not yet written as CubaLIF)")
     names = config.synapse_names
     neurons = [*network.hidden_layers, network.readout]
     nodes = {"input": nir.Input(input_type=np.array([config.n_inputs]))}
@@ -271,8 +275,8 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
     ``snntorch_reset``: what the caller knows of a graph written by snnTorch's ``export_to_nir``, which writes
     every ``snn.Leaky`` as reset-to-zero whatever its ``reset_mechanism`` (:func:`looks_like_snntorch_export`).
     ``None``: such a graph is read as it says, with a :class:`SnnTorchResetWarning`; ``"zero"``: read, no
-    warning (the network did reset to zero); ``"subtract"`` or ``"none"``: refused (spikeloc's neurons reset
-    to zero; read the live network with :func:`from_snntorch`, which names what it cannot represent)."""
+    warning (the network did reset to zero); ``"subtract"`` or ``"none"``: refused (the file lost the reset's
+    membrane arithmetic; read the live network with :func:`from_snntorch`, which keeps it)."""
     nir = _nir()
     if dt_nir_s is None:
         recorded = graph.metadata.get("spikeloc_time_step_s") if isinstance(graph.metadata, dict) else None
@@ -337,9 +341,9 @@ def _population_of(pool: np.ndarray) -> int:
 def _check_snntorch_reset(snntorch_reset: str | None) -> None:
     """Warn about (None) or refuse (subtract, none) a graph from snnTorch's exporter, whose reset is unknown."""
     if snntorch_reset in ("subtract", "none"):
-        raise ValueError(f"snntorch_reset={snntorch_reset!r}: spikeloc's neurons reset to zero; read the live "
-                         "snnTorch network with spikeloc.networks.nir.from_snntorch, which says what it cannot "
-                         "represent")
+        raise ValueError(f"snntorch_reset={snntorch_reset!r}: snnTorch's exporter wrote these neurons as "
+                         "reset-to-zero, so the file cannot give their spikes; read the live snnTorch network with "
+                         "spikeloc.networks.nir.from_snntorch, which keeps its reset")
     if snntorch_reset is None:
         warnings.warn("this graph looks written by snnTorch's export_to_nir (float32 time constants in its "
                       "0.1 ms Euler convention, reset to 0, no spikeloc metadata), which writes every snn.Leaky "
@@ -447,9 +451,11 @@ def from_snntorch(module: nn.Module, dt_s: float = 1e-3) -> SpikingClassifier:
     neurons' per-step decay (``dt_s``, spikeloc's step in seconds, only turns it into time constants
     ``tau = -dt_s / ln beta``); its ``threshold`` (one, or one per neuron) must be the same everywhere.
 
-    * Hidden ``Leaky`` and a spiking last ``Leaky`` (the ``"spikes"`` readout): ``reset_mechanism="zero"``,
-      with or without ``reset_delay`` (the spikes are the same). ``"subtract"`` (snnTorch's default) and
-      ``"none"`` are refused: spikeloc's substrate (:mod:`spikeloc.substrate.kernels.step`) resets to zero.
+    * Hidden ``Leaky`` and a spiking last ``Leaky`` (the ``"spikes"`` readout): any ``reset_mechanism``
+      (``"subtract"``, snnTorch's default; ``"zero"``; ``"none"``), the same in every spiking layer (it becomes
+      the config's ``reset``, :mod:`spikeloc.substrate.kernels.step`), with snnTorch's default
+      ``reset_delay=True``; ``reset_delay=False`` only with ``"zero"`` (the spikes are the same; with
+      ``"subtract"`` they are not, and it is refused).
     * A last ``Leaky`` with ``reset_mechanism="none"`` becomes the ``"membrane"`` readout: the network returns
       that neuron's membrane ``mem`` (snnTorch's spikes are ``mem > threshold``), equal to float rounding
       (spikeloc sums it as a filter over time).
@@ -483,16 +489,21 @@ def from_snntorch(module: nn.Module, dt_s: float = 1e-3) -> SpikingClassifier:
             raise ValueError(f"layer {index} (nn.Linear) has a bias; spikeloc's synapses have none")
         weights.append(linear.weight.detach().cpu().double().numpy())
     sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
-    decays, thresholds, readout = [], set(), "spikes"
+    decays, thresholds, readout, resets = [], set(), "spikes", set()
     for index, leaky, units in zip(range(1, len(layers), 2), layers[1::2], sizes[1:]):
         name = f"layer {index} (snn.Leaky)"
         reset = SNNTORCH_RESETS[int(leaky.reset_mechanism_val)]
         last = index == len(layers) - 1
         if last and reset == "none":
             readout = "membrane"
-        elif reset != "zero":
-            raise ValueError(f"{name} has reset_mechanism={reset!r}; spikeloc's LIF neurons reset to zero "
-                             "(reset_mechanism='zero'; a last Leaky with 'none' is read as the membrane readout)")
+        else:
+            resets.add(reset)
+            if len(resets) > 1:
+                raise ValueError(f"{name} has reset_mechanism={reset!r} after {sorted(resets - {reset})[0]!r} in an "
+                                 "earlier layer; spikeloc's spiking layers share one reset mechanism")
+            if reset != "zero" and not getattr(leaky, "reset_delay", True):
+                raise ValueError(f"{name} has reset_delay=False with reset_mechanism={reset!r}; spikeloc's "
+                                 "neurons reset one step after a spike (reset_delay=True)")
         if leaky.inhibition:
             raise ValueError(f"{name} has inhibition=True; spikeloc's neurons do not inhibit each other")
         if bool((leaky.graded_spikes_factor != 1).any()):
@@ -512,6 +523,7 @@ def from_snntorch(module: nn.Module, dt_s: float = 1e-3) -> SpikingClassifier:
                          "threshold > 0 for every neuron")
     layout = _Layout(sizes, readout, thresholds.pop(), 1, tuple(decays))
     config, member = _inferred_settings(layout, dt_s)
+    config = dataclasses.replace(config, reset=resets.pop() if resets else "zero")
     return _classifier(config, member, weights, [np.zeros(w.shape[1], dtype=np.float32) for w in weights],
                        decays)
 

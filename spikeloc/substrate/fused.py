@@ -6,12 +6,14 @@ firing-threshold scale (a current of 1 added to a resting membrane reaches the d
 per-step decay ``beta = exp(-dt / tau)`` (time step ``dt`` and membrane time constant ``tau`` in the same
 unit, e.g. seconds) lies in [0, 1].
 
-:func:`lif_spikes` -- spiking LIF layer, equal to ``snn.Leaky(beta, threshold, reset_mechanism="zero",
+:func:`lif_spikes` -- spiking LIF layer, equal to ``snn.Leaky(beta, threshold, reset_mechanism=reset,
 spike_grad=surrogate.sigmoid(slope))`` (default ``reset_delay=True``) stepped over time from ``u = 0``::
 
     u_{-1} = 0
     r_t    = H(u_{t-1} - threshold)                  reset signal, detached (no gradient)
-    u_t    = beta * ((1 - r_t) * u_{t-1}) + I_t      snnTorch's order of float operations
+    u_t    = beta * ((1 - r_t) * u_{t-1}) + I_t      reset "zero"; snnTorch's order of float operations
+    u_t    = (beta * u_{t-1} + I_t) - r_t * threshold    reset "subtract" (snnTorch's default)
+    u_t    = beta * u_{t-1} + I_t                    reset "none"
     s_t    = H(u_t - threshold)                      spike; H(x) = 1 if x > 0 else 0 (strict)
 
 with the sigmoid surrogate derivative used in place of H' in the backward pass::
@@ -22,16 +24,18 @@ with the sigmoid surrogate derivative used in place of H' in the backward pass::
 where snnTorch's formula returns inf/inf = nan, i.e. for k x < -88 in float32, and equal elsewhere). The
 backward pass runs in reverse time::
 
-    g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * (1 - r_{t+1}) * g_u_{t+1}      (r_{t+1} = s_t)
+    g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * m_{t+1} * g_u_{t+1}
     g_I_t = g_u_t
 
-where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is returned and used.
+where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is returned and used, and the mask
+``m_{t+1} = du_{t+1} / (beta du_t)`` is ``1 - r_{t+1}`` (``r_{t+1} = s_t``) for reset "zero" and 1 for
+"subtract" and "none": their reset term ``r_{t+1} * threshold`` is detached and does not scale ``u_t``.
 
 ``beta`` is one float for every neuron, or a tensor per neuron: shape ``(N,)`` (one per unit) or ``(M, N)``
 (one per unit of each of the M slices along the currents' first axis, e.g. per ensemble member). A tensor
 ``beta`` that requires grad gets its gradient from the same reverse-time pass::
 
-    dL/dbeta_n = sum_{t >= 1} g_u_t * (1 - r_t) * u_{t-1}        summed over all rows (batch) that share beta_n
+    dL/dbeta_n = sum_{t >= 1} g_u_t * m_t * u_{t-1}        summed over all rows (batch) that share beta_n
 
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
@@ -68,8 +72,10 @@ import math
 import torch
 
 from spikeloc.substrate.kernels import numba_cpu, torch_loop
+from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "synaptic_current", "synaptic_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE
@@ -100,28 +106,28 @@ class _LIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem, rows_per_beta):
-        spk, mem = _kernels(backend).forward(cur, beta, threshold, keep_mem, rows_per_beta)
+    def forward(ctx, cur, beta, threshold, slope, backend, keep_mem, rows_per_beta, reset):
+        spk, mem = _kernels(backend).forward(cur, beta, threshold, keep_mem, rows_per_beta, reset)
         per_neuron = isinstance(beta, torch.Tensor)
         ctx.save_for_backward(mem if backend == "torch" else cur, *((beta,) if per_neuron else ()))
-        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_beta)
+        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_beta, reset)
         ctx.set_materialize_grads(False)  # an unused membrane output costs nothing
         return (spk, mem) if keep_mem else spk
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spk, grad_mem=None):
-        beta, threshold, slope, backend, rows_per_beta = ctx.constants
+        beta, threshold, slope, backend, rows_per_beta, reset = ctx.constants
         saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
-            return None, None, None, None, None, None, None
+            return (None,) * 8
         beta = per_neuron_beta[0] if per_neuron_beta else beta
         want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
         grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
         grad_mem = None if grad_mem is None else grad_mem.contiguous()
         grad_cur, grad_beta = _kernels(backend).backward(saved, grad_spk, grad_mem, beta, threshold, slope,
-                                                         rows_per_beta, want_grad_beta)
-        return grad_cur, grad_beta, None, None, None, None, None
+                                                         rows_per_beta, want_grad_beta, reset)
+        return grad_cur, grad_beta, None, None, None, None, None, None
 
 
 def _resolve_backend(backend: str, currents: torch.Tensor) -> str:
@@ -190,15 +196,18 @@ def _per_neuron_beta(beta, currents: torch.Tensor):
 
 
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
-               return_membrane: bool = False, backend: str = "auto"):
-    """Spikes of a layer of LIF neurons (reset to zero) driven by ``currents``, over time axis -2.
+               return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
+    """Spikes of a layer of LIF neurons driven by ``currents``, over time axis -2.
 
-    Equal to ``snn.Leaky(beta=beta, threshold=threshold, reset_mechanism="zero",
+    Equal to ``snn.Leaky(beta=beta, threshold=threshold, reset_mechanism=reset,
     spike_grad=snntorch.surrogate.sigmoid(slope=slope))`` stepped over ``t`` from a zero membrane, forward
     (bit for bit in float32: the same float operations in the same order) and backward (to float rounding:
     the surrogate is evaluated in an overflow-free form, see the module docstring)::
 
-        r_t = H(u_{t-1} - threshold)  (detached),  u_t = beta * ((1 - r_t) * u_{t-1}) + I_t,  u_{-1} = 0
+        r_t = H(u_{t-1} - threshold)  (detached),  u_{-1} = 0
+        u_t = beta * ((1 - r_t) * u_{t-1}) + I_t        reset "zero"
+        u_t = (beta * u_{t-1} + I_t) - r_t * threshold   reset "subtract"
+        u_t = beta * u_{t-1} + I_t                       reset "none"
         s_t = H(u_t - threshold),  ds_t/du_t := k e / (1 + e)^2,  e = exp(-k |u_t - threshold|),  k = slope
 
     Args:
@@ -216,11 +225,14 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
             (as snnTorch's returned ``mem``: the reset stays detached).
         backend: ``"auto"`` (numba on CPU, Triton on CUDA, for float32/float64 where installed; else
             torch), ``"numba"``, ``"triton"`` or ``"torch"``.
+        reset: ``"zero"`` (the membrane restarts from 0 after a spike), ``"subtract"`` (snnTorch's default: the
+            threshold is subtracted, the overshoot kept) or ``"none"`` (no reset), one step after the spike.
 
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
     _check_currents(currents)
+    require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
     threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
     if not math.isfinite(threshold):
@@ -233,11 +245,52 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta)
+        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
+                                 RESETS.index(reset))
         spk, mem = out if return_membrane else (out, None)
         spk = spk.view(currents.shape)
         mem = None if mem is None else mem.view(currents.shape)
     return (spk, mem) if return_membrane else spk
+
+
+def synaptic_current(currents: torch.Tensor, alpha, *, backend: str = "auto") -> torch.Tensor:
+    """The synaptic current of a current-based LIF neuron, ``i_t = alpha * i_{t-1} + I_t``, ``i_{-1} = 0``, step by
+    step in snnTorch's order of float operations (so float32 results equal ``snn.Synaptic``'s bit for bit,
+    which :func:`leaky_integrate`'s parallel filter does not).
+
+    It is the LIF step with reset ``"none"`` (:mod:`spikeloc.substrate.kernels.step`) and a threshold no
+    membrane reaches (the largest finite float): :func:`lif_spikes`'s membrane, forward and backward (every
+    backend, per-neuron ``alpha`` with its gradient), its spikes all zero and unused.
+
+    Args:
+        currents: ``(..., T, N)`` input currents; gradients flow to it.
+        alpha: synaptic decay per step ``exp(-dt / tau_syn)`` in [0, 1]: a float, or per neuron ``(N,)`` /
+            ``(M, N)`` as :func:`lif_spikes`'s beta (differentiable).
+        backend: as :func:`lif_spikes`.
+    """
+    _check_currents(currents)
+    never = torch.finfo(currents.dtype).max
+    return lif_spikes(currents, alpha, never, 1.0, return_membrane=True, backend=backend, reset="none")[1]
+
+
+def synaptic_spikes(currents: torch.Tensor, alpha, beta, threshold: float = 1.0, slope: float = 5.0, *,
+                    return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
+    """Spikes of current-based LIF neurons (snnTorch's ``snn.Synaptic``): the input filtered into a synaptic
+    current ``i_t = alpha i_{t-1} + I_t`` (:func:`synaptic_current`), which drives :func:`lif_spikes`::
+
+        i_t = alpha * i_{t-1} + I_t,   u_t = step(u_{t-1}, i_t) with ``reset`` (as lif_spikes),   s_t = H(u_t - thr)
+
+    The synaptic current is never reset. With ``reset="subtract"`` (snnTorch's default) or ``"none"`` this is
+    ``snn.Synaptic`` bit for bit in float32 (spikes and membranes). With ``"zero"`` the membrane resets as
+    :func:`lif_spikes`'s (``u_t = beta (1 - r_t) u_{t-1} + i_t``: the step's current still charges it), which is
+    *not* what ``snn.Synaptic(reset_mechanism="zero")`` does: snnTorch sets ``u_t = 0`` at a reset step,
+    dropping that step's current too.
+
+    ``alpha`` and ``beta``: floats or per-neuron tensors (shapes as :func:`lif_spikes`'s beta), differentiable.
+    Returns spikes, or ``(spikes, membrane)`` with ``return_membrane``.
+    """
+    return lif_spikes(synaptic_current(currents, alpha, backend=backend), beta, threshold, slope,
+                      return_membrane=return_membrane, backend=backend, reset=reset)
 
 
 @functools.lru_cache(maxsize=32)

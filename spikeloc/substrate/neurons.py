@@ -4,14 +4,21 @@ Conventions for the whole package: tensors are batch-major, time on axis -2: ``(
 e.g. ``(batch, T, units)`` or ``(members, batch, T, units)`` for an ensemble. Membranes are in units of
 the firing threshold's scale (dimensionless); time constants in seconds.
 
-The hidden LIF neuron is snnTorch's ``snn.Leaky`` with reset to zero (its default one-step reset delay):
+The hidden LIF neuron is snnTorch's ``snn.Leaky`` (its default one-step reset delay), reset to zero unless
+:attr:`LIFParameters.reset` says ``"subtract"`` (snnTorch's default) or ``"none"``:
 
     r_t   = H(u_{t-1} - threshold)                (reset signal, no gradient)
-    u_t   = beta * (1 - r_t) * u_{t-1} + I_t,      beta = exp(-dt_s / tau_s),  u_{-1} = 0
+    u_t   = beta * (1 - r_t) * u_{t-1} + I_t,      beta = exp(-dt_s / tau_s),  u_{-1} = 0     (reset "zero")
+    u_t   = beta * u_{t-1} + I_t - r_t * threshold                                      (reset "subtract")
+    u_t   = beta * u_{t-1} + I_t                                                        (reset "none")
     s_t   = H(u_t - threshold)                    (spike; H(x) = 1 if x > 0)
 
 with the sigmoid surrogate ds/du = k exp(-k x) / (1 + exp(-k x))^2, x = u - threshold, slope k
 (5 in the seed). The readout is non-spiking: v_t = beta * v_{t-1} + I_t, v_{-1} = 0.
+
+The current-based neuron (snnTorch's ``snn.Synaptic``, :class:`SynapticLayer`) filters its input into a synaptic
+current first, i_t = alpha * i_{t-1} + I_t with alpha = exp(-dt_s / tau_syn_s) (never reset), and i_t drives the
+membrane above in place of I_t.
 
 Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
@@ -35,9 +42,12 @@ from torch import nn
 
 from spikeloc.substrate import fused
 from spikeloc.substrate.kernels import step
+from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require, require_choice, require_number
 
 BACKENDS = ("fused", "snntorch")
+#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`) and ``Synaptic`` (:class:`SynapticLayer`).
+NEURONS = ("leaky", "synaptic")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
 TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
 
@@ -102,18 +112,21 @@ class TimeConstants(nn.Module):
 
 @dataclass(frozen=True)
 class LIFParameters:
-    """LIF constants: membrane time constant and step (seconds), threshold, surrogate slope."""
+    """LIF constants: membrane time constant and step (seconds), threshold, surrogate slope, reset mechanism
+    (one of :data:`RESETS`: ``"zero"``, ``"subtract"``, ``"none"``; see the module docstring)."""
 
     tau_s: float = 5e-3
     dt_s: float = 1e-3
     threshold: float = 1.0
     surrogate_slope: float = 5.0
+    reset: str = "zero"
 
     def __post_init__(self) -> None:
         require_number(self.tau_s, "tau_s", above=0, note="s")
         require_number(self.dt_s, "dt_s", above=0, note="s")
         require_number(self.threshold, "threshold", above=0)
         require_number(self.surrogate_slope, "surrogate_slope", above=0)
+        require_choice(self.reset, "reset", RESETS)
 
     @property
     def beta(self) -> float:
@@ -153,23 +166,28 @@ def lif_step(current: torch.Tensor, membrane: torch.Tensor,
              params: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """One LIF step, state in, state out: ``(spike_t, u_t)`` from ``I_t`` and ``u_{t-1}``.
 
-    Exactly ``snn.Leaky(reset_mechanism="zero")``'s arithmetic, with the sigmoid surrogate gradient
+    Exactly ``snn.Leaky(reset_mechanism=params.reset)``'s arithmetic, with the sigmoid surrogate gradient
     (:func:`sigmoid_surrogate`: snnTorch's, without its overflow to NaN far below threshold).
     """
     reset = (membrane > params.threshold).to(membrane.dtype)
-    membrane = params.beta * ((1 - reset) * membrane) + current
+    if params.reset == "zero":
+        membrane = params.beta * ((1 - reset) * membrane) + current
+    else:
+        membrane = params.beta * membrane + current - (reset * params.threshold if params.reset == "subtract" else 0)
     spike = sigmoid_surrogate(params.surrogate_slope)(membrane - params.threshold)
     return spike, membrane
 
 
-def step_snntorch_neuron(neuron: snn.Leaky, currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step an snnTorch neuron over axis -2 from a zero membrane; returns (spikes, membranes)."""
-    membrane = torch.zeros_like(currents[..., 0, :])
+def step_snntorch_neuron(neuron: snn.Leaky | snn.Synaptic,
+                         currents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step an snnTorch neuron (``Leaky``, or ``Synaptic`` with its synaptic current) over axis -2 from a zero
+    state; returns (spikes, membranes)."""
+    states = (torch.zeros_like(currents[..., 0, :]),) * (2 if isinstance(neuron, snn.Synaptic) else 1)
     spikes, membranes = [], []
     for t in range(currents.shape[-2]):
-        spike, membrane = neuron(currents[..., t, :], membrane)
+        spike, *states = neuron(currents[..., t, :], *states)
         spikes.append(spike)
-        membranes.append(membrane)
+        membranes.append(states[-1])
     return torch.stack(spikes, dim=-2), torch.stack(membranes, dim=-2)
 
 
@@ -202,14 +220,56 @@ class LIFLayer(_Neurons):
     def __init__(self, params: LIFParameters, backend: str = "fused", time_constants: TimeConstants | None = None):
         super().__init__(params, backend, time_constants)
         if backend == "snntorch":
-            self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism="zero",
+            self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, reset_mechanism=params.reset,
                                     spike_grad=sigmoid_surrogate(params.surrogate_slope))
 
     def forward(self, currents: torch.Tensor,
                 return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.backend == "fused":
             return fused.lif_spikes(currents, self.beta(), self.params.threshold, self.params.surrogate_slope,
-                                    return_membrane=return_membrane)
+                                    return_membrane=return_membrane, reset=self.params.reset)
+        spikes, membranes = step_snntorch_neuron(self.neuron, currents)
+        return (spikes, membranes) if return_membrane else spikes
+
+
+class SynapticLayer(_Neurons):
+    """A layer of current-based LIF neurons (snnTorch's ``snn.Synaptic``): the input currents are filtered into a
+    synaptic current ``i_t = alpha i_{t-1} + I_t`` (``alpha = exp(-dt_s / tau_syn_s)``, never reset), which
+    drives the membrane of :class:`LIFLayer` (:func:`spikeloc.substrate.fused.synaptic_spikes`).
+
+    ``synaptic_time_constants`` (fused backend only): one synaptic tau per neuron of each member, as
+    ``time_constants`` for the membrane. The ``"snntorch"`` backend steps ``snn.Synaptic``; it needs reset
+    ``"subtract"`` or ``"none"`` (``snn.Synaptic``'s ``"zero"`` also drops the reset step's current, unlike the
+    fused neuron, which resets as ``Leaky``)."""
+
+    def __init__(self, params: LIFParameters, tau_syn_s: float, backend: str = "fused",
+                 time_constants: TimeConstants | None = None, synaptic_time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(tau_syn_s > 0, "tau_syn_s", tau_syn_s, "> 0 s")
+        require(synaptic_time_constants is None or backend == "fused", "backend", backend,
+                "'fused' for per-neuron synaptic time constants")
+        self.tau_syn_s = tau_syn_s
+        self.synaptic_time_constants = synaptic_time_constants
+        if backend == "snntorch":
+            require(params.reset != "zero", "reset", params.reset,
+                    "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's 'zero' "
+                    "reset differs from Leaky's; the fused backend resets as Leaky)")
+            self.neuron = snn.Synaptic(alpha=self.alpha(), beta=params.beta, threshold=params.threshold,
+                                       reset_mechanism=params.reset,
+                                       spike_grad=sigmoid_surrogate(params.surrogate_slope))
+
+    def alpha(self) -> float | torch.Tensor:
+        """The synaptic current's decay per step: a float, or the per-neuron (members, units) tensor."""
+        if self.synaptic_time_constants is None:
+            return math.exp(-self.params.dt_s / self.tau_syn_s)
+        return self.synaptic_time_constants.beta()
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.backend == "fused":
+            return fused.synaptic_spikes(currents, self.alpha(), self.beta(), self.params.threshold,
+                                         self.params.surrogate_slope, return_membrane=return_membrane,
+                                         reset=self.params.reset)
         spikes, membranes = step_snntorch_neuron(self.neuron, currents)
         return (spikes, membranes) if return_membrane else spikes
 

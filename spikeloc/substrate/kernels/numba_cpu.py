@@ -78,7 +78,7 @@ if AVAILABLE:
     _beta_grad_term_nb = _njit(_beta_grad_term)
 
     @functools.partial(_njit, inline="always")  # numba-level inlining: 2-3x faster than a call per row
-    def _forward_row(cur, mem, spk, beta, threshold):  # pragma: no cover - compiled
+    def _forward_row(cur, mem, spk, beta, threshold, reset):  # pragma: no cover - compiled
         """One row: (T, N) currents -> membrane into ``mem``, spikes into ``spk``; ``beta`` a scalar or (N,)."""
         n_steps, n_units = cur.shape
         for n in range(n_units):
@@ -87,25 +87,25 @@ if AVAILABLE:
             spk[0, n] = m > threshold
         for t in range(1, n_steps):
             for n in range(n_units):
-                m = _lif_step_nb(mem[t - 1, n], cur[t, n], _beta_at(beta, n), threshold)
+                m = _lif_step_nb(mem[t - 1, n], cur[t, n], _beta_at(beta, n), threshold, reset)
                 mem[t, n] = m
                 spk[t, n] = m > threshold
 
     @_njit
-    def _forward_numba(cur, spk, mem, keep_mem, beta, rows_per_beta, threshold):  # pragma: no cover - compiled
+    def _forward_numba(cur, spk, mem, keep_mem, beta, rows_per_beta, threshold, reset):  # pragma: no cover
         """(R, T, N) arrays; ``beta`` a scalar or (M, N), row r using ``beta[r // rows_per_beta]``. Without
         ``keep_mem`` the membrane goes to a (T, N) scratch that stays in cache and ``mem`` is not touched."""
         scratch = np.empty(cur.shape[1:], cur.dtype)
         for r in range(cur.shape[0]):
             row_beta = _beta_row(beta, r // rows_per_beta)
             if keep_mem:
-                _forward_row(cur[r], mem[r], spk[r], row_beta, threshold)
+                _forward_row(cur[r], mem[r], spk[r], row_beta, threshold, reset)
             else:
-                _forward_row(cur[r], scratch, spk[r], row_beta, threshold)
+                _forward_row(cur[r], scratch, spk[r], row_beta, threshold, reset)
 
     @_njit
     def _backward_numba(cur, grad_spk, grad_mem, has_grad_mem, grad_cur, beta, rows_per_beta, grad_beta,
-                        want_grad_beta, threshold, slope, one):  # pragma: no cover - compiled
+                        want_grad_beta, threshold, slope, one, reset):  # pragma: no cover - compiled
         """(R, T, N) arrays. Row by row: recompute the membrane from the currents into a (T, N) scratch
         (cheaper than allocating and saving a full membrane tensor, see ``_LIFFunction``), then the
         surrogate pass over the row's T * N contiguous values (vectorises fully, unlike a loop over N = 30
@@ -118,7 +118,7 @@ if AVAILABLE:
         mem_flat = mem.reshape(size)
         for r in range(n_rows):
             row_beta = _beta_row(beta, r // rows_per_beta)
-            _forward_row(cur[r], mem, spk, row_beta, threshold)
+            _forward_row(cur[r], mem, spk, row_beta, threshold, reset)
             gs, gi = grad_spk[r].reshape(size), grad_cur[r].reshape(size)
             for i in range(size):
                 gi[i] = _surrogate_grad_nb(gs[i], mem_flat[i], threshold, slope, one)
@@ -131,15 +131,17 @@ if AVAILABLE:
                 row_grad_beta[:] = 0
                 for t in range(n_steps - 2, -1, -1):
                     for n in range(n_units):
-                        row_grad_beta[n] += _beta_grad_term_nb(g[t + 1, n], mem[t, n], threshold)
-                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold)
+                        row_grad_beta[n] += _beta_grad_term_nb(g[t + 1, n], mem[t, n], threshold, reset)
+                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold,
+                                                 reset)
                 gb = grad_beta[r // rows_per_beta]
                 for n in range(n_units):
                     gb[n] += row_grad_beta[n]
             else:
                 for t in range(n_steps - 2, -1, -1):
                     for n in range(n_units):
-                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold)
+                        g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold,
+                                                 reset)
 
 
 def _numba_scalars(x: torch.Tensor, *values: float):
@@ -154,21 +156,21 @@ def _numba_beta(cur: torch.Tensor, beta):
     return _numba_scalars(cur, beta)[0]
 
 
-def forward(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1):
+def forward(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1, reset: int = 0):
     spk = torch.empty_like(cur)
     mem = torch.empty_like(cur) if keep_mem else cur.new_empty((1,) + cur.shape[1:])  # unused placeholder
     _forward_numba(cur.detach().numpy(), spk.numpy(), mem.numpy(), keep_mem, _numba_beta(cur, beta),
-                   rows_per_beta, *_numba_scalars(cur, threshold))
+                   rows_per_beta, *_numba_scalars(cur, threshold), reset)
     return spk, (mem if keep_mem else None)
 
 
 def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows_per_beta: int = 1,
-                         want_grad_beta: bool = False):
+             want_grad_beta: bool = False, reset: int = 0):
     grad_cur = torch.empty_like(cur)
     has_grad_mem = grad_mem is not None
     grad_beta = torch.zeros(beta.shape if want_grad_beta else (1, 1), dtype=torch.float64)
     _backward_numba(cur.detach().numpy(), grad_spk.detach().numpy(),
                     (grad_mem if has_grad_mem else grad_spk).detach().numpy(), has_grad_mem, grad_cur.numpy(),
                     _numba_beta(cur, beta), rows_per_beta, grad_beta.numpy(), want_grad_beta,
-                    *_numba_scalars(cur, threshold, slope, 1.0))
+                    *_numba_scalars(cur, threshold, slope, 1.0), reset)
     return grad_cur, (grad_beta.to(cur.dtype) if want_grad_beta else None)

@@ -7,11 +7,25 @@ Plain Python on purpose: the torch backend (:mod:`.torch_loop`) calls these with
 of them can evaluate them; ``mem * (mem <= thr)`` is ``(1 - r) * mem`` with the same IEEE result (also for
 inf/nan) and keeps float32 arithmetic in numba and Triton (bool * float32 -> float32). The equations are in
 :mod:`spikeloc.substrate.fused`.
+
+The reset mechanism is an integer code (an index into :data:`RESETS`: numba compiles one kernel whose
+branches LLVM hoists out of the loops, Triton gets it as a compile-time constant):
+
+* ``"zero"`` (0): ``u_t = beta ((1 - r_t) u_{t-1}) + I_t`` (snnTorch's ``reset_mechanism="zero"``);
+* ``"subtract"`` (1): ``u_t = (beta u_{t-1} + I_t) - r_t threshold`` (snnTorch's default);
+* ``"none"`` (2): ``u_t = beta u_{t-1} + I_t`` (spikes without reset).
+
+The reset signal ``r_t = H(u_{t-1} - threshold)`` is detached (snnTorch's), so with ``"subtract"`` and
+``"none"`` the membrane carries its gradient through every step: ``du_t / du_{t-1} = beta`` and
+``du_t / dbeta = u_{t-1}``, no reset mask (``"zero"``: both times ``1 - r_t``).
 """
 
 from __future__ import annotations
 
 import torch
+
+#: Reset mechanisms of the spiking neurons, in the order of their integer codes in the kernels.
+RESETS = ("zero", "subtract", "none")
 
 
 def _exp(y):
@@ -20,9 +34,17 @@ def _exp(y):
     return torch.exp(y)
 
 
-def _lif_step(mem_prev, current, beta, threshold):
-    """u_t = beta * ((1 - r_t) * u_{t-1}) + I_t with r_t = H(u_{t-1} - threshold) (snnTorch's order)."""
-    return beta * (mem_prev * (mem_prev <= threshold)) + current
+def _lif_step(mem_prev, current, beta, threshold, reset):
+    """u_t from u_{t-1} and I_t, r_t = H(u_{t-1} - threshold), in snnTorch's order of float operations:
+    zero ``beta * ((1 - r_t) * u_{t-1}) + I_t``; subtract ``(beta * u_{t-1} + I_t) - r_t * threshold``;
+    none ``beta * u_{t-1} + I_t``."""
+    if reset == 0:
+        mem = beta * (mem_prev * (mem_prev <= threshold)) + current
+    elif reset == 1:
+        mem = (beta * mem_prev + current) - threshold * (mem_prev > threshold)
+    else:
+        mem = beta * mem_prev + current
+    return mem
 
 
 def surrogate_grad(grad_spike, mem, threshold, slope, one):
@@ -31,14 +53,24 @@ def surrogate_grad(grad_spike, mem, threshold, slope, one):
     return grad_spike * slope * e / ((e + one) * (e + one))
 
 
-def _carry_grad(grad_local, grad_next, mem, beta, threshold):
-    """g_u_t = local part + (g_u_{t+1} * beta) * (1 - r_{t+1}), r_{t+1} = H(u_t - threshold)."""
-    return grad_local + grad_next * beta * (mem <= threshold)
+def _carry_grad(grad_local, grad_next, mem, beta, threshold, reset):
+    """g_u_t = local part + (g_u_{t+1} * beta) * (1 - r_{t+1}), r_{t+1} = H(u_t - threshold) (reset zero);
+    local part + g_u_{t+1} * beta (subtract, none: the detached reset takes no share)."""
+    if reset == 0:
+        grad = grad_local + grad_next * beta * (mem <= threshold)
+    else:
+        grad = grad_local + grad_next * beta
+    return grad
 
 
-def _beta_grad_term(grad_next, mem, threshold):
-    """One step's share of dL/dbeta: g_u_{t+1} * (1 - r_{t+1}) * u_t, r_{t+1} = H(u_t - threshold)."""
-    return grad_next * (mem * (mem <= threshold))
+def _beta_grad_term(grad_next, mem, threshold, reset):
+    """One step's share of dL/dbeta: g_u_{t+1} * (1 - r_{t+1}) * u_t, r_{t+1} = H(u_t - threshold) (reset zero);
+    g_u_{t+1} * u_t (subtract, none)."""
+    if reset == 0:
+        term = grad_next * (mem * (mem <= threshold))
+    else:
+        term = grad_next * mem
+    return term
 
 
 def _beta_at(beta, n):

@@ -12,6 +12,8 @@ from the numba and torch ones.
   gradient is summed over time per lane in the currents' dtype (the same order as numba), written per row,
   and summed over the rows that share a beta in float64 by torch: no atomics, so the result is the same run
   to run.
+* The reset mechanism (:data:`.step.RESETS`'s code) is a compile-time constant (``RESET``): the step
+  functions' branches on it are resolved when the kernel compiles.
 * Floating-point contraction is off (``enable_fp_fusion=False``): ``beta * x + I`` is a multiply and an add,
   as in snnTorch and the numba kernel, not one FMA, so the forward pass (spikes, membrane) equals theirs bit
   for bit. Gradients agree to float rounding: the surrogate's exp and division are Triton's, not numba's
@@ -78,13 +80,13 @@ def _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK: tl.constexpr, PER_NE
 
 @triton.jit
 def _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, threshold, n_steps, n_units,
-                   STORE_SPIKES: tl.constexpr, STORE_MEM: tl.constexpr):
+                   STORE_SPIKES: tl.constexpr, STORE_MEM: tl.constexpr, RESET: tl.constexpr):
     """The forward loop of one block of lanes: u_0 = I_0, u_t = step(u_{t-1}, I_t); stores s_t and/or u_t."""
     mem = tl.load(cur_ptr + base, mask=ok, other=0.0)
     for t in range(n_steps):
         offset = base + t * n_units
         if t > 0:
-            mem = _lif_step(mem, tl.load(cur_ptr + offset, mask=ok, other=0.0), beta, threshold)
+            mem = _lif_step(mem, tl.load(cur_ptr + offset, mask=ok, other=0.0), beta, threshold, RESET)
         if STORE_SPIKES:
             tl.store(spk_ptr + offset, (mem > threshold).to(mem.dtype), mask=ok)
         if STORE_MEM:
@@ -93,22 +95,25 @@ def _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, threshold, n_steps
 
 @triton.jit
 def _forward_kernel(cur_ptr, spk_ptr, mem_ptr, beta_ptr, consts_ptr, n_lanes, n_steps, n_units, rows_per_beta,
-                    PER_NEURON: tl.constexpr, KEEP_MEM: tl.constexpr, BLOCK: tl.constexpr):
+                    PER_NEURON: tl.constexpr, KEEP_MEM: tl.constexpr, BLOCK: tl.constexpr, RESET: tl.constexpr):
     ok, base, beta_index = _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK, PER_NEURON)
     beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
-    _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, tl.load(consts_ptr), n_steps, n_units, True, KEEP_MEM)
+    _membrane_pass(cur_ptr, spk_ptr, mem_ptr, base, ok, beta, tl.load(consts_ptr), n_steps, n_units, True, KEEP_MEM,
+                   RESET)
 
 
 @triton.jit
 def _backward_kernel(cur_ptr, grad_spk_ptr, grad_mem_ptr, grad_cur_ptr, beta_ptr, grad_beta_ptr, consts_ptr,
                      n_lanes, n_steps, n_units, rows_per_beta, PER_NEURON: tl.constexpr,
-                     HAS_GRAD_MEM: tl.constexpr, WANT_GRAD_BETA: tl.constexpr, BLOCK: tl.constexpr):
+                     HAS_GRAD_MEM: tl.constexpr, WANT_GRAD_BETA: tl.constexpr, BLOCK: tl.constexpr,
+                     RESET: tl.constexpr):
     ok, base, beta_index = _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK, PER_NEURON)
     beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
     threshold = tl.load(consts_ptr)
     slope = tl.load(consts_ptr + 1)
     # the membrane, recomputed into the gradient buffer (scratch): then read back in reverse, overwritten by g_u
-    _membrane_pass(cur_ptr, grad_cur_ptr, grad_cur_ptr, base, ok, beta, threshold, n_steps, n_units, False, True)
+    _membrane_pass(cur_ptr, grad_cur_ptr, grad_cur_ptr, base, ok, beta, threshold, n_steps, n_units, False, True,
+                   RESET)
     grad_next = tl.zeros_like(beta)
     grad_beta = tl.zeros_like(beta)
     for i in range(n_steps):
@@ -119,8 +124,8 @@ def _backward_kernel(cur_ptr, grad_spk_ptr, grad_mem_ptr, grad_cur_ptr, beta_ptr
             grad = grad + tl.load(grad_mem_ptr + offset, mask=ok, other=0.0)
         if i > 0:  # t < T - 1: the carry from t + 1 (and beta's share), in the numba kernel's order
             if WANT_GRAD_BETA:
-                grad_beta += _beta_grad_term(grad_next, mem, threshold)
-            grad = _carry_grad(grad, grad_next, mem, beta, threshold)
+                grad_beta += _beta_grad_term(grad_next, mem, threshold, RESET)
+            grad = _carry_grad(grad, grad_next, mem, beta, threshold, RESET)
         tl.store(grad_cur_ptr + offset, grad, mask=ok)
         grad_next = grad
     if WANT_GRAD_BETA:
@@ -138,18 +143,18 @@ def _launch_args(cur: torch.Tensor, beta, rows_per_beta: int, *constants: float)
     return (triton.cdiv(n_lanes, _BLOCK),), betas, consts, (n_lanes, n_steps, n_units, rows_per_beta), per_neuron
 
 
-def forward(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1):
+def forward(cur: torch.Tensor, beta, threshold: float, keep_mem: bool, rows_per_beta: int = 1, reset: int = 0):
     """Spikes (and the membrane if ``keep_mem``, else None) of (R, T, N) contiguous currents."""
     spk = torch.empty_like(cur)
     mem = torch.empty_like(cur) if keep_mem else spk  # a placeholder pointer when not stored
     grid, betas, consts, sizes, per_neuron = _launch_args(cur, beta, rows_per_beta, threshold)
     _forward_kernel[grid](cur, spk, mem, betas, consts, *sizes, PER_NEURON=per_neuron, KEEP_MEM=keep_mem,
-                          BLOCK=_BLOCK, enable_fp_fusion=False)
+                          BLOCK=_BLOCK, RESET=reset, enable_fp_fusion=False)
     return spk, (mem if keep_mem else None)
 
 
 def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows_per_beta: int = 1,
-             want_grad_beta: bool = False):
+             want_grad_beta: bool = False, reset: int = 0):
     """Gradients w.r.t. the currents and (if ``want_grad_beta``) the (M, N) betas, else None."""
     grad_cur = torch.empty_like(cur)
     grid, betas, consts, sizes, per_neuron = _launch_args(cur, beta, rows_per_beta, threshold, slope)
@@ -157,7 +162,7 @@ def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows
         else grad_cur  # a placeholder pointer when not written
     _backward_kernel[grid](cur, grad_spk, grad_spk if grad_mem is None else grad_mem, grad_cur, betas, per_row,
                            consts, *sizes, PER_NEURON=per_neuron, HAS_GRAD_MEM=grad_mem is not None,
-                           WANT_GRAD_BETA=want_grad_beta, BLOCK=_BLOCK, enable_fp_fusion=False)
+                           WANT_GRAD_BETA=want_grad_beta, BLOCK=_BLOCK, RESET=reset, enable_fp_fusion=False)
     if not want_grad_beta:
         return grad_cur, None
     grad_beta = per_row.view(beta.shape[0], rows_per_beta, -1).sum(dim=1, dtype=torch.float64)

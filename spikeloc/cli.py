@@ -15,6 +15,7 @@ from pathlib import Path
 
 from spikeloc.devices import add_device_option
 from spikeloc.options import Parser, UsageError, input_directory, input_file, integer, number, option_error, output_file
+from spikeloc.perturbations import cli as perturb_cli
 from spikeloc.runtime import configure
 
 
@@ -248,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     for both)."""
     parser = Parser(prog="spikeloc", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(required=True, metavar="command")
-    for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser, _export_nir_parser, _import_nir_parser):
+    for add in (_train_ipd_parser, _eval_ipd_parser, _train_digits_parser, _export_nir_parser, _import_nir_parser,
+                perturb_cli.add_parser):
         add(subparsers)
     try:
         args = parser.parse_args(argv)

@@ -60,6 +60,7 @@ def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="constant, cosine or linear: anneal the learning rate to 0 over all epochs")
     training.add_argument("--patience", type=integer(), default=10,
                           help="stop after this many epochs without improvement")
+    perturb_cli.add_robust_training_options(training)
     p.add_argument("--save", metavar="PATH", type=output_file, default=None,
                    help="save the trained network (see eval-ipd)")
     _common_options(p)
@@ -79,7 +80,7 @@ def _train_ipd(args: argparse.Namespace) -> None:
                      tau_distribution=args.tau_distribution, tau_spread=args.tau_spread, learn_tau=args.learn_tau,
                      input_delays=args.delays, max_delay_steps=args.max_delay_steps,
                      training_data=args.training_data, lr=args.lr, lr_schedule=args.lr_schedule,
-                     patience=args.patience, device=args.device)
+                     patience=args.patience, device=args.device, **perturb_cli.robust_training_settings(args))
     configure(args.threads)
     network, (row,) = ipd.train_ipd_ensemble([(run, args.seed)], progress=not args.json)
     if args.save:
@@ -144,6 +145,7 @@ def _train_digits_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=integer(), default=30)
     p.add_argument("--lr", type=number(), default=2e-3)
     p.add_argument("--backend", choices=["fused", "snntorch"], default="fused")
+    perturb_cli.add_robust_training_options(p)
     p.add_argument("--save", metavar="PATH", type=output_file, default=None, help="save the trained network")
     _common_options(p)
     p.set_defaults(handler=_train_digits, parser=p, fields={"tau_s": "--tau-ms", "n_steps": "--steps"})
@@ -156,7 +158,8 @@ def _train_digits(args: argparse.Namespace) -> None:
     loss = args.loss or ("mse_count" if args.readout == "spikes" else "cross_entropy")
     run = digits.DigitsRun(dataset=args.dataset, hidden=tuple(args.hidden), readout=args.readout, loss=loss,
                            encoding=args.encoding, steps=args.steps, gain=args.gain, tau_s=args.tau_ms * 1e-3,
-                           epochs=args.epochs, lr=args.lr, backend=args.backend, device=args.device)
+                           epochs=args.epochs, lr=args.lr, backend=args.backend, device=args.device,
+                           **perturb_cli.robust_training_settings(args))
     configure(args.threads)
     network, (row,) = digits.train_digits_ensemble([(run, args.seed)], root=args.data_dir, progress=not args.json)
     if args.save:

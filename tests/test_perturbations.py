@@ -367,3 +367,69 @@ def test_the_command_line_reads_nir_graphs_and_asks_their_task(tmp_path, capsys)
     assert main([*argv, "--dataset", "mnist-5k"]) == 2 and "784 inputs" in capsys.readouterr().err
     assert main([*argv, "--dataset", "ipd"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "curves.csv")) == 2
+
+
+def tiny_fit(network, hooks, epochs=2):
+    from spikeloc.learning.surrogate import TrainConfig, fit
+
+    data = tiny_data(members=network.n_members).member_data
+    return fit(network, data, data, TrainConfig(epochs=epochs, batch_size=8, lr=0.01), hooks=hooks)
+
+
+def test_mismatch_aware_training_draws_per_batch_trains_the_stored_weights_and_leaves_a_plain_network():
+    from spikeloc.perturbations.training import MismatchTraining, robust_training
+
+    network = tiny_network()
+    parameters = [s.raw_weight for s in network.synapses]
+    before = [p.detach().clone() for p in parameters]
+    x = tiny_inputs()
+    with robust_training(network, mismatch_sigma=0.3) as hooks:
+        (hook,) = hooks
+        assert isinstance(hook, MismatchTraining)
+        outputs = []
+        for _ in range(2):
+            hook.before_batch()
+            with torch.no_grad():
+                outputs.append(network.train()(x))
+                clean_in_eval = network.eval()(x)
+        assert not torch.equal(outputs[0], outputs[1])  # a fresh draw per batch
+        with torch.no_grad():
+            assert torch.equal(clean_in_eval, tiny_network()(x))  # validation sees the clean network
+        tiny_fit(network, hooks)
+    assert all(s.raw_weight is p for s, p in zip(network.synapses, parameters))  # the optimiser's own tensors
+    assert all(not torch.equal(p.detach(), b) for p, b in zip(parameters, before))
+    assert not any(hasattr(s, "parametrizations") for s in network.synapses)
+    trained = []
+    for _ in range(2):  # the draws come from the members' seeds: the same training twice
+        again = tiny_network()
+        with robust_training(again, mismatch_sigma=0.3) as hooks:
+            tiny_fit(again, hooks)
+        trained.append([s.raw_weight.detach() for s in again.synapses])
+    assert all(torch.equal(a, b) for a, b in zip(*trained))
+
+
+def test_quantisation_aware_training_computes_with_quantised_weights_and_passes_gradients_straight_through():
+    from spikeloc.perturbations.training import robust_training
+
+    network = tiny_network(dale="none")
+    with robust_training(network, qat_bits=3) as hooks:
+        assert hooks == ()
+        stored = spiking_layers(network)["input"].weight
+        weight = network.synapses[0].effective_weight()
+        assert torch.equal(weight.detach(), quantise(stored.detach(), 3))
+        weight.sum().backward()
+        assert torch.equal(stored.grad, torch.ones_like(weight))
+        stored.grad = None
+        tiny_fit(network, hooks)
+    assert not any(hasattr(s, "parametrizations") for s in network.synapses)
+    assert len(network.synapses[0].raw_weight.detach().unique()) > 7  # float weights stored
+
+
+@pytest.mark.parametrize("settings, message", [({"mismatch_training": -0.1}, "mismatch_training"),
+                                               ({"qat_bits": 1}, "qat_bits")])
+def test_robust_training_settings_are_validated_in_the_run_configs(settings, message):
+    from spikeloc.experiments.digits import DigitsRun
+
+    for config in (IPDRun, DigitsRun):
+        with pytest.raises(ValueError, match=message):
+            config(**settings)

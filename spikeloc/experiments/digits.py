@@ -28,8 +28,9 @@ from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.substrate.encoders import EncoderConfig
-from spikeloc.validation import require
+from spikeloc.validation import added_field, require
 
 LabelledValues = tuple[torch.Tensor, torch.Tensor]  # (values (N, features), labels (N,) int64)
 
@@ -65,6 +66,8 @@ class DigitsRun:
     population: int = 1
     tie_break: str = "first"
     device: str = device_field()
+    mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
+    qat_bits: int = added_field(0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -78,6 +81,7 @@ class DigitsRun:
         self.network_config(n_inputs=1, n_classes=2)
         self.member(0)
         self.train_config()
+        check_robust_training(self.mismatch_training, self.qat_bits)
 
     def encoder(self) -> EncoderConfig:
         return EncoderConfig(kind=self.encoding, steps=self.steps, gain=self.gain)
@@ -141,7 +145,8 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     train, validation, test = (MemberData.stack([on_device[seed][i] for _, seed in runs], encoder) for i in range(3))
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
                                 [run.member(seed) for run, seed in runs]).to(device)
-    fitted = fit(network, train, validation, first.train_config(), progress=progress)
+    with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
+        fitted = fit(network, train, validation, first.train_config(), progress=progress, hooks=hooks)
     train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],

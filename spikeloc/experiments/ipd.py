@@ -50,6 +50,7 @@ from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.networks.saved import SavedModel
+from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import added_field, require, require_choice
@@ -92,6 +93,8 @@ class IPDRun:
     population: int = added_field(1)  # they hold their defaults, those results keep their run ids
     tie_break: str = added_field("first")
     logit_scale: float = added_field(0.01)
+    mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
+    qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
 
     def __post_init__(self) -> None:
         check_device(self.device)
@@ -107,6 +110,7 @@ class IPDRun:
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
+        check_robust_training(self.mismatch_training, self.qat_bits)
 
     def task(self, phase_noise_rad: float) -> IPDTask:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
@@ -233,8 +237,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     network.to(train.inputs.device)
     fresh = any(run.training_data != "fixed" for run, _ in runs)
-    fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation, first.train_config(),
-                 progress=progress)
+    with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
+        fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation,
+                     first.train_config(), progress=progress, hooks=hooks)
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
         evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))

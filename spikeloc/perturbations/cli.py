@@ -116,3 +116,19 @@ def run(args: argparse.Namespace) -> None:
           f"{args.draws} draws per level; robustness (mean over networks):")
     print(shown[["clean_acc", "auc", "half_level"]].to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"results in {args.out}")
+
+
+def add_robust_training_options(group) -> None:
+    """``--mismatch-training`` and ``--qat-bits`` for a ``train-*`` command (:mod:`spikeloc.perturbations.training`)."""
+    from spikeloc.options import number
+
+    group.add_argument("--mismatch-training", type=number(minimum=0), default=0.0, metavar="SIGMA",
+                       help="mismatch-aware training: a fresh draw of weights, thresholds and time constants "
+                            "x (1 + SIGMA eps) per batch (0: off; 30 %% at 3 sigma is 0.1)")
+    group.add_argument("--qat-bits", type=integer(minimum=0), default=0, metavar="BITS",
+                       help="quantisation-aware training to BITS-bit weights, straight-through rounding (0: off)")
+
+
+def robust_training_settings(args: argparse.Namespace) -> dict:
+    """The run-config fields of :func:`add_robust_training_options`' options."""
+    return {"mismatch_training": args.mismatch_training, "qat_bits": args.qat_bits}

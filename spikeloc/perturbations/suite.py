@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from spikeloc.perturbations.base import Perturbation
+from spikeloc.perturbations.mismatch import ChipMismatch
 from spikeloc.perturbations.neurons import NeuronDeletion, TauMismatch, ThresholdDrift, ThresholdMismatch
 from spikeloc.perturbations.spikes import Background, InputDeletion, Jitter, Transmission
 from spikeloc.perturbations.task import PhaseNoise, PixelNoise
@@ -17,7 +18,7 @@ from spikeloc.perturbations.weights import AdditiveNoise, Quantisation, SynapseF
 from spikeloc.validation import require, require_choice
 
 PERTURBATIONS: dict[str, Perturbation] = {p.name: p for p in (
-    AdditiveNoise(), WeightMismatch(), SynapseFailure(), Quantisation(), NeuronDeletion(), ThresholdMismatch(),
+    AdditiveNoise(), WeightMismatch(), ChipMismatch(), SynapseFailure(), Quantisation(), NeuronDeletion(), ThresholdMismatch(),
     ThresholdDrift(), TauMismatch(), InputDeletion(), Jitter(), Background(), Transmission(), PhaseNoise(),
     PixelNoise())}
 
@@ -26,6 +27,7 @@ Suite = tuple[tuple[str, tuple[float, ...]], ...]
 DEFAULT: Suite = (
     ("additive_noise", (0.1, 0.2, 0.3, 0.5, 1.0)),
     ("weight_mismatch", (0.05, 0.1, 0.2, 0.3, 0.5)),
+    ("chip_mismatch", (0.05, 0.1, 0.2, 0.3, 0.5)),
     ("synapse_failure", (0.1, 0.2, 0.3, 0.5, 0.7)),
     ("quantisation", (8, 6, 4, 3, 2)),
     ("neuron_deletion", (0.1, 0.2, 0.3, 0.5, 0.7)),

@@ -1,11 +1,9 @@
 """Robust training as trainer hooks (:class:`~spikeloc.learning.trainer.TrainingHook`): the evaluation
 perturbations, on during training.
 
-* **Mismatch-aware training** (``mismatch_sigma`` > 0): before every batch a fresh mismatch draw, member k's
-  from its own stream ``"perturb/train"``: every synapse ``W (1 + sigma eps)``, every LIF threshold
-  ``theta max(1 + sigma eps_n, 0.01)`` and every membrane time constant ``tau max(1 + sigma eps_n, 0.01)``
-  (fused backend; :mod:`.weights`, :mod:`.neurons`), as Rockpool's mismatch-aware training draws every
-  parameter. The gradient flows through the perturbed weights to the stored ones. Validation (evaluation mode)
+* **Mismatch-aware training** (``mismatch_sigma`` > 0): before every batch a fresh chip-mismatch draw
+  (:mod:`.mismatch`: every weight, threshold and time constant), member k's from its own stream
+  ``"perturb/train"``, as Rockpool's mismatch-aware training draws every parameter. The gradient flows through the perturbed weights to the stored ones. Validation (evaluation mode)
   sees the clean network.
 * **Quantisation-aware training** (``qat_bits`` >= 2): the forward pass uses every synapse layer's weights
   quantised to ``qat_bits`` bits (:func:`~spikeloc.perturbations.weights.quantise`); the gradient passes the
@@ -26,8 +24,8 @@ import torch
 from torch import nn
 
 from spikeloc import seeding
-from spikeloc.perturbations.neurons import taus_scaled, threshold_factors, thresholds_scaled
-from spikeloc.perturbations.weights import mismatched, quantised
+from spikeloc.perturbations.mismatch import chip_mismatched
+from spikeloc.perturbations.weights import quantised
 from spikeloc.validation import require
 
 
@@ -51,12 +49,7 @@ class MismatchTraining:
 
     def before_batch(self) -> None:
         self._draw.close()
-        network, sigma, generators = self.network, self.sigma, self.generators
-        self._draw.enter_context(mismatched(network, sigma, generators, at_eval=False))
-        factors = threshold_factors(network, sigma, generators, per_neuron=True)
-        self._draw.enter_context(thresholds_scaled(network, factors, at_eval=False))
-        if network.config.backend == "fused":
-            self._draw.enter_context(taus_scaled(network, sigma, generators, at_eval=False))
+        self._draw.enter_context(chip_mismatched(self.network, self.sigma, self.generators, at_eval=False))
 
     def penalty(self) -> torch.Tensor:
         return torch.zeros(self.network.n_members, device=self.network.dropout.device)

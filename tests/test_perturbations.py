@@ -433,3 +433,32 @@ def test_robust_training_settings_are_validated_in_the_run_configs(settings, mes
     for config in (IPDRun, DigitsRun):
         with pytest.raises(ValueError, match=message):
             config(**settings)
+
+
+@pytest.mark.parametrize("argv, option", [(["train-ipd", "--qat-bits", "1"], "--qat-bits"),
+                                          (["train-digits", "--mismatch-training", "-1"], "--mismatch-training")])
+def test_train_commands_refuse_bad_robust_training_settings(argv, option, capsys):
+    assert main(argv) == 2
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_the_study_grid_pairs_every_regime_on_the_same_sizes():
+    from spikeloc.perturbations.regimes import REGIMES, RegimeRun, regime_hooks
+    from spikeloc.studies import perturbations as study
+
+    runs = study.grid(study.PRESETS["quick"], {"epochs": 1})
+    assert [run.regime for run in runs] == list(REGIMES) == list(study.REGIMES)
+    assert len({dataclasses_key(run) for run in runs}) == 1
+    with pytest.raises(ValueError, match="regime"):
+        RegimeRun(regime="magic")
+    network = tiny_network(members=1)
+    for regime, count in (("plain", 0), ("weight_noise", 1), ("mismatch_aware", 1), ("quantisation_aware", 0)):
+        with regime_hooks(RegimeRun(regime=regime), network, 0, 0.01) as hooks:
+            assert len(hooks) == count
+    assert not hasattr(network.synapses[0], "parametrizations")
+
+
+def dataclasses_key(run):
+    import dataclasses
+
+    return tuple(value for name, value in dataclasses.asdict(run).items() if name != "regime")

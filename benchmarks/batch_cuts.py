@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable, Hashable, Iterator
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 from spikeloc.experiments.competing import competing_study, feature_key
 from spikeloc.experiments.ipd import DATA_FIELDS, ipd_study, protocols
+from spikeloc.studies import competing_units, dales_law, ipd_beyond, robustness
 from spikeloc.study.cli import run_settings
 from spikeloc.study.runner import Run, Study, _plan_tasks
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
-import competing_units  # noqa: E402
-import dales_law  # noqa: E402
-import ipd_beyond  # noqa: E402
-import robustness  # noqa: E402
 
 Shared = Callable[[Run], Hashable]
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -25,9 +23,7 @@ from spikeloc import runtime, seeding
 from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets, stacked
 from spikeloc.learning.surrogate import train_epoch
 from spikeloc.networks.classifier import SpikingClassifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
-from ipd_beyond import OPTIONS, option_settings  # noqa: E402
+from spikeloc.studies.ipd_beyond import OPTIONS, option_settings
 
 
 def trainer(name: str, members: int):

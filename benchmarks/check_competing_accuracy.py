@@ -18,7 +18,8 @@ and the baselines on the pixels of the same split: softmax regression (60 epochs
 hidden units (30 epochs, Adam's default lr 1e-3), both keeping the weights of the epoch with the lowest validation
 loss (spikeloc.learning.baselines.fit_mlp).
 
-What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Krotov's beta, softmax
+What is chosen on what. Every row runs each candidate of its grid (``GRIDS``: Krotov's beta from the library's
+``KROTOV_BETAS``, 30, 10, 100, ties to the first; softmax
 regression's learning rate; one candidate for the spiking readout and the MLP) and keeps, per seed, the
 candidate with the best accuracy on that seed's 400 validation digits
 (spikeloc.study.selection.choose_on_validation; the first listed on ties); its test accuracy is read once. The
@@ -50,13 +51,14 @@ from scipy import stats
 
 from spikeloc import runtime
 from spikeloc.experiments.competing import CompetingRun, run_competing_batch
+from spikeloc.studies.competing_units import KROTOV_BETAS
 from spikeloc.study.selection import choose_on_validation
-from spikeloc.study.stats import paired_comparison
+from spikeloc.study.stats import paired_comparison, with_verdicts
 
 #: Candidates per row (the first is preferred on ties of validation accuracy).
 GRIDS = {
     "spiking": dict(feature_power=(4.5,)),
-    "krotov": dict(krotov_beta=(30.0, 10.0, 100.0, 3.0, 300.0)),
+    "krotov": dict(krotov_beta=KROTOV_BETAS),
     "pixels-linear": dict(baseline_lr=(1e-3, 1e-2)),
     "pixels-mlp": dict(baseline_lr=(1e-3,)),
 }
@@ -145,12 +147,15 @@ def main() -> None:
         print("      chosen: " + "; ".join(f"seed {s}: {c}" for s, c in mine["candidate"].items())
               + f"   ({runs['candidate'].nunique()} candidate(s); per seed {runs['feature_seconds'].max():.0f} s "
               f"of feature learning, {runs['readout_seconds'].mean():.0f} s per candidate readout)")
-    print("paired t-tests over seeds on the chosen rows (test accuracy, difference in points):")
-    for first, second in COMPARISONS:
-        result = paired_comparison(chosen, "row", first, second, ["test_acc"], ["seed"]).iloc[0]
+    print("paired tests over seeds on the chosen rows (test accuracy, difference in points; verdict: sign-flip p, "
+          f"Holm over the {len(COMPARISONS)} comparisons):")
+    judged = with_verdicts(pd.concat([paired_comparison(chosen, "row", first, second, ["test_acc"], ["seed"])
+                                      for first, second in COMPARISONS], ignore_index=True))
+    for (first, second), (_, result) in zip(COMPARISONS, judged.iterrows()):
         print(f"  {second} - {first}: {100 * result['mean_difference']:+.2f} "
               f"(95% CI {100 * result['ci_low']:+.2f} to {100 * result['ci_high']:+.2f}), "
-              f"p = {result['p_ttest']:.3g}, n = {result['n_pairs']} seeds")
+              f"t-test p = {result['p_ttest']:.3g}, sign-flip p = {result['p_signflip']:.3g}, "
+              f"p_adjusted = {result['p_adjusted']:.3g}, n = {result['n_units']} seeds: {result['verdict']}")
     print(f"  ({time.perf_counter() - start:.0f} s)")
 
 

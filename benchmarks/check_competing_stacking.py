@@ -8,7 +8,8 @@ Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs
 Per seed (spikeloc.experiments.competing, 3600 / 400 / 1000 split): one layer of ``--units`` competing units, and
 two layers joined by each connection of {the seed's static Dale connection, identity} x {no normalisation,
 divisive normalisation} x activation power {1, 4.5} (spikeloc.learning.competing.StackConfig); on the last
-layer's activities Krotov's readout with beta chosen on the validation split from (10, 30, 100). Prints per stack
+layer's activities Krotov's readout with beta chosen on the validation split from KROTOV_BETAS (30, 10, 100; ties go
+to the first listed, spikeloc.experiments.competing). Prints per stack
 the validation accuracy of each beta and the test accuracy of the chosen one (%), and the feature-learning
 seconds; with several seeds, then the chosen test accuracy per stack (mean ± SEM over seeds) and each two-layer
 stack against one layer, paired on seed (spikeloc.study.stats). ``studies/competing_units.py``'s ``STACKED`` is
@@ -27,11 +28,9 @@ import pandas as pd
 
 from spikeloc import runtime
 from spikeloc.experiments.competing import CompetingRun, run_competing_batch
+from spikeloc.studies.competing_units import KROTOV_BETAS
 from spikeloc.study.selection import choose_on_validation
 from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
-
-BETAS = (10.0, 30.0, 100.0)
-
 
 def stacks(connections: list[str], normalisations: list[str], powers: list[float]) -> list[dict]:
     """One layer, then two layers joined by each (connection, normalisation, activation power)."""
@@ -54,10 +53,10 @@ def main() -> None:
     base = CompetingRun(hidden_units=args.units, rule_epochs=args.rule_epochs, rule_lr=args.rule_lr, readout="krotov")
     print(f"MNIST-5k, {args.units} units per layer, {args.rule_epochs} unsupervised epochs at rule lr {args.rule_lr:g}, "
           "Krotov's readout, "
-          f"beta chosen on validation from {BETAS}; accuracy (%)", flush=True)
+          f"beta chosen on validation from {KROTOV_BETAS}; accuracy (%)", flush=True)
     chosen_rows = []
     for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
-        runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in BETAS]
+        runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in KROTOV_BETAS]
         table = pd.DataFrame([{"beta": run.krotov_beta, "seed": seed, "stack": str(stack), **row}
                               for run, row in zip(runs, run_competing_batch([(run, seed) for run in runs]))])
         chosen = choose_on_validation(table, ["stack"]).iloc[0]

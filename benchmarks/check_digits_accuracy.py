@@ -16,6 +16,7 @@ import statistics
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 
@@ -24,7 +25,7 @@ from spikeloc.experiments.digits import DigitsRun, run_digits, run_mlp_baseline,
 from spikeloc.learning.surrogate import MemberData, train_epoch
 from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.runtime import configure
-from spikeloc.study.stats import paired_test, verdict
+from spikeloc.study.stats import paired_test, with_verdicts
 
 
 def accuracies(args: argparse.Namespace) -> None:
@@ -45,14 +46,19 @@ def accuracies(args: argparse.Namespace) -> None:
             print(f"  seed {seed}  {name:<36} test_acc {row['test_acc']:.4f}  train_acc {row['train_acc']:.4f}",
                   flush=True)
     mlp_name = list(models)[-1]
-    print(f"\n{'model':<38}{'mean test acc':>14}{'± SEM':>8}{'vs MLP (paired)':>20}{'p':>8}{'seeds':>7}  verdict")
+    others = [name for name in results if name != mlp_name]  # one family: every model against the MLP
+    judged = with_verdicts(pd.DataFrame([{"metric": "test_acc", "unit": "seed",
+                                          **paired_test(np.subtract(results[name], results[mlp_name]))}
+                                         for name in others])).set_index(pd.Index(others))
+    print(f"\n{'model':<38}{'mean test acc':>14}{'± SEM':>8}{'vs MLP (paired)':>20}{'p (t)':>8}{'p (sign)':>9}"
+          f"{'p_adj':>7}{'seeds':>7}  verdict (p_adj: sign-flip p, Holm over the {len(others)} comparisons)")
     for name, accs in results.items():
         sem = stats.sem(accs) if len(accs) > 1 else float("nan")
         line = f"{name:<38}{100 * np.mean(accs):>13.2f}%{100 * sem:>7.2f}"
         if name != mlp_name:
-            test = paired_test(np.subtract(accs, results[mlp_name]))
-            line += (f"{100 * test['mean_difference']:>+18.2f} pt{test['p_ttest']:>8.3f}{test['n_units']:>7}  "
-                     f"{verdict({**test, 'unit': 'seed'})}")
+            test = judged.loc[name]
+            line += (f"{100 * test['mean_difference']:>+18.2f} pt{test['p_ttest']:>8.3f}{test['p_signflip']:>9.3f}"
+                     f"{test['p_adjusted']:>7.3f}{test['n_units']:>7}  {test['verdict']}")
         print(line)
 
 

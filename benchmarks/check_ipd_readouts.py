@@ -57,7 +57,7 @@ def readout_rows(name: str, run: IPDRun, seeds: list[int]) -> list[dict]:
     rows = []
     for tie_break in TIE_BREAKS if run.readout == "spikes" else ("first",):
         decoder = network.with_tie_break(tie_break)
-        metrics = evaluate(decoder, data, task_metrics=lambda k, guess: ipd_metrics(
+        metrics = evaluate(decoder, data, split="test", task_metrics=lambda k, guess: ipd_metrics(
             test[k].ipd_rad, test[k].labels, guess, network.config.n_classes))
         decoded = name if run.readout == "membrane" else f"{name} / {tie_break}"
         rows += [{"readout": decoded, "seed": seed, "test_acc": m["acc"], "test_error_deg": m["error_deg"],

@@ -1,14 +1,18 @@
 """spikeloc.learning.bio against the published package it re-does, pytorch-bio-transformations 0.0.5 (BioConverter).
 
 Run:  python benchmarks/compare_bio_transformations.py [--epochs 3] [--seeds 5] [--hidden 100]
+      python benchmarks/compare_bio_transformations.py --no-training  (parts 0 and 1 only, seconds)
 (needs the benchmark-only extra: pip install -e ".[bio]")
+
+Part 0: the defaults of spikeloc.learning.bio that differ from the package's, and the settings that reproduce the
+package where one does (:data:`DEFAULTS_THAT_DIFFER`).
 
 Part 1, same behaviour where spikeloc means the same: on the same weights and gradients and the same random
 stream (the package draws from torch's global generator, seeded here as spikeloc's generator), the largest
 difference between the two for fuzzy factors, volume factors and the package's rejuvenation rule; and, where
 spikeloc means something else, how many synapses the two act on differently (crystallisation).
 
-Part 2, the measured effect of each mechanism as each implements it: an MLP (784-H-10, plain ``nn.Linear``) trained
+Part 2 (skipped with ``--no-training``), the measured effect of each mechanism as each implements it: an MLP (784-H-10, plain ``nn.Linear``) trained
 on the MNIST-5k training images with Adam (lr 1e-3, batches of 64) for ``--epochs`` epochs, per seed, once with
 the package's transform (its defaults; its calls in the order of its README: ``volume_dependent_lr``,
 ``crystallize``, ``fuzzy_learning_rates`` on the gradient before the step; ``enforce_dales_principle`` after it;
@@ -60,6 +64,30 @@ except ImportError as missing:  # a benchmark-only extra
     raise SystemExit('needs pytorch-bio-transformations 0.0.5: pip install -e ".[bio]"') from missing
 
 BATCH, LR = 64, 1e-3
+
+#: (what, spikeloc's default, the package's, spikeloc's setting that reproduces the package or why none does)
+DEFAULTS_THAT_DIFFER = [
+    ("where the factors act", "on the update: BioConfig(scale='update')", "on the gradient",
+     "BioConfig(scale='gradient') (under Adam a fixed factor on the gradient cancels out)"),
+    ("fuzzy factors' bounds", "none: FuzzyRates(clamp=None)", "clamped to [0.5, 2]",
+     "FuzzyRates(..., clamp=(0.5, 2)) (inactive for uniform spreads <= 0.5)"),
+    ("volume base rate", "VolumeRates(base=1.0)", "base_lr 0.1",
+     "VolumeRates(base=0.1) with scale='gradient' (on the update, 0.1 divides the learning rate by 10)"),
+    ("rejuvenation rule", "Rejuvenation(rule='legacy') (the seed's)", "prune to ~0, clamp to [-1, 1]",
+     "Rejuvenation(rule='package')"),
+    ("rejuvenation interval", "every 100 optimiser steps", "whenever rejuvenate_weights() is called",
+     "Rejuvenation(interval_steps=<steps between the package's calls>)"),
+    ("crystallisation", "silent synapses (g = 0) not damped", "damped; also the 'gradient above mean weight' clause",
+     "none (spikeloc's rule differs by design)"),
+    ("L1 penalty", "strength * sum abs(w), with a gradient", "l1_reg() under no_grad: no gradient",
+     "none (the package's penalty does not train)"),
+    ("Dale's principle", "one sign per presynaptic unit, round(f n) inhibitory",
+     "a random sign per output row, ReLU-clipped, output layer exempt", "none (the package's is not Dale's)"),
+    ("weight splitting", "Gamma sub-synapses per connection", "sums groups of Gamma inputs (another architecture)",
+     "none"),
+    ("fuzzy distributions", "uniform, lognormal", "also baseline, normal, gamma, beta, adaptive, temporal, ...",
+     "FuzzyRates('uniform' or 'lognormal') only"),
+]
 
 #: Per mechanism: the package's settings and per-step calls, spikeloc's config, and what differs.
 MECHANISMS = {
@@ -120,6 +148,16 @@ def same_behaviour(seed: int = 0) -> list[tuple[str, str]]:
     ours = fuzzy_factors(weight.shape, FuzzyRates(), torch.Generator().manual_seed(draws))
     rows.append(("fuzzy factors, uniform 0.16", f"max |difference| {float((ours - theirs).abs().max()):.1e} "
                                                 "(the package also clamps to [0.5, 2], inactive at 0.16)"))
+    layer = nn.Linear(784, 100)
+    torch.manual_seed(draws)
+    theirs = BioModule(lambda: layer, PackageConfig(fuzzy_lr_distribution=Distribution.LOGNORMAL,
+                                                    fuzzy_learning_rate_factor_nu=0.3)).fuzzy_learning_rate_parameters
+    for clamp in (None, (0.5, 2.0)):
+        ours = fuzzy_factors(weight.shape, FuzzyRates("lognormal", 0.3, clamp), torch.Generator().manual_seed(draws))
+        difference = (ours - theirs.detach()).abs()
+        rows.append((f"fuzzy factors, lognormal 0.3, clamp={clamp}",
+                     f"{int((difference > 1e-6).sum())} of {difference.numel()} differ by > 1e-6; max |difference| "
+                     f"{float(difference.max()):.1e}"))
 
     layer, module = package_module()
     torch.manual_seed(draws)
@@ -236,14 +274,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--no-training", action="store_true", help="print parts 0 and 1 only")
     args = parser.parse_args()
     torch.set_num_threads(1)
+
+    print("Part 0: spikeloc's defaults that differ from pytorch-bio-transformations 0.0.5")
+    print("| what | spikeloc default | package | to reproduce the package |")
+    print("|---|---|---|---|")
+    for row in DEFAULTS_THAT_DIFFER:
+        print("| " + " | ".join(row) + " |")
+
+    print("\nPart 1: same weights, gradients and random stream")
+    for check, result in same_behaviour():
+        print(f"  {check:<48} {result}")
+    if args.no_training:
+        return
     mnist = datasets.load("mnist-5k")
     data = ((mnist.train.features(), mnist.train.labels), (mnist.test.features(), mnist.test.labels))
-
-    print("Part 1: same weights, gradients and random stream")
-    for check, result in same_behaviour():
-        print(f"  {check:<42} {result}")
 
     print(f"\nPart 2: MLP 784-{args.hidden}-10 on MNIST-5k ({len(data[0][1])} training, {len(data[1][1])} test "
           f"images), Adam lr {LR}, {args.epochs} epochs, {args.seeds} seeds (paired; n = seeds), 1 thread")

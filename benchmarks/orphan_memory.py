@@ -8,6 +8,14 @@ the memory back at once; orphaned workers would keep it until their run ends, or
 
     python benchmarks/orphan_memory.py [--megabytes 1000] [--workers 2] [--hold-seconds 120]
 
+``--moments T ...`` instead kills a fresh runner T seconds after its first child process appeared, for each T
+(the runner and its workers import torch first, as a study script and its workers do, so that the early moments
+fall into the workers' start-up and the later ones into their runs), and prints
+how many of the processes it started are alive ``--after`` seconds (2) after the kill; found by a tag in their
+environment, so re-parented orphans are counted too:
+
+    python benchmarks/orphan_memory.py --moments 0.1 0.3 0.6 1 2 3 5 8 --megabytes 100
+
 Any child process still alive at the end is killed by its pid, so the script never leaves orphans behind.
 """
 
@@ -15,17 +23,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from spikeloc.study.runner import Study, run_study
+
+TAG = "SPIKELOC_ORPHAN_TAG"
+#: Modules every process running this file imports first (a worker imports its runner's main module): torch with
+#: --moments, as a study script's workers import it, which takes seconds.
+for module in filter(None, os.environ.get("SPIKELOC_ORPHAN_IMPORTS", "").split(",")):
+    importlib.import_module(module)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +93,60 @@ class Proc:
         return "resource tracker" if "resource_tracker" in command else "worker"
 
 
+def tagged(tag: str) -> list[Proc]:
+    """Live processes whose environment holds TAG=tag: a runner and everything it started, orphans included."""
+    needle = f"{TAG}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                proc = Proc(int(entry.name), int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]))
+                if proc.status():
+                    found.append(proc)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def kill_at_moments(moments: list[float], after: float, megabytes: int, workers: int) -> None:
+    """For each moment: start a runner, SIGKILL it that many seconds after its first child process appeared,
+    count its processes left."""
+    total_seen = total_left = 0
+    for moment in moments:
+        tag = uuid.uuid4().hex
+        with tempfile.TemporaryDirectory() as out:
+            runner = subprocess.Popen([sys.executable, __file__, "--runner", out, "--megabytes", str(megabytes),
+                                       "--workers", str(workers), "--hold-seconds", "600"],
+                                      env={**os.environ, TAG: tag, "SPIKELOC_ORPHAN_IMPORTS": "torch"},
+                                      start_new_session=True)
+            seen: set[Proc] = set()
+            try:
+                deadline = time.monotonic() + 300
+                while not {proc.pid for proc in seen} - {runner.pid}:
+                    if time.monotonic() > deadline or runner.poll() is not None:
+                        raise SystemExit("the runner started no child process within 300 s")
+                    seen.update(tagged(tag))
+                    time.sleep(0.01)
+                first_child = time.monotonic()
+                while time.monotonic() < first_child + moment:
+                    seen.update(tagged(tag))
+                    time.sleep(0.01)
+                seen.update(tagged(tag))
+                os.kill(runner.pid, signal.SIGKILL)
+                runner.wait()
+                killed = time.monotonic()
+                time.sleep(after)
+                left = tagged(tag)
+                children = {proc for proc in seen | set(left) if proc.pid != runner.pid}
+                print(f"SIGKILL {moment:5.2f} s after the first child: {len(children)} child processes seen, "
+                      f"{len(left)} alive {time.monotonic() - killed:.1f} s after the kill")
+                total_seen, total_left = total_seen + len(children), total_left + len(left)
+            finally:
+                for proc in tagged(tag):
+                    os.kill(proc.pid, signal.SIGKILL)
+    print(f"{len(moments)} kills: {total_left} of {total_seen} child processes alive {after:.0f} s after the kill")
+
+
 def children_of(pid: int) -> list[Proc]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -109,10 +179,17 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=1000, help="memory each run holds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hold-seconds", type=float, default=120)
+    parser.add_argument("--moments", type=float, nargs="+", default=None,
+                        help="kill a fresh runner at each of these seconds after its start, count survivors")
+    parser.add_argument("--after", type=float, default=2.0, help="with --moments: seconds after the kill to count")
     parser.add_argument("--runner", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runner:
         return run_runner(args.runner, args.megabytes, args.hold_seconds, args.workers)
+    if args.moments:
+        import spikeloc.study.runner as runner_module
+        print(f"spikeloc.study.runner from {runner_module.__file__}")
+        return kill_at_moments(args.moments, args.after, args.megabytes, args.workers)
 
     import spikeloc.study.runner as runner_module
     print(f"spikeloc.study.runner from {runner_module.__file__}")

@@ -33,7 +33,7 @@ def main() -> None:
     suite = tuple((name, levels) for name, levels in SUITES["default"] if name in QUICK_NAMES)
     replicas = network.restrict([0] * args.draws)
     start = time.perf_counter()
-    evaluate(replicas, data.replicated([0] * args.draws).member_data)
+    evaluate(replicas, data.replicated([0] * args.draws).member_data, split="test")
     clean = time.perf_counter() - start
     start, cpu_start = time.perf_counter(), time.process_time()
     table = perturbation_curves(network, data, suite, draws=args.draws, seed=0)

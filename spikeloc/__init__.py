@@ -12,9 +12,16 @@ Rooms, each importing only the ones listed before it:
 * :mod:`spikeloc.study`: the resumable study runner, statistics, figures and the shared study command line.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+def __getattr__(name: str) -> str:
+    """``spikeloc.__version__``, read from the installed package's metadata when first asked for (importing
+    importlib.metadata costs every command's ``--help`` tens of milliseconds otherwise)."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("spikeloc")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+    try:
+        found = version("spikeloc")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found

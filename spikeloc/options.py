@@ -26,6 +26,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from spikeloc.validation import describe_bounds, within_bounds
+
 #: Exit status of a usage error (as argparse and most Unix tools); failures during the work exit with 1.
 USAGE_EXIT_STATUS = 2
 
@@ -39,8 +41,24 @@ class UsageError(Exception):
         self.option = option
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` that shows each option's default after its help text, ``(default: 30)``, unless the help
+    already says what the default is, the default is None (the help says what happens then) or the option is
+    a flag (off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = (action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+                 and action.option_strings and "default" not in text)
+        if not shown:
+            return text
+        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
+        return f"{text} (default: {default})"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2.
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2, and whose ``--help``
+    shows every option's default (:class:`DefaultsHelpFormatter`).
 
     ``checks`` run in order on the parsed arguments (after argparse's own checks); the first
     :class:`UsageError` one raises ends the program like any other usage error.  Sub-command parsers are
@@ -48,6 +66,7 @@ class Parser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, checks: Sequence[Callable[[argparse.Namespace], None]] = (), **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         self.checks = list(checks)
 
@@ -68,27 +87,16 @@ class Parser(argparse.ArgumentParser):
 # Value types: argparse calls them on the text given; ArgumentTypeError becomes "argument --OPTION: message"
 
 
-def _bounds(minimum: float | None, maximum: float | None, below: float | None, above: float | None) -> str:
-    parts = [f">= {minimum:g}" if minimum is not None else "", f"> {above:g}" if above is not None else "",
-             f"<= {maximum:g}" if maximum is not None else "", f"< {below:g}" if below is not None else ""]
-    return " and ".join(part for part in parts if part)
-
-
-def _in_bounds(value: float, minimum, maximum, below, above) -> bool:
-    return ((minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-            and (below is None or value < below) and (above is None or value > above))
-
-
 def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     """The type of an integer option within [``minimum``, ``maximum``]."""
-    allowed = " ".join(filter(None, ["an integer", _bounds(minimum, maximum, None, None)]))
+    allowed = " ".join(filter(None, ["an integer", describe_bounds(minimum, maximum)]))
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or not _in_bounds(value, minimum, maximum, None, None):
+        if value is None or not within_bounds(value, minimum, maximum):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
@@ -99,19 +107,39 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[
 def number(minimum: float | None = None, maximum: float | None = None, *, below: float | None = None,
            above: float | None = None) -> Callable[[str], float]:
     """The type of a finite real option within the given bounds (``below``/``above``: strict)."""
-    allowed = " ".join(filter(None, ["a finite number", _bounds(minimum, maximum, below, above)]))
+    allowed = " ".join(filter(None, ["a finite number", describe_bounds(minimum, maximum, below, above)]))
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or not _in_bounds(value, minimum, maximum, below, above):
+        if not math.isfinite(value) or not within_bounds(value, minimum, maximum, below, above):
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
     parse.__name__ = "number"
     return parse
+
+
+def _path(text: str) -> Path:
+    """``text`` as a path, refused (ArgumentTypeError) if it is empty (which ``Path`` takes as the current
+    directory) or has a component longer than its file system allows (every use would fail with an OSError)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a path, got an empty string")
+    path = Path(text)
+    existing = path.absolute()
+    while not os.path.exists(existing):  # os.path: a name too long is not there, not an error
+        existing = existing.parent
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > longest:
+            raise argparse.ArgumentTypeError(f"has a component of {len(os.fsencode(part))} bytes, more than the "
+                                             f"{longest} its file system allows: {part[:24]}...")
+    return path
 
 
 def _creatable(path: Path) -> None:
@@ -131,9 +159,25 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK | os.X_OK, effective_ids=effective)
 
 
-def output_directory(text: str) -> Path:
+def _path_type(check: Callable[[Path], None]) -> Callable[[str], Path]:
+    """The type of a path option: :func:`_path`, then ``check`` (which raises ArgumentTypeError); an OSError
+    on the way (a path too long as a whole, say) becomes one line too."""
+    def parse(text: str) -> Path:
+        path = _path(text)
+        try:
+            check(path)
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot use {text[:60]!r}: {error.strerror or error}") from None
+        return path
+
+    parse.__name__ = check.__name__
+    parse.__doc__ = check.__doc__
+    return parse
+
+
+@_path_type
+def output_directory(path: Path) -> None:
     """The type of an output directory: an existing writable directory, or one that can be created."""
-    path = Path(text)
     if path.exists():
         if not path.is_dir():
             raise argparse.ArgumentTypeError(f"{path} exists and is not a directory")
@@ -141,13 +185,12 @@ def output_directory(text: str) -> Path:
             raise argparse.ArgumentTypeError(f"{path} is not writable")
     else:
         _creatable(path)
-    return path
 
 
-def output_file(text: str) -> Path:
+@_path_type
+def output_file(path: Path) -> None:
     """The type of a file to write: a new file in a directory that exists or can be created, or an existing
     file (replaced)."""
-    path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a directory, not a file")
     if path.exists():
@@ -155,23 +198,20 @@ def output_file(text: str) -> Path:
             raise argparse.ArgumentTypeError(f"cannot replace {path}: {path.absolute().parent} is not writable")
     else:
         _creatable(path)
-    return path
 
 
-def input_file(text: str) -> Path:
+@_path_type
+def input_file(path: Path) -> None:
     """The type of a file to read: it must exist and be a file."""
-    path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
-    return path
 
 
-def input_directory(text: str) -> Path:
+@_path_type
+def input_directory(path: Path) -> None:
     """The type of a directory to read: it must exist and be a directory."""
-    path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} {'is not a directory' if path.exists() else 'does not exist'}")
-    return path
 
 
 # --------------------------------------------------------------------------

@@ -85,6 +85,36 @@ def test_same_generator_seed_gives_the_same_fuzzy_factors(config):
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
+def package_fuzzy_factors(distribution, nu, shape, seed):
+    """pytorch-bio-transformations 0.0.5's factors (drawn when a BioModule is made, from torch's global
+    generator, clamped to its fuzzy_lr_min / fuzzy_lr_max = 0.5 / 2)."""
+    bio_module = pytest.importorskip("bio_transformations.bio_module",
+                                     reason="pytorch-bio-transformations (benchmark extra) not installed")
+    from bio_transformations.bio_config import BioConfig as PackageConfig
+    from bio_transformations.bio_config import Distribution
+    layer = nn.Linear(shape[1], shape[0])
+    torch.manual_seed(seed)
+    config = PackageConfig(fuzzy_lr_distribution=Distribution(distribution), fuzzy_learning_rate_factor_nu=nu)
+    return bio_module.BioModule(lambda: layer, config).fuzzy_learning_rate_parameters.detach()
+
+
+@pytest.mark.parametrize("distribution, nu", [("lognormal", 0.3), ("uniform", 0.16), ("uniform", 1.5)])
+def test_clamped_fuzzy_factors_equal_bio_transformations(distribution, nu):
+    theirs = package_fuzzy_factors(distribution, nu, (32, 96), seed=3)
+    ours = fuzzy_factors(theirs.shape, FuzzyRates(distribution, nu, clamp=(0.5, 2)), gen(3))
+    assert bool(((theirs == 0.5) | (theirs == 2)).any()) or nu < 0.5  # the bounds are reached where they can be
+    # same draws, arithmetic in another order: within 2 float32 units in the last place of [1, 2)
+    assert torch.allclose(ours, theirs, rtol=0, atol=2.5e-7)
+
+
+def test_unclamped_lognormal_factors_leave_the_packages_bounds():
+    theirs = package_fuzzy_factors("lognormal", 0.3, (32, 96), seed=3)
+    ours = fuzzy_factors(theirs.shape, FuzzyRates("lognormal", 0.3), gen(3))
+    outside = (ours < 0.5) | (ours > 2)
+    assert 0 < int(outside.sum()) < 0.05 * ours.numel()  # P(outside) = 2.2 % for a log std of 0.3
+    assert torch.allclose(ours[~outside], theirs[~outside], rtol=0, atol=2.5e-7)
+
+
 # ------------------------------------------------------------------------------------------- crystallisation
 def test_crystallisation_by_hand():
     w, g = torch.tensor([1.0, 1.0, 0.0, 1.0]), torch.tensor([1e-6, 1.0, 0.0, 0.0])
@@ -479,6 +509,12 @@ class Spy:
     def end_epoch(self):
         self._record("end_epoch")
 
+    def members_stopped(self, stopped):
+        self._record("members_stopped")
+
+    def parameter_groups(self):
+        return []
+
 
 def test_fit_drives_hooks_in_order_around_the_optimiser_step():
     network = spiking([Member(seed=0)])
@@ -572,6 +608,11 @@ BAD_CONFIGS = [
     (lambda: FuzzyRates(spread=1.2), "fuzzy.spread"),
     (lambda: FuzzyRates(spread=0.0), "fuzzy.spread"),
     (lambda: FuzzyRates(distribution="gamma"), "fuzzy.distribution"),
+    (lambda: FuzzyRates(clamp=(0.0, 2.0)), "fuzzy.clamp"),
+    (lambda: FuzzyRates(clamp=(1.5, 2.0)), "fuzzy.clamp"),
+    (lambda: FuzzyRates(clamp=(0.5,)), "fuzzy.clamp"),
+    (lambda: FuzzyRates(clamp=0.5), "fuzzy.clamp"),
+    (lambda: FuzzyRates(spread=1.2, clamp=(0.5, math.inf)), "fuzzy.clamp"),
     (lambda: Crystallisation(dampening=1), "crystallisation.dampening"),
     (lambda: Crystallisation(threshold=math.nan), "crystallisation.threshold"),
     (lambda: VolumeRates(base=0), "volume.base"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import itertools
 from pathlib import Path
@@ -15,6 +16,7 @@ from spikeloc.experiments import competing
 from spikeloc.experiments.competing import CompetingRun, run_competing, run_competing_batch, spiking_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
+
 #: 100 units learned for 2 epochs: features that a readout separates well in a few epochs
 SMALL = CompetingRun(hidden_units=100, rule_epochs=2, epochs=3)
 # (tests run on one torch thread: tests/conftest.py)
@@ -80,10 +82,7 @@ def test_bad_settings_name_the_field(field, value):
 
 
 def load_study():
-    spec = importlib.util.spec_from_file_location("study_competing_units", ROOT / "studies" / "competing_units.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("spikeloc.studies.competing_units")
 
 
 def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch, tmp_path, capsys):
@@ -162,3 +161,32 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
     assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr, run.epochs) for run in runs} == {
         (400, 1, 30, 0.1, 300)}
     assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr", "steps"]
+
+
+def test_readouts_table_states_each_readouts_budget_and_selection():
+    module = load_study()
+    preset = module.PRESETS["readouts"]
+    protocols = module.readout_protocols(preset, preset["sizes"]).set_index("readout_name")
+    assert list(protocols.index) == list(module.READOUTS)  # no pixel baselines in this preset
+    assert protocols.loc["krotov", "weights kept"].startswith("last epoch's")
+    assert protocols.loc["krotov", "candidates per seed"] == "6 (krotov_beta x krotov_lr)"
+    assert protocols.loc["spiking-population", "epochs"] == "up to 300, stop after 30 without a lower validation loss"
+    assert protocols.loc["spiking", "candidates per seed"] == "4 (lr x steps)"
+
+
+def test_krotovs_beta_grid_is_defined_once_with_one_tie_order():
+    from spikeloc.studies.competing_units import KROTOV_BETAS
+
+    def script(name):
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        return loaded
+
+    module = load_study()
+    assert KROTOV_BETAS[0] == CompetingRun().krotov_beta  # the default first: it wins ties
+    assert module.CANDIDATES["krotov"]["krotov_beta"] is KROTOV_BETAS
+    assert all(grid["krotov"]["krotov_beta"] is KROTOV_BETAS for grid in (module.LR_CANDIDATES,
+                                                                         module.READOUT_CANDIDATES))
+    assert script("check_competing_accuracy").GRIDS["krotov"]["krotov_beta"] is KROTOV_BETAS
+    assert script("check_competing_stacking").KROTOV_BETAS is KROTOV_BETAS

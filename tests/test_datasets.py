@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -204,7 +205,8 @@ def corrupt_one(folder: Path, stem: str, content: bytes) -> Path:
         ("t10k-labels-idx1-ubyte", lambda a: idx_bytes(a["t10k-images-idx3-ubyte"]), "magic number 2051 is not 2049"),
         ("train-images-idx3-ubyte", lambda a: idx_bytes(a["train-images-idx3-ubyte"])[:-5], "truncated"),
         ("train-labels-idx1-ubyte", lambda a: b"\x00\x00", "magic number"),
-        ("train-labels-idx1-ubyte", lambda a: idx_bytes(a["train-labels-idx1-ubyte"][:-1]), "labels for the"),
+        ("train-labels-idx1-ubyte", lambda a: idx_bytes(a["train-labels-idx1-ubyte"][:-1]),
+         rf"announces sizes \({N_TRAIN - 1},\), expected \({N_TRAIN},\)"),
         ("t10k-labels-idx1-ubyte", lambda a: idx_bytes(np.full(N_TEST, 10, np.uint8)), r"span \[10, 10\]"),
     ],
 )
@@ -227,9 +229,46 @@ def test_a_broken_gzip_stream_is_named(tmp_path, small_standard_sizes):
 
 def test_files_that_are_not_the_standard_size_are_refused(tmp_path):
     write_idx_files(tmp_path, fake_idx_arrays(seed=6), compressed=False)  # 30 / 20 digits, not 60000 / 10000
-    with pytest.raises(ValueError, match=r"shaped \(30, 1, 28, 28\), expected \(60000, 1, 28, 28\).*not the "
-                                         "standard mnist"):
+    with pytest.raises(ValueError, match=r"announces sizes \(30, 28, 28\), expected \(60000, 28, 28\); "
+                                         "not the standard file"):
         datasets.load("mnist", root=tmp_path)
+
+
+def test_a_gzip_idx_file_that_inflates_hugely_is_refused_without_inflating_it(tmp_path, small_standard_sizes):
+    arrays = fake_idx_arrays(seed=7)
+    write_idx_files(tmp_path, arrays, compressed=True)
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as bomb:  # the right header and labels, then 200 MB of zeros (a 200 kB file)
+        bomb.write(idx_bytes(arrays["train-labels-idx1-ubyte"]))
+        for _ in range(200):
+            bomb.write(bytes(10**6))
+    assert path.stat().st_size < 10**6
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .* but more follow; the file is truncated"):
+            datasets.load("mnist", root=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**7  # reading it whole would hold 200 MB
+
+
+def test_an_idx_header_is_checked_against_the_file_and_memory_before_the_data_are_read(tmp_path, monkeypatch):
+    from spikeloc.datasets import formats
+
+    huge = tmp_path / "huge-idx1-ubyte.gz"  # announces 4 GB in a file of a few dozen bytes
+    huge.write_bytes(gzip.compress(struct.pack(">BBBBI", 0, 0, 8, 1, 2**32 - 1) + bytes(100)))
+    with pytest.raises(ValueError, match=r"announces sizes \(4294967295,\) = 4294967295 bytes but a \d+-byte gzip "
+                                         "file inflates to at most"):
+        formats.read_idx(huge, 1)
+    fits = tmp_path / "fits-idx1-ubyte"
+    fits.write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 5000) + bytes(5000))
+    assert formats.read_idx(fits, 1).shape == (5000,)
+    monkeypatch.setattr(formats, "available_bytes", lambda: 4000)
+    with pytest.raises(ValueError, match=r"= 5 kB, more than the 4 kB of memory available"):
+        formats.read_idx(fits, 1)
+    with pytest.raises(ValueError, match=r"announces sizes \(5000,\), expected \(4000,\); not the standard file"):
+        formats.read_idx(fits, 1, (4000,))
 
 
 # ---- CIFAR-10 python batches --------------------------------------------------------------------------------

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
+import importlib
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -29,7 +28,6 @@ from spikeloc.study.cli import _check_scheduler_answers, executor_options, run_s
 from spikeloc.study.runner import NoGPUWorkers, Study, _plan_tasks, make_run_id, run_study
 from spikeloc.substrate.fused import lif_spikes
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 no_cuda = pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without a GPU")
@@ -69,10 +67,7 @@ def test_the_mlp_reference_runs_on_the_cpu_only():
 
 
 def load_study(name):
-    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"spikeloc.studies.{name}")
 
 
 @no_cuda
@@ -127,7 +122,7 @@ def test_auto_on_cpu_stays_numba_and_does_not_import_triton():
 def test_cpu_runs_keep_the_run_ids_and_columns_they_had_before_configs_had_a_device(run, make_study):
     """A result directory written before ``device`` existed resumes: a CPU run's id and columns are as they were
     (``device="cpu"`` is the default: the same run); a GPU run is another run."""
-    added_later = {"device"} | ({"readout", "population", "tie_break", "logit_scale"} if isinstance(run, IPDRun)
+    added_later = {"device"} | ({"readout", "population", "tie_break", "logit_scale", "more_hidden"} if isinstance(run, IPDRun)
                                 else set())
     before = {name: value for name, value in dataclasses.asdict(run).items() if name not in added_later}
     assert dataclasses.replace(run, device="cpu") == run

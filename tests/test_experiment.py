@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from spikeloc.cli import main as cli_main
-from spikeloc.experiments.ipd import FreshStimuli, IPDRun, ensemble_key, run_ipd, run_ipd_ensemble
+from spikeloc.experiments.ipd import (
+    FreshStimuli,
+    IPDRun,
+    ensemble_key,
+    run_ipd,
+    run_ipd_ensemble,
+    stacked,
+    train_ipd_ensemble,
+    training_set,
+)
+from spikeloc.learning.surrogate import evaluate
 
 # Small but real: 20 fibres per ear, 16 batches of 32, 3 epochs.
 SMALL = dict(fibres_per_ear=20, n_hidden=20, batch_size=32, n_train_batches=16, n_val_samples=256,
@@ -72,7 +82,23 @@ def test_fresh_stimuli_are_new_every_epoch_and_the_first_epoch_is_the_fixed_set(
     # one epoch of fresh stimuli is one epoch on the fixed set
     drop = lambda row: {k: v for k, v in row.items() if k != "seconds_per_epoch"}  # noqa: E731
     one_epoch = dict(SMALL, epochs=1)
-    assert drop(run_ipd(IPDRun(**one_epoch, training_data="per_epoch"), 0)) == drop(run_ipd(IPDRun(**one_epoch), 0))
+    fresh_row, fixed_row = run_ipd(IPDRun(**one_epoch, training_data="per_epoch"), 0), run_ipd(IPDRun(**one_epoch), 0)
+    assert drop(fresh_row) == {**drop(fixed_row), "train_acc_epoch": 1}
+
+
+def test_fresh_stimuli_training_accuracy_is_scored_on_the_set_the_kept_weights_last_trained_on():
+    fresh = IPDRun(**{**SMALL, "epochs": 4}, training_data="per_epoch")
+    runs = [(fresh, 0), (IPDRun(**{**SMALL, "epochs": 4}), 0)]
+    network, (row, fixed_row) = train_ipd_ensemble(runs)
+    best = row["best_epoch"]
+    assert best > 1 and row["train_acc_epoch"] == best and "train_acc_epoch" not in fixed_row
+
+    def train_acc(run, epoch):
+        member = stacked([training_set(run, 0, epoch)] * 2)  # member 0's data in both slots: its score is [0]
+        return evaluate(network, member, split="train")[0]["acc"]
+
+    assert row["train_acc"] == train_acc(fresh, best)  # the best epoch's fresh set ...
+    assert row["train_acc"] != train_acc(fresh, 1)  # ... not epoch 1's, which the kept network last saw long ago
 
 
 def test_ensemble_refuses_mixed_structure():
@@ -105,7 +131,7 @@ def test_cli_trains_with_the_options_beyond_the_seed(capsys):
                      "--tau-spread", "0.58", "--learn-tau", "--delays", "learned", "--max-delay-steps", "4",
                      "--lr-schedule", "cosine", "--training-data", "per_epoch", "--phase-offset", "per_sample"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert len(json.loads(row["hidden_tau_ms"])) == 6 and max(json.loads(row["input_delay_steps"])) <= 4
+    assert len(row["hidden_tau_ms"]) == 6 and max(row["input_delay_steps"]) <= 4  # --json: lists, not text
     assert math.isfinite(row["test_acc"])
 
 

@@ -1,20 +1,16 @@
 """The Hebbian logic study end to end on a tiny grid: tables, pooled cells, figures, bad input."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def study(monkeypatch):
-    spec = importlib.util.spec_from_file_location("study_hebbian_logic", ROOT / "studies" / "hebbian_logic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("spikeloc.studies.hebbian_logic")
     monkeypatch.setitem(module.PRESETS, "quick", dict(
         tasks=("xor",), seeds=(0, 1), long_updates=(), meta=dict(meta_steps=2, n_updates=3, n_replications=2),
         evolution="short", families=("polynomial",), drives=(0.8, 1.0), bias_rules=module.BIAS_RULES,

@@ -2,6 +2,7 @@
 networks, the command line, and refusals that name the file or what does not fit."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -124,16 +125,17 @@ def test_membrane_readout_through_snntorch_importer_with_our_leaky_integrator():
     assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-5) and float(ours.abs().sum()) > 0
 
 
-def snntorch_network(seed=0):
+def snntorch_network(seed=0, reset="zero", readout_reset=None, per_neuron=True):
+    """Linear(20, 16) -> Leaky -> Linear(16, 4) -> Leaky, per-neuron (or one) beta and threshold 1."""
     torch.manual_seed(seed)
     first, second = torch.nn.Linear(20, 16, bias=False), torch.nn.Linear(16, 4, bias=False)
     with torch.no_grad():
         first.weight.mul_(4)
         second.weight.mul_(4)
     # the exporter needs per-neuron tensor beta and threshold, and writes every Leaky as reset-to-zero
-    hidden = snn.Leaky(beta=torch.rand(16) * 0.5 + 0.45, threshold=torch.ones(16), reset_mechanism="zero",
-                       init_hidden=True)
-    readout = snn.Leaky(beta=torch.rand(4) * 0.5 + 0.45, threshold=torch.ones(4), reset_mechanism="zero",
+    beta = (lambda n: torch.rand(n) * 0.5 + 0.45) if per_neuron else (lambda n: torch.tensor(0.8))
+    hidden = snn.Leaky(beta=beta(16), threshold=torch.ones(16), reset_mechanism=reset, init_hidden=True)
+    readout = snn.Leaky(beta=beta(4), threshold=torch.ones(4), reset_mechanism=readout_reset or reset,
                         init_hidden=True, output=True)
     return torch.nn.Sequential(first, hidden, second, readout)
 
@@ -145,7 +147,7 @@ def test_a_graph_from_snntorchs_exporter_imports_with_equal_outputs(tmp_path):
     with torch.no_grad():
         expected = torch.stack([source(x[:, t])[0] for t in range(x.shape[1])], 1)
     nir.write(tmp_path / "snntorch.nir", graph)
-    imported = exchange.read(tmp_path / "snntorch.nir")
+    imported = exchange.read(tmp_path / "snntorch.nir", snntorch_reset="zero")
     assert imported.config.readout == "spikes" and imported.config.hidden == (16,)
     assert imported.config.per_neuron_tau  # snnTorch's per-neuron betas stay per neuron
     with torch.no_grad():
@@ -156,9 +158,109 @@ def test_uniform_decays_import_as_one_time_constant():
     source = snntorch_network()
     for module in (source[1], source[3]):
         module.beta.fill_(0.8)
-    imported = exchange.from_nir(export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]), dt_s=1e-3)
+    imported = exchange.from_nir(export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]), dt_s=1e-3,
+                                 snntorch_reset="zero")
     assert not imported.config.per_neuron_tau
     assert imported.config.lif.beta == pytest.approx(0.8, rel=1e-6)
+
+
+def snntorch_steps(source, x):
+    """(readout spikes, readout membranes) of a Linear/Leaky Sequential, snnTorch stepping itself from rest."""
+    snntorch.utils.reset(source)
+    with torch.no_grad():
+        steps = [source(x[:, t]) for t in range(x.shape[1])]
+    return torch.stack([s for s, _ in steps], 1), torch.stack([m for _, m in steps], 1)
+
+
+@pytest.mark.parametrize("per_neuron", [True, False])
+def test_from_snntorch_gives_snntorchs_spikes(per_neuron):
+    source, x = snntorch_network(per_neuron=per_neuron), inputs()
+    expected, _ = snntorch_steps(source, x)
+    imported = exchange.from_snntorch(source)
+    assert imported.config.per_neuron_tau == per_neuron and imported.config.readout == "spikes"
+    with torch.no_grad():
+        assert float(expected.sum()) > 0 and torch.equal(imported(x), expected)
+        assert all(c > 0 for c in hidden_spikes(imported, x))
+
+
+def test_from_snntorch_reads_a_last_leaky_without_reset_as_the_membrane_readout():
+    source, x = snntorch_network(readout_reset="none"), inputs()
+    _, membranes = snntorch_steps(source, x)
+    imported = exchange.from_snntorch(source)
+    assert imported.config.readout == "membrane"
+    with torch.no_grad():  # the readout sums as a filter over time: equal to float rounding
+        assert torch.allclose(imported(x), membranes, rtol=1e-5, atol=1e-5) and float(membranes.abs().sum()) > 0
+
+
+def changed(change):
+    source = snntorch_network()
+    change(source)
+    return source
+
+
+@pytest.mark.parametrize("source, message", [
+    (lambda: snntorch_network(reset="subtract"), "reset_mechanism='subtract'"),  # snnTorch's default
+    (lambda: snntorch_network(reset="none"), "reset_mechanism='none'"),
+    (lambda: snntorch_network(readout_reset="subtract"), "layer 3 .* reset_mechanism='subtract'"),
+    (lambda: changed(lambda s: setattr(s, "0", torch.nn.Linear(20, 16))), "bias"),
+    (lambda: torch.nn.Sequential(torch.nn.Linear(20, 16, bias=False), torch.nn.ReLU()), "ReLU"),
+    (lambda: torch.nn.Sequential(torch.nn.Linear(20, 4, bias=False), snn.Synaptic(alpha=0.9, beta=0.8)),
+     "Synaptic"),
+    (lambda: changed(lambda s: setattr(s[1], "inhibition", True)), "inhibition"),
+    (lambda: changed(lambda s: s[1].graded_spikes_factor.fill_(2.0)), "graded_spikes_factor"),
+    (lambda: changed(lambda s: s[3].threshold.fill_(2.0)), "thresholds"),
+    (lambda: changed(lambda s: s[1].beta.fill_(1.0)), "beta outside"),
+    (lambda: snntorch_network()[0], "nn.Sequential"),
+])
+def test_from_snntorch_refuses_by_name_what_spikeloc_cannot_represent(source, message):
+    with pytest.raises(ValueError, match=message):
+        exchange.from_snntorch(source())
+
+
+def test_graphs_from_snntorchs_exporter_warn_that_their_reset_is_unknown(tmp_path):
+    source, x = snntorch_network(reset="subtract"), inputs()  # snnTorch's default reset
+    nir.write(tmp_path / "subtract.nir", export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]))
+    with pytest.warns(exchange.SnnTorchResetWarning, match="from_snntorch"):
+        imported = exchange.read(tmp_path / "subtract.nir")
+    with torch.no_grad():  # what the warning is about: the file route changes the spikes
+        assert not torch.equal(imported(x), snntorch_steps(source, x)[0])
+    with pytest.raises(exchange.NIRFileError, match="snntorch_reset='subtract'"):
+        exchange.read(tmp_path / "subtract.nir", snntorch_reset="subtract")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exchange.read(tmp_path / "subtract.nir", snntorch_reset="zero")  # the caller vouches: no warning
+        exchange.from_nir(exchange.to_nir(network(CONFIGS["spikes, gamma taus"])))  # spikeloc's own: none
+
+
+@pytest.mark.parametrize("dale", [True, False])
+def test_population_readout_exports_with_its_pooling(dale):
+    config = ClassifierConfig(n_inputs=20, hidden=(16,), n_classes=4, readout="spikes", population=3)
+    net, x = network(config, dale=dale), inputs()
+    graph = exchange.to_nir(net, member=1)
+    pool = graph.nodes["population_pool"].weight
+    assert pool.shape == (4, 12) and np.allclose(pool.sum(axis=1), 1) and np.count_nonzero(pool) == 12
+    alone = net.restrict([1])
+    with torch.no_grad():
+        ours = alone(x)
+        assert float(ours.sum()) > 0 and torch.equal(exchange.from_nir(graph)(x), ours)
+        graph.metadata.pop("spikeloc")  # read from the graph alone: the pooling node gives the population
+        back = exchange.from_nir(graph)
+        assert back.config.population == 3 and torch.equal(back(x), ours)
+        # snnTorch's importer runs it too (the pooling is a matrix product: equal to float rounding)
+        assert torch.allclose(run_steps(import_from_nir(exchange.to_nir(net, member=1)), x), ours, atol=1e-6)
+
+
+def test_a_linear_after_the_spiking_readout_that_is_not_a_pooling_is_refused():
+    graph = nir.NIRGraph.from_list(nir.Input(np.array([3])), nir.Linear(weight=np.ones((2, 3))), lif(2),
+                                   nir.Linear(weight=np.ones((1, 2))), nir.Output(np.array([1])))
+    with pytest.raises(ValueError, match="population"):
+        exchange.from_nir(graph)
+
+
+def test_to_snntorch_requires_snntorch_1(monkeypatch):
+    monkeypatch.setattr(snn, "__version__", "0.9.1")
+    with pytest.raises(ImportError, match=r"snntorch >= 1\.0 \(installed: 0\.9\.1"):
+        exchange.to_snntorch(exchange.to_nir(network(CONFIGS["two hidden, membrane"])))
 
 
 def chain(*nodes):

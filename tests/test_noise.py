@@ -318,3 +318,87 @@ def test_a_forward_without_a_draw_is_refused_with_the_reason():
     noise = WeightNoise(plain_layers(model), NoiseConfig(scale=0.1))
     with noise.attached(), pytest.raises(ValueError, match="resample"):
         model(torch.ones(1, 3))
+
+
+class Course:
+    """A hook after :class:`NoiseTraining` that spoils member k's weights at the end of every epoch from
+    ``spoil_from[k]`` on while it trains (so its validation gets worse and it stops early), makes member
+    ``poisoned``'s objective NaN at batch ``at`` (0-based, counted over the run), and records the noise model
+    (per member, its log-variances) at the end of every epoch and before batches ``at`` and ``at + 1``."""
+
+    def __init__(self, network, noise, spoil_from, poisoned, at):
+        self.network, self.noise, self.members = network, noise, network.n_members
+        self.spoil_from, self.poisoned, self.at = spoil_from, poisoned, at
+        self.generator = seeding.generator(0, "test/spoil")
+        self.epoch, self.batch, self.stopped = 1, 0, torch.zeros(self.members, dtype=torch.bool)
+        self.theta, self.around = [], []
+
+    def thetas(self):
+        return [[p.detach().view(self.members, -1)[k].clone() for p in self.noise.parameters()]
+                for k in range(self.members)]
+
+    def before_batch(self):
+        if self.batch in (self.at, self.at + 1):
+            self.around.append(self.thetas())
+
+    def penalty(self):
+        penalty = torch.zeros(self.members)
+        if self.batch == self.at:
+            penalty[self.poisoned] = float("nan")
+        return penalty
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        self.batch += 1
+
+    def end_epoch(self):
+        with torch.no_grad():
+            for k, at in enumerate(self.spoil_from):
+                if at is not None and self.epoch >= at and not self.stopped[k]:
+                    for p in self.network.parameters():
+                        rows = p.view(self.members, -1)
+                        rows[k] += torch.randn(rows.shape[1], generator=self.generator) * 3 * rows[k].std()
+        self.theta.append(self.thetas())
+        self.epoch += 1
+
+    def members_stopped(self, stopped):
+        self.stopped |= stopped
+
+    def parameter_groups(self):
+        return []
+
+
+def test_a_learned_noise_model_is_skipped_frozen_and_restored_with_its_weights():
+    from spikeloc.learning.surrogate import MemberData, TrainConfig, fit
+
+    network = spiking([Member(seed=k) for k in range(3)])
+    g = seeding.generator(0, "test/spikes")
+    spikes, labels = torch.rand(192, 20, 12, generator=g) < 0.2, torch.randint(0, 3, (192,), generator=g)
+    spikes[labels == 1, :, :4] |= torch.rand(int((labels == 1).sum()), 20, 4, generator=g) < 0.5
+    spikes[labels == 2, :, 8:] |= torch.rand(int((labels == 2).sum()), 20, 4, generator=g) < 0.5
+    three = lambda part: MemberData.stack([(spikes[part], labels[part])] * 3)  # noqa: E731
+    noise = WeightNoise(spiking_layers(network), NoiseConfig(learned=True, init_std=0.3, max_std=2.0))
+    training = NoiseTraining(noise, NoiseObjective("entropy", 1.0, lr_factor=10), 0.02, generators(0, 3))
+    # member 0 stops early, member 1 trains on, member 2's objective is NaN in batch 6 (of 4 per epoch)
+    course = Course(network, noise, spoil_from=[2, 5, None], poisoned=2, at=6)
+    with noise.attached():
+        result = fit(network, three(slice(0, 128)), three(slice(128, None)),
+                     TrainConfig(epochs=8, batch_size=32, lr=0.02, patience=2), hooks=[training, course])
+    assert result.epochs_run[0] < result.epochs_run[1] and result.diverged == [False, False, True]
+    # skipped: member 2's noise model did not move in the batch whose objective was NaN (Adam had momentum)
+    (before, after) = course.around
+    assert all(torch.equal(a, b) for a, b in zip(before[2], after[2]))
+    assert not all(torch.equal(a, b) for a, b in zip(before[0], after[0]))  # member 0's did
+    # frozen: member 0's noise model stays as it was at its stop while member 1 trains on
+    stop = result.epochs_run[0]
+    for epoch in range(stop, result.epochs_run[1]):
+        assert all(torch.equal(a, b) for a, b in zip(course.theta[epoch][0], course.theta[stop - 1][0]))
+    # restored: each member's noise model is its best epoch's, as its weights are
+    for k in (0, 1):
+        best, last = result.best_epoch[k], result.epochs_run[k]
+        assert best < last
+        now = [p.detach().view(3, -1)[k] for p in noise.parameters()]
+        assert all(torch.equal(a, b) for a, b in zip(now, course.theta[best - 1][k]))
+        assert not all(torch.equal(a, b) for a, b in zip(now, course.theta[last - 1][k]))

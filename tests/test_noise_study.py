@@ -1,8 +1,7 @@
 """The neuromodulation study end to end on a tiny grid: tables, paired comparisons, figures, bad input."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +10,6 @@ import torch
 from spikeloc.experiments.neuromodulation import NeuromodulationRun, run_neuromodulation
 from spikeloc.experiments.spiking_tasks import spiking_setup
 
-ROOT = Path(__file__).resolve().parents[1]
 SCALES = dict(test_scales=(0.0, 0.3))
 TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_samples=64, **SCALES),
               "digits": dict(epochs=1, n_train=128, hidden=(16,), **SCALES),
@@ -20,9 +18,7 @@ TINY_TASKS = {"ipd": dict(epochs=2, n_train_batches=4, n_val_samples=64, n_test_
 
 @pytest.fixture
 def study(monkeypatch):
-    spec = importlib.util.spec_from_file_location("study_neuromodulation", ROOT / "studies" / "neuromodulation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("spikeloc.studies.neuromodulation")
     monkeypatch.setitem(module.PRESETS, "quick", dict(seeds=(0, 1), n_draws=2, tasks=TINY_TASKS))
     monkeypatch.setattr(module, "SPIKING", ("none", "learned"))
     return module
@@ -130,6 +126,10 @@ def test_ipd_variants_are_labelled_compared_with_base_and_scored_per_layer(study
     table = pd.read_csv(out / "runs.csv")
     assert len(table) == 4 * 2 and set(table["protocol"]) == {"robust"}
     assert table["kept_input_only"].between(0, 2).all() and table["kept_readout_only"].between(0, 2).all()
+    averaged = table["weight_averaging"]  # 2 epochs: the second averaged (no early stop in 2 epochs)
+    assert (table.loc[averaged, "epochs_averaged"] == 1).all() and table.loc[~averaged, "epochs_averaged"].isna().all()
+    fresh = table["training_data"] == "per_epoch"  # scored on the best epoch's fresh set
+    assert table.loc[fresh, "train_acc_epoch"].between(1, 2).all() and table.loc[~fresh, "train_acc_epoch"].isna().all()
     comparison = pd.read_csv(out / "noise_vs_none.csv")
     assert {("base", "fixed", "none"), ("fresh_stimuli", "none", "base"), ("averaged", "none", "base")} <= set(
         zip(comparison["variant"], comparison["training"], comparison["baseline"]))
@@ -143,7 +143,7 @@ def test_weight_averaging_scores_the_mean_of_the_late_weights():
     import torch
     from spikeloc.learning.averaging import WeightAverage
     model = torch.nn.Linear(2, 1)
-    average = WeightAverage(model, start_epoch=2)
+    average = WeightAverage(model.parameters(), n_members=1, start_epoch=2)
     for value in (1.0, 2.0, 4.0):
         with torch.no_grad():
             model.weight.fill_(value)

@@ -242,7 +242,7 @@ def test_each_replica_draw_equals_the_member_perturbed_alone():
         for draw in range(3):
             with PERTURBATIONS["threshold_mismatch"].applied(
                     alone, 0.3, [seeding.generator(3, f"{stream}/{draw}/member{member}")]):
-                acc = evaluate(alone, data.replicated([member]).member_data)[0]["acc"]
+                acc = evaluate(alone, data.replicated([member]).member_data, split="test")[0]["acc"]
             row = table[(table["member"] == member) & (table["draw"] == draw) & (table["level"] == 0.3)]
             assert float(row["acc"].iloc[0]) == acc
             accs.add(acc)
@@ -264,7 +264,8 @@ def test_additive_noise_curve_is_the_neuromodulation_studys_noisy_accuracy():
     network, data = tiny_network(members=1), tiny_data(members=1)
     scales = (0.3, 1.0)
     table = perturbation_curves(network, data, [("additive_noise", scales)], draws=4, seed=11)
-    study = robustness_curve(spiking_layers(network), lambda: [m["acc"] for m in evaluate(network, data.member_data)],
+    study = robustness_curve(spiking_layers(network),
+                             lambda: [m["acc"] for m in evaluate(network, data.member_data, split="test")],
                              11, scales, ("relative",), n_draws=4)
     for point in study:
         ours = table.loc[table["level"] == point["scale"], "acc"].to_numpy()
@@ -337,7 +338,7 @@ def test_an_snntorch_network_imported_through_nir_has_its_spikeloc_twins_curves(
         second, snn.Leaky(beta=readout_beta, threshold=torch.ones(4), reset_mechanism="zero", init_hidden=True,
                           output=True))
     nir.write(tmp_path / "snntorch.nir", export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]))
-    imported = exchange.read(tmp_path / "snntorch.nir")
+    imported = exchange.read(tmp_path / "snntorch.nir", snntorch_reset="zero")  # the source resets to zero
     # the twin: built by spikeloc from the snnTorch module's own numbers (tau = -dt / ln beta)
     config = ClassifierConfig(n_inputs=20, hidden=(10,), n_classes=4, readout="spikes", learn_tau=True)
     twin = SpikingClassifier(config, [Member()]).eval()

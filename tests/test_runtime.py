@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import pytest
 
 from spikeloc import runtime
 from spikeloc.study import runner
+from spikeloc.validation import InvalidValue
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOT_GLIBC = runtime._glibc() is None
@@ -64,3 +67,31 @@ def test_each_study_task_releases_freed_memory_when_it_ends(tmp_path, monkeypatc
     study = runner.Study("release", (Cell(1), Cell(2), Cell(3)), (0, 1), run_fn)
     runner.run_study(study, tmp_path, executor="inline", quiet=True)
     assert len(releases) == 6  # one per task: here one run each
+
+
+class RecordingLibc:
+    """Stands in for glibc: records each mallopt call as the C int values glibc would receive."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append((ctypes.c_int(parameter).value, ctypes.c_int(value).value))
+        return 1
+
+
+def test_the_trim_threshold_reaches_glibc_as_the_documented_2_gib_not_a_wrapped_negative(monkeypatch):
+    """mallopt takes a C int: 2**31 became -2**31, which glibc takes as 'never trim'."""
+    libc = RecordingLibc()
+    monkeypatch.setattr(runtime, "_glibc", lambda: libc)
+    assert runtime.keep_freed_memory()
+    settings = dict(libc.calls)
+    print(f"\nmallopt as glibc receives it: {settings}")
+    assert settings == {runtime._M_MMAP_THRESHOLD: 2**30, runtime._M_TRIM_THRESHOLD: 2**31 - 1}
+
+
+@pytest.mark.parametrize("threads", [0, (os.cpu_count() or 1) + 1, 100000])
+def test_threads_beyond_the_cpus_are_refused_naming_the_field(threads):
+    with pytest.raises(InvalidValue, match=rf"threads = {threads} is invalid: must be an integer from 1 to "
+                                           rf"{os.cpu_count()}, the CPUs of this machine"):
+        runtime.configure(threads)

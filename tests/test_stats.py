@@ -7,6 +7,8 @@ the pooled (pseudo-replicated) computation that came before.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
 
 import numpy as np
@@ -14,13 +16,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from spikeloc.study.cli import readable_summary
+from spikeloc.study.cli import readable_summary, run_and_summarise
+from spikeloc.study.runner import Study, run_study
 from spikeloc.study.stats import (
     detectable_difference,
+    family_verdicts,
     format_comparisons,
+    holm,
     paired_comparison,
     paired_test,
-    smallest_wilcoxon_p,
+    sign_flip_test,
+    smallest_exact_p,
     summarise,
     verdict,
     wilson_interval,
@@ -83,6 +89,35 @@ def test_readable_summary_gives_accuracies_in_percent_and_small_ratios_to_three_
         "92.0 ± 1.2", "0.962 ± 0.00635", "4.3 ± 0.173", 3)
 
 
+@dataclasses.dataclass(frozen=True)
+class RuleRun:
+    """A config whose rule_family is an empty string for designed rules, as the Hebbian study's."""
+
+    rule: str
+    rule_family: str = ""
+
+
+def score_rule(config: RuleRun, seed: int) -> dict:
+    return {"success_rate": 0.5 + 0.1 * seed + (0.2 if config.rule_family else 0.0)}
+
+
+def test_every_condition_appears_in_the_readable_summary_nan_keys_and_finished_only_too(tmp_path, capsys):
+    summary = summarise(pd.DataFrame({"rule": ["a", "a", "b"], "family": ["x", np.nan, np.nan], "seed": [0, 0, 0],
+                                      "test_acc": [0.5, 0.6, 0.7]}), by=["rule", "family"], metrics=["test_acc"])
+    assert readable_summary(summary, ["rule", "family"])["test_acc"].tolist() == ["50.0", "60.0", "70.0"]
+
+    study = Study("rules", (RuleRun("oja"), RuleRun("evolved", "polynomial")), (0, 1), score_rule)
+    run_study(study, tmp_path, executor="inline", quiet=True)
+    capsys.readouterr()
+    table, summary, _ = run_and_summarise(study, argparse.Namespace(out=tmp_path, finished_only=True, repair=False),
+                                          ["rule", "rule_family"], ["success_rate"])
+    assert table["rule_family"].tolist() == ["", "", "polynomial", "polynomial"]  # runs.csv's "" stays ""
+    printed = capsys.readouterr().out
+    assert "4 of 4 runs finished" in printed
+    lines = [line.split() for line in printed.splitlines()]
+    assert ["oja", "0.55", "±", "0.05", "2"] in lines and ["evolved", "polynomial", "0.75", "±", "0.05", "2"] in lines
+
+
 def test_summarise_needs_the_unit_column(results_table):
     with pytest.raises(ValueError, match="unit = 'run'"):
         summarise(results_table, by=["method"], metrics=["accuracy"], unit="run")
@@ -90,6 +125,12 @@ def test_summarise_needs_the_unit_column(results_table):
 
 # --------------------------------------------------------------------------
 # paired_comparison
+
+
+def permutation_p(differences) -> float:
+    """scipy's exact two-sided sign-flip p (one sample, permutation_type="samples"), the reference."""
+    return stats.permutation_test((np.asarray(differences, dtype=float),), lambda x, axis: np.sum(x, axis=axis),
+                                  permutation_type="samples", n_resamples=np.inf).pvalue
 
 
 def grid_table(differences: dict[int, list[float]], sigmas=(0.0, 0.5)) -> pd.DataFrame:
@@ -114,8 +155,9 @@ def test_paired_comparison_tests_across_seeds_not_pooled_pairs():
     assert row["t_statistic"] == pytest.approx(5.0)
     assert row["p_ttest"] == pytest.approx(1 - 5 / math.sqrt(27)) == pytest.approx(0.03775, abs=1e-5)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((1 / 6 - 4.302653 / 30, 1 / 6 + 4.302653 / 30))
-    # three positive differences: the exact Wilcoxon p is its smallest possible value, 2 / 2^3
-    assert row["p_wilcoxon"] == pytest.approx(0.25) and row["min_p_wilcoxon"] == 0.25
+    # three positive differences: the exact Wilcoxon and sign-flip p are their smallest possible value, 2 / 2^3
+    assert row["p_wilcoxon"] == pytest.approx(0.25) and row["min_p_signflip"] == 0.25
+    assert row["p_signflip"] == 0.25
     # the 6 pooled pairs would claim t = 3.95 on 5 df, p = 0.011
 
 
@@ -145,7 +187,8 @@ def test_paired_comparison_matches_scipy_on_seed_means():
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
     assert (row["t_statistic"], row["p_ttest"]) == pytest.approx((ttest.statistic, ttest.pvalue))
     assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(differences).pvalue)
-    assert row["detectable_difference"] == pytest.approx(detectable_difference(np.std(differences, ddof=1), 6))
+    assert row["detectable_at_observed_sd"] == pytest.approx(detectable_difference(np.std(differences, ddof=1), 6))
+    assert row["p_signflip"] == pytest.approx(permutation_p(differences))
 
 
 def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
@@ -157,8 +200,9 @@ def test_paired_comparison_needs_unique_pairs_and_enough_of_them():
 
     single = paired_comparison(table.iloc[1:], "method", "base", "new", ["accuracy"], pair_on=["seed"])
     assert single.loc[0, "n_units"] == 1 and single.loc[0, "mean_difference"] == pytest.approx(0.1)
-    assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon", "detectable_difference"]].isna().all(axis=None)
-    assert verdict(single.iloc[0]) == "undecided: 1 seed (a test needs 2)"
+    assert single[["ci_low", "ci_high", "p_ttest", "p_wilcoxon", "p_signflip", "detectable_at_observed_sd"]].isna().all(
+        axis=None)
+    assert with_verdicts(single).loc[0, "verdict"] == "undecided: 1 seed (a test needs 2)"
 
 
 # --------------------------------------------------------------------------
@@ -188,9 +232,10 @@ def test_detectable_difference_limits():
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 6])
-def test_smallest_wilcoxon_p_is_what_scipy_gives_for_one_sign(n):
-    assert smallest_wilcoxon_p(n) == 2.0 ** (1 - n)
-    assert stats.wilcoxon(np.arange(1.0, n + 1)).pvalue == pytest.approx(smallest_wilcoxon_p(n))
+def test_smallest_exact_p_is_what_scipy_gives_for_one_sign(n):
+    assert smallest_exact_p(n) == 2.0 ** (1 - n)
+    assert stats.wilcoxon(np.arange(1.0, n + 1)).pvalue == pytest.approx(smallest_exact_p(n))
+    assert sign_flip_test(np.arange(1.0, n + 1)) == smallest_exact_p(n) == permutation_p(np.arange(1.0, n + 1))
 
 
 # --------------------------------------------------------------------------
@@ -198,38 +243,42 @@ def test_smallest_wilcoxon_p_is_what_scipy_gives_for_one_sign(n):
 
 
 def comparison_row(**changes) -> pd.Series:
-    row = dict(metric="accuracy", unit="seed", n_units=3, mean_difference=0.02, sd_difference=0.0157, p_ttest=0.2,
-               detectable_difference=0.0512, min_p_wilcoxon=0.25)
+    row = dict(metric="accuracy", unit="seed", n_units=6, mean_difference=0.02, sd_difference=0.0157, p_ttest=0.2,
+               p_signflip=0.2, p_adjusted=0.2, family_size=1, detectable_at_observed_sd=0.0512, min_p_signflip=0.03125)
     return pd.Series({**row, **changes})
 
 
 def test_a_test_that_does_not_reject_is_underpowered_not_no_effect():
     text = verdict(comparison_row())
-    assert text.startswith("underpowered: 3 seeds detect only |diff| >= 0.0512")
+    assert text.startswith("underpowered: 6 seeds detect only |diff| >= 0.0512 at the observed SD")
     assert "no detectable effect" not in text
 
 
 def test_equal_conditions_are_identical_not_underpowered():
     table = grid_table({0: [0.0], 1: [0.0], 2: [0.0]}, sigmas=(0.0,))
-    row = paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"]).iloc[0]
-    assert np.isnan(row["p_ttest"]) and verdict(row) == "identical on all 3 seeds"
+    row = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"])).iloc[0]
+    assert np.isnan(row["p_ttest"]) and row["verdict"] == "identical on all 3 seeds" and row["p_signflip"] == 1
 
 
 @pytest.mark.parametrize("difference, lower_is_better, expected", [
     (0.02, False, "better"), (-0.02, False, "worse"), (0.02, True, "worse"), (-0.02, True, "better")])
 def test_a_rejecting_test_says_better_or_worse(difference, lower_is_better, expected):
-    assert verdict(comparison_row(mean_difference=difference, p_ttest=0.01), lower_is_better) == expected
+    assert verdict(comparison_row(mean_difference=difference, p_adjusted=0.01), lower_is_better) == expected
 
 
 def test_printed_comparisons_show_the_units_beside_each_p_value():
     table = grid_table({0: [0.1, 0.3], 1: [0.2, 0.2], 2: [0.0, 0.2]})
     comparisons = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed", "sigma"]))
-    assert comparisons.loc[0, "verdict"] == "better"
+    # t-test p = 0.038 on 3 seeds; the sign-flip test cannot go below 0.25 with 3 units
+    assert comparisons.loc[0, "verdict"] == "underpowered: with 3 seeds the sign-flip test's smallest p is 0.25 (alpha 0.05)"
     text = format_comparisons(comparisons)
     header, line = text.splitlines()[:2]
-    assert header.split().index("n_units") < header.split().index("p_ttest")
-    assert line.split()[header.split().index("n_units")] == "3"
-    assert "smallest possible p is 0.25" in text
+    names = header.split()
+    assert names.index("n_units") < names.index("p_ttest") < names.index("p_signflip") < names.index("p_adjusted")
+    assert line.split()[names.index("n_units")] == "3" and line.split()[names.index("p_adjusted")] == "0.25"
+    assert "smallest possible p of the sign-flip and Wilcoxon tests is 0.25" in text
+    assert "Holm-adjusted over the study's family of 1 comparisons" in text
+    assert "detectable_at_observed_sd" in header and "if the observed SD were the true one" in text
 
 
 # --------------------------------------------------------------------------
@@ -276,12 +325,13 @@ def test_paired_test_on_two_units_by_hand():
     test = paired_test([0.1, 0.3])
     assert (test["n_units"], test["sd_difference"], test["t_statistic"]) == pytest.approx((2, 0.1 * math.sqrt(2), 2.0))
     assert test["p_ttest"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
-    assert test["p_wilcoxon"] == pytest.approx(0.5) and test["min_p_wilcoxon"] == 0.5
+    assert test["p_wilcoxon"] == pytest.approx(0.5) and test["min_p_signflip"] == 0.5 and test["p_signflip"] == 0.5
     assert (test["ci_low"], test["ci_high"]) == pytest.approx((0.2 - 12.7062 * 0.1, 0.2 + 12.7062 * 0.1), rel=1e-5)
-    assert test["detectable_difference"] == pytest.approx(detectable_difference(0.1 * math.sqrt(2), 2))
-    assert paired_test([0.1, 0.3], power=0.9)["detectable_difference"] > test["detectable_difference"]
+    assert test["detectable_at_observed_sd"] == pytest.approx(detectable_difference(0.1 * math.sqrt(2), 2))
+    assert paired_test([0.1, 0.3], power=0.9)["detectable_at_observed_sd"] > test["detectable_at_observed_sd"]
     one = paired_test([0.1])
-    assert one["n_units"] == 1 and np.isnan([one["sd_difference"], one["p_ttest"], one["p_wilcoxon"]]).all()
+    assert one["n_units"] == 1
+    assert np.isnan([one["sd_difference"], one["p_ttest"], one["p_wilcoxon"], one["p_signflip"]]).all()
 
 
 @pytest.mark.parametrize("call, name", [
@@ -295,18 +345,19 @@ def test_bad_probabilities_name_their_argument(call, name):
         call()
 
 
-def test_smallest_wilcoxon_p_edges():
-    assert smallest_wilcoxon_p(1) == 1.0 and np.isnan(smallest_wilcoxon_p(0))
+def test_smallest_exact_p_edges():
+    assert smallest_exact_p(1) == 1.0 and np.isnan(smallest_exact_p(0))
 
 
 def test_verdict_edges():
-    # 2 units can reject; p exactly alpha does not
-    assert verdict(comparison_row(n_units=2, p_ttest=0.01)) == "better"
-    assert verdict(comparison_row(p_ttest=0.05)).startswith("underpowered")
+    # the verdict reads the adjusted p only; p exactly alpha does not reject
+    assert verdict(comparison_row(p_adjusted=0.01, p_ttest=0.9, p_signflip=0.9)) == "better"
+    assert verdict(comparison_row(p_adjusted=0.05, p_ttest=0.001, p_signflip=0.001)).startswith("underpowered")
 
 
 def test_with_verdicts_applies_lower_is_better_per_metric():
-    table = grid_table({0: [0.1], 1: [0.2], 2: [0.15]}, sigmas=(0.0,)).assign(error=lambda t: t["accuracy"])
+    seeds = {seed: [0.1 + 0.01 * seed] for seed in range(7)}  # 7 seeds: sign-flip p = 2 / 2^7 per metric
+    table = grid_table(seeds, sigmas=(0.0,)).assign(error=lambda t: t["accuracy"])
     comparisons = paired_comparison(table, "method", "base", "new", ["accuracy", "error"], pair_on=["seed"])
     assert with_verdicts(comparisons, lower_is_better=["error"])["verdict"].tolist() == ["better", "worse"]
 
@@ -319,7 +370,8 @@ def test_format_comparisons_columns_and_note():
     plain = format_comparisons(comparisons, ["task"])
     assert "verdict" not in plain and plain.splitlines()[0].split()[0] == "task"  # no index column
     assert "0.1412" in plain  # 4 significant digits: mean of 0.1, 0.2, 0.123456
-    assert "with 2, 3 units its smallest possible p is 0.5, 0.25" in plain
+    assert "with 2, 3 units the smallest possible p of the sign-flip and Wilcoxon tests is 0.5, 0.25" in plain
+    assert "p_adjusted" not in plain
     assert "verdict" in format_comparisons(with_verdicts(comparisons), ["task"])
 
 
@@ -338,6 +390,64 @@ def test_paired_comparison_passes_power_and_a_zero_mean_with_spread_is_underpowe
     table = grid_table({0: [0.25], 1: [-0.25], 2: [0.0]}, sigmas=(0.0,))  # exact in binary: mean exactly 0
     usual, strict = (paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"], power=power)
                      .iloc[0] for power in (0.8, 0.95))
-    assert strict["detectable_difference"] > usual["detectable_difference"]
+    assert strict["detectable_at_observed_sd"] > usual["detectable_at_observed_sd"]
     assert usual["mean_difference"] == 0.0 and usual["sd_difference"] > 0
-    assert verdict(usual).startswith("underpowered: 3 seeds")
+    assert with_verdicts(usual.to_frame().T).loc[0, "verdict"].startswith("underpowered: with 3 seeds")
+
+
+# --------------------------------------------------------------------------
+# the sign-flip test and the family of a study (issue 30)
+
+
+def test_identical_differences_on_three_seeds_are_never_better():
+    # every seed 0.1 better: SD 0, t = inf, t-test p = 0 -- but 3 units cannot show it (sign-flip p = 2 / 2^3)
+    table = grid_table({0: [0.1], 1: [0.1], 2: [0.1]}, sigmas=(0.0,))
+    row = with_verdicts(paired_comparison(table, "method", "base", "new", ["accuracy"], pair_on=["seed"])).iloc[0]
+    assert row["sd_difference"] == 0 and row["p_signflip"] == 0.25 and row["p_adjusted"] == 0.25
+    assert row["verdict"] == "underpowered: with 3 seeds the sign-flip test's smallest p is 0.25 (alpha 0.05)"
+    # 6 identical differences can: 2 / 2^6 = 0.03125
+    six = with_verdicts(paired_comparison(grid_table({s: [0.1] for s in range(6)}, sigmas=(0.0,)), "method", "base",
+                                          "new", ["accuracy"], pair_on=["seed"])).iloc[0]
+    assert six["p_signflip"] == 0.03125 and six["verdict"] == "better"
+
+
+def test_sign_flip_test_by_hand_and_against_scipy():
+    # |+-0.1 +-0.2 +-0.3 +-0.05| >= |0.1 - 0.2 + 0.3 + 0.05| = 0.25 for the patterns giving 0.65, 0.55, 0.25,
+    # -0.35, -0.45 and their 5 mirror images: 10 of 16
+    assert sign_flip_test([0.1, -0.2, 0.3, 0.05]) == 10 / 16 == permutation_p([0.1, -0.2, 0.3, 0.05])
+    assert sign_flip_test([0.1, -0.1]) == 1.0 and sign_flip_test([0.0, 0.0, 0.0]) == 1.0
+    assert np.isnan(sign_flip_test([])) and sign_flip_test([0.2, np.nan, 0.2]) == 0.5
+    rng = np.random.default_rng(1)
+    for n in (2, 5, 9, 12):
+        differences = rng.normal(0.3, 1.0, size=n).round(2)  # rounded: ties between sign patterns occur
+        assert sign_flip_test(differences) == pytest.approx(permutation_p(differences), rel=1e-12)
+
+
+def test_sign_flip_test_above_the_exact_limit_is_a_seeded_monte_carlo():
+    differences = np.random.default_rng(2).normal(0.4, 1.0, size=18)
+    exact = permutation_p(differences)  # scipy enumerates all 2^18 patterns
+    estimate = sign_flip_test(differences)
+    assert estimate == sign_flip_test(differences)  # same seed, same p
+    assert estimate == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 100_000))
+    assert sign_flip_test(np.ones(20)) == 1 / 100_001  # never 0: (1 + hits) / (1 + draws)
+
+
+def test_holm_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 (m = 4): x4 = 0.02, x3 = 0.03, x2 = 0.06, x1 = 0.04 -> running max 0.06
+    adjusted = holm([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+    assert holm([0.5, 0.6]).tolist() == [1.0, 1.0] and holm([]).size == 0
+
+
+def test_a_family_of_comparisons_is_adjusted_together():
+    # 7 seeds all better: sign-flip p = 2 / 2^7 = 0.0156 each; alone "better", one of four Holm gives 0.0625
+    seven = grid_table({s: [0.1 + 0.01 * s] for s in range(7)}, sigmas=(0.0,))
+    one = paired_comparison(seven, "method", "base", "new", ["accuracy"], pair_on=["seed"])
+    assert with_verdicts(one).loc[0, "verdict"] == "better"
+    first, second = family_verdicts([one, pd.concat([one, one, one], ignore_index=True)])
+    assert first["p_adjusted"].tolist() == pytest.approx([4 * 2 / 128]) == second["p_adjusted"].tolist()[:1]
+    assert (first["family_size"] == 4).all() and (second["family_size"] == 4).all()
+    assert first.loc[0, "verdict"] == ("underpowered: p 0.0156 alone, 0.0625 adjusted over the family of 4 "
+                                       "comparisons (alpha 0.05)")
+    assert "family of 4 comparisons" in format_comparisons(second)

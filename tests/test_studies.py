@@ -1,6 +1,6 @@
 """The study scripts end to end on tiny grids: tables, summaries, figures, bad input, kill and resume."""
 
-import importlib.util
+import importlib
 import os
 import signal
 import subprocess
@@ -18,10 +18,7 @@ TINY = dict(fibres_per_ear=10, n_hidden=8, batch_size=16, n_train_batches=4, n_v
 
 
 def load_study(name):
-    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"spikeloc.studies.{name}")
 
 
 @pytest.fixture
@@ -82,14 +79,13 @@ def test_dales_law_study(monkeypatch, tmp_path, capsys):
 
 
 KILLABLE = textwrap.dedent("""
-    import importlib.util, sys
+    import sys
     from spikeloc.experiments import ipd as ipd_experiments
-    spec = importlib.util.spec_from_file_location("robustness", {path!r})
-    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    from spikeloc.studies import robustness as module
     module.PRESETS["quick"] = dict(dropouts={dropouts!r}, sigmas={sigmas!r}, seeds={seeds!r}, protocol="seed",
                                    sizes={tiny!r})
-    make = ipd_experiments.ipd_study
-    module.ipd_study = lambda *a: make(*a).__class__(**{{**make(*a).__dict__, "max_batch": 1}})
+    make = ipd_experiments.ipd_study  # the study imports it when it runs: one run per batch
+    ipd_experiments.ipd_study = lambda *a: make(*a).__class__(**{{**make(*a).__dict__, "max_batch": 1}})
     if __name__ == "__main__":  # worker processes re-import this file
         module.main(["--out", sys.argv[1], "--quiet", "--workers", sys.argv[2]])
 """)
@@ -105,11 +101,11 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     The default suite runs 8 runs on one worker process (each process imports torch and the study: seconds);
     the slow suite 36 runs on two."""
     script = tmp_path / "killable.py"
-    script.write_text(KILLABLE.format(path=str(ROOT / "studies" / "robustness.py"), tiny=TINY, dropouts=dropouts,
-                                      sigmas=sigmas, seeds=seeds))
+    script.write_text(KILLABLE.format(tiny=TINY, dropouts=dropouts, sigmas=sigmas, seeds=seeds))
     total = len(dropouts) * len(sigmas) * len(seeds)
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(script), str(out), workers], start_new_session=True,
+    tree = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's spikeloc, wherever the script lies
+    process = subprocess.Popen([sys.executable, str(script), str(out), workers], start_new_session=True, env=tree,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs_file = out / "runs.csv"
     deadline = time.monotonic() + 120
@@ -120,8 +116,8 @@ def test_killed_robustness_study_resumes_with_every_run_once_and_ends_cleanly(tm
     finished = pd.read_csv(runs_file)
     assert 2 <= len(finished) < total, "the kill should land mid-grid"
 
-    resumed = subprocess.run([sys.executable, str(script), str(out), workers], check=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+    resumed = subprocess.run([sys.executable, str(script), str(out), workers], check=True, env=tree,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert resumed.stderr == ""
     table = pd.read_csv(runs_file)
     assert len(table) == total and table["run_id"].is_unique

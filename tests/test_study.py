@@ -26,12 +26,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spikeloc.files import atomic_write
 from spikeloc.study.runner import (
     RUNS_FILE,
     STUDY_FILE,
+    DamagedResultsError,
     Study,
     StudyDirectoryError,
+    UnusableDirectoryError,
     _plan_tasks,
+    finished_results,
     load_results,
     make_run_id,
     run_study,
@@ -342,6 +346,98 @@ def test_corrupt_file_is_named_and_left_unchanged(helpers, tmp_path, name, conte
     with pytest.raises(StudyDirectoryError, match=named):
         load_results(tmp_path)
     assert {n: (tmp_path / n).read_bytes() for n in files} == files
+
+
+def ok_row_lines(directory: Path) -> list[str]:
+    return (directory / RUNS_FILE).read_text().splitlines(keepends=True)
+
+
+def test_a_truncated_runs_file_names_its_problem_and_repair_keeps_its_intact_rows(helpers, tmp_path, calls, caplog):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    lines = ok_row_lines(tmp_path)
+    intact = "".join(lines[:6])
+    damaged = (intact + lines[6][:9]).encode()  # a file cut short in the 6th row, as a copy or disk fault leaves it
+    (tmp_path / RUNS_FILE).write_bytes(damaged)
+
+    with pytest.raises(DamagedResultsError) as refused:
+        run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    print(f"\ntruncated runs.csv: {refused.value}")
+    assert str(refused.value) == (f"{tmp_path / RUNS_FILE} is corrupt: line 7 has 4 fields, the header 10; pass "
+                                  "repair=True to keep its 5 intact rows (the file is first copied aside) and run "
+                                  "the other runs again")
+    assert (tmp_path / RUNS_FILE).read_bytes() == damaged
+
+    before = calls()
+    table = run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True, repair=True)
+    (backup,) = tmp_path.glob(f"{RUNS_FILE}.damaged-*")
+    print(f"repair: {caplog.records[-1].getMessage()}")
+    assert backup.read_bytes() == damaged
+    assert len(table) == 12 and table["run_id"].is_unique and sum((calls() - before).values()) == 7
+    assert ok_row_lines(tmp_path)[:6] == lines[:6]  # the intact rows kept as they were
+    assert caplog.records[-1].getMessage().startswith(f"repaired {tmp_path / RUNS_FILE}: kept its 5 intact rows, "
+                                                      "dropped 1 (line 7 has 4 fields, the header 10)")
+
+
+def test_an_ok_row_lacking_a_metric_its_other_seeds_have_is_refused_by_name(helpers, tmp_path, calls):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    table = load_results(tmp_path)
+    lost = table.iloc[3]
+    path = tmp_path / RUNS_FILE
+    path.write_text(path.read_text().replace(f",{lost['score']},a{lost['a']},", f",,a{lost['a']},", 1))
+
+    for read in (lambda: load_results(tmp_path), lambda: finished_results(basic_study(helpers), tmp_path),
+                 lambda: run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)):
+        with pytest.raises(DamagedResultsError, match=rf"run {lost['run_id']} \(seed {lost['seed']}\) is marked ok "
+                                                      r"but its \['score'\] is empty, unlike the other seeds"):
+            read()
+    before = calls()
+    repaired = run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True, repair=True)
+    assert calls() - before == Counter({key_of_row(helpers, lost): 1})
+    pd.testing.assert_frame_equal(without_timing(repaired), without_timing(table))
+
+
+def nan_for_seed_1(config, seed):
+    return {"ratio": math.nan if seed == 1 else 0.5, "note": None}
+
+
+def test_a_metric_a_run_returns_as_nan_is_kept_and_not_taken_for_a_lost_cell(tmp_path):
+    study = Study("nan", (Other(1), Other(2)), (0, 1), nan_for_seed_1)
+    table = run_study(study, tmp_path, executor="inline", quiet=True)
+    assert table["ratio"].isna().tolist() == [False, True, False, True] and table["note"].isna().all()
+    assert ",nan,nan,ok," in (tmp_path / RUNS_FILE).read_text()
+    pd.testing.assert_frame_equal(load_results(tmp_path), table)
+
+
+def test_finished_results_makes_the_checks_of_a_run_and_writes_nothing(helpers, tmp_path):
+    run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+    files = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    pd.testing.assert_frame_equal(finished_results(basic_study(helpers), tmp_path), load_results(tmp_path))
+    with pytest.raises(UnusableDirectoryError, match=r"different study \(name differ in .*\), none of other's"):
+        finished_results(basic_study(helpers, name="other"), tmp_path)
+    with pytest.raises(UnusableDirectoryError, match=r"different study \(seeds differ"):
+        finished_results(basic_study(helpers, seeds=(0, 1, 2)), tmp_path)
+    with pytest.raises(UnusableDirectoryError, match="study.json is missing"):
+        finished_results(basic_study(helpers), tmp_path / "empty")
+    with open(tmp_path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(UnusableDirectoryError, match="in use by another run of a study"):
+            finished_results(basic_study(helpers), tmp_path)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files
+    assert not (tmp_path / "empty").exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_files_written_get_the_permissions_the_umask_gives(helpers, tmp_path, umask, mode):
+    """Results, models and NIR files are all written by atomic_write: a shared folder's members can read them."""
+    previous = os.umask(umask)
+    try:
+        run_study(basic_study(helpers), tmp_path, executor="inline", quiet=True)
+        atomic_write(tmp_path / "model.pt", b"weights")
+    finally:
+        os.umask(previous)
+    modes = {name: oct((tmp_path / name).stat().st_mode & 0o777) for name in (STUDY_FILE, RUNS_FILE, "model.pt")}
+    print(f"\numask {oct(umask)}: {modes}")
+    assert set(modes.values()) == {oct(mode)}
 
 
 def test_rows_of_runs_outside_the_grid_are_refused(helpers, tmp_path):

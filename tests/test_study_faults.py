@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_study import HELPERS, calls, helpers, key_of_row
+from test_study import HELPERS, REPO_ROOT, calls, helpers, key_of_row
 
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.runner import RUNS_FILE, STUDY_FILE, Study, load_results, run_study
@@ -48,17 +48,30 @@ import signal
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from {HELPERS} import call_key, score
 
 
 def score_noting_pid(config, seed):
     """score(), first leaving a file named by this process's pid and the run, so a test can kill it mid-run.
-    Runs with a > 1 last $SPIKELOC_TEST_LONG_RUNS seconds longer (default 0), as a long ensemble would."""
+    Runs with a > 1 last $SPIKELOC_TEST_LONG_RUNS seconds longer (default 0), as a long ensemble would.
+    Each run makes a (silent) progress bar, as training does."""
+    tqdm(disable=True).close()
     Path(os.environ["SPIKELOC_TEST_PIDS"], f"{{os.getpid()}}-run-{{call_key(config.a, config.b, seed)}}").touch()
     result = score(config, seed)
     if config.a > 1:
         time.sleep(float(os.environ.get("SPIKELOC_TEST_LONG_RUNS", "0")))
     return result
+
+
+def score_swallowing_exceptions(config, seed):
+    """score_noting_pid(), swallowing any exception raised meanwhile, as a numba or llvmlite callback does
+    with one raised inside it."""
+    try:
+        return score_noting_pid(config, seed)
+    except BaseException:
+        return score(config, seed)
 
 
 def score_killing_its_worker_at_a2(config, seed):
@@ -70,15 +83,23 @@ def score_killing_its_worker_at_a2(config, seed):
 '''
 
 SCRIPT = '''
+import os
+import time
+from pathlib import Path
+
 from spikeloc.study.cli import run_and_summarise, run_script, study_parser
 from spikeloc.study.runner import Study
 from {helpers} import grid
-from {fault_helpers} import score_noting_pid
+from {fault_helpers} import {run_function}
+
+if __name__ == "__mp_main__" and "SPIKELOC_TEST_STARTING" in os.environ:  # a worker imports this script first:
+    Path(os.environ["SPIKELOC_TEST_STARTING"], str(os.getpid())).touch()  # linger as torch's import would
+    time.sleep(60)
 
 
 def main():
     args = study_parser("fault test", ["small"], "unused").parse_args()
-    run_and_summarise(Study("faults", grid(), (0,), score_noting_pid), args, by=["a", "b"], metrics=["score"])
+    run_and_summarise(Study("faults", grid(), (0,), {run_function}), args, by=["a", "b"], metrics=["score"])
 
 
 if __name__ == "__main__":
@@ -197,9 +218,9 @@ class Runner:
     worker processes)."""
 
     def __init__(self, tmp_path: Path, out: Path, options: tuple[str, ...], preexec_fn=None,
-                 source: str = SCRIPT) -> None:
+                 source: str = SCRIPT, run_function: str = "score_noting_pid") -> None:
         script = tmp_path / "fault_study.py"
-        script.write_text(source.format(helpers=HELPERS, fault_helpers=FAULT_HELPERS))
+        script.write_text(source.format(helpers=HELPERS, fault_helpers=FAULT_HELPERS, run_function=run_function))
         self.tag = uuid.uuid4().hex
         env = {**os.environ, "SPIKELOC_TEST_SLEEP": SLEEP, "SPIKELOC_FAULT_TAG": self.tag}
         self.process = subprocess.Popen(
@@ -237,8 +258,8 @@ def runner(fault_helpers, tmp_path, pids):
     started = []
 
     def start(out: Path, options: tuple[str, ...] = ("--workers", "2"), preexec_fn=None,
-              source: str = SCRIPT) -> Runner:
-        started.append(Runner(tmp_path, out, options, preexec_fn, source))
+              source: str = SCRIPT, run_function: str = "score_noting_pid") -> Runner:
+        started.append(Runner(tmp_path, out, options, preexec_fn, source, run_function))
         return started[-1]
 
     yield start
@@ -297,6 +318,43 @@ def test_sigkill_of_the_runner_takes_its_workers_along(helpers, fault_helpers, r
           "each run once")
 
 
+@pytest.fixture
+def starting(tmp_path, monkeypatch):
+    """Directory where each worker leaves a file named by its pid when it starts importing the study script, in
+    which it then lingers (SCRIPT), as a worker importing torch does for seconds."""
+    directory = tmp_path / "starting"
+    directory.mkdir()
+    monkeypatch.setenv("SPIKELOC_TEST_STARTING", str(directory))
+    return directory
+
+
+def test_sigkill_of_the_runner_while_its_workers_start_takes_them_along(runner, tmp_path, starting):
+    """The parent-death signal was set only once a worker had imported everything: 8-13 s of orphans."""
+    study = runner(tmp_path / "out")
+    study.wait_for(lambda: len(list(starting.iterdir())) == 2, "2 workers importing the script")
+    children = study.workers()
+
+    os.kill(study.pid, signal.SIGKILL)
+    study.process.wait()
+    left, waited = wait_until_gone(children, timeout=30)
+    print(f"\nSIGKILL runner while its workers start: {len(children)} child processes, {len(left)} left after "
+          f"{waited:.2f} s")
+    assert not left and not tagged_processes(study.tag)
+
+
+def test_ctrl_c_while_workers_start_is_one_line_without_their_tracebacks(runner, tmp_path, starting):
+    study = runner(tmp_path / "out")
+    study.wait_for(lambda: len(list(starting.iterdir())) == 2, "2 workers importing the script")
+    children = study.workers()
+
+    os.killpg(study.pid, signal.SIGINT)
+    status, lines = study.finish()
+    left, _ = wait_until_gone(children, timeout=30)
+    print(f"\nCtrl-C while workers start: exit status {status}; stderr {lines}")
+    assert status == 130 and len(lines) == 1 and lines[0].startswith("faults: faults stopped by SIGINT: 0 of 6 ")
+    assert not left
+
+
 # --------------------------------------------------------------------------
 # The runner is stopped
 
@@ -352,7 +410,8 @@ def test_sigkill_of_a_worker_mid_run_retries_its_run_in_a_fresh_worker(helpers, 
     victim, key = started_runs(pids)[0]
 
     os.kill(victim, signal.SIGKILL)
-    status, (warning, *_) = study.finish()
+    status, lines = study.finish()
+    warning = lines[0]
     table = load_results(out)
     called = calls()
     print(f"\nSIGKILL worker {victim} during run {key}: {warning}\nrunner exit status {status}; {key} computed "
@@ -363,6 +422,28 @@ def test_sigkill_of_a_worker_mid_run_retries_its_run_in_a_fresh_worker(helpers, 
     assert_each_run_recorded_once(table)
     assert called[key] == 2 and all(n == 1 for other, n in called.items() if other != key)
     assert not tagged_processes(study.tag)
+    assert not [line for line in lines if "leaked semaphore" in line], lines  # the resource tracker's warning
+
+
+def test_a_worker_told_to_stop_stops_after_its_run_even_if_the_run_swallows_exceptions(helpers, runner, tmp_path,
+                                                                                       calls, pids, monkeypatch):
+    """SIGTERM raised SystemExit inside the run, where a numba/llvmlite callback once swallowed it and the worker
+    went on computing; now it is a request the worker acts on between runs."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("SPIKELOC_TEST_SLEEP", "2")
+    study = runner(out, ("--workers", "1"), run_function="score_swallowing_exceptions")
+    study.wait_for(lambda: any(pids.iterdir()), "a run")
+    victim, key = started_runs(pids)[0]
+
+    os.kill(victim, signal.SIGTERM)
+    status, lines = study.finish(timeout=120)
+    in_victim = [run for pid, run in started_runs(pids) if pid == victim]
+    print(f"\nSIGTERM to worker {victim} during run {key}: it started {in_victim}; runner exit status {status}, "
+          f"{lines[0]}")
+    assert in_victim == [key] and status == 0
+    assert lines[0] == ("worker process exited with status 0 during 1 run(s); running them again in a fresh "
+                        "worker")
+    assert_each_run_recorded_once(load_results(out))
 
 
 def test_a_run_whose_worker_dies_twice_is_recorded_failed_and_the_grid_goes_on(helpers, fault_helpers, tmp_path,
@@ -467,7 +548,7 @@ def test_disk_full_at_the_first_write_keeps_the_rows_already_written(helpers, fa
     assert sum(calls().values()) > GRID_SIZE  # a run was computed before the write failed
 
 
-def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_helpers, tmp_path):
+def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_helpers, tmp_path, capsys):
     run_study(Study("faults", helpers.grid(), (0, 1), helpers.score), tmp_path, executor="inline", quiet=True)
     parser = study_parser("fault test", ["small"], "unused")
     options = ["--out", str(tmp_path), "--executor", "inline", "--quiet"]
@@ -476,10 +557,12 @@ def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_h
 
     with pytest.raises(SystemExit) as exit:
         run_script(summarised(parser.parse_args(options)), "faults")
-    print(f"\nanother grid in --out: {exit.value.code}")
-    assert exit.value.code == (f"faults: error: {tmp_path} holds results of a different study (seeds differ in "
-                               f"{tmp_path / STUDY_FILE}); pass --overwrite to replace them, or --extend to keep "
-                               "them and run only this grid's other runs")
+    message = capsys.readouterr().err
+    print(f"\nanother grid in --out: exit status {exit.value.code}, {message}")
+    assert exit.value.code == 2
+    assert message == (f"faults: error: argument --out: {tmp_path} holds results of a different study (seeds differ "
+                       f"in {tmp_path / STUDY_FILE}); pass --overwrite to replace them, or --extend to keep them and "
+                       "run only this grid's other runs\n")
     run_script(summarised(parser.parse_args([*options, "--extend"])), "faults")
     assert len(load_results(tmp_path)) == 18
 
@@ -489,7 +572,7 @@ def test_directory_of_another_grid_names_the_command_line_flags(helpers, fault_h
 
 
 def test_a_process_watching_its_parent_exits_when_the_parent_is_killed(tmp_path):
-    watcher = ("import os; from spikeloc.study.runner import _exit_when_orphaned; parent = os.getppid(); "
+    watcher = ("import os; from spikeloc.runtime import _exit_when_orphaned; parent = os.getppid(); "
                "print(os.getpid(), flush=True); _exit_when_orphaned(parent, interval=0.1)")
     parent = subprocess.Popen(
         [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {watcher!r}])"],
@@ -536,3 +619,30 @@ def test_dask_retries_the_run_of_a_killed_worker_and_records_it_once(helpers, fa
           f"{int((table['status'] == 'ok').sum())}/{GRID_SIZE} rows ok")
     assert_each_run_recorded_once(table)
     assert called[key] == 2 and all(n == 1 for other, n in called.items() if other != key)
+
+
+# --------------------------------------------------------------------------
+# The spikeloc command
+
+
+def test_ctrl_c_in_spikeloc_train_is_one_line_and_exit_status_130(tmp_path):
+    stderr = tmp_path / "stderr"
+    with open(stderr, "w") as err:
+        command = subprocess.Popen([sys.executable, "-c", "import sys; from spikeloc.cli import main; sys.exit(main())",
+                                    "train-ipd", "--epochs", "50", "--save", str(tmp_path / "model.pt")],
+                                   stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                   preexec_fn=default_sigint, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        deadline = time.monotonic() + 300
+        while "epochs:" not in stderr.read_text():  # training has started
+            assert command.poll() is None and time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.1)
+        os.killpg(command.pid, signal.SIGINT)
+        status = command.wait(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    last = stderr.read_text().replace("\r", "\n").strip().splitlines()[-1]
+    print(f"\nCtrl-C in spikeloc train-ipd: exit status {status}; last line {last!r}")
+    assert status == 130 and last == "spikeloc train-ipd: interrupted (Ctrl-C); nothing was saved"
+    assert "Traceback" not in stderr.read_text() and not (tmp_path / "model.pt").exists()

@@ -1,4 +1,7 @@
-"""spikeloc's one trainer (spikeloc.learning.trainer): skipped members, early stopping, learning speed."""
+"""spikeloc's one trainer (spikeloc.learning.trainer): skipped and frozen members, early stopping, learning speed,
+weight averaging; evaluation's encoding streams."""
+
+import math
 
 import pytest
 import torch
@@ -6,9 +9,10 @@ from torch import nn
 
 from spikeloc import seeding
 from spikeloc.learning.baselines import fit_plain
-from spikeloc.learning.surrogate import MemberData, TrainConfig, fit, spiking_learner
+from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit, spiking_learner
 from spikeloc.learning.trainer import FitResult, train_epoch
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.tasks.ipd import IPDTask, generate
 
 torch.set_num_threads(1)
@@ -25,7 +29,7 @@ def network(members=1):
 
 class PoisonMember:
     """A hook whose penalty is NaN for ``member`` at step ``at`` (0-based); it records that member's weights and
-    Adam state just before and just after that step."""
+    Adam state just before that step and once it is over (before the next batch, after every hook)."""
 
     def __init__(self, members, member, at, optimiser, parameters):
         self.members, self.member, self.at, self.step = members, member, at, 0
@@ -41,7 +45,8 @@ class PoisonMember:
         return rows, state, others
 
     def before_batch(self):
-        pass
+        if self.step == self.at + 1:
+            self.after = self.snapshot()
 
     def penalty(self):
         penalty = torch.zeros(self.members)
@@ -54,12 +59,16 @@ class PoisonMember:
             self.before = self.snapshot()
 
     def after_step(self):
-        if self.step == self.at:
-            self.after = self.snapshot()
         self.step += 1
 
     def end_epoch(self):
         pass
+
+    def members_stopped(self, stopped):
+        pass
+
+    def parameter_groups(self):
+        return []
 
 
 def test_a_member_with_a_non_finite_objective_gets_no_update_not_even_from_momentum():
@@ -110,6 +119,12 @@ class SpoilAfter:
                     p.add_(torch.randn(p.shape, generator=self.generator) * 3 * p.std())
         self.validated.append([p.detach().clone() for p in self.parameters])
 
+    def members_stopped(self, stopped):
+        pass
+
+    def parameter_groups(self):
+        return []
+
 
 def test_fit_keeps_the_best_validation_weights_and_stops_after_patience():
     net = network()
@@ -151,13 +166,41 @@ def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kep
             result.epochs_to_fraction(0, fraction)
 
 
+class NaNPenalty:
+    """A hook whose penalty (one member) is NaN in optimiser step ``at`` (0-based), zero otherwise."""
+
+    def __init__(self, at):
+        self.at, self.step = at, 0
+
+    def before_batch(self):
+        pass
+
+    def penalty(self):
+        return torch.full((1,), float("nan") if self.step == self.at else 0.0)
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        self.step += 1
+
+    def end_epoch(self):
+        pass
+
+    def members_stopped(self, stopped):
+        pass
+
+    def parameter_groups(self):
+        return []
+
+
 def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
     generator = seeding.generator(1, "test/data")
     x = torch.randn(120, 6, generator=generator)
     y = (x[:, 0] > 0).long()
-    x[7, 2] = float("nan")  # one bad training sample: every batch holding it is skipped
     model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
-    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0)
+    result = fit_plain(model, (x[:80], y[:80]), (x[80:], y[80:]), epochs=3, lr=1e-2, batch_size=20, seed=0,
+                       hooks=[NaNPenalty(at=2)])  # one bad batch (NaN inputs are refused before training)
     assert result.diverged == [True] and result.epochs_run == [1]
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
@@ -186,3 +229,146 @@ def test_a_plain_network_trains_with_bio_plasticity_and_weight_noise_in_the_one_
         chain = layer.parametrizations.weight
         assert [type(p) for p in chain] == [SubSynapses, DaleSigns]  # the noise is gone, the rest is in place
         assert torch.equal(layer.weight, chain[1].signs * chain.original.mean(dim=0).abs())
+
+
+class Scripted:
+    """A hook that scripts each member's course (member k: ``worse_from[k]``, ``nan_from[k]``, epochs 1-based or
+    None): from the end of epoch ``worse_from`` on, noise spoils that member's weights at the end of every
+    epoch it trains (its validation gets worse, so it stops early); from epoch ``nan_from`` on, its penalty is
+    NaN (its objective turns non-finite). Member k's noise comes from its own generator, so a member's course
+    does not depend on its companions (from its seed). Records each member's weights at the end of every epoch."""
+
+    def __init__(self, parameters, seeds, worse_from, nan_from):
+        self.parameters, self.members = list(parameters), len(seeds)
+        self.worse_from, self.nan_from = worse_from, nan_from
+        self.generators = [torch.Generator().manual_seed(100 + seed) for seed in seeds]
+        self.epoch, self.stopped = 1, torch.zeros(self.members, dtype=torch.bool)
+        self.weights = []  # per epoch: per member, its weights at the end of the epoch
+
+    def rows(self, k):
+        return [p.detach().view(self.members, -1)[k].clone() for p in self.parameters]
+
+    def before_batch(self):
+        pass
+
+    def penalty(self):
+        return torch.tensor([float("nan") if at is not None and self.epoch >= at else 0.0 for at in self.nan_from])
+
+    def before_step(self):
+        pass
+
+    def after_step(self):
+        pass
+
+    def end_epoch(self):
+        with torch.no_grad():
+            for k, at in enumerate(self.worse_from):
+                if at is not None and self.epoch >= at and not self.stopped[k]:
+                    for p in self.parameters:
+                        rows = p.view(self.members, -1)
+                        rows[k] += torch.randn(rows.shape[1], generator=self.generators[k]) * 3 * rows[k].std()
+        self.weights.append([self.rows(k) for k in range(self.members)])
+        self.epoch += 1
+
+    def members_stopped(self, stopped):
+        self.stopped |= stopped
+
+    def parameter_groups(self):
+        return []
+
+
+#: Four members' courses (worse_from, nan_from): 0 stops early (after epoch 3) and its objective turns NaN in
+#: epoch 5 (the issue's case); 1 trains to the end; 2 diverges in epoch 4; 3 stops later than 0.
+COURSES = [(2, 5), (None, None), (None, 4), (4, None)]
+
+
+def scripted_fit(courses, seeds, *more_hooks):
+    net = SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(8,)), [Member(seed=s) for s in seeds])
+    data, validation = ipd_data(128, 0), ipd_data(128, 1)
+    spread = lambda d: MemberData.stack([(d.inputs[0], d.labels[0])] * len(seeds))  # noqa: E731
+    hook = Scripted(net.parameters(), seeds, [c[0] for c in courses], [c[1] for c in courses])
+    result = fit(net, spread(data), spread(validation),
+                 TrainConfig(epochs=8, batch_size=32, lr=0.02, patience=2),
+                 hooks=[hook, *(make(net) for make in more_hooks)])
+    return net, result, hook
+
+
+def test_every_member_of_an_ensemble_gets_the_row_it_gets_alone():
+    net, together, hook = scripted_fit(COURSES, seeds=range(4))
+    assert together.epochs_run[:3] == [3, 8, 4] and together.best_epoch[:3] == [1, 8, 3]
+    assert together.diverged == [False, False, True, False]  # member 0's NaN in epoch 5 came after its stop
+    for k, course in enumerate(COURSES):
+        alone_net, alone, _ = scripted_fit([course], seeds=[k])
+        assert (together.epochs_run[k], together.best_epoch[k], together.diverged[k]) == (
+            alone.epochs_run[0], alone.best_epoch[0], alone.diverged[0]), k
+        assert together.best_val_loss[k] == pytest.approx(alone.best_val_loss[0], rel=1e-5, nan_ok=True)
+        run = alone.epochs_run[0]
+        for history in ("train_loss", "val_loss", "val_acc"):
+            mine = [epoch[k] for epoch in getattr(together, history)]
+            assert mine[:run] == pytest.approx([epoch[0] for epoch in getattr(alone, history)], rel=1e-5, nan_ok=True)
+            assert all(math.isnan(v) for v in mine[run:]), history  # nothing recorded after its stop
+        for p, q in zip(net.parameters(), alone_net.parameters()):
+            torch.testing.assert_close(p.detach()[k], q.detach()[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_stopped_member_is_frozen_bit_for_bit_while_its_companions_train():
+    net, result, hook = scripted_fit(COURSES[:2], seeds=range(2))
+    assert result.epochs_run == [3, 8] and result.best_epoch == [1, 8] and result.diverged == [False, False]
+    at_stop = hook.weights[2][0]
+    for epoch in range(3, 8):  # member 0's weights at the end of epochs 4..8: exactly those at its stop
+        assert all(torch.equal(a, b) for a, b in zip(hook.weights[epoch][0], at_stop)), epoch + 1
+    assert not all(torch.equal(a, b) for a, b in zip(hook.weights[7][1], hook.weights[2][1]))  # member 1 trained
+
+
+def test_weight_averaging_covers_the_epochs_each_member_trained_and_says_how_many():
+    from spikeloc.learning.averaging import WeightAverage
+
+    averages = []
+
+    def averaging(net):
+        averages.append(WeightAverage(net.parameters(), net.n_members, start_epoch=4))
+        return averages[0]
+
+    net, result, hook = scripted_fit([COURSES[0], COURSES[1], COURSES[3]], range(3), averaging)
+    average = averages[0]
+    assert result.epochs_run[0] == 3 and result.epochs_run[1] == 8 and 4 <= result.epochs_run[2] < 8
+    assert average.epochs_averaged == [0, 5, result.epochs_run[2] - 3]  # member 0 stopped before epoch 4
+    average.apply()
+    for k in range(3):
+        mine = [p.detach().view(3, -1)[k] for p in net.parameters()]
+        first, last = (4, result.epochs_run[k]) if k else (result.best_epoch[0], result.best_epoch[0])
+        expected = [torch.stack(epoch).mean(dim=0) for epoch in
+                    zip(*(hook.weights[e - 1][k] for e in range(first, last + 1)))]
+        for a, b in zip(mine, expected):
+            torch.testing.assert_close(a, b)  # member 0: its best-validation weights, no average
+
+
+class RecordingEncoder:
+    """A rate encoder that keeps every encoding it draws."""
+
+    def __init__(self):
+        self.rate, self.drawn = EncoderConfig(steps=10), []
+
+    def check_values(self, values, field):
+        self.rate.check_values(values, field)
+
+    def encode(self, values, generator):
+        self.drawn.append(self.rate.encode(values, generator))
+        return self.drawn[-1]
+
+
+def test_each_evaluated_split_has_its_own_encoding_stream_and_scores_alike_whatever_came_before():
+    g = seeding.generator(0, "test/values")
+    values, labels = torch.rand(96, 20, generator=g), torch.randint(0, 12, (96,), generator=g)
+    net, encoder = network(), RecordingEncoder()
+    data = MemberData.stack([(values, labels)], encoder)  # one set scored as every split: only the draws differ
+    first = evaluate(net, data, split="test")
+    evaluate(net, data, split="train")
+    evaluate(net, data, split="validation")
+    again = evaluate(net, data, split="test")
+    assert first[0]["acc"] == again[0]["acc"] and (first[0]["confusion"] == again[0]["confusion"]).all()
+    test, train, validation, test_again = encoder.drawn
+    assert torch.equal(test, test_again)
+    assert not torch.equal(test, train) and not torch.equal(test, validation) and not torch.equal(train, validation)
+    with pytest.raises(ValueError, match="^split = "):
+        evaluate(net, data, split="")

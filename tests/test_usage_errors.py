@@ -5,13 +5,15 @@ Each script's ``main`` runs here in this process with every row (the shared pars
 this is fast).  The slow suite also runs every script as a user does, in subprocesses: a missing directory
 inside a read-only one (as root, without ``CAP_DAC_OVERRIDE``, see tests/test_study_faults.py), dask
 missing, and two more rows; the default suite does that for the shared parser only, in
-tests/test_study_faults.py (a subprocess importing a study script and torch takes seconds).  The `spikeloc` command's
-rows are in tests/test_experiment.py and tests/test_digits.py.
+tests/test_study_faults.py.  The `spikeloc` command's rows are in tests/test_experiment.py, tests/test_digits.py
+and tests/test_cli.py (`spikeloc study NAME` answers with the study's own parser).
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +23,8 @@ import pytest
 from test_studies import ROOT, load_study
 from test_study_faults import drop_write_override
 
-from spikeloc.study.cli import study_parser
+from spikeloc.study.cli import run_script, study_parser
+from spikeloc.study.runner import Study, make_run_id
 
 STUDIES = ("bio_plasticity", "competing_units", "dales_law", "hebbian_logic", "ipd_beyond", "neuromodulation",
            "robustness")
@@ -41,6 +44,15 @@ COMMON = [
     (["--scheduler", "nowhere"], "--scheduler", "must be 'local' or a scheduler address"),
     (["--overwrite", "--extend"], "--extend", "not allowed with argument --overwrite"),
     (["--no-such-option"], "--no-such-option", "unrecognized arguments"),
+    (["--out", ""], "--out", "must be a path, got an empty string"),
+    (["--out", "x" * 300], "--out", "has a component of 300 bytes, more than the 255"),
+    (["--out", f"a/{'x' * 300}/b"], "--out", "has a component of 300 bytes, more than the 255"),
+    (["--workers", "1000000000000"], "--workers", "must be at most"),
+    (["--executor", "dask", "--workers", "100000"], "--workers", "must be at most"),
+    (["--finished-only"], "--out", "holds no study.json: no run of a study has finished there"),
+    (["--finished-only", "--out", "FILE"], "--out", "exists and is not a directory"),
+    (["--finished-only", "--overwrite"], "--overwrite", "not allowed with --finished-only"),
+    (["--finished-only", "--retry-failed"], "--retry-failed", "not allowed with --finished-only"),
 ]
 EPOCHS = [(["--epochs", "0"], "--epochs", INTEGER),
           (["--epochs", "-1"], "--epochs", INTEGER),
@@ -167,6 +179,95 @@ def test_each_script_refuses_bad_arguments_as_a_user_runs_it(workdir, name):
                   prelude="import sys; sys.modules['distributed'] = None")
 
 
+OTHER_STUDY = {"name": "other-study", "config_type": "elsewhere.Config", "configs": [{"a": 1}], "seeds": [0]}
+
+
+@pytest.fixture
+def other_results(workdir):
+    """A directory holding another study's results, and a copy of its files' contents."""
+    directory = workdir / "other"
+    directory.mkdir()
+    (directory / "study.json").write_text(json.dumps(OTHER_STUDY))
+    (directory / "runs.csv").write_text(f"a,seed,run_id,score,status\n1,0,{make_run_id({'a': 1}, 0)},0.5,ok\n")
+    (directory / "summary.csv").write_text("another study's summary\n")
+    return directory, {path.name: path.read_bytes() for path in directory.iterdir()}
+
+
+def run_refused(studies, name: str, argv: list[str], capsys) -> str:
+    """The one line a study script writes to stderr when ``main(argv)`` finds --out unusable (exit status 2)."""
+    with pytest.raises(SystemExit) as stop:
+        run_script(lambda: studies[name].main(argv), name)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and err.count("\n") == 1, (stop.value.code, out, err)
+    return err
+
+
+# hebbian_logic meta-trains its rules before it builds its grid (minutes): the shared code is the same
+DIRECTORY_STUDIES = [name for name in STUDIES if name != "hebbian_logic"]
+
+
+@pytest.mark.parametrize("name", DIRECTORY_STUDIES)
+def test_finished_only_on_another_studys_results_is_refused_and_writes_nothing(studies, other_results, capsys,
+                                                                              name):
+    """It used to read their runs.csv unchecked, overwrite their summary.csv, then fail."""
+    directory, files = other_results
+    err = run_refused(studies, name, ["--finished-only", "--out", str(directory)], capsys)
+    print(f"\n{err.strip()}")
+    assert err.startswith(f"{name}: error: argument --out: {directory} holds results of a different study "
+                          f"(config_type differ, configs differ, name differ, seeds differ in {directory}/study.json), "
+                          "none of ")
+    err = run_refused(studies, name, ["--out", str(directory)], capsys)
+    assert "holds results of a different study" in err and "pass --overwrite to replace them" in err
+    assert {path.name: path.read_bytes() for path in directory.iterdir() if path.name != ".lock"} == files
+
+
+@pytest.mark.parametrize("finished_only", [False, True])
+def test_a_directory_in_use_is_refused_in_one_line(studies, other_results, capsys, finished_only):
+    directory, files = other_results
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        err = run_refused(studies, "dales_law", ["--out", str(directory)] + ["--finished-only"] * finished_only,
+                          capsys)
+    assert err == (f"dales_law: error: argument --out: {directory} is in use by another run of a study (wait for it "
+                   "to end, or choose another directory)\n")
+    assert {path.name: path.read_bytes() for path in directory.iterdir() if path.name != ".lock"} == files
+
+
+def quick_robustness(studies) -> Study:
+    """The study that ``robustness.py --preset quick`` runs."""
+    built = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(studies["robustness"], "run_and_summarise", lambda study, *_: built.append(study) or sys.exit())
+        with pytest.raises(SystemExit):
+            studies["robustness"].main(["--out", "unused"])
+    return built[0]
+
+
+def test_finished_only_with_another_preset_is_refused(studies, workdir, capsys):
+    """robustness --preset seed --finished-only on the quick preset's results labelled them the seed preset."""
+    quick = quick_robustness(studies)
+    (workdir / "quick").mkdir()
+    (workdir / "quick" / "study.json").write_text(json.dumps(quick.description()))
+    (workdir / "quick" / "runs.csv").write_text("run_id,seed,status\n")
+    err = run_refused(studies, "robustness", ["--preset", "seed", "--finished-only", "--out", "quick"], capsys)
+    print(f"\n{err.strip()}")
+    assert err.startswith("robustness: error: argument --out: quick holds results of a different study (configs "
+                          "differ, name differ, seeds differ in quick/study.json), none of robustness-seed's")
+    assert not (workdir / "quick" / "summary.csv").exists()
+
+
+def test_a_damaged_runs_file_names_the_repair_flag(studies, workdir, capsys):
+    quick = quick_robustness(studies)
+    (workdir / "quick").mkdir()
+    (workdir / "quick" / "study.json").write_text(json.dumps(quick.description()))
+    (workdir / "quick" / "runs.csv").write_text(f"run_id,seed,status\n{quick.runs[0].run_id},0,o")
+    for argv in (["--out", "quick"], ["--finished-only", "--out", "quick"]):
+        err = run_refused(studies, "robustness", argv, capsys)
+        assert err == ("robustness: error: argument --out: quick/runs.csv is corrupt: line 2: status must be one of "
+                       "('ok', 'failed'), got 'o'; pass --repair to keep its 0 intact rows (the file is first copied "
+                       "aside) and run the other runs again\n")
+
+
 def test_default_output_directory_is_checked_too(studies, workdir, capsys):
     (workdir / "results").write_text("a file where the default output directory's parent should be\n")
     err = refused(studies["robustness"].main, [], capsys)
@@ -182,3 +283,23 @@ def test_command_lines_and_the_runner_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'snntorch', 'matplotlib') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train-ipd", "--hidden", "1000000000"], "--hidden"),
+    (["eval-ipd", "--model", "MODEL", "--n-samples", "10000000000"], "--n-samples"),
+    (["train-digits", "--steps", "1000000000"], "--steps"),
+    (["train-digits", "--hidden", "100", "1000000000"], "--hidden"),
+], ids=["train-ipd --hidden", "eval-ipd --n-samples", "train-digits --steps", "train-digits --hidden"])
+def test_sizes_that_cannot_fit_in_memory_are_refused_by_option_before_allocating(tmp_path, capsys, argv, option):
+    from spikeloc.cli import main
+    from spikeloc.experiments.ipd import IPDRun, model_metadata
+    from spikeloc.networks.classifier import SpikingClassifier
+    from spikeloc.networks.saved import save
+
+    run = IPDRun(n_hidden=4, n_test_samples=8)
+    save(SpikingClassifier(run.network_config(), [run.member(0)]), tmp_path / "model.pt", model_metadata([(run, 0)]))
+    status = main([str(tmp_path / "model.pt") if arg == "MODEL" else arg for arg in argv])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and f"error: argument {option}: " in err and "to fit in memory" in err, err

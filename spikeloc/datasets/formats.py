@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeloc.memory import available_bytes, size_text
+
 try:
     from numpy._core.multiarray import _reconstruct
     from numpy._core.numeric import _frombuffer
@@ -23,6 +25,9 @@ except ImportError:  # numpy < 2
     from numpy.core.numeric import _frombuffer
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: deflate's largest inflation: about 1032 bytes out per byte in (258-byte matches coded in under 2 bits), so a
+#: gzip file of n bytes holds at most this many times n bytes of data
+DEFLATE_MAX_RATIO = 1032
 IDX_UNSIGNED_BYTE = 0x08
 CIFAR_IMAGE_SHAPE = (3, 32, 32)
 
@@ -32,30 +37,59 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_idx(path: Path, dimensions: int) -> np.ndarray:
+def read_idx(path: Path, dimensions: int, sizes: tuple[int, ...] | None = None) -> np.ndarray:
     """An idx file of unsigned bytes with ``dimensions`` axes, gzip-compressed or raw (told by its first bytes).
 
     Layout (big-endian): two zero bytes, the type code 0x08 (unsigned byte), the number of axes d, d uint32
     sizes, then prod(sizes) bytes in C order. Read as one int32 the first four bytes are the "magic number":
     2049 for MNIST labels (d = 1), 2051 for images (d = 3).
+
+    The header is read and checked first, from the (decompressing) stream: its sizes must be ``sizes`` where
+    given, and the data they announce must fit in what the file can hold (a raw file's remaining bytes, at most
+    :data:`DEFLATE_MAX_RATIO` times a gzip file's size) and in the memory available (:mod:`spikeloc.memory`).
+    Then exactly that many bytes are read, and one more must not follow: a small gzip file that inflates to
+    gigabytes is refused after its header, never decompressed whole.
     """
-    content = path.read_bytes()
-    if content[:2] == GZIP_MAGIC:
-        try:
-            content = gzip.decompress(content)
-        except (OSError, EOFError, zlib.error) as error:
-            raise ValueError(f"{path}: corrupt gzip data ({error})") from None
+    with path.open("rb") as file:
+        compressed = file.read(2) == GZIP_MAGIC
+    try:
+        with (gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
+            return _read_idx_stream(path, stream, dimensions, sizes, compressed)
+    except (OSError, EOFError, zlib.error) as error:
+        if not compressed:
+            raise
+        raise ValueError(f"{path}: corrupt gzip data ({error})") from None
+
+
+def _read_idx_stream(path: Path, stream, dimensions: int, expected: tuple[int, ...] | None,
+                     compressed: bool) -> np.ndarray:
     magic = (IDX_UNSIGNED_BYTE << 8) + dimensions
     header_length = 4 + 4 * dimensions
-    found = int.from_bytes(content[:4], "big")
-    if len(content) < header_length or found != magic:
+    header = stream.read(header_length)
+    found = int.from_bytes(header[:4], "big")
+    if len(header) < header_length or found != magic:
         raise ValueError(f"{path}: magic number {found} is not {magic} (idx file of unsigned bytes with "
                          f"{dimensions} axes); is it the right file?")
-    sizes = struct.unpack(f">{dimensions}I", content[4:header_length])
-    if len(content) - header_length != prod(sizes):
-        raise ValueError(f"{path}: the header announces sizes {sizes} = {prod(sizes)} bytes but "
-                         f"{len(content) - header_length} follow; the file is truncated or corrupt")
-    return np.frombuffer(content, dtype=np.uint8, offset=header_length).reshape(sizes).copy()
+    sizes = struct.unpack(f">{dimensions}I", header[4:])
+    if expected is not None and sizes != tuple(expected):
+        raise ValueError(f"{path}: the header announces sizes {sizes}, expected {tuple(expected)}; "
+                         "not the standard file")
+    announced = prod(sizes)
+    file_size = path.stat().st_size
+    room = DEFLATE_MAX_RATIO * file_size if compressed else file_size - header_length
+    if announced > room or (not compressed and announced < room):
+        holds = f"a {file_size}-byte gzip file inflates to at most {room}" if compressed else f"{room} follow"
+        raise ValueError(f"{path}: the header announces sizes {sizes} = {announced} bytes but {holds}; "
+                         "the file is truncated or corrupt")
+    available = available_bytes()
+    if available is not None and announced > available:
+        raise ValueError(f"{path}: the header announces sizes {sizes} = {size_text(announced)}, more than the "
+                         f"{size_text(available)} of memory available")
+    content = stream.read(announced)
+    if len(content) != announced or stream.read(1):
+        raise ValueError(f"{path}: the header announces sizes {sizes} = {announced} bytes but "
+                         f"{'fewer' if len(content) < announced else 'more'} follow; the file is truncated or corrupt")
+    return np.frombuffer(content, dtype=np.uint8).reshape(sizes).copy()
 
 
 def _latin1_bytes(text: str, encoding: str) -> bytes:

@@ -154,9 +154,8 @@ def _find_cifar(base: Path, file_name: str) -> Path:
 
 def _read_idx_split(name: str, split: str, paths: tuple[Path, Path]) -> ImageSplit:
     images_path, labels_path = paths
-    images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
-    if len(images) != len(labels):
-        raise ValueError(f"{labels_path}: {len(labels)} labels for the {len(images)} images of {images_path}")
+    count, (_, height, width) = SOURCES[name].sizes[split], SOURCES[name].image_shape  # idx datasets: 1 channel
+    images, labels = read_idx(images_path, 3, (count, height, width)), read_idx(labels_path, 1, (count,))
     return _checked_split(name, split, images[:, np.newaxis], labels.astype(np.int64), images_path, labels_path)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikeloc.validation import require
+from spikeloc.validation import describe, require, require_instance, require_integer
 
 
 @dataclass(frozen=True, eq=False)
@@ -18,9 +18,9 @@ class ImageSplit:
 
     def __post_init__(self) -> None:
         require(isinstance(self.images, torch.Tensor) and self.images.dtype == torch.uint8
-                and self.images.dim() == 4, "images", _describe(self.images), "a uint8 tensor (N, C, H, W)")
+                and self.images.dim() == 4, "images", describe(self.images), "a uint8 tensor (N, C, H, W)")
         require(isinstance(self.labels, torch.Tensor) and self.labels.dtype == torch.int64
-                and self.labels.dim() == 1, "labels", _describe(self.labels), "an int64 tensor (N,)")
+                and self.labels.dim() == 1, "labels", describe(self.labels), "an int64 tensor (N,)")
         require(len(self.labels) == len(self.images), "labels", f"{len(self.labels)} labels",
                 f"one per image ({len(self.images)})")
 
@@ -83,9 +83,8 @@ def validation_split(
     class in one ``torch.randperm(N, generator=generator)``, so the same generator state gives the same split.
     Both parts keep the original order of ``split``.
     """
-    require(isinstance(n_validation, int) and not isinstance(n_validation, bool)
-            and 0 < n_validation < len(split), "n_validation", n_validation,
-            f"an integer in [1, {len(split) - 1}] (the split has {len(split)} examples)")
+    require_instance(split, "split", ImageSplit, "an ImageSplit")
+    require_integer(n_validation, "n_validation", 1, len(split) - 1, note=f"(the split has {len(split)} examples)")
     require(isinstance(generator, torch.Generator) and generator.device.type == "cpu", "generator", generator,
             "a CPU torch.Generator (e.g. spikeloc.seeding.generator(seed, 'validation'))")
     classes, counts = torch.unique(split.labels, return_counts=True)
@@ -108,8 +107,3 @@ def _largest_remainder_quotas(counts: list[int], total: int) -> list[int]:
         quotas[index] += 1
     return quotas
 
-
-def _describe(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"{value.dtype} tensor {tuple(value.shape)}"
-    return type(value).__name__

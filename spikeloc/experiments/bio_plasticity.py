@@ -129,12 +129,13 @@ def run_bio_plasticity(run: BioPlasticityRun, seed: int) -> dict:
     plasticity.detach()
 
     def score() -> list[float]:
-        return [m["acc"] for m in evaluate(network, test)]
+        return [m["acc"] for m in evaluate(network, test, split="test")]
 
     clean = score()[0]
     noisy = noisy_scores(fixed_noise(spiking_layers(network), run.noise_scale, "relative"), score, seed,
                          "noise/evaluate", run.n_draws)[:, 0]
-    return {"status": "ok", "error": "", "train_acc": evaluate(network, train)[0]["acc"], "test_acc": clean,
+    return {"status": "ok", "error": "", "train_acc": evaluate(network, train, split="train")[0]["acc"],
+            "test_acc": clean,
             "best_val_acc": fitted.val_acc[fitted.best_epoch[0] - 1][0],
             "epochs_to_80pct": fitted.epochs_to_fraction(0, SPEED_FRACTION),
             "noisy_acc": float(noisy.mean()), "noisy_acc_sd": float(noisy.std()),

@@ -223,9 +223,9 @@ def _spiking_row(run: CompetingRun, seed: int, n_classes: int, features: Sequenc
     if row["status"] == "ok" and network.config.tie_break != run.tie_break:
         decoder = network.with_tie_break(run.tie_break)
         encoder = run.spiking_config().encoder()
-        for name, part in zip(("train", "val", "test"), labelled):
+        for name, split, part in zip(("train", "val", "test"), ("train", "validation", "test"), labelled):
             data = MemberData.stack([part], encoder)  # on the run's device, as the network
-            row[f"{name}_acc"] = evaluate(decoder, data)[0]["acc"]
+            row[f"{name}_acc"] = evaluate(decoder, data, split=split)[0]["acc"]
     return row
 
 

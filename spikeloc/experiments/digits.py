@@ -18,16 +18,18 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import prod
 
 import torch
 
-from spikeloc import datasets, seeding
-from spikeloc.devices import check_device, device_field, resolve_device
+from spikeloc import datasets, memory, seeding
+from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+from spikeloc.networks.saved import ModelFileError, SavedModel, read_record
 from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.validation import added_field, require
@@ -66,6 +68,10 @@ class DigitsRun:
     population: int = 1
     tie_break: str = "first"
     device: str = device_field()
+    tau_distribution: str = added_field("fixed")  # added after digits results were recorded: while they hold
+    tau_spread: float = added_field(0.0)  # their defaults, those results keep their run ids
+    learn_tau: bool = added_field(False)
+    lr_schedule: str = added_field("constant")
     mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
     qat_bits: int = added_field(0)
 
@@ -82,6 +88,21 @@ class DigitsRun:
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): the dataset's images (uint8, and their float32
+        features), the weights with their gradients and Adam moments, and one training batch of encoded inputs
+        and hidden activations (current, membrane, spikes) in float32."""
+        source = datasets.loaders.SOURCES[self.dataset]
+        n_inputs, outputs = prod(source.image_shape), len(source.classes) * self.population
+        widths = (n_inputs, *self.hidden, outputs)
+        weights = sum(a * b for a, b in zip(widths, widths[1:]))
+        activations = self.batch_size * self.steps * (n_inputs + 3 * sum(self.hidden) + outputs)
+        return [memory.need(self, (1 + memory.FLOAT32_BYTES) * sum(source.sizes.values()) * n_inputs, "dataset"),
+                memory.need(self, memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * weights, "hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "steps", "hidden")]
 
     def encoder(self) -> EncoderConfig:
         return EncoderConfig(kind=self.encoding, steps=self.steps, gain=self.gain)
@@ -89,13 +110,15 @@ class DigitsRun:
     def network_config(self, n_inputs: int, n_classes: int) -> ClassifierConfig:
         return ClassifierConfig(n_inputs=n_inputs, hidden=self.hidden, n_classes=n_classes, readout=self.readout,
                                 tau_s=self.tau_s, backend=self.backend, population=self.population,
-                                tie_break=self.tie_break)
+                                tie_break=self.tie_break, tau_distribution=self.tau_distribution,
+                                tau_spread=self.tau_spread, learn_tau=self.learn_tau)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, patience=self.patience,
+                           lr_schedule=self.lr_schedule,
                            loss=LossConfig(self.loss, self.logit_scale, self.correct_rate, self.incorrect_rate))
 
 
@@ -147,13 +170,47 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
                                 [run.member(seed) for run, seed in runs]).to(device)
     with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
         fitted = fit(network, train, validation, first.train_config(), progress=progress, hooks=hooks)
-    train_metrics, val_metrics, test_metrics = (evaluate(network, data) for data in (train, validation, test))
+    train_metrics, val_metrics, test_metrics = (evaluate(network, data, split=name) for data, name in
+                                                 ((train, "train"), (validation, "validation"), (test, "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok", "error": "", "train_acc": train_metrics[k]["acc"], "val_acc": val_metrics[k]["acc"],
         "test_acc": test_metrics[k]["acc"], **ensembles.fit_columns(fitted, k),
-        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
+        "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()), **ensembles.trained_constants(network, k),
     } for k in range(len(runs))]
     return network, rows
+
+
+def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | None = None) -> list[dict]:
+    """Score a saved image model on a dataset's test images (local files: ``root`` or SPIKELOC_DATA for the
+    datasets not shipped), one row per member. A model saved after :func:`train_digits_ensemble` is encoded
+    as it was trained, on its own dataset unless ``dataset`` names another, and with the same encoding draws,
+    so it scores the test accuracy printed after training; a model without image training records (one read
+    from a NIR file) needs ``dataset`` and is encoded as :class:`DigitsRun`'s defaults (rate code, 25 steps)."""
+    if ensembles.has_training_records(saved.metadata):
+        task = saved.metadata.get("task")
+        if task != "digits":
+            found = "missing" if task is None else repr(task)
+            raise ModelFileError(f"{saved.path}: metadata field 'task' is {found}, not 'digits': not an image model")
+        runs = [read_record(DigitsRun, entry.get("config") if isinstance(entry, dict) else entry,
+                            f"metadata.runs[{k}].config", saved.path)
+                for k, entry in enumerate(saved.metadata.get("runs") or [])]
+        require(len(runs) == saved.network.n_members, "model", f"{len(runs)} recorded runs",
+                f"one per member ({saved.network.n_members})")
+    else:
+        require(dataset is not None, "dataset", dataset, "a dataset name for a model without image training records")
+        runs = [DigitsRun(dataset=dataset)] * saved.network.n_members
+    first = dataclasses.replace(ensembles.one_ensemble([(run, 0) for run in runs], PER_MEMBER_FIELDS),
+                                dataset=dataset or runs[0].dataset)
+    images = datasets.load(first.dataset, root)
+    test_x, test_y = images.test.features(), images.test.labels
+    n_inputs, n_classes = saved.network.config.n_inputs, saved.network.config.n_classes
+    require((test_x.shape[-1], len(images.classes)) == (n_inputs, n_classes), "dataset", first.dataset,
+            f"images of {n_inputs} values in {n_classes} classes, as the model takes (got {test_x.shape[-1]} values "
+            f"in {len(images.classes)} classes)")
+    device = next(saved.network.parameters()).device
+    data = MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
+    return [{"dataset": first.dataset, "n_test_samples": len(test_y), "test_acc": m["acc"]}
+            for m in evaluate(saved.network, data, split="test")]
 
 
 def run_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], progress: bool = False) -> list[dict]:

@@ -7,11 +7,15 @@ its weights mean nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from typing import Any
 
+import torch
+
 from spikeloc.learning.surrogate import FitResult
+from spikeloc.networks.classifier import SpikingClassifier
 from spikeloc.validation import require
 
 
@@ -41,3 +45,21 @@ def fit_columns(fitted: FitResult, k: int) -> dict:
     return {"best_val_loss": fitted.best_val_loss[k], "epochs_run": fitted.epochs_run[k],
             "best_epoch": fitted.best_epoch[k],
             "seconds_per_epoch": fitted.seconds / max(fitted.epochs_run) / len(fitted.epochs_run)}
+
+
+def has_training_records(metadata: dict) -> bool:
+    """Whether a saved model's metadata records how it was trained (``task`` and ``runs``, as the training
+    commands write them, or what is left of them in a damaged file); a model read from NIR has none."""
+    return "task" in metadata or "runs" in metadata
+
+
+def trained_constants(network: SpikingClassifier, k: int) -> dict:
+    """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
+    values = {}
+    if network.config.per_neuron_tau:
+        hidden = torch.cat([layer.time_constants.tau_s[k] for layer in network.hidden_layers])
+        values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
+        values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
+    if network.input_delays is not None:
+        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
+    return values

@@ -12,7 +12,10 @@ Training stimuli (``training_data``): ``"fixed"`` (the seed's: one training set,
 same size from the seed's stream ``"data/train/epoch<e>"``; the task's generator is cheap, see
 benchmarks/bench_ipd_options.py). Fresh sets per batch would draw from the same distribution (every sample
 new, seen once), so there is no separate per-batch option. Validation and test sets stay fixed. ``train_acc``
-is measured on the first epoch's set.
+is the accuracy on the training data the kept (best-validation) weights were last trained on: the one set of
+fixed stimuli; with fresh stimuli the set of the best epoch, whose number the row gives as ``train_acc_epoch``
+(the set of epoch 1 would be data the kept network last saw many epochs before, nearer a second test set than
+training data; the last epoch's set, when it came after the best, the kept weights never trained on).
 
 Options beyond the seed, all off by default (see :class:`spikeloc.networks.classifier.ClassifierConfig` and
 :class:`spikeloc.learning.surrogate.TrainConfig`): per-neuron time constants (``tau_distribution``,
@@ -34,22 +37,21 @@ device and its network is moved there (weights are drawn on the CPU first, so th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
-import torch
 
-from spikeloc import seeding
+from spikeloc import memory, seeding
 from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
 from spikeloc.experiments import ensembles
+from spikeloc.experiments.ipd_protocols import PROTOCOLS, add_protocol_option, protocols  # noqa: F401 (shared names)
 from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
-from spikeloc.networks.saved import SavedModel
+from spikeloc.networks.saved import ModelFileError, SavedModel, described, read_record
 from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
@@ -60,7 +62,8 @@ TRAINING_DATA = ("fixed", "per_epoch")
 
 @dataclass(frozen=True)
 class IPDRun:
-    """Every setting of one IPD run (seconds, radians; defaults are the seed's)."""
+    """Every setting of one IPD run (seconds, radians; defaults are the seed's). The network has a hidden layer of
+    ``n_hidden`` units, then one per size in ``more_hidden`` (none by default, as the seed)."""
 
     phase_noise_rad: float = 0.0
     test_phase_noise_rad: float = 0.0
@@ -93,15 +96,20 @@ class IPDRun:
     population: int = added_field(1)  # they hold their defaults, those results keep their run ids
     tie_break: str = added_field("first")
     logit_scale: float = added_field(0.01)
+    more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
+    test_stream: str = added_field("data/test")  # a retest after a choice draws its own (studies/ipd_beyond.py)
     mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
     qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
         check_device(self.device)
         require(self.n_train_batches >= 1, "n_train_batches", self.n_train_batches, "an integer >= 1")
         require(self.n_val_samples >= 1, "n_val_samples", self.n_val_samples, "an integer >= 1")
         require(self.n_test_samples >= 1, "n_test_samples", self.n_test_samples, "an integer >= 1")
         require_choice(self.training_data, "training_data", TRAINING_DATA)
+        require(self.test_stream.startswith("data/test"), "test_stream", self.test_stream,
+                "a stream name starting with 'data/test' (never a training or validation stream)")
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
         self.network_config()
@@ -111,13 +119,30 @@ class IPDRun:
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
+        if not is_gpu(self.device):
+            memory.require_fits(self.memory_needs())
+
+    def memory_needs(self) -> list[memory.Need]:
+        """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
+        weights with their gradients and Adam moments, and one training batch of inputs and hidden activations
+        (current, membrane, spikes) in float32."""
+        task = self.task(0.0)
+        sample = task.n_steps * task.n_inputs
+        outputs = task.n_classes * self.population
+        activations = self.batch_size * task.n_steps * (task.n_inputs + 3 * self.n_hidden + outputs)
+        weights = memory.TRAINED_WEIGHT_COPIES * memory.FLOAT32_BYTES * self.n_hidden * (task.n_inputs + outputs)
+        return [memory.need(self, self.n_train_batches * self.batch_size * sample, "n_train_batches"),
+                memory.need(self, self.n_val_samples * sample, "n_val_samples"),
+                memory.need(self, self.n_test_samples * sample, "n_test_samples"),
+                memory.need(self, weights, "n_hidden"),
+                memory.need(self, memory.FLOAT32_BYTES * activations, "batch_size", "n_hidden")]
 
     def task(self, phase_noise_rad: float) -> IPDTask:
         return IPDTask(fibres_per_ear=self.fibres_per_ear, phase_noise_rad=phase_noise_rad,
                        phase_offset=self.phase_offset, phase_noise_draw=self.phase_noise_draw)
 
     def network_config(self) -> ClassifierConfig:
-        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden,),
+        return ClassifierConfig(n_inputs=2 * self.fibres_per_ear, hidden=(self.n_hidden, *self.more_hidden),
                                 n_classes=self.task(0.0).n_classes, tau_s=self.tau_s, backend=self.backend,
                                 zero_gradient=self.zero_gradient, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
@@ -134,7 +159,7 @@ class IPDRun:
 
 #: Fields that may differ between members of one ensemble; all others must be equal.
 PER_MEMBER_FIELDS = frozenset({"phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw",
-                               "dropout", "dale_layers", "ie_ratio", "training_data"})
+                               "dropout", "dale_layers", "ie_ratio", "training_data", "test_stream"})
 
 
 def ensemble_key(run: IPDRun) -> tuple:
@@ -143,14 +168,14 @@ def ensemble_key(run: IPDRun) -> tuple:
 
 
 DATA_FIELDS = ("phase_noise_rad", "test_phase_noise_rad", "phase_offset", "phase_noise_draw", "fibres_per_ear",
-               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device")
+               "batch_size", "n_train_batches", "n_val_samples", "n_test_samples", "device", "test_stream")
 
 
 def test_dataset(run: IPDRun, seed: int) -> IPDData:
     """The run's test set: ``n_test_samples`` fresh samples at ``test_phase_noise_rad`` from the seed's
-    ``"data/test"`` stream, on the run's device."""
+    ``test_stream`` (``"data/test"``, or another for a retest after a choice), on the run's device."""
     return generate(run.task(run.test_phase_noise_rad), run.n_test_samples,
-                    seeding.generator(seed, "data/test", resolve_device(run.device)))
+                    seeding.generator(seed, run.test_stream, resolve_device(run.device)))
 
 
 def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
@@ -162,15 +187,25 @@ def training_set(run: IPDRun, seed: int, epoch: int = 1) -> IPDData:
                     seeding.generator(seed, stream, resolve_device(run.device)))
 
 
-def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS) -> list:
-    """``make(run, seed)`` per run, made once per distinct (seed, ``fields``): runs that differ only in, say,
-    dropout share one copy of the same data (a paired design)."""
+def kept_training_sets(runs: Sequence[tuple[IPDRun, int]], epochs: Sequence[int]) -> list[IPDData]:
+    """Each run's training samples of epoch ``epochs[k]`` (its best epoch: the set its kept weights were last
+    trained on; fixed stimuli: the one set, whatever the epoch), each distinct set made once."""
+    epochs = [1 if run.training_data == "fixed" else max(epoch, 1) for (run, _), epoch in zip(runs, epochs)]
+    return _shared(runs, training_set, epochs=epochs)
+
+
+def _shared(runs: Sequence[tuple[IPDRun, int]], make, fields: Sequence[str] = DATA_FIELDS,
+            epochs: Sequence[int] | None = None) -> list:
+    """``make(run, seed)`` per run (``make(run, seed, epochs[i])`` with ``epochs``), made once per distinct
+    (seed, ``fields``, epoch): runs that differ only in, say, dropout share one copy of the same data (a paired
+    design)."""
     cache: dict[tuple, object] = {}
     made = []
-    for run, seed in runs:
-        key = (seed, *(getattr(run, name) for name in fields))
+    for i, (run, seed) in enumerate(runs):
+        extra = () if epochs is None else (epochs[i],)
+        key = (seed, *(getattr(run, name) for name in fields), *extra)
         if key not in cache:
-            cache[key] = make(run, seed)
+            cache[key] = make(run, seed, *extra)
         made.append(cache[key])
     return made
 
@@ -240,14 +275,20 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
         fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation,
                      first.train_config(), progress=progress, hooks=hooks)
+    if fresh:  # score training on the set each member's kept weights were last trained on (its best epoch's)
+        kept = kept_training_sets(runs, fitted.best_epoch)
+        train, targets[0] = stacked(kept), [(d.ipd_rad, d.labels) for d in kept]
+        del kept
     n_classes = network.config.n_classes
     train_metrics, test_metrics = (
-        evaluate(network, data, task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
-        for data, split in zip((train, test), targets))
+        evaluate(network, data, split=name,
+                 task_metrics=lambda k, guess, split=split: ipd_metrics(*split[k], guess, n_classes))
+        for data, split, name in zip((train, test), targets, ("train", "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {
         "status": "ok",
         "error": "",
         "train_acc": train_metrics[k]["acc"],
+        **({"train_acc_epoch": max(fitted.best_epoch[k], 1)} if runs[k][0].training_data != "fixed" else {}),
         "test_acc": test_metrics[k]["acc"],
         "train_error_deg": train_metrics[k]["error_deg"],
         "test_error_deg": test_metrics[k]["error_deg"],
@@ -255,21 +296,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
         "test_midpoint_error_deg": test_metrics[k]["midpoint_error_deg"],
         **ensembles.fit_columns(fitted, k),
         "test_confusion": json.dumps(test_metrics[k]["confusion"].tolist()),
-        **trained_constants(network, k),
+        **ensembles.trained_constants(network, k),
     } for k in range(len(runs))]
     return network, rows
-
-
-def trained_constants(network: SpikingClassifier, k: int) -> dict:
-    """Member k's per-neuron taus (ms) and input delays (steps) as JSON lists, for the options that are on."""
-    values = {}
-    if network.config.per_neuron_tau:
-        hidden = torch.cat([layer.time_constants.tau_s[k] for layer in network.hidden_layers])
-        values["hidden_tau_ms"] = json.dumps((1e3 * hidden).tolist())
-        values["readout_tau_ms"] = json.dumps((1e3 * network.readout.time_constants.tau_s[k]).tolist())
-    if network.input_delays is not None:
-        values["input_delay_steps"] = json.dumps(network.input_delays.steps[k].tolist())
-    return values
 
 
 def run_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]], progress: bool = False) -> list[dict]:
@@ -286,23 +315,67 @@ def model_metadata(runs: Sequence[tuple[IPDRun, int]]) -> dict:
     return {"task": "ipd", "runs": [{"config": dataclasses.asdict(run), "seed": seed} for run, seed in runs]}
 
 
+def saved_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """The runs ``(config, seed)`` a saved IPD model's metadata records (:func:`model_metadata`), one per member,
+    each consistent with its member; a :class:`~spikeloc.networks.saved.ModelFileError` naming the file and the
+    metadata field otherwise (a ``task`` other than ``"ipd"``, ``runs`` missing or of another length, a field
+    missing, unknown or invalid: the file's values are blamed on the file, not on a command-line option)."""
+    where = f"{saved.path or 'the model file'}: metadata"
+    if saved.metadata.get("task") != "ipd":
+        task = repr(saved.metadata["task"]) if "task" in saved.metadata else "missing"
+        raise ModelFileError(f"{where} field 'task' is {task}, not 'ipd': not an IPD model")
+    entries = saved.metadata.get("runs")
+    n_members = saved.network.n_members
+    if not isinstance(entries, list) or len(entries) != n_members:
+        found = f"a list of {len(entries)}" if isinstance(entries, list) else described(entries)
+        raise ModelFileError(f"{where} field 'runs' is {found}, expected a list of {n_members} (one per member)")
+    runs = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"config", "seed"}:
+            raise ModelFileError(f"{where}.runs[{k}] must be a dict of 'config' and 'seed', got "
+                                 f"{sorted(entry, key=str) if isinstance(entry, dict) else described(entry)}")
+        run = read_record(IPDRun, entry["config"], f"metadata.runs[{k}].config", saved.path)
+        run_seed = entry["seed"]
+        if type(run_seed) is not int or run_seed < 0:
+            raise ModelFileError(f"{where}.runs[{k}].seed = {run_seed!r} is invalid: must be an integer >= 0")
+        if run.network_config() != saved.network.config or run.member(run_seed) != saved.network.members[k]:
+            raise ModelFileError(f"{where}.runs[{k}] does not describe the network's member {k} (its config, "
+                                 "seed, dropout or Dale settings differ)")
+        runs.append((run, run_seed))
+    return runs
+
+
+def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
+    """:class:`IPDRun`'s defaults and seed 0 for every member of a model without training records (one read from
+    a NIR file), once checked that its inputs and classes are the IPD task's."""
+    run = IPDRun()
+    expected, found = run.network_config(), saved.network.config
+    require((found.n_inputs, found.n_classes) == (expected.n_inputs, expected.n_classes), "model",
+            f"{found.n_inputs} inputs and {found.n_classes} classes",
+            f"the IPD task's {expected.n_inputs} input fibres and {expected.n_classes} classes")
+    return [(run, 0)] * saved.network.n_members
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
     replaced, drawn from ``seed``'s test stream (default: the member's training seed, which reproduces the test
     set it was scored on after training, on the device it was trained on). The test data are drawn on the
     device the network was loaded onto (:func:`spikeloc.networks.saved.load`). One row per member: test
-    accuracy and both errors."""
-    require(saved.metadata.get("task") == "ipd", "model", saved.metadata.get("task"), "a saved IPD model")
+    accuracy and both errors.
+
+    A model without training records (one read from a NIR file: no metadata ``task`` or ``runs``) is scored with
+    :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
     device = str(next(saved.network.parameters()).device)
-    runs = [(dataclasses.replace(IPDRun(**entry["config"]), device=device, **test_settings),
-             entry["seed"] if seed is None else seed) for entry in saved.metadata["runs"]]
+    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
+    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+            for run, run_seed in recorded]
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes
-    metrics = evaluate(saved.network, data, task_metrics=lambda k, guess: ipd_metrics(
+    metrics = evaluate(saved.network, data, split="test", task_metrics=lambda k, guess: ipd_metrics(
         datasets[k].ipd_rad, datasets[k].labels, guess, n_classes))
     return [{"seed": data_seed, "test_phase_noise_rad": run.test_phase_noise_rad, "phase_offset": run.phase_offset,
              "n_test_samples": run.n_test_samples, "test_acc": m["acc"], "test_error_deg": m["error_deg"],
@@ -316,26 +389,7 @@ def run_ipd(run: IPDRun, seed: int, progress: bool = False) -> dict:
 
 
 # --------------------------------------------------------------------------
-# What IPD study scripts share
-
-#: Stimulus protocols: the seed's (one phase offset and one phase-noise draw per dataset) and the robust
-#: one (both redrawn for every sample).
-PROTOCOLS = {
-    "seed": {"phase_offset": "per_dataset", "phase_noise_draw": "per_dataset"},
-    "robust": {"phase_offset": "per_sample", "phase_noise_draw": "per_sample"},
-}
-
-
-def add_protocol_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--protocol seed|robust|both`` to a study's command line."""
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default=None,
-                        help="stimulus protocol(s); default: the preset's")
-    return parser
-
-
-def protocols(args: argparse.Namespace, preset_default: str) -> list[str]:
-    chosen = args.protocol or preset_default
-    return list(PROTOCOLS) if chosen == "both" else [chosen]
+# What IPD study scripts share (PROTOCOLS, add_protocol_option, protocols: spikeloc.experiments.ipd_protocols)
 
 
 def per_protocol(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:

@@ -22,10 +22,16 @@ the log-variance by at most ~1e-4 per step, too little to change within a short 
 the seed's 0.1). For
 ``"none"``, ``noisy_acc`` is the accuracy under the fixed noise of ``noise_scale``, so every condition has one.
 ``kept_at_noise_scale``: the robustness-curve accuracy at ``noise_scale`` (``reference``) over the clean one,
-the same measure for every condition. ``weight_averaging`` (spiking tasks): the network is scored with the
-mean of its weights at the end of each epoch of the second half of training (:mod:`spikeloc.learning.averaging`)
-instead of its best-validation weights. ``kept_<layer>_only``: the same with the noise on that one layer
-(e.g. ``kept_readout_only``), the others clean: which layer bounds the robustness.
+the same measure for every condition; ``kept_<layer>_only``: the same with the noise on that one layer (e.g.
+``kept_readout_only``), the others clean: which layer bounds the robustness. ``weight_averaging`` (spiking
+tasks): the network (and a learned noise model) is scored with the mean of its weights at the end of each epoch
+of the second half of training (:mod:`spikeloc.learning.averaging`) instead of its best-validation weights;
+``epochs_averaged`` says how many epochs that mean holds (0 when early stopping ended training before the
+second half: the run was then scored with its best-validation weights, not averaged ones). Without averaging,
+the weights and the learned noise model scored are both the best-validation epoch's (``final_std_<layer>``:
+that noise model's mean std; ``std_history``: every epoch's). ``train_acc``: the accuracy on the training data
+the scored weights were last trained on; with fresh stimuli (``training_data="per_epoch"``) that is the set of
+epoch ``train_acc_epoch`` (the best epoch, or the last when averaged), not the first epoch's.
 
 Every noise draw comes from the run's seed: training draws from ``"noise/train"``, evaluation draws from
 named per-point streams, so runs of different conditions with one seed see the same data, the same initial
@@ -143,6 +149,7 @@ class NeuromodulationRun(SpikingTaskSizes):
 
 def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
     """Train and score one network; a flat dict (see the module docstring)."""
+    averaging: WeightAverage | None = None
     if run.task == "mlp":
         digits = run.digits_run()
         dataset = datasets.load(digits.dataset)
@@ -159,7 +166,7 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         def score() -> list[float]:
             return plain_accuracy(model, test_x, test_y)
 
-        def train_score() -> list[float]:
+        def train_score(epoch: int) -> list[float]:
             return plain_accuracy(model, train_x, train_y)
     else:
         network, (train_data, validation_data, test_data), config = spiking_setup(run, seed)
@@ -167,7 +174,10 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
         lr = config.lr
 
         def train(noise: NoiseTraining | None) -> FitResult:
-            averaging = WeightAverage(network, run.epochs // 2 + 1) if run.weight_averaging else None
+            nonlocal averaging
+            if run.weight_averaging:  # the learned noise model is averaged with the weights it belongs to
+                averaged = [*network.parameters(), *(noise.noise.parameters() if noise is not None else ())]
+                averaging = WeightAverage(averaged, network.n_members, run.epochs // 2 + 1)
             fitted = fit(network, train_data, validation_data, config,
                          hooks=tuple(hook for hook in (noise, averaging) if hook is not None))
             if averaging is not None:
@@ -175,10 +185,10 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
             return fitted
 
         def score() -> list[float]:
-            return [m["acc"] for m in evaluate(network, test_data)]
+            return [m["acc"] for m in evaluate(network, test_data, split="test")]
 
-        def train_score() -> list[float]:
-            return [m["acc"] for m in evaluate(network, train_data.for_epoch(1))]
+        def train_score(epoch: int) -> list[float]:
+            return [m["acc"] for m in evaluate(network, train_data.for_epoch(epoch), split="train")]
 
     noise_config = run.noise_config()
     training = None
@@ -192,7 +202,14 @@ def run_neuromodulation(run: NeuromodulationRun, seed: int) -> dict:
             fitted = train(training)
     if fitted.diverged[0]:  # its weights and scores mean nothing: record why, not numbers
         return ensembles.diverged_row(fitted, 0)
-    return _row(run, seed, layers, training, score, train_score)
+    epochs_averaged = averaging.epochs_averaged[0] if averaging is not None else 0
+    # the training data the scored weights were last trained on: the best epoch's (the last epoch's when they
+    # are an average, which ends there); they differ only for fresh stimuli
+    trained_on = fitted.epochs_run[0] if epochs_averaged > 0 else max(fitted.best_epoch[0], 1)
+    row = _row(run, seed, layers, training, score, lambda: train_score(trained_on))
+    fresh = run.task == "ipd" and run.training_data != "fixed"
+    return {**row, **({"train_acc_epoch": trained_on} if fresh else {}),
+            **({"epochs_averaged": epochs_averaged} if run.weight_averaging else {})}
 
 
 def _row(run: NeuromodulationRun, seed: int, layers: dict[str, WeightLayer], training: NoiseTraining | None,
@@ -218,7 +235,7 @@ def _row(run: NeuromodulationRun, seed: int, layers: dict[str, WeightLayer], tra
                                  f"noise/layer/{name}", run.n_draws)[:, 0]
             row[f"kept_{name}_only"] = float(alone.mean()) / clean if clean > 0 else float("nan")
     if training is not None and training.noise.config.learned:
-        for name, stds in training.history[-1].items():
+        for name, stds in training.noise.mean_stds().items():  # the scored noise model's (not the last epoch's)
             row[f"final_std_{name}"] = stds[0]
         row["std_history"] = json.dumps([{name: stds[0] for name, stds in epoch.items()}
                                          for epoch in training.history])

@@ -15,7 +15,7 @@ from spikeloc import datasets
 from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments.digits import DigitsRun, split
 from spikeloc.experiments.ipd import FreshStimuli, IPDRun, member_datasets, stacked
-from spikeloc.learning.surrogate import MemberData, TrainConfig, TrainingData
+from spikeloc.learning.surrogate import MemberData, TrainConfig, TrainingData, evaluation_stream
 from spikeloc.networks.classifier import SpikingClassifier
 
 
@@ -71,9 +71,9 @@ def spiking_setup(run: SpikingTaskSizes, seed: int,
 
 
 def _encoded_once(data: MemberData, members) -> MemberData:
-    """``data`` with its inputs encoded once, from the stream ``evaluate`` uses (``"encode/evaluate"``): the
+    """``data`` with its inputs encoded once, from the stream ``evaluate`` uses for the test split: the
     same inputs for every score of the robustness curve, without encoding them again each time."""
-    generators = data.encode_generators([m.seed for m in members], "encode/evaluate")
+    generators = data.encode_generators([m.seed for m in members], evaluation_stream("test"))
     spikes = torch.cat([x for x, _ in data.chunks(512, generators)], dim=1)
     if torch.equal(spikes, spikes.bool().to(spikes.dtype)):
         spikes = spikes.bool()  # 0/1 spikes (rate, latency): 4x less memory

@@ -58,7 +58,7 @@ from spikeloc import seeding
 from spikeloc.learning.baselines import plain_learner
 from spikeloc.learning.trainer import MemberData, TrainConfig, fit
 from spikeloc.substrate.synapses import Synapses, dale_signs, uniform_fan_in
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import require, require_choice, require_finite, require_tensor
 
 INITS = ("normal", "uniform")
 CONNECTIONS = ("dale", "identity")
@@ -105,9 +105,9 @@ class KrotovConfig:
 
 
 def _require_features(data: torch.Tensor, field: str, n_inputs: int | None = None) -> None:
-    """``data`` must be a 2-D floating tensor (samples, inputs) with ``n_inputs`` columns when given."""
-    require(isinstance(data, torch.Tensor) and data.dim() == 2 and data.is_floating_point() and len(data) > 0,
-            field, getattr(data, "shape", type(data)), "a non-empty floating tensor shaped (samples, inputs)")
+    """``data`` must be a finite 2-D floating tensor (samples, inputs) with ``n_inputs`` columns when given."""
+    require_tensor(data, field, ("floating",), (2,), "(samples, inputs)")
+    require_finite(data, field)
     if n_inputs is not None:
         require(data.shape[1] == n_inputs, field, f"{data.shape[1]} inputs per sample",
                 f"{n_inputs} inputs per sample (the width of the weights)")
@@ -328,8 +328,8 @@ class KrotovReadoutConfig:
 
     Defaults: n = 4.5 and m = 6 as Krotov & Hopfield's MNIST network; beta = 30 for activities scaled to
     h_max = 1 is only a starting value. It is not tuned: every reported row chooses beta per seed on the
-    validation split from a grid (``benchmarks/check_competing_accuracy.py``'s ``GRIDS``,
-    ``studies/competing_units.py``'s ``CANDIDATES``). (An earlier version had picked 30 on the test split.)
+    validation split from one grid, :data:`spikeloc.studies.competing_units.KROTOV_BETAS`. (An earlier version had
+    picked 30 on the test split.)
     """
 
     power: float = 4.5

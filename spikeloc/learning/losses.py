@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import require_choice, require_number
 
 LOSSES = ("cross_entropy", "mse_count")
 
@@ -37,9 +37,9 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         require_choice(self.name, "loss", LOSSES)
-        require(self.logit_scale > 0, "logit_scale", self.logit_scale, "> 0")
-        require(0 <= self.correct_rate <= 1, "correct_rate", self.correct_rate, "in [0, 1]")
-        require(0 <= self.incorrect_rate <= 1, "incorrect_rate", self.incorrect_rate, "in [0, 1]")
+        require_number(self.logit_scale, "logit_scale", above=0)
+        require_number(self.correct_rate, "correct_rate", 0, 1)
+        require_number(self.incorrect_rate, "incorrect_rate", 0, 1)
 
 
 def member_losses(output: torch.Tensor, labels: torch.Tensor, config: LossConfig) -> torch.Tensor:

@@ -2,8 +2,11 @@
 
 :class:`NoiseTraining` drives a :class:`~spikeloc.substrate.noise.WeightNoise` inside spikeloc's trainer (a
 :class:`~spikeloc.learning.trainer.TrainingHook` of :func:`spikeloc.learning.trainer.fit`): before every batch it
-draws fresh noise from the members' ``"noise/train"`` generators; a learned noise model gets its own Adam with
-learning rate ``lr_factor * lr`` (the seed's 0.1) and one of two objectives, per member:
+draws fresh noise from the members' ``"noise/train"`` generators; a learned noise model is trained by the
+trainer's Adam as a parameter group of its own, at learning rate ``lr_factor * lr`` (the seed's 0.1; a
+learning-rate schedule scales it too), so it is skipped with its member (a non-finite batch, a stopped member)
+and restored with the weights to the best-validation epoch: the weights and the noise model ``fit`` leaves
+come from one epoch. Its objective is one of two, per member:
 
 * ``"task"`` (the seed's): the noise parameters minimise the task loss ``L(W + sigma * eps)`` of the noisy
   network, nothing else. Noise only ever hurts that loss on average, so its gradient drives ``sigma`` down:
@@ -61,7 +64,8 @@ class NoiseObjective:
 
 
 class NoiseTraining:
-    """Fresh noise per training batch, the noise model's objective term and optimiser, and its history."""
+    """Fresh noise per training batch, the noise model's objective term and parameter group, and its history
+    (``history[e]``: the mean stds after epoch ``e``, ``history[0]`` before training)."""
 
     def __init__(self, noise: WeightNoise, objective: NoiseObjective, lr: float,
                  generators: Sequence[torch.Generator]):
@@ -70,14 +74,11 @@ class NoiseTraining:
         self.noise = noise
         self.objective = objective
         self.generators = list(generators)
-        self.optimiser = (torch.optim.Adam(noise.parameters(), lr=lr * objective.lr_factor)
-                          if noise.config.learned else None)
+        self.lr = lr * objective.lr_factor
         self.history: list[dict[str, list[float]]] = [noise.mean_stds()]
 
     def before_batch(self) -> None:
         self.noise.resample(self.generators)
-        if self.optimiser is not None:
-            self.optimiser.zero_grad(set_to_none=True)
 
     def penalty(self) -> torch.Tensor:
         """The noise objective's term added to each member's loss, shape (members,)."""
@@ -92,11 +93,17 @@ class NoiseTraining:
         """Nothing: the noise model's gradients are used as they are."""
 
     def after_step(self) -> None:
-        if self.optimiser is not None:
-            self.optimiser.step()
+        """Nothing: the trainer's optimiser steps the noise model."""
 
     def end_epoch(self) -> None:
         self.history.append(self.noise.mean_stds())
+
+    def members_stopped(self, stopped: torch.Tensor) -> None:
+        """Nothing: the trainer freezes a stopped member's noise model with its weights."""
+
+    def parameter_groups(self) -> list[dict]:
+        """The learned noise model (its log-variances, members on the leading axis) at ``lr_factor * lr``."""
+        return [{"params": list(self.noise.parameters()), "lr": self.lr}] if self.noise.config.learned else []
 
 
 def noisy_scores(noise: WeightNoise, score: Callable[[], Sequence[float]], seed: int, stream: str,

@@ -19,16 +19,18 @@ Training data may change from epoch to epoch (:class:`~spikeloc.learning.trainer
 Data (:class:`MemberData`) are spikes (IPD) or static values (pixels) that an encoder
 (:mod:`spikeloc.substrate.encoders`) turns into spikes or currents batch by batch, each member with its own
 generator: fresh draws in every training batch (stream ``"encode/train"``), the same draws in every validation
-pass (``"encode/validation"``, restarted each epoch), and a named stream for evaluation.
+pass (``"encode/validation"``, restarted each epoch), and a stream per evaluated split (:func:`evaluate`).
 
 Members are independent (see :mod:`spikeloc.learning.trainer`). A member whose loss or gradient becomes
 non-finite gets no update from that batch (its weights and Adam moments stay as they were) and is marked
-diverged (its run is reported failed).
+diverged (its run is reported failed); a member that stopped early is frozen while the others train on, so
+its result is the one it gets trained alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -36,11 +38,20 @@ import torch
 from spikeloc import seeding
 from spikeloc.learning import trainer
 from spikeloc.learning.losses import LossConfig, member_losses
-from spikeloc.learning.trainer import FitResult, Learner, MemberData, TrainConfig, TrainingData, TrainingHook
+from spikeloc.learning.trainer import (
+    FitResult,
+    Learner,
+    MemberData,
+    TrainConfig,
+    TrainingData,
+    TrainingHook,
+    require_member_data,
+)
 from spikeloc.networks.classifier import ReadoutTrace, SpikingClassifier
+from spikeloc.validation import describe, require, require_instance, require_integer, require_labels
 
-__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate", "fit",
-           "spiking_learner", "train_epoch"]
+__all__ = ["FitResult", "MemberData", "TaskMetrics", "TrainConfig", "TrainingData", "TrainingHook", "evaluate",
+           "evaluation_stream", "fit", "require_network_data", "spiking_learner", "train_epoch"]
 
 
 def spiking_learner(network: SpikingClassifier, loss: LossConfig,
@@ -54,7 +65,23 @@ def spiking_learner(network: SpikingClassifier, loss: LossConfig,
 
     return Learner(parameters=tuple(network.parameters()), seeds=tuple(m.seed for m in network.members),
                    forward=forward, losses=lambda trace, labels: member_losses(trace.output, labels, loss),
-                   predict=network.predict, module=network)
+                   predict=network.predict, module=network,
+                   check_data=partial(require_network_data, network))
+
+
+def require_network_data(network: SpikingClassifier, data: MemberData, field: str) -> None:
+    """``ValueError`` naming ``field`` unless ``data`` (valid :class:`MemberData`) suits ``network``: inputs
+    over time (spikes or currents (D, N, T, F), or values with an encoder) with the network's ``n_inputs``
+    features, on its device, and labels below its ``n_classes``."""
+    config = network.config
+    require(data.encoder is not None or data.inputs.dim() == 4, f"{field} inputs", describe(data.inputs),
+            "shaped (datasets, samples, T, features) (spikes or currents over time), or values with an encoder")
+    require(data.inputs.shape[-1] == config.n_inputs, f"{field} inputs", describe(data.inputs),
+            f"{config.n_inputs} features per sample (the network's n_inputs)")
+    device = next(network.parameters()).device
+    require(data.inputs.device == device, f"{field} inputs", f"on {data.inputs.device}",
+            f"on the network's device ({device})")
+    require_labels(data.labels, f"{field} labels", config.n_classes)
 
 
 def _dropout_generators(network: SpikingClassifier, device: torch.device) -> list[torch.Generator]:
@@ -76,8 +103,10 @@ def fit(network: SpikingClassifier, training_data: TrainingData, validation: Mem
     """Train every member of ``network`` in place on ``training_data`` (fixed :class:`MemberData` or a
     :class:`TrainingData` source of fresh samples per epoch); on return each holds its best-validation weights.
     ``hooks`` (:class:`TrainingHook`) act around every optimiser step, e.g. weight noise in training
-    (validation runs without it unless it is on at evaluation); a hook's own state is not rolled back to the
-    best epoch."""
+    (validation runs without it unless it is on at evaluation); a hook's ``parameter_groups()`` (a learned
+    noise model) are restored to the best epoch with the weights, its other state is not."""
+    require_instance(network, "network", SpikingClassifier)
+    require_instance(config, "config", TrainConfig)
     device = next(network.parameters()).device  # the data's too (see the trainer's assumptions on devices)
     learner = spiking_learner(network, config.loss, _dropout_generators(network, device))
     return trainer.fit(learner, training_data, validation, config, hooks, progress)
@@ -88,11 +117,26 @@ def fit(network: SpikingClassifier, training_data: TrainingData, validation: Mem
 TaskMetrics = Callable[[int, torch.Tensor], dict]
 
 
+def evaluation_stream(split: str) -> str:
+    """The encoding stream :func:`evaluate` draws from for ``split``: ``"encode/evaluate"`` for ``"test"`` (the
+    stream every split shared before they had their own: test scores stand), ``"encode/evaluate/<split>"`` for
+    any other (``"train"``, ``"validation"``, ...)."""
+    require(isinstance(split, str) and split.isidentifier(), "split", split, "a name such as 'train', 'validation', 'test'")
+    return "encode/evaluate" if split == "test" else f"encode/evaluate/{split}"
+
+
 def evaluate(network: SpikingClassifier, data: MemberData, batch_size: int = 512,
-             task_metrics: TaskMetrics | None = None, stream: str = "encode/evaluate") -> list[dict]:
+             task_metrics: TaskMetrics | None = None, *, split: str) -> list[dict]:
     """Per member: ``acc`` (fraction correct), ``confusion`` (classes x classes counts, rows = predicted,
-    columns = true, as the IPD seed) and whatever ``task_metrics`` adds. Encoded inputs are drawn from the
-    named ``stream`` of each member's seed."""
+    columns = true, as the IPD seed) and whatever ``task_metrics`` adds. Encoded inputs (values with an
+    encoder) are drawn from the stream of ``split`` (:func:`evaluation_stream`) of each member's seed, from its
+    start: each split has its own draws (sample i of the training and of the test set do not share their
+    encoding noise), and a split's score does not depend on what was scored before it. ``ValueError`` naming
+    the argument, before any work, unless ``data`` suits ``network`` (:func:`require_network_data`)."""
+    require_instance(network, "network", SpikingClassifier)
+    require_member_data(data, "data", network.n_members, partial(require_network_data, network))
+    require_integer(batch_size, "batch_size", minimum=1)
+    stream = evaluation_stream(split)
     network.eval()
     generators = data.encode_generators([m.seed for m in network.members], stream)
     with torch.no_grad():

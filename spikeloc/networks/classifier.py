@@ -67,7 +67,7 @@ from spikeloc.substrate.neurons import (
     draw_time_constants,
 )
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import require, require_choice, require_integer, require_number
 
 READOUTS = ("membrane", "spikes")
 TIE_BREAKS = ("first", "first_spike", "membrane")
@@ -116,10 +116,10 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        require(all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden", self.hidden,
-                "layer sizes, each an integer >= 1")
+        for size in self.hidden:
+            require_integer(size, "hidden", minimum=1, note="(each layer size)")
         for name in ("n_inputs", "n_classes"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+            require_integer(getattr(self, name), name, minimum=1)
         require_choice(self.readout, "readout", READOUTS)
         require_choice(self.backend, "backend", BACKENDS)
         require_choice(self.zero_gradient, "zero_gradient", ZERO_GRADIENTS)
@@ -185,11 +185,12 @@ class Member:
             object.__setattr__(self, "dropout", tuple(self.dropout))
         if isinstance(self.dale_layers, list):
             object.__setattr__(self, "dale_layers", tuple(self.dale_layers))
-        rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
-        require(all(0 <= p < 1 for p in rates), "dropout", self.dropout, "in [0, 1) (one value, or one per layer)")
+        require_integer(self.seed, "seed", minimum=0)
+        for rate in self.dropout if isinstance(self.dropout, tuple) else (self.dropout,):
+            require_number(rate, "dropout", 0, below=1, note="(one value, or one per layer)")
         if isinstance(self.dale_layers, str):
             require_choice(self.dale_layers, "dale_layers", DALE_SHORTHANDS)
-        require(0 <= self.ie_ratio <= 1, "ie_ratio", self.ie_ratio, "in [0, 1]")
+        require_number(self.ie_ratio, "ie_ratio", 0, 1)
 
     def constrained_layers(self) -> tuple[str, ...]:
         """Names of the synapse layers under Dale's law."""

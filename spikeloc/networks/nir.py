@@ -2,13 +2,17 @@
 snnTorch, Norse, Sinabs, Rockpool, Spyx, Lava-DL and neuromorphic chips read and write.
 
 :func:`to_nir` writes one member of a :class:`~spikeloc.networks.classifier.SpikingClassifier` (any depth) as a
-chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF -> Output``:
+chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF [-> Linear pooling] -> Output``:
 
 * ``nir.Linear`` per synapse layer, weight ``(outputs, inputs)`` = the member's *effective* weight, Dale's signs
   folded in (``|w| * sign``); the signs themselves ride along in the node's ``metadata["dale_signs"]`` (1 / -1
   per presynaptic unit; 0: unconstrained) for spikeloc to read back; other tools ignore node metadata.
 * ``nir.LIF`` per hidden layer (and the ``"spikes"`` readout), ``nir.LI`` for the ``"membrane"`` readout (the
   leaky integrator ``v_t = beta v_{t-1} + I_t``), one time constant per neuron.
+* A population readout (``population`` n > 1: n spiking neurons per class) is followed by its pooling, a
+  ``nir.Linear`` ``"population_pool"`` of weight 1/n from each class's n neurons (spikeloc's output: the
+  fraction of the class's neurons that spike at each step); :func:`from_nir` reads such a node back as the
+  population.
 
 **Time constants.** NIR neurons are continuous-time, ``tau dv/dt = (v_leak - v) + r I``; a simulator with step
 ``dt`` turns that into a per-step decay. snnTorch's exporter and importer both use forward Euler with a
@@ -30,15 +34,22 @@ membrane recorded at a spike step differs.
 graphs give outputs equal to the original bit for bit (the decays are recovered exactly, see
 :func:`_log_tau_for`); graphs from snnTorch's ``export_to_nir`` (``snn.Leaky`` networks with per-neuron tensor
 ``beta``/``threshold``, exported with ``ignore_dims=[0]``) import with equal outputs. Known limits of snnTorch's
-side (snnTorch 1.0.0): it exports every ``Leaky`` as a reset-to-zero LIF, so a ``'subtract'`` or ``'none'``
-network is written wrongly and nothing in the file can tell; and its importer has no mapping for ``nir.LI``:
-:func:`to_snntorch` is its importer with ``nir.LI`` mapped (a stateful leaky integrator, wired through nirtorch).
+side (snnTorch 1.0.0): it exports every ``Leaky`` as a reset-to-zero LIF, so a ``'subtract'`` (its default)
+or ``'none'`` network is written wrongly and nothing in the file can tell (29 % and 44 % of spikes differ,
+``python benchmarks/check_snntorch_resets.py``). :func:`from_nir` therefore warns
+(:class:`SnnTorchResetWarning`) about graphs with the marks of snnTorch's exporter
+(:func:`looks_like_snntorch_export`) unless told ``snntorch_reset="zero"``, and :func:`from_snntorch` reads a
+live snnTorch network directly, refusing by name what spikeloc's neurons cannot do (``'subtract'`` and
+``'none'`` resets among them: the substrate resets to zero). snnTorch's importer has no mapping for
+``nir.LI``: :func:`to_snntorch` is its importer with ``nir.LI`` mapped (a stateful leaky integrator, wired
+through nirtorch); it needs snnTorch >= 1.0 (0.9's importer returns wrong outputs for ``nir.LI``).
 
 Not representable here (a clear ``ValueError``): input delays (export), biases, ``v_leak`` or ``v_reset``
 other than 0, an input gain other than 1, different thresholds within a network, and graphs that are not a chain.
 Dropout is a training-time operation and is not exported (the graph is the network in evaluation mode).
 
-Needs the optional packages ``nir`` (and ``nirtorch`` for :func:`to_snntorch`): ``pip install -e ".[nir]"``.
+Needs the optional packages ``nir`` (and ``nirtorch`` for :func:`to_snntorch`; :func:`from_snntorch` needs
+neither): ``pip install -e ".[nir]"``.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ import io
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +74,18 @@ from spikeloc.validation import require
 SNNTORCH_DT_S = 1e-4
 CONVENTION = "forward Euler: beta = 1 - dt / tau, input gain r * dt / tau = 1"
 INSTALL = 'NIR exchange needs the optional packages nir and nirtorch: pip install -e ".[nir]"'
+#: snn.Leaky's reset mechanisms, in the order of its ``reset_mechanism_val``.
+SNNTORCH_RESETS = ("subtract", "zero", "none")
+#: The oldest snnTorch whose importer :func:`to_snntorch` builds on (0.9's returns wrong outputs for nir.LI).
+SNNTORCH_MIN_VERSION = (1, 0)
 
 
 class NIRFileError(ValueError):
     """A file that is not a readable NIR graph, or one spikeloc cannot represent."""
+
+
+class SnnTorchResetWarning(UserWarning):
+    """A graph from snnTorch's exporter, whose neurons' reset mechanism the file cannot tell."""
 
 
 def _nir():
@@ -87,7 +107,9 @@ def _decays(layer: nn.Module, member: int, units: int) -> np.ndarray:
 
 
 def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTORCH_DT_S):
-    """One member of ``network`` as a ``nir.NIRGraph`` (see the module docstring for the node mapping)."""
+    """One member of ``network`` as a ``nir.NIRGraph`` (see the module docstring for the node mapping), its time
+    constants in the forward-Euler convention of a simulator stepping ``dt_nir_s`` seconds (default snnTorch's
+    0.1 ms), recorded in the graph's metadata (``spikeloc_time_step_s``)."""
     nir = _nir()
     config = network.config
     require(0 <= member < network.n_members, "member", member, f"an index in [0, {network.n_members})")
@@ -114,6 +136,10 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
         key = "readout" if is_readout else f"layer_{i + 1}"
         nodes[key] = node
         chain += [f"synapses_{name}", key]
+    if config.population > 1:  # the readout's class outputs: each class's fraction of active neurons
+        pool = np.kron(np.eye(config.n_classes), np.full((1, config.population), 1 / config.population))
+        nodes["population_pool"] = nir.Linear(weight=pool)
+        chain.append("population_pool")
     nodes["output"] = nir.Output(output_type=np.array([config.n_classes]))
     chain.append("output")
     metadata = {"spikeloc": json.dumps({"config": dataclasses.asdict(config),
@@ -133,9 +159,11 @@ def write(network: SpikingClassifier, path: str | os.PathLike, member: int = 0,
 
 
 # ------------------------------------------------------------------------------------------------ import
-def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
-    """A one-member ``SpikingClassifier`` from the NIR file at ``path`` (:func:`from_nir`); :class:`NIRFileError`
-    naming the file if it is missing, not a NIR file, or not a graph of the supported shape."""
+def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float | None = None,
+         snntorch_reset: str | None = None) -> SpikingClassifier:
+    """A one-member ``SpikingClassifier`` from the NIR file at ``path`` (:func:`from_nir`, its arguments);
+    :class:`NIRFileError` naming the file if it is missing, not a NIR file, or not a graph of the supported
+    shape."""
     nir = _nir()
     path = Path(path)
     if not path.is_file():
@@ -146,7 +174,7 @@ def read(path: str | os.PathLike, dt_s: float = 1e-3, dt_nir_s: float | None = N
         raise NIRFileError(f"{path} is not a readable NIR file ({type(error).__name__}: "
                            f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from error
     try:
-        return from_nir(graph, dt_s, dt_nir_s)
+        return from_nir(graph, dt_s, dt_nir_s, snntorch_reset)
     except ValueError as error:
         raise NIRFileError(f"{path}: {error}") from error
 
@@ -233,19 +261,31 @@ def _log_tau_for(beta: np.ndarray, dt_s: float) -> torch.Tensor:
     return best
 
 
-def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> SpikingClassifier:
+def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
+             snntorch_reset: str | None = None) -> SpikingClassifier:
     """A one-member ``SpikingClassifier`` computing what ``graph`` does (module docstring); ``ValueError``
     naming what does not fit. ``dt_s`` is spikeloc's step (only used to express the decays as time constants
     for graphs spikeloc did not write); ``dt_nir_s`` the graph's forward-Euler step: by default the one a
-    spikeloc graph records (``spikeloc_time_step_s``), else snnTorch's :data:`SNNTORCH_DT_S`."""
+    spikeloc graph records (``spikeloc_time_step_s``), else snnTorch's :data:`SNNTORCH_DT_S`.
+
+    ``snntorch_reset``: what the caller knows of a graph written by snnTorch's ``export_to_nir``, which writes
+    every ``snn.Leaky`` as reset-to-zero whatever its ``reset_mechanism`` (:func:`looks_like_snntorch_export`).
+    ``None``: such a graph is read as it says, with a :class:`SnnTorchResetWarning`; ``"zero"``: read, no
+    warning (the network did reset to zero); ``"subtract"`` or ``"none"``: refused (spikeloc's neurons reset
+    to zero; read the live network with :func:`from_snntorch`, which names what it cannot represent)."""
     nir = _nir()
     if dt_nir_s is None:
         recorded = graph.metadata.get("spikeloc_time_step_s") if isinstance(graph.metadata, dict) else None
         dt_nir_s = SNNTORCH_DT_S if recorded is None else float(np.asarray(recorded))
     require(dt_s > 0, "dt_s", dt_s, "> 0 s")
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
+    require(snntorch_reset is None or snntorch_reset in SNNTORCH_RESETS, "snntorch_reset", snntorch_reset,
+            f"None or one of {SNNTORCH_RESETS}")
     order = _chain(graph)
     body = order[1:-1]
+    pool = None
+    if len(body) >= 3 and len(body) % 2 and isinstance(body[-2], nir.LIF):
+        pool, body = _weight(body[-1], nir), body[:-1]
     if len(body) < 2 or len(body) % 2:
         raise ValueError(f"expected Linear and neuron nodes in turn between input and output, found "
                          f"{[type(n).__name__ for n in body]}")
@@ -260,6 +300,10 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> Spikin
     for w, n_in in zip(weights, sizes):
         if w.shape[1] != n_in:
             raise ValueError(f"weight shapes {[w.shape for w in weights]} do not chain")
+    if pool is not None and pool.shape[1] != sizes[-1]:
+        raise ValueError(f"the Linear node after the readout reads {pool.shape[1]} neurons; the readout has "
+                         f"{sizes[-1]}")
+    population = 1 if pool is None else _population_of(pool)
     decays, thresholds = zip(*(_decay_of(node, nir, dt_nir_s) for node in neurons))
     for beta, units in zip(decays, sizes[1:]):
         if beta.size != units:
@@ -267,11 +311,78 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> Spikin
     levels = {t for t in thresholds if t is not None}
     if len(levels) > 1:
         raise ValueError(f"layers have different thresholds {sorted(levels)}; spikeloc has one per network")
-    readout = "membrane" if isinstance(neurons[-1], nir.LI) else "spikes"
-    config, member = _settings(graph, sizes, readout, levels, decays, dt_s)
-    network = SpikingClassifier(config, [member]).eval()
+    if looks_like_snntorch_export(graph):
+        _check_snntorch_reset(snntorch_reset)
+    layout = _Layout(sizes, "membrane" if isinstance(neurons[-1], nir.LI) else "spikes",
+                     levels.pop() if levels else 1.0, population, decays)
+    config, member = _saved_settings(graph, layout) or _inferred_settings(layout, dt_s)
     signs = [np.asarray(node.metadata.get("dale_signs", np.zeros(w.shape[1])), dtype=np.float32)
              for node, w in zip(body[0::2], weights)]
+    return _classifier(config, member, weights, signs, decays)
+
+
+def _population_of(pool: np.ndarray) -> int:
+    """n of a node that averages each class's n consecutive readout neurons (weight 1/n on its own block,
+    0 elsewhere), as :func:`to_nir` writes a population readout; ``ValueError`` for any other weight."""
+    classes, units = pool.shape
+    population = units // classes if classes and units % classes == 0 else 0
+    expected = (np.kron(np.eye(classes), np.full((1, population), 1 / population)) if population
+                else None)
+    if expected is None or not np.allclose(pool, expected, rtol=1e-6, atol=0):
+        raise ValueError(f"a Linear node {pool.shape} follows the spiking readout; spikeloc reads one there only "
+                         "as a population readout's pooling (weight 1/n over each class's n neurons)")
+    return population
+
+
+def _check_snntorch_reset(snntorch_reset: str | None) -> None:
+    """Warn about (None) or refuse (subtract, none) a graph from snnTorch's exporter, whose reset is unknown."""
+    if snntorch_reset in ("subtract", "none"):
+        raise ValueError(f"snntorch_reset={snntorch_reset!r}: spikeloc's neurons reset to zero; read the live "
+                         "snnTorch network with spikeloc.networks.nir.from_snntorch, which says what it cannot "
+                         "represent")
+    if snntorch_reset is None:
+        warnings.warn("this graph looks written by snnTorch's export_to_nir (float32 time constants in its "
+                      "0.1 ms Euler convention, reset to 0, no spikeloc metadata), which writes every snn.Leaky "
+                      "as reset-to-zero whatever its reset_mechanism: a network that used snnTorch's default "
+                      "'subtract' (or 'none') reads in with different spikes. Read the live network with "
+                      "spikeloc.networks.nir.from_snntorch, or pass snntorch_reset='zero' if it did reset to zero",
+                      SnnTorchResetWarning, stacklevel=3)
+
+
+def looks_like_snntorch_export(graph) -> bool:
+    """Whether ``graph`` has the marks of snnTorch's ``export_to_nir`` (snnTorch 1.0.0 writes no provenance):
+    no spikeloc metadata, and every LIF node float32 with ``r == tau / 1e-4`` computed in float32 (its
+    ``tau = dt / (1 - beta)``, ``r = tau / dt`` at its hard-coded dt) and ``v_reset == 0``: the node snnTorch
+    writes for every ``snn.Leaky``, whatever its reset mechanism."""
+    nir = _nir()
+    if isinstance(graph.metadata, dict) and "spikeloc" in graph.metadata:
+        return False
+    lifs = [node for node in graph.nodes.values() if isinstance(node, nir.LIF)]
+
+    def snntorch_node(node) -> bool:
+        tau, r = np.asarray(node.tau), np.asarray(node.r)
+        return (tau.dtype == np.float32 and r.dtype == np.float32 and np.array_equal(r, tau / SNNTORCH_DT_S)
+                and not np.any(np.asarray(node.v_reset)))
+
+    return bool(lifs) and all(snntorch_node(node) for node in lifs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """What a graph or an snnTorch network says about the classifier: units per layer (inputs first, readout
+    neurons last), readout kind, threshold, neurons per class, per-step decays of each neuron layer."""
+
+    sizes: list[int]
+    readout: str
+    threshold: float
+    population: int
+    decays: tuple[np.ndarray, ...]
+
+
+def _classifier(config: ClassifierConfig, member: Member, weights: list[np.ndarray], signs: list[np.ndarray],
+                decays) -> SpikingClassifier:
+    """A one-member network of ``config``: ``weights[i]`` (outputs, inputs), Dale signs, per-neuron decays."""
+    network = SpikingClassifier(config, [member]).eval()
     layers = [*network.hidden_layers, network.readout]
     with torch.no_grad():
         for synapses, w, s in zip(network.synapses, weights, signs):
@@ -283,28 +394,31 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None) -> Spikin
     return network
 
 
-def _settings(graph, sizes: list[int], readout: str, levels: set[float], decays, dt_s: float
-              ) -> tuple[ClassifierConfig, Member]:
-    """The classifier config and member: spikeloc's own (graph metadata) where it describes this graph,
-    else built from the graph (fixed tau where every decay is equal, else per-neuron taus)."""
-    threshold = levels.pop() if levels else 1.0
+def _saved_settings(graph, layout: _Layout) -> tuple[ClassifierConfig, Member] | None:
+    """spikeloc's own config and member from the graph's metadata, where they describe this graph."""
     saved = graph.metadata.get("spikeloc") if isinstance(graph.metadata, dict) else None
-    if saved is not None:
-        try:
-            content = json.loads(saved.decode() if isinstance(saved, bytes) else str(saved))
-            config = ClassifierConfig(**content["config"])
-            member = Member(**content["member"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"its spikeloc metadata is unreadable ({error})") from error
-        fits = (list(config.layer_sizes) == sizes and config.readout == readout and config.threshold == threshold
-                and config.input_delays == "none")
-        if fits and not config.per_neuron_tau:
-            fits = all(np.allclose(beta, config.lif.beta, rtol=1e-12, atol=0) for beta in decays)
-        if fits:
-            return config, member
-    config = dict(n_inputs=sizes[0], hidden=tuple(sizes[1:-1]), n_classes=sizes[-1], readout=readout,
-                  dt_s=dt_s, threshold=threshold)
-    every = np.concatenate(decays)
+    if saved is None:
+        return None
+    try:
+        content = json.loads(saved.decode() if isinstance(saved, bytes) else str(saved))
+        config = ClassifierConfig(**content["config"])
+        member = Member(**content["member"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"its spikeloc metadata is unreadable ({error})") from error
+    fits = (list(config.layer_sizes) == layout.sizes and config.readout == layout.readout
+            and config.threshold == layout.threshold and config.population == layout.population
+            and config.input_delays == "none")
+    if fits and not config.per_neuron_tau:
+        fits = all(np.allclose(beta, config.lif.beta, rtol=1e-12, atol=0) for beta in layout.decays)
+    return (config, member) if fits else None
+
+
+def _inferred_settings(layout: _Layout, dt_s: float) -> tuple[ClassifierConfig, Member]:
+    """A config built from the layout: a fixed tau where every decay is equal, else per-neuron taus."""
+    sizes = layout.sizes
+    config = dict(n_inputs=sizes[0], hidden=tuple(sizes[1:-1]), n_classes=sizes[-1] // layout.population,
+                  population=layout.population, readout=layout.readout, dt_s=dt_s, threshold=layout.threshold)
+    every = np.concatenate(layout.decays)
     if np.all(every == every[0]):
         beta = float(every[0])
         if not 0 < beta < 1:
@@ -318,10 +432,102 @@ def _settings(graph, sizes: list[int], readout: str, levels: set[float], decays,
     mean = float(taus.mean())
     spread = float(np.abs(taus / mean - 1).max())
     distribution = ("uniform", spread) if spread < 1 else ("gamma", float(taus.std() / mean))
-    return ClassifierConfig(**config, tau_s=mean, tau_distribution=distribution[0], tau_spread=distribution[1]), Member()
+    return (ClassifierConfig(**config, tau_s=mean, tau_distribution=distribution[0], tau_spread=distribution[1]),
+            Member())
 
 
 # ------------------------------------------------------------------------------------------------ snnTorch
+def from_snntorch(module: nn.Module, dt_s: float = 1e-3) -> SpikingClassifier:
+    """A one-member ``SpikingClassifier`` with the spikes of a live snnTorch network, read from its modules
+    (no NIR file in between, so nothing of the neurons is lost: snnTorch's exporter writes every ``Leaky`` as
+    reset-to-zero). ``ValueError`` naming the layer and what spikeloc cannot represent.
+
+    ``module``: an ``nn.Sequential`` of ``nn.Linear`` (no bias, or an all-zero one) and ``snn.Leaky`` in turn,
+    any depth. Each ``Leaky``'s ``beta`` (one, or one per neuron, strictly between 0 and 1) becomes the
+    neurons' per-step decay (``dt_s``, spikeloc's step in seconds, only turns it into time constants
+    ``tau = -dt_s / ln beta``); its ``threshold`` (one, or one per neuron) must be the same everywhere.
+
+    * Hidden ``Leaky`` and a spiking last ``Leaky`` (the ``"spikes"`` readout): ``reset_mechanism="zero"``,
+      with or without ``reset_delay`` (the spikes are the same). ``"subtract"`` (snnTorch's default) and
+      ``"none"`` are refused: spikeloc's substrate (:mod:`spikeloc.substrate.kernels.step`) resets to zero.
+    * A last ``Leaky`` with ``reset_mechanism="none"`` becomes the ``"membrane"`` readout: the network returns
+      that neuron's membrane ``mem`` (snnTorch's spikes are ``mem > threshold``), equal to float rounding
+      (spikeloc sums it as a filter over time).
+    * Refused: other layer types (``snn.Leaky`` subclasses included), biases, ``inhibition``,
+      ``graded_spikes_factor`` other than 1, ``state_quant``. Not carried: ``learn_beta`` /
+      ``learn_threshold`` (the network is read as it is) and ``spike_grad`` (training only; spikeloc's
+      surrogate is its sigmoid).
+
+    Uniform decays give a fixed time constant, equal to snnTorch's float32 beta. Per-neuron decays are
+    stored as float32 log time constants (:class:`~spikeloc.substrate.neurons.TimeConstants`), which cannot
+    reach every float32 decay: of 100,000 betas drawn in [0.45, 0.95), 42 % come out 1 to 5 float32 units in
+    the last place away at ``dt_s`` = 1 ms (:func:`_log_tau_for`; ``python benchmarks/check_snntorch_resets.py``
+    prints it). The spikes were equal in every test; a membrane within a few ulps of the threshold could flip
+    one.
+    """
+    import snntorch as snn
+
+    require(dt_s > 0, "dt_s", dt_s, "> 0 s")
+    if not isinstance(module, nn.Sequential):
+        raise ValueError(f"module is a {type(module).__name__}; from_snntorch reads an nn.Sequential of "
+                         "nn.Linear and snn.Leaky layers")
+    layers = list(module)
+    kinds = [type(layer) for layer in layers]
+    if len(layers) < 2 or len(layers) % 2 or any(k is not nn.Linear for k in kinds[0::2]) or any(
+            k is not snn.Leaky for k in kinds[1::2]):
+        raise ValueError(f"module holds {[k.__name__ for k in kinds]}; from_snntorch reads nn.Linear and "
+                         "snn.Leaky in turn (other layer types, Leaky subclasses included, are not represented)")
+    weights = []
+    for index, linear in zip(range(0, len(layers), 2), layers[0::2]):
+        if linear.bias is not None and bool(linear.bias.detach().any()):
+            raise ValueError(f"layer {index} (nn.Linear) has a bias; spikeloc's synapses have none")
+        weights.append(linear.weight.detach().cpu().double().numpy())
+    sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
+    decays, thresholds, readout = [], set(), "spikes"
+    for index, leaky, units in zip(range(1, len(layers), 2), layers[1::2], sizes[1:]):
+        name = f"layer {index} (snn.Leaky)"
+        reset = SNNTORCH_RESETS[int(leaky.reset_mechanism_val)]
+        last = index == len(layers) - 1
+        if last and reset == "none":
+            readout = "membrane"
+        elif reset != "zero":
+            raise ValueError(f"{name} has reset_mechanism={reset!r}; spikeloc's LIF neurons reset to zero "
+                             "(reset_mechanism='zero'; a last Leaky with 'none' is read as the membrane readout)")
+        if leaky.inhibition:
+            raise ValueError(f"{name} has inhibition=True; spikeloc's neurons do not inhibit each other")
+        if bool((leaky.graded_spikes_factor != 1).any()):
+            raise ValueError(f"{name} has graded_spikes_factor={leaky.graded_spikes_factor.tolist()}; spikeloc's "
+                             "spikes are 0 or 1")
+        if leaky.state_quant:
+            raise ValueError(f"{name} quantises its state (state_quant); spikeloc's neurons do not")
+        beta = np.broadcast_to(leaky.beta.detach().cpu().double().numpy(), (units,)).copy()
+        if np.any((beta <= 0) | (beta >= 1)):
+            raise ValueError(f"{name} has beta outside (0, 1) ({beta.min():g} to {beta.max():g}); spikeloc's "
+                             "decays need a finite time constant > 0 (snnTorch clamps beta to [0, 1])")
+        decays.append(beta)
+        if readout == "spikes" or not last:
+            thresholds.update(np.unique(leaky.threshold.detach().cpu().double().numpy()).tolist())
+    if len(thresholds) != 1 or not min(thresholds) > 0:
+        raise ValueError(f"the spiking layers have thresholds {sorted(thresholds)[:5]}; spikeloc needs one "
+                         "threshold > 0 for every neuron")
+    layout = _Layout(sizes, readout, thresholds.pop(), 1, tuple(decays))
+    config, member = _inferred_settings(layout, dt_s)
+    return _classifier(config, member, weights, [np.zeros(w.shape[1], dtype=np.float32) for w in weights],
+                       decays)
+
+
+def _require_snntorch_importer():
+    """snnTorch's private importer function, once snnTorch is new enough (:data:`SNNTORCH_MIN_VERSION`)."""
+    import snntorch
+
+    version = tuple(int(part) for part in snntorch.__version__.split(".")[:2] if part.isdigit())
+    if version < SNNTORCH_MIN_VERSION:
+        raise ImportError(f"to_snntorch needs snntorch >= 1.0 (installed: {snntorch.__version__}; 0.9's importer "
+                          'returns wrong outputs for nir.LI): pip install -e ".[nir]"')
+    from snntorch.import_nir import _nir_to_snntorch_module
+    return _nir_to_snntorch_module
+
+
 class LeakyIntegrator(nn.Module):
     """One step of the membrane readout for nirtorch graphs: ``v_t = beta v_{t-1} + I_t``, the state passed
     explicitly (nirtorch hands ``state`` in and takes ``(output, state)`` back); ``beta = 1 - dt / tau``
@@ -344,9 +550,9 @@ def to_snntorch(graph) -> nn.Module:
     nir = _nir()
     try:
         import nirtorch
-        from snntorch.import_nir import _nir_to_snntorch_module
     except ImportError as error:
         raise ImportError(INSTALL) from error
+    _nir_to_snntorch_module = _require_snntorch_importer()
 
     def snntorch_node(node):
         return _nir_to_snntorch_module(node, init_hidden=True)
@@ -361,4 +567,5 @@ def to_snntorch(graph) -> nn.Module:
     return nirtorch.nir_to_torch(graph, node_map)
 
 
-__all__ = ["SNNTORCH_DT_S", "LeakyIntegrator", "NIRFileError", "from_nir", "read", "to_nir", "to_snntorch", "write"]
+__all__ = ["SNNTORCH_DT_S", "SNNTORCH_RESETS", "LeakyIntegrator", "NIRFileError", "SnnTorchResetWarning", "from_nir",
+           "from_snntorch", "looks_like_snntorch_export", "read", "to_nir", "to_snntorch", "write"]

@@ -124,7 +124,7 @@ def add_robust_training_options(group) -> None:
 
     group.add_argument("--mismatch-training", type=number(minimum=0), default=0.0, metavar="SIGMA",
                        help="mismatch-aware training: a fresh draw of weights, thresholds and time constants "
-                            "x (1 + SIGMA eps) per batch (0: off; 30 %% at 3 sigma is 0.1)")
+                            "x (1 + SIGMA eps) per batch (0: off; 0.1 is a 30 percent deviation at 3 sigma)")
     group.add_argument("--qat-bits", type=integer(minimum=0), default=0, metavar="BITS",
                        help="quantisation-aware training to BITS-bit weights, straight-through rounding (0: off)")
 

@@ -63,7 +63,7 @@ def perturbation_curves(network, data: EvaluationData, suite, draws: int = 10, s
     members = network.n_members
     seeds = [m.seed for m in network.members]
     chance = 1 / network.config.n_classes
-    clean = [metrics["acc"] for metrics in evaluate(network, data.member_data)]
+    clean = [metrics["acc"] for metrics in evaluate(network, data.member_data, split="test")]
     rows = [(model, m, seeds[m], name, PERTURBATIONS[name].kind, PERTURBATIONS[name].clean_level, 0.0, 0, clean[m],
              chance) for name, _ in suite for m in range(members)]
     indices = [m for m in range(members) for _ in range(draws)]
@@ -77,7 +77,8 @@ def perturbation_curves(network, data: EvaluationData, suite, draws: int = 10, s
             generators = [seeding.generator(seed, f"{stream}/{d}/member{m}", device)
                           for m in range(members) for d in range(draws)]
             with torch.no_grad(), perturbation.applied(replicas, level, generators):
-                scores = evaluate(replicas, perturbation.perturbed_data(replica_data, level, generators))
+                scores = evaluate(replicas, perturbation.perturbed_data(replica_data, level, generators),
+                                  split="test")
             rows += [(model, m, seeds[m], name, perturbation.kind, float(level), perturbation.severity(level), d,
                       scores[m * draws + d]["acc"], chance) for m in range(members) for d in range(draws)]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -63,6 +63,13 @@ class MismatchTraining:
     def end_epoch(self) -> None:
         """Nothing: the next batch draws afresh."""
 
+    def members_stopped(self, stopped: torch.Tensor) -> None:
+        """Nothing: a stopped member's draws do not matter (its weights no longer change)."""
+
+    def parameter_groups(self) -> list[dict]:
+        """None: the hook trains no tensors of its own."""
+        return []
+
     def close(self) -> None:
         """Take the last draw out."""
         self._draw.close()

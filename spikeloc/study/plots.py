@@ -19,40 +19,104 @@ from spikeloc.study.stats import successful_runs  # noqa: E402
 from spikeloc.validation import require  # noqa: E402
 
 PERCENT_METRICS = {"train_acc", "test_acc"}
+#: The most labelled series one panel shows (more are split over panels, :func:`metric_panels`).
+MAX_SERIES = 8
+#: Where a legend goes: right of its axes, top-aligned, outside the data.
+LEGEND_OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def save_figure(fig: plt.Figure, path: Path, dpi: int = 120) -> None:
-    """Write ``fig`` as PNG atomically (no half-written file if interrupted) and release it."""
+    """Write ``fig`` as PNG atomically (no half-written file if interrupted) and release it. A legend that
+    covers an axes' data area is first moved right of its axes (:func:`legends_outside`)."""
+    legends_outside(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write(Path(path), buffer.getvalue())
 
 
+def legends_outside(fig: plt.Figure) -> bool:
+    """Move each axes' legend that overlaps the data area of any axes to the right of its own axes
+    (:data:`LEGEND_OUTSIDE`) and lay the figure out again (``tight_layout``, which keeps legends inside the
+    figure); True if any moved."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    areas = [ax.get_window_extent(renderer) for ax in fig.axes]
+    moved = False
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and any(legend.get_window_extent(renderer).overlaps(area) for area in areas):
+            legend.set_loc(LEGEND_OUTSIDE["loc"])
+            legend.set_bbox_to_anchor(LEGEND_OUTSIDE["bbox_to_anchor"], transform=ax.transAxes)
+            legend.borderaxespad = LEGEND_OUTSIDE["borderaxespad"]
+            moved = True
+    if moved:
+        fig.tight_layout()
+    return moved
+
+
 def metric_panels(summary: pd.DataFrame, x: str, line: str, metrics: Sequence[str],
                   labels: Sequence[str], title: str = "") -> plt.Figure:
-    """One panel per metric: mean +- SEM against ``x``, one line per value of ``line``.
+    """One column of panels per metric: mean +- SEM against ``x``, one series per value of ``line``.
 
     ``summary`` is :func:`spikeloc.study.stats.summarise` output (long format). Accuracies are shown in percent.
-    A line with a single ``x`` value (an unconstrained reference, say) is drawn as a dashed level.
+
+    * Several ``x`` values: one line per series, at most :data:`MAX_SERIES` series per panel (more are split
+      evenly over rows of panels, in order, the y range shared along a column); a series with a single ``x``
+      value (an unconstrained reference, say) is drawn as a dashed level with its SEM band. The legend sits
+      right of each row's last panel.
+    * One ``x`` value (a grid with one value on that axis): no lines over an invented axis; each series is a
+      horizontal bar (mean +- SEM) labelled on the y axis, the ``x`` value in the panel's title.
     """
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), squeeze=False)
+    shown = summary[summary["metric"].isin(metrics)]
+    x_values = shown[x].dropna().unique()
+    if len(x_values) <= 1:
+        return _bar_panels(shown, x, x_values, line, metrics, labels, title)
+    series = list(shown.groupby(line, sort=True).groups)
+    per_row = -(-len(series) // -(-len(series) // MAX_SERIES))  # as even as the rows allow: 17 -> 6, 6, 5
+    rows = [series[i:i + per_row] for i in range(0, len(series), per_row)]
+    fig, axes = plt.subplots(len(rows), len(metrics), figsize=(4 * len(metrics) + 1.6, 3.6 * len(rows)),
+                             squeeze=False, sharey="col")
+    for panels, row_series in zip(axes, rows):
+        for ax, metric, label in zip(panels, metrics, labels):
+            scale = 100 if metric in PERCENT_METRICS else 1
+            rows_shown = shown[(shown["metric"] == metric) & shown[line].isin(row_series)]
+            for value, group in rows_shown.groupby(line, sort=True):
+                group = group.sort_values(x)
+                mean, sem = group["mean"].to_numpy() * scale, group["sem"].fillna(0).to_numpy() * scale
+                if len(group) == 1:
+                    ax.axhline(mean[0], linestyle="--", color="grey", label=f"{line}={value}")
+                    ax.axhspan(mean[0] - sem[0], mean[0] + sem[0], color="grey", alpha=0.15)
+                else:
+                    ax.errorbar(group[x], mean, yerr=sem, marker="o", capsize=3, label=f"{line}={value}")
+            ax.set_xlabel(x)
+            ax.set_ylabel(label)
+            if metric in PERCENT_METRICS:
+                ax.set_ylim(0, 100)
+        panels[-1].legend(fontsize=8, **LEGEND_OUTSIDE)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _bar_panels(shown: pd.DataFrame, x: str, x_values, line: str, metrics: Sequence[str],
+                labels: Sequence[str], title: str) -> plt.Figure:
+    """:func:`metric_panels` for one ``x`` value: per metric, one horizontal bar (mean +- SEM) per series."""
+    series = list(shown.groupby(line, sort=True).groups)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 0.08 * max(map(len, map(str, series)))
+                                                        + 1, 0.3 * len(series) + 1.6), squeeze=False, sharey=True)
+    at = f"{x} = {x_values[0]}" if len(x_values) else f"no {x}"
     for ax, metric, label in zip(axes[0], metrics, labels):
         scale = 100 if metric in PERCENT_METRICS else 1
-        rows = summary[summary["metric"] == metric]
-        for value, group in rows.groupby(line, sort=True):
-            group = group.sort_values(x)
-            mean, sem = group["mean"].to_numpy() * scale, group["sem"].fillna(0).to_numpy() * scale
-            if len(group) == 1:
-                ax.axhline(mean[0], linestyle="--", color="grey", label=f"{line}={value}")
-                ax.axhspan(mean[0] - sem[0], mean[0] + sem[0], color="grey", alpha=0.15)
-            else:
-                ax.errorbar(group[x], mean, yerr=sem, marker="o", capsize=3, label=f"{line}={value}")
-        ax.set_xlabel(x)
-        ax.set_ylabel(label)
+        rows = shown[shown["metric"] == metric].set_index(line).reindex(series)
+        ax.barh(range(len(series)), rows["mean"] * scale, xerr=rows["sem"].fillna(0) * scale, capsize=3, color="C0")
+        ax.set_yticks(range(len(series)), [str(s) for s in series], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.set_title(at, fontsize=9)
         if metric in PERCENT_METRICS:
-            ax.set_ylim(0, 100)
-    axes[0][0].legend(fontsize=8)
+            ax.set_xlim(0, 100)
+    axes[0][0].set_ylabel(line)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

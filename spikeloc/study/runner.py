@@ -29,24 +29,27 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
+import csv
 import dataclasses
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import math
 import multiprocessing
 import multiprocessing.connection
 import os
+import operator
 import pickle
+import runpy
 import signal
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,9 @@ from tqdm import tqdm
 
 import spikeloc
 from spikeloc.files import atomic_write
+from spikeloc import runtime
 from spikeloc.runtime import configure, keep_freed_memory, release_freed_memory
+from spikeloc.study import EXECUTORS
 from spikeloc.validation import OMIT_IF_DEFAULT
 
 STUDY_FILE = "study.json"
@@ -67,7 +72,6 @@ PROBE_PREFIX = ".write-check"
 #: The Dask resource a task of runs on a GPU asks for, one unit per task: only workers that declare it
 #: (``dask worker ADDRESS --resources GPU=1``) run such tasks, one at a time each.
 GPU_RESOURCE = "GPU"
-EXECUTORS = ("inline", "processes", "dask")
 RUN_COLUMNS = ("seed", "run_id")
 OUTCOME_COLUMNS = ("status", "error", "seconds", "spikeloc_version")
 RESERVED_COLUMNS = frozenset(RUN_COLUMNS + OUTCOME_COLUMNS)
@@ -80,7 +84,27 @@ class StudyDirectoryError(RuntimeError):
     """An output directory cannot be written, or holds files that cannot be used for this study."""
 
 
-class ForeignResultsError(StudyDirectoryError):
+class UnusableDirectoryError(StudyDirectoryError):
+    """An output directory whose results this study cannot use as they are (another study's, damaged, in use
+    by another runner), found before any run: a command line reports it as a usage error of its ``--out``."""
+
+
+class DamagedResultsError(UnusableDirectoryError):
+    """A ``runs.csv`` with rows that cannot be used (a truncated or edited file): the message names the first
+    problem and says how to keep the intact rows, ``repair`` (:meth:`naming` the command line's own flag)."""
+
+    def __init__(self, path: Path, problems: Sequence[str], intact: int, repair: str = "repair=True") -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{path} is corrupt: {problems[0]}{more}; pass {repair} to keep its {intact} intact "
+                         f"rows (the file is first copied aside) and run the other runs again")
+        self.path, self.problems, self.intact = path, list(problems), intact
+
+    def naming(self, repair: str) -> DamagedResultsError:
+        """The same error, telling to pass ``repair`` (e.g. ``"--repair"``)."""
+        return DamagedResultsError(self.path, self.problems, self.intact, repair)
+
+
+class ForeignResultsError(UnusableDirectoryError):
     """An output directory holds results that only ``overwrite`` may discard, or, when they are a part of
     this study's grid (``extendable``), ``extend`` may keep.
 
@@ -429,7 +453,7 @@ def _collect(task: _Task, get_result: Callable[[], list[_RunOutcome]]) -> list[_
         return [_RunOutcome.failure(exc) for _ in task.runs]
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
     """CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -466,76 +490,105 @@ class _InlineExecutor:
             yield task, task()
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-ORPHAN_CHECK_SECONDS = 1.0
+class _WorkerName(str):
+    """The name of a worker process, pickled so that the new process, on unpickling it, first runs
+    :mod:`spikeloc.runtime` by its file path as :data:`~spikeloc.runtime.WORKER_START`: it then dies with
+    ``parent_pid`` from its first moments.
 
-
-def _signal_on_parent_death() -> bool:
-    """Ask the Linux kernel to SIGKILL this process when its parent dies; False where prctl is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _exit_when_orphaned(parent_pid: int, interval: float = ORPHAN_CHECK_SECONDS) -> None:
-    """End this process within ``interval`` seconds of ``parent_pid`` dying: an orphan is adopted by
-    another process, so its parent pid changes."""
-    while os.getppid() == parent_pid:
-        time.sleep(interval)
-    os._exit(1)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Make this worker process end when its runner ``parent_pid`` ends, however it ends (SIGKILL, the
-    out-of-memory killer, a closed terminal), so that no orphan keeps computing and holding memory.
-
-    On Linux the kernel itself kills the worker the moment the runner dies (``PR_SET_PDEATHSIG``): no
-    polling, and it works even while the worker is stuck in native code or stopped.  (The signal follows
-    the death of the runner *thread* that started the worker; the pool lives inside one ``run_study``
-    call, so that thread outlives it.)  Where prctl is missing, a daemon thread checks the parent pid
-    every :data:`ORPHAN_CHECK_SECONDS`, which works on any POSIX system as long as the worker's Python
-    code gets to run.
+    ``spawn`` sends a new process its name first, before it imports the runner's main module (a study script
+    importing torch: seconds, more on a loaded machine) and this module; a runner killed meanwhile left its
+    workers alive 8-13 s.  The file is run by path, with the standard library only, so that nothing of
+    spikeloc is imported before the process has the runner's ``sys.path``.  Unpickled, the name is a plain
+    ``str``.
     """
-    if not _signal_on_parent_death():
-        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-    if os.getppid() != parent_pid:  # the runner died before the watch was set up
-        os._exit(1)
+
+    parent_pid: int
+
+    def __new__(cls, name: str, parent_pid: int) -> _WorkerName:
+        self = super().__new__(cls, name)
+        self.parent_pid = parent_pid
+        return self
+
+    def __reduce__(self) -> tuple:
+        start = _RunFile(runtime.__file__, {"parent_pid": self.parent_pid, "worker_name": str(self)})
+        return operator.getitem, (start, "worker_name")
 
 
-def _exit_on_sigterm(signal_number: int, frame: Any) -> None:
-    """SIGTERM ends a worker through ``sys.exit``, not at once: Python's exit then runs multiprocessing's
-    finalizers, which release the named semaphores the worker created (tqdm makes one for every progress
-    bar's lock), instead of leaving them to the resource tracker, which warns of "leaked semaphore
-    objects" when the study ends.  A second SIGTERM is ignored, lest it break off that clean-up."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(128 + signal_number)
+@dataclasses.dataclass(frozen=True)
+class _RunFile:
+    """Unpickled, the globals of ``path`` run as :data:`~spikeloc.runtime.WORKER_START` with ``init_globals``."""
+
+    path: str
+    init_globals: dict[str, Any]
+
+    def __reduce__(self) -> tuple:
+        return runpy.run_path, (self.path, self.init_globals, runtime.WORKER_START)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts a worker: the worker inherits the blocked signal and so
+    cannot be interrupted by Ctrl-C (which the terminal sends to the whole process group) while it imports,
+    which printed a traceback per worker; it ignores SIGINT once it runs (:func:`_worker_main`).  A Ctrl-C
+    that reaches this process meanwhile waits, and is delivered when the block ends."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _StopRequest:
+    """SIGTERM in a worker process: a request to stop, acted on where the worker's own code is running (it
+    raises nothing inside a run, where numba or llvmlite callbacks once swallowed the ``SystemExit`` and the
+    worker kept computing).  A worker waiting for its next task exits at once; one computing a task exits
+    when the task returns, without sending its outcomes; the runner kills it if that takes longer than
+    :attr:`_ProcessExecutor.STOP_SECONDS`."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.waiting = False
+
+    def __call__(self, signal_number: int, frame: Any) -> None:
+        self.requested = True
+        if self.waiting:  # in connection.recv_bytes: this worker's own code, safe to leave
+            raise SystemExit(128 + signal_number)
 
 
 def _worker_main(connection: multiprocessing.connection.Connection, parent_pid: int, threads: int,
                  gpu: int | None = None) -> None:
     """A worker process: compute the pickled tasks received on ``connection`` one at a time and send back
-    their outcomes, until the runner closes the connection. With ``gpu`` it sees only that GPU (set before
-    anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU."""
+    their outcomes, until the runner closes the connection or sends SIGTERM (:class:`_StopRequest`). With
+    ``gpu`` it sees only that GPU (set before anything starts CUDA), so a run's ``"cuda"`` is this worker's GPU.
+
+    It dies with the runner from its start (:class:`_WorkerName`; again here, in case that did not run);
+    Ctrl-C, which reaches the whole process group, is the runner's to act on; tqdm's bars share a thread lock
+    rather than the multiprocessing lock tqdm makes by default, a named semaphore that a killed worker left
+    behind for the resource tracker to warn of ("leaked semaphore objects") when the study ended.
+    """
+    runtime.die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held since the start (_sigint_held)
+    stop = _StopRequest()
+    signal.signal(signal.SIGTERM, stop)
+    tqdm.set_lock(threading.RLock())
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the runner decides
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _limit_worker_threads(threads)
-    while True:
+    while not stop.requested:
         try:
+            stop.waiting = True
             payload = connection.recv_bytes()
-        except EOFError:  # the runner is done: exit, and let no SIGTERM interrupt the clean-up on the way out
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        except EOFError:  # the runner is done
             return
+        finally:
+            stop.waiting = False
         try:
             outcomes: list[_RunOutcome] | str = pickle.loads(payload)()
         except Exception as exc:  # e.g. a run function that this process cannot import
             outcomes = f"{type(exc).__name__}: {exc}"
-        connection.send(outcomes)
+        if not stop.requested:
+            connection.send(outcomes)
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -560,19 +613,21 @@ class _ProcessExecutor:
     """Runs tasks in local worker processes started with ``spawn``, one task per worker at a time.
 
     Each worker gets ``cores // workers`` math-library threads (at least one) so the workers together do
-    not oversubscribe the machine, and dies with the runner (:func:`_die_with_parent`).  A worker that dies
-    (killed, out of memory) is replaced by a fresh one and its task is run once more; if that worker dies
-    too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
+    not oversubscribe the machine, and dies with the runner (:func:`spikeloc.runtime.die_with_parent`).  A
+    worker that dies (killed, out of memory) is replaced by a fresh one and its task is run once more; if that
+    worker dies too, the task's runs are recorded failed with the reason.  Workers computing other tasks go on
     undisturbed.  Leaving :meth:`results` early (Ctrl-C, SIGTERM, an error) terminates every worker, so
     the runs in flight are neither recorded nor left computing.  With ``gpus`` there is one worker per GPU
     index, worker i seeing only GPU ``gpus[i]`` (its replacement too).
     """
 
     ATTEMPTS = 2
+    #: How long a stopped worker may take to finish its task before it is killed (:meth:`_stop`).
+    STOP_SECONDS = 2.0
 
     def __init__(self, workers: int | None, gpus: Sequence[int] = ()) -> None:
         self.gpus = tuple(gpus)
-        self.workers = len(self.gpus) or workers or _available_cores()
+        self.workers = len(self.gpus) or workers or available_cores()
 
     def __enter__(self) -> _ProcessExecutor:
         return self
@@ -582,7 +637,7 @@ class _ProcessExecutor:
 
     def results(self, tasks: Sequence[_Task]) -> Iterator[tuple[_Task, list[_RunOutcome]]]:
         size = min(self.workers, len(tasks))
-        threads = max(1, _available_cores() // size)
+        threads = max(1, available_cores() // size)
         context = multiprocessing.get_context("spawn")
         workers = [self._start(context, threads, self._gpu(i)) for i in range(size)]
         waiting = collections.deque(tasks)
@@ -627,8 +682,9 @@ class _ProcessExecutor:
     def _start(context: multiprocessing.context.BaseContext, threads: int, gpu: int | None = None) -> _Worker:
         ours, theirs = context.Pipe()
         process = context.Process(target=_worker_main, args=(theirs, os.getpid(), threads, gpu), daemon=True,
-                                  name="spikeloc-study-worker")
-        process.start()
+                                  name=_WorkerName("spikeloc-study-worker", os.getpid()))
+        with _sigint_held():
+            process.start()
         theirs.close()
         return _Worker(process, ours)
 
@@ -659,14 +715,17 @@ class _ProcessExecutor:
         worker.process.join()
         return None
 
-    @staticmethod
-    def _stop(workers: Sequence[_Worker]) -> None:
-        """End every worker now (SIGTERM, then SIGKILL after a few seconds), busy or not."""
+    @classmethod
+    def _stop(cls, workers: Sequence[_Worker]) -> None:
+        """End every worker now, busy or not: SIGTERM (an idle worker exits at once, a busy one when its task
+        returns, see :class:`_StopRequest`), then SIGKILL for those still computing after
+        :attr:`STOP_SECONDS`."""
         for worker in workers:
             worker.connection.close()
             worker.process.terminate()
+        deadline = time.monotonic() + cls.STOP_SECONDS
         for worker in workers:
-            worker.process.join(timeout=5)
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
@@ -751,7 +810,7 @@ class _DaskExecutor:
         distributed = _import_distributed()
         with contextlib.ExitStack() as stack:
             if self.scheduler == "local":
-                self.workers = self.workers or _available_cores()
+                self.workers = self.workers or available_cores()
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
                     dashboard_address=None, resources={GPU_RESOURCE: 1} if self.gpu else None,
@@ -810,39 +869,95 @@ def _read_study_file(path: Path) -> dict[str, Any]:
     try:
         description = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
+        raise UnusableDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
     expected = {"name", "config_type", "configs", "seeds"}
     if not isinstance(description, dict) or set(description) != expected:
-        raise StudyDirectoryError(f"{path} is corrupt: expected a JSON object with keys {sorted(expected)}")
+        raise UnusableDirectoryError(f"{path} is corrupt: expected a JSON object with keys {sorted(expected)}")
     return description
 
 
-def _read_runs_file(path: Path, run_ids: Iterable[str], *, as_text: bool) -> pd.DataFrame:
-    """The rows of ``runs.csv``, checked against the grid's run ids.
+TEXT_COLUMNS = ("run_id", "status", "error", "spikeloc_version")
+#: How ``runs.csv`` writes a metric that a run returned as NaN or None. An empty cell is a metric the run did
+#: not return at all, which is the same for every seed of a config (:func:`_rows_lacking_metrics`).
+MISSING_METRIC = "nan"
 
-    ``as_text=True`` keeps every cell as the exact text in the file; otherwise
-    numbers are parsed, except in the runner's own text columns.
-    """
-    if as_text:
-        read_options = {"dtype": str, "keep_default_na": False}
-    else:
-        text_columns = ("run_id", "status", "error", "spikeloc_version")
-        read_options = {"dtype": dict.fromkeys(text_columns, str)}
+
+def _cell(metric: Any) -> Any:
+    """A metric as ``runs.csv`` records it: NaN and None as :data:`MISSING_METRIC`, not as an empty cell."""
+    return MISSING_METRIC if metric is None or (isinstance(metric, float) and math.isnan(metric)) else metric
+
+
+def _read_runs_text(path: Path) -> str | None:
+    """The text of ``runs.csv``, or None if it is not UTF-8 text."""
     try:
-        table = pd.read_csv(path, **read_options)
-    except (OSError, ValueError) as exc:
-        raise StudyDirectoryError(f"{path} is unreadable or corrupt: {exc}") from exc
-    missing = sorted({"run_id", "seed", "status"} - set(table.columns))
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    except OSError as exc:
+        raise StudyDirectoryError(f"{path} is unreadable: {exc.strerror or exc}") from exc
+
+
+def _runs_table(text: str | None, description: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str]]:
+    """The intact rows of a ``runs.csv`` text, each as the exact text of its cells, and one line per problem
+    of the rows left out (a row cut short or too long, a run not in the grid, a run twice, an unknown status,
+    a run marked ok that lacks a metric the other seeds of its config have)."""
+    if text is None:
+        return [], ["it is not UTF-8 text"]
+    records = csv.reader(io.StringIO(text, newline=""))
+    header = next(records, None)
+    if not header:
+        return [], ["it is empty (no header line)"]
+    missing = sorted({"run_id", "seed", "status"} - set(header))
     if missing:
-        raise StudyDirectoryError(f"{path} is corrupt: columns {missing} are missing")
-    ids = table["run_id"]
-    if ids.duplicated().any():
-        raise StudyDirectoryError(f"{path} is corrupt: some run_id appears twice")
-    if not ids.isin(set(run_ids)).all():
-        raise StudyDirectoryError(f"{path} is corrupt: it holds runs that are not in {STUDY_FILE}")
-    if not table["status"].isin(STATUSES).all():
-        raise StudyDirectoryError(f"{path} is corrupt: status must be one of {STATUSES}")
-    return table
+        return [], [f"columns {missing} are missing"]
+    config_of = {make_run_id(config, seed): index for index, config in enumerate(description["configs"])
+                 for seed in description["seeds"]}
+    rows, problems, seen = [], [], Counter()
+    for record in records:
+        if len(record) != len(header):
+            problems.append(f"line {records.line_num} has {len(record)} fields, the header {len(header)}")
+            continue
+        row = dict(zip(header, record))
+        if row["run_id"] not in config_of:
+            problems.append(f"line {records.line_num} holds run {row['run_id']!r}, which is not in {STUDY_FILE}")
+        elif row["status"] not in STATUSES:
+            problems.append(f"line {records.line_num}: status must be one of {STATUSES}, got {row['status']!r}")
+        else:
+            rows.append(row)
+            seen[row["run_id"]] += 1
+    twice = [run_id for run_id, count in seen.items() if count > 1]
+    problems += [f"run {run_id} appears {seen[run_id]} times" for run_id in twice]
+    rows = [row for row in rows if seen[row["run_id"]] == 1]
+    metrics = set(header) - set(_grid_frame(description).columns) - RESERVED_COLUMNS
+    lacking = _rows_lacking_metrics(rows, sorted(metrics), config_of)
+    problems += lacking.values()
+    return [row for row in rows if row["run_id"] not in lacking], problems
+
+
+def _rows_lacking_metrics(rows: list[dict[str, str]], metrics: Sequence[str],
+                          config_of: Mapping[str, int]) -> dict[str, str]:
+    """The rows marked ok with an empty cell in a metric that another ok row of the same config holds (a run
+    returns the same metrics for every seed: the cell was lost), by run id, each with the problem."""
+    ok = [row for row in rows if row["status"] == "ok"]
+    held = {(config_of[row["run_id"]], metric) for row in ok for metric in metrics if row[metric] != ""}
+    lacking = {}
+    for row in ok:
+        empty = [metric for metric in metrics if row[metric] == "" and (config_of[row["run_id"]], metric) in held]
+        if empty:
+            lacking[row["run_id"]] = (f"run {row['run_id']} (seed {row['seed']}) is marked ok but its {empty} "
+                                      f"{'is' if len(empty) == 1 else 'are'} empty, unlike the other seeds of "
+                                      f"its config: it would drop out of their summaries and paired comparisons")
+    return lacking
+
+
+def _read_runs_file(path: Path, description: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``runs.csv``, checked against the grid ``description`` (:class:`DamagedResultsError` if
+    any row cannot be used), numbers parsed except in the runner's own text columns."""
+    text = _read_runs_text(path)
+    rows, problems = _runs_table(text, description)
+    if problems:
+        raise DamagedResultsError(path, problems, len(rows))
+    return pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(TEXT_COLUMNS, str))
 
 
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -888,7 +1003,8 @@ def _locked(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StudyDirectoryError(f"{directory} is in use by another run_study") from exc
+            raise UnusableDirectoryError(f"{directory} is in use by another run of a study (wait for it to "
+                                         f"end, or choose another directory)") from exc
         yield
 
 
@@ -896,10 +1012,13 @@ class _ResultsStore:
     """The ``study.json`` and ``runs.csv`` of one study in one directory.
 
     Rows already on disk are kept as the exact text read from ``runs.csv`` so
-    rewriting the file never alters them.
+    rewriting the file never alters them.  ``existing=True``: the directory must hold this study's results
+    already (nothing new is claimed).  ``repair=True``: a damaged ``runs.csv`` is copied aside and replaced by
+    its intact rows (:meth:`_read_rows`).
     """
 
-    def __init__(self, directory: Path, study: Study, overwrite: bool, extend: bool = False) -> None:
+    def __init__(self, directory: Path, study: Study, overwrite: bool = False, extend: bool = False,
+                 repair: bool = False, existing: bool = False) -> None:
         self.directory = directory
         self.study = study
         self.study_path = directory / STUDY_FILE
@@ -908,9 +1027,9 @@ class _ResultsStore:
             if overwrite:
                 self._remove_results()
             self._remove_stale_temporary_files()
-            self._claim_directory(extend)
+            self._claim_directory(extend, existing)
             _check_writable(directory)
-        self.rows: dict[str, dict[str, Any]] = self._read_rows()
+        self.rows: dict[str, dict[str, Any]] = self._read_rows(repair)
 
     def _remove_results(self) -> None:
         self.runs_path.unlink(missing_ok=True)
@@ -921,11 +1040,20 @@ class _ResultsStore:
             for leftover in self.directory.glob(f".{name}.*.tmp"):
                 leftover.unlink()
 
-    def _claim_directory(self, extend: bool) -> None:
+    def _claim_directory(self, extend: bool, existing: bool = False) -> None:
         """Write ``study.json``, or check that the one there describes this study; with ``extend``, one that
         describes a part of it (same name and config type, its configs and seeds among this grid's) is
-        replaced by this grid, its rows kept."""
+        replaced by this grid, its rows kept.  With ``existing``, only the check: a directory without this
+        study's ``study.json`` is refused."""
         grid = self.study.description()
+        if existing and not self.study_path.exists():
+            raise UnusableDirectoryError(f"{self.directory} holds no results of a study: {self.study_path} is "
+                                         "missing")
+        if existing and _read_study_file(self.study_path) != grid:
+            stored = _read_study_file(self.study_path)
+            raise UnusableDirectoryError(
+                f"{self.directory} holds results of a different study ({_describe_difference(stored, grid)} in "
+                f"{self.study_path}), none of {self.study.name}'s")
         if self.study_path.exists():
             stored = _read_study_file(self.study_path)
             if stored == grid:
@@ -940,12 +1068,30 @@ class _ResultsStore:
             raise ForeignResultsError(f"{self.directory} holds results ({self.runs_path}) but no {self.study_path}")
         atomic_write(self.study_path, json.dumps(grid, indent=2) + "\n")
 
-    def _read_rows(self) -> dict[str, dict[str, Any]]:
+    def _read_rows(self, repair: bool) -> dict[str, dict[str, Any]]:
+        """The rows of ``runs.csv`` by run id. A damaged file is refused (:class:`DamagedResultsError`), or
+        with ``repair`` copied to ``runs.csv.damaged-TIME`` and replaced by its intact rows, a warning saying
+        how many rows were dropped."""
         if not self.runs_path.exists():
             return {}
-        run_ids = [run.run_id for run in self.study.runs]
-        table = _read_runs_file(self.runs_path, run_ids, as_text=True)
-        return {row["run_id"]: row for row in table.to_dict("records")}
+        text = _read_runs_text(self.runs_path)
+        rows, problems = _runs_table(text, self.study.description())
+        if problems and not repair:
+            raise DamagedResultsError(self.runs_path, problems, len(rows))
+        self.rows = {row["run_id"]: row for row in rows}
+        if problems:
+            damaged = self.runs_path.read_bytes()
+            records = sum(1 for _ in csv.reader(io.StringIO(damaged.decode("utf-8", "replace"), newline="")))
+            backup = self.runs_path.with_name(f"{RUNS_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            atomic_write(backup, damaged)
+            if self.rows:
+                self._write()
+            else:
+                self.runs_path.unlink()
+            _log.warning("repaired %s: kept its %d intact rows, dropped %d (%s%s); the damaged file is kept as %s",
+                         self.runs_path, len(rows), max(0, records - 1) - len(rows), problems[0],
+                         f", and {len(problems) - 1} more problems" if len(problems) > 1 else "", backup)
+        return self.rows
 
     def pending_runs(self, retry_failed: bool) -> list[Run]:
         """Runs without a row, plus the failed ones if ``retry_failed``."""
@@ -963,7 +1109,7 @@ class _ResultsStore:
                 **_flatten(recorded_fields(run.config)),
                 "seed": run.seed,
                 "run_id": run.run_id,
-                **outcome.metrics,
+                **{name: _cell(value) for name, value in outcome.metrics.items()},
                 "status": outcome.status,
                 "error": outcome.error,
                 "seconds": outcome.seconds,
@@ -995,6 +1141,7 @@ def run_study(
     overwrite: bool = False,
     extend: bool = False,
     retry_failed: bool = False,
+    repair: bool = False,
     quiet: bool = False,
     version: str | None = None,
     gpus: Sequence[int] = (),
@@ -1009,11 +1156,16 @@ def run_study(
     ``retry_failed=True``.  ``overwrite=True`` discards whatever results
     ``out_dir`` holds, even of a different study.  ``extend=True`` accepts results of a smaller grid of this
     study (the same name and config type, each of its configs and seeds in this grid): they are kept, and
-    only this grid's other runs are computed.  ``version`` is recorded in
+    only this grid's other runs are computed.  A ``runs.csv`` with rows that cannot be used (cut short,
+    edited, a run marked ok whose metric is empty) is refused with :class:`DamagedResultsError`; with
+    ``repair=True`` it is copied aside and its intact rows kept, the others run again.  ``version`` is recorded in
     each row (default: the installed spikeloc version).  ``gpus`` (GPU indices, processes only): one worker
     per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so runs configured for ``"cuda"`` spread
     over the GPUs.  With Dask, tasks of runs on a GPU (configs whose ``device`` is ``"cuda"`` or
     ``"cuda:N"``) go only to workers that declare the ``GPU`` resource (see :class:`_DaskExecutor`).
+
+    A directory that holds another study's results, damaged results or is in use by another runner is
+    refused before any run with an :class:`UnusableDirectoryError`.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -1032,7 +1184,7 @@ def run_study(
         directory.mkdir(parents=True, exist_ok=True)
     version = version if version is not None else spikeloc.__version__
     with _locked(directory):
-        store = _ResultsStore(directory, study, overwrite, extend)
+        store = _ResultsStore(directory, study, overwrite, extend, repair)
         pending = store.pending_runs(retry_failed)
         if pending:
             try:
@@ -1080,6 +1232,19 @@ def _progress_bar(study: Study, pending: int, quiet: bool) -> tqdm:
                 file=sys.stderr, disable=quiet)
 
 
+def finished_results(study: Study, out_dir: str | os.PathLike, *, repair: bool = False) -> pd.DataFrame:
+    """The runs of ``study`` finished in ``out_dir`` (e.g. of a study stopped early), computing nothing: the
+    checks of :func:`run_study` (the directory is locked, its ``study.json`` must describe exactly this grid,
+    ``runs.csv`` must be intact unless ``repair``), then its table as :func:`load_results` reads it."""
+    directory = Path(out_dir)
+    if not (directory / STUDY_FILE).is_file():
+        raise UnusableDirectoryError(f"{directory} holds no results of a study: {directory / STUDY_FILE} is "
+                                     "missing")
+    with _locked(directory):
+        _ResultsStore(directory, study, repair=repair, existing=True)
+        return load_results(directory)
+
+
 def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The results table of the study in ``out_dir``, in grid order.
 
@@ -1089,10 +1254,11 @@ def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     directory = Path(out_dir)
     if not (directory / STUDY_FILE).exists():
         raise StudyDirectoryError(f"{directory} holds no study: {STUDY_FILE} is missing")
-    grid = _grid_frame(_read_study_file(directory / STUDY_FILE))
+    description = _read_study_file(directory / STUDY_FILE)
+    grid = _grid_frame(description)
     runs_path = directory / RUNS_FILE
     if not runs_path.exists():
         return grid.iloc[:0].assign(**{column: [] for column in OUTCOME_COLUMNS})
-    runs = _read_runs_file(runs_path, grid["run_id"], as_text=False)
+    runs = _read_runs_file(runs_path, description)
     runs = runs.drop(columns=[c for c in grid.columns if c != "run_id"], errors="ignore")
     return grid.merge(runs, on="run_id", how="inner", validate="one_to_one")

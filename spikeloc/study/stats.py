@@ -10,8 +10,16 @@ therefore first average within each unit and then compute their statistic across
 the unit (``unit``) and say how many independent units there were (``n_units``).  For a balanced design this
 gives the same test as a linear mixed model with a random intercept per unit (and per unit x condition).
 
+Verdicts rest on the exact sign-flip test (:func:`sign_flip_test`), valid at any number of units: with ``n``
+units its smallest two-sided p is ``2 / 2**n``, so 3 seeds can never reach 0.05 however alike their differences
+(the t-test, whose p is 0 when every seed's difference is the same non-zero value, is kept for its interval
+and shown beside it).  A study judges many comparisons at once; their sign-flip p-values are Holm-adjusted
+over the study's family (:func:`family_verdicts`: every comparison table the study writes in one run), and
+the verdict reads the adjusted p.
+
 A paired test on a handful of seeds can only see large effects.  :func:`detectable_difference` gives the
-smallest true difference a paired t-test on ``n`` units finds with 80 % probability; :func:`verdict` says
+smallest true difference a paired t-test on ``n`` units finds with 80 % probability if the observed SD were
+the true one (3 seeds estimate an SD poorly, so the column says "at the observed SD"); :func:`verdict` says
 "underpowered" with that size, never "no effect", when the test does not reject.
 """
 
@@ -30,6 +38,11 @@ ALPHA = 0.05
 POWER = 0.8
 #: The independent unit of every study: runs of one seed share weights, data and random draws.
 UNIT = "seed"
+#: Up to this many units :func:`sign_flip_test` enumerates all 2^n sign patterns (65536 at 16) ...
+EXACT_SIGN_FLIP_UNITS = 16
+#: ... above it, this many random patterns drawn from ``numpy.random.default_rng(SIGN_FLIP_SEED)``.
+SIGN_FLIP_DRAWS = 100_000
+SIGN_FLIP_SEED = 0
 
 
 def successful_runs(table: pd.DataFrame) -> pd.DataFrame:
@@ -117,6 +130,8 @@ def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float 
     ``delta * sqrt(n) / sd``; the test rejects when ``|t| > t_crit = t_{1 - alpha/2, n-1}``.  Returns the
     ``delta`` at which ``P(|t| > t_crit) = power`` (in the metric's units), 0 when ``sd == 0`` and NaN when
     ``n < 2`` or ``sd`` is NaN.  For large ``n`` it tends to ``(z_{1-alpha/2} + z_{power}) * sd / sqrt(n)``.
+    A study has only the SD observed on its few units: given that, this is the detectable difference at the
+    observed SD (3 seeds' SD can be far from the true one), as its printed column says.
     """
     _check_probability("alpha", alpha)
     _check_probability("power", power)
@@ -141,10 +156,49 @@ def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float 
     return float(noncentrality * sd / math.sqrt(n))
 
 
-def smallest_wilcoxon_p(n: int) -> float:
-    """Smallest two-sided p a Wilcoxon signed-rank test on ``n`` non-zero differences can give: ``2 / 2**n``
-    (all differences of one sign); 0.25 for 3 units, below 0.05 only from 6 units on."""
+def smallest_exact_p(n: int) -> float:
+    """Smallest two-sided p the sign-flip test (:func:`sign_flip_test`) or the Wilcoxon signed-rank test can give
+    on ``n`` units: ``2 / 2**n`` (every difference non-zero and of one sign); 0.25 for 3 units, below 0.05 only
+    from 6 units on."""
     return 2.0 ** (1 - n) if n > 0 else np.nan
+
+
+def _sign_patterns(n: int) -> np.ndarray:
+    """The sign patterns of :func:`sign_flip_test`: all 2^n for ``n <= EXACT_SIGN_FLIP_UNITS``, else
+    ``SIGN_FLIP_DRAWS`` random ones (rows of +-1)."""
+    if n <= EXACT_SIGN_FLIP_UNITS:
+        bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+    else:
+        bits = np.random.default_rng(SIGN_FLIP_SEED).integers(0, 2, size=(SIGN_FLIP_DRAWS, n))
+    return 1.0 - 2.0 * bits
+
+
+def sign_flip_test(differences: Sequence[float]) -> float:
+    """Two-sided p of the sign-flip (paired permutation) test that ``differences`` (one per unit, NaNs dropped)
+    are symmetric about 0.
+
+    Under the null hypothesis each unit's difference is as likely to carry either sign, so every sign pattern
+    ``s`` in {-1, +1}^n is equally likely; with ``T(s) = |sum_i s_i d_i|``::
+
+        p = #{s : T(s) >= T(+1, ..., +1)} / 2^n
+
+    over all 2^n patterns for ``n <= EXACT_SIGN_FLIP_UNITS``, else ``(1 + hits) / (1 + SIGN_FLIP_DRAWS)`` over
+    ``SIGN_FLIP_DRAWS`` patterns from the seeded ``SIGN_FLIP_SEED`` stream (a Monte Carlo p that is never 0).
+    Exact at any ``n`` with no assumption on the differences' distribution; ``scipy.stats.permutation_test``
+    with one sample and ``permutation_type="samples"`` gives the same p.  Its smallest value is
+    :func:`smallest_exact_p`; 1 when the differences sum to 0; NaN with no unit.  Sums equal up to 100 machine
+    epsilons of the observed one count as ties (scipy's tolerance).
+    """
+    values = np.asarray(differences, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.nan
+    observed = abs(values.sum())
+    flipped = np.abs(_sign_patterns(len(values)) @ values)
+    hits = int(np.count_nonzero(flipped >= observed * (1 - 100 * np.finfo(float).eps)))
+    if len(values) <= EXACT_SIGN_FLIP_UNITS:
+        return hits / len(flipped)
+    return (1 + hits) / (1 + len(flipped))
 
 
 def paired_test(
@@ -154,10 +208,11 @@ def paired_test(
 
     Returns ``n_units, mean_difference, sd_difference, ci_low, ci_high`` (t interval), ``t_statistic,
     p_ttest`` (one-sample t-test of the differences, i.e. ``scipy.stats.ttest_rel``; needs 2 units),
-    ``p_wilcoxon`` (``scipy.stats.wilcoxon``; needs 2 units and a non-zero difference), ``min_p_wilcoxon``
-    (:func:`smallest_wilcoxon_p`: the Wilcoxon test cannot decide at ``alpha`` when it is ``>= alpha``) and
-    ``detectable_difference`` (:func:`detectable_difference` from the observed SD); what the units do not
-    allow is NaN.
+    ``p_wilcoxon`` (``scipy.stats.wilcoxon``; needs 2 units and a non-zero difference), ``p_signflip``
+    (:func:`sign_flip_test`, the verdicts' test; needs 2 units), ``min_p_signflip`` (:func:`smallest_exact_p`:
+    neither exact test can decide at ``alpha`` when it is ``>= alpha``) and ``detectable_at_observed_sd``
+    (:func:`detectable_difference` from the observed SD taken as the true one); what the units do not allow is
+    NaN.
     """
     _check_probability("confidence", confidence)
     values = np.asarray(differences, dtype=float)
@@ -176,8 +231,9 @@ def paired_test(
         "t_statistic": ttest.statistic if ttest is not None else np.nan,
         "p_ttest": ttest.pvalue if ttest is not None else np.nan,
         "p_wilcoxon": wilcoxon.pvalue if wilcoxon is not None else np.nan,
-        "min_p_wilcoxon": smallest_wilcoxon_p(n),
-        "detectable_difference": detectable_difference(sd, n, alpha, power),
+        "p_signflip": sign_flip_test(values) if n > 1 else np.nan,
+        "min_p_signflip": smallest_exact_p(n),
+        "detectable_at_observed_sd": detectable_difference(sd, n, alpha, power),
     }
 
 
@@ -200,6 +256,7 @@ def paired_comparison(
     into one difference per unit (they share that unit's weights, data and random draws, so they are not
     independent), and :func:`paired_test` runs across the units.  Returns one row per metric: ``metric,
     unit, n_units, n_pairs`` (the run pairs averaged into the units) and :func:`paired_test`'s columns.
+    Verdicts come from :func:`with_verdicts` / :func:`family_verdicts` over the whole family of comparisons.
     """
     _check_unit(table, unit)
     keys = list(pair_on)
@@ -215,47 +272,107 @@ def paired_comparison(
     return pd.DataFrame(rows)
 
 
-def verdict(row: pd.Series, lower_is_better: bool = False, alpha: float = ALPHA, power: float = POWER) -> str:
-    """What a :func:`paired_comparison` row lets one say about ``other`` against ``baseline``.
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values, in the input order.
 
-    "better" / "worse" when the paired t-test rejects at ``alpha`` (direction from the mean difference;
-    ``lower_is_better`` for errors, epochs, ...); "identical" when every unit's difference is exactly 0.
-    Otherwise the units could not decide: "underpowered", with the smallest difference the test would have
-    found with probability ``power``.  A non-significant test on few units is never reported as "no effect".
+    With the ``m`` non-NaN p-values sorted, ``p_(1) <= ... <= p_(m)``::
+
+        p_adj_(i) = min(1, max_{j <= i} (m - j + 1) p_(j))
+
+    Rejecting where ``p_adj < alpha`` keeps the probability of any false rejection in the family at most
+    ``alpha`` under any dependence between the tests.  NaN stays NaN and is not counted in ``m``.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    finite = np.flatnonzero(~np.isnan(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return adjusted
+
+
+def verdict(row: pd.Series, lower_is_better: bool = False, alpha: float = ALPHA, power: float = POWER) -> str:
+    """What a row of :func:`family_verdicts` (a :func:`paired_comparison` row with ``p_adjusted``) lets one say
+    about ``other`` against ``baseline``.
+
+    "better" / "worse" when the sign-flip test rejects at ``alpha`` after Holm's adjustment over the family
+    (direction from the mean difference; ``lower_is_better`` for errors, epochs, ...); "identical" when every
+    unit's difference is exactly 0.  Otherwise the units could not decide: "underpowered", saying why: too few
+    units for the sign-flip test ever to reach ``alpha``, a p below ``alpha`` that the family's adjustment lifts
+    above it, or the smallest difference a paired t-test would have found with probability ``power`` at the
+    observed SD.  A test that does not reject is never reported as
+    "no effect".
     """
     n = int(row["n_units"])
     if n < 2:
         return f"undecided: {n} {row['unit']} (a test needs 2)"
     if row["sd_difference"] == 0 and row["mean_difference"] == 0:
         return f"identical on all {n} {row['unit']}s"
-    if row["p_ttest"] < alpha:
+    if row["p_adjusted"] < alpha:
         higher = row["mean_difference"] > 0
         return "better" if higher != lower_is_better else "worse"
-    return (f"underpowered: {n} {row['unit']}s detect only |diff| >= {row['detectable_difference']:.3g} "
-            f"({power:.0%} power, alpha {alpha})")
+    if smallest_exact_p(n) >= alpha:
+        return (f"underpowered: with {n} {row['unit']}s the sign-flip test's smallest p is "
+                f"{smallest_exact_p(n):.3g} (alpha {alpha})")
+    if row["p_signflip"] < alpha:
+        return (f"underpowered: p {row['p_signflip']:.3g} alone, {row['p_adjusted']:.3g} adjusted over the family of "
+                f"{int(row['family_size'])} comparisons (alpha {alpha})")
+    return (f"underpowered: {n} {row['unit']}s detect only |diff| >= {row['detectable_at_observed_sd']:.3g} at "
+            f"the observed SD ({power:.0%} power, alpha {alpha})")
+
+
+def family_verdicts(tables: Sequence[pd.DataFrame], lower_is_better: Sequence[str] = ()) -> list[pd.DataFrame]:
+    """``tables`` of :func:`paired_comparison` rows, each with ``p_adjusted`` (Holm over the family),
+    ``family_size`` and ``verdict`` (:func:`verdict`); metrics in ``lower_is_better`` are better when smaller.
+
+    The family is every row of every table passed together: a study passes every comparison table it writes in
+    one run, in one call, so that its verdicts keep the chance of any false "better" or "worse" at ``ALPHA``
+    (:func:`holm` over the rows' ``p_signflip``; rows without a p, fewer than 2 units, are not counted).
+    """
+    tables = [table.reset_index(drop=True) for table in tables]
+    together = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    adjusted = holm(together["p_signflip"]) if len(together) else np.array([])
+    size = int(np.count_nonzero(~np.isnan(adjusted)))
+    lower = set(lower_is_better)
+    judged, start = [], 0
+    for table in tables:
+        table = table.assign(p_adjusted=adjusted[start:start + len(table)], family_size=size)
+        judged.append(table.assign(verdict=[verdict(row, row["metric"] in lower) for _, row in table.iterrows()]))
+        start += len(table)
+    return judged
 
 
 def with_verdicts(comparisons: pd.DataFrame, lower_is_better: Sequence[str] = ()) -> pd.DataFrame:
-    """``comparisons`` with a ``verdict`` column (:func:`verdict`); metrics in ``lower_is_better`` are better
-    when smaller."""
-    lower = set(lower_is_better)
-    return comparisons.assign(verdict=[verdict(row, row["metric"] in lower) for _, row in comparisons.iterrows()])
+    """``comparisons`` judged as one family (:func:`family_verdicts`): a study or benchmark whose only comparison
+    table this is."""
+    return family_verdicts([comparisons], lower_is_better)[0]
 
 
 def format_comparisons(comparisons: pd.DataFrame, keys: Sequence[str] = ()) -> str:
-    """Printable text of :func:`paired_comparison` rows (with :func:`with_verdicts`' verdict if present): the
-    ``keys`` columns, the number of independent units beside every p-value, and a note where the Wilcoxon test
-    could not reach ``ALPHA`` with that many units."""
+    """Printable text of :func:`paired_comparison` rows (with :func:`family_verdicts`' adjusted p and verdict if
+    present): the ``keys`` columns, the number of independent units beside every p-value, and notes on the
+    tests: which one decides, the family it is adjusted over, and where too few units keep it from ``ALPHA``."""
+    judged = "p_adjusted" in comparisons
     columns = [*keys, "metric", "unit", "n_units", "mean_difference", "ci_low", "ci_high", "p_ttest", "p_wilcoxon",
-               "detectable_difference", *(["verdict"] if "verdict" in comparisons else [])]
+               "p_signflip", *(["p_adjusted"] if judged else []), "detectable_at_observed_sd",
+               *(["verdict"] if "verdict" in comparisons else [])]
     text = comparisons[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
-    blind = comparisons["min_p_wilcoxon"] >= ALPHA
+    notes = ["ci: t interval of the mean difference; p_signflip: exact sign-flip test over the units"
+             + (f" (above {EXACT_SIGN_FLIP_UNITS} units: {SIGN_FLIP_DRAWS} random sign patterns, seed "
+                f"{SIGN_FLIP_SEED})" if (comparisons["n_units"] > EXACT_SIGN_FLIP_UNITS).any() else "")]
+    if judged:
+        size = int(comparisons["family_size"].iloc[0]) if len(comparisons) else 0
+        notes.append(f"p_adjusted: p_signflip Holm-adjusted over the study's family of {size} comparisons; "
+                     f"the verdict is p_adjusted < {ALPHA}")
+    blind = comparisons["min_p_signflip"] >= ALPHA
     if blind.any():
         units = sorted(set(comparisons.loc[blind, "n_units"]))
-        text += (f"\n(Wilcoxon: with {', '.join(map(str, units))} units its smallest possible p is "
-                 f"{', '.join(f'{smallest_wilcoxon_p(n):.3g}' for n in units)}, so it cannot reach {ALPHA}; "
-                 f"detectable_difference: smallest true difference the t-test finds with {POWER:.0%} power)")
-    return text
+        notes.append(f"with {', '.join(map(str, units))} units the smallest possible p of the sign-flip and "
+                     f"Wilcoxon tests is {', '.join(f'{smallest_exact_p(n):.3g}' for n in units)}, so they cannot "
+                     f"reach {ALPHA}")
+    notes.append(f"detectable_at_observed_sd: smallest true difference a paired t-test finds with {POWER:.0%} "
+                 f"power if the observed SD were the true one")
+    return text + "\n(" + "; ".join(notes) + ")"
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

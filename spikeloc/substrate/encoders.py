@@ -14,12 +14,19 @@ the only random one (:func:`rate`) draws from an explicit ``torch.Generator``, n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import (
+    require,
+    require_choice,
+    require_finite,
+    require_flag,
+    require_integer,
+    require_number,
+    require_tensor,
+)
 
 KINDS = ("rate", "latency", "current")
 LATENCY_EPSILON = 1e-7  # floor above the threshold in the log code (snnTorch's ``epsilon``): t stays finite
@@ -58,8 +65,15 @@ class EncoderConfig:
             _require_current_gain(self.gain)
         _require_latency_parameters(self.threshold, self.tau)
         for field in ("linear", "normalize", "clip"):
-            value = getattr(self, field)
-            require(isinstance(value, bool), field, value, "True or False")
+            require_flag(getattr(self, field), field)
+
+    def check_values(self, values: torch.Tensor, field: str = "values") -> None:
+        """``ValueError`` naming ``field`` unless :meth:`encode` accepts ``values`` (one pass over them): in [0, 1]
+        for ``"rate"`` and ``"latency"``, finite for ``"current"``; for data checked once where they enter."""
+        if self.kind == "current":
+            _finite_values(values, field)
+        else:
+            _unit_interval_values(values, self.kind, field)
 
     def encode(self, values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Encode ``values`` ``(..., F)`` to ``(..., steps, F)`` float32; ``generator`` is needed by ``"rate"``."""
@@ -154,42 +168,43 @@ def current(values: torch.Tensor, steps: int, gain: float = 1.0) -> torch.Tensor
     """
     _require_steps(steps)
     _require_current_gain(gain)
-    x = _float_values(values)
-    require(bool(torch.isfinite(x).all()), "values", "non-finite entries", "finite for current encoding")
+    x = _finite_values(values)
     injected = (x * gain).unsqueeze(-2)
     return injected.expand(*x.shape[:-1], steps, x.shape[-1]).contiguous()
 
 
 def _require_steps(steps: int) -> None:
-    require(isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1, "steps", steps,
-            "an integer >= 1")
+    require_integer(steps, "steps", minimum=1)
 
 
 def _require_rate_gain(gain: float) -> None:
-    require(0 < gain <= 1, "gain", gain, "in (0, 1] for rate coding (spike probability per step = gain * x)")
+    require_number(gain, "gain", above=0, maximum=1,
+                   note="for rate coding (spike probability per step = gain * x)")
 
 
 def _require_current_gain(gain: float) -> None:
-    require(0 < gain < math.inf, "gain", gain, "finite and > 0")
+    require_number(gain, "gain", above=0)
 
 
 def _require_latency_parameters(threshold: float, tau: float) -> None:
-    require(0 < threshold < 1, "threshold", threshold, "in (0, 1)")
-    require(0 < tau < math.inf, "tau", tau, "finite and > 0 (time steps)")
+    require_number(threshold, "threshold", above=0, below=1)
+    require_number(tau, "tau", above=0, note="(time steps)")
 
 
-def _float_values(values: torch.Tensor) -> torch.Tensor:
-    require(isinstance(values, torch.Tensor) and values.dim() >= 1, "values",
-            type(values).__name__ if not isinstance(values, torch.Tensor) else tuple(values.shape),
-            "a tensor of shape (..., features)")
-    require(not values.is_complex(), "values", values.dtype, "a real tensor")
+def _float_values(values: torch.Tensor, field: str = "values") -> torch.Tensor:
+    require_tensor(values, field, ("bool", "integer", "floating"), None, "(..., features)")
     return values.to(torch.float32)
 
 
-def _unit_interval_values(values: torch.Tensor, kind: str) -> torch.Tensor:
-    x = _float_values(values)
-    if x.numel():
-        low, high = torch.aminmax(x)
-        require(bool(low >= 0) and bool(high <= 1), "values", f"range [{low.item():g}, {high.item():g}]",
-                f"in [0, 1] for {kind} coding (scale the data first, e.g. pixels / 255)")
+def _finite_values(values: torch.Tensor, field: str = "values") -> torch.Tensor:
+    x = _float_values(values, field)
+    require_finite(x, field)
+    return x
+
+
+def _unit_interval_values(values: torch.Tensor, kind: str, field: str = "values") -> torch.Tensor:
+    x = _float_values(values, field)
+    low, high = torch.aminmax(x)
+    require(bool(low >= 0) and bool(high <= 1), field, f"range [{low.item():g}, {high.item():g}]",
+            f"in [0, 1] for {kind} coding (scale the data first, e.g. pixels / 255)")
     return x

@@ -35,7 +35,7 @@ from torch import nn
 
 from spikeloc.substrate import fused
 from spikeloc.substrate.kernels import step
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import require, require_choice, require_number
 
 BACKENDS = ("fused", "snntorch")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
@@ -110,10 +110,10 @@ class LIFParameters:
     surrogate_slope: float = 5.0
 
     def __post_init__(self) -> None:
-        require(self.tau_s > 0, "tau_s", self.tau_s, "> 0 s")
-        require(self.dt_s > 0, "dt_s", self.dt_s, "> 0 s")
-        require(self.threshold > 0, "threshold", self.threshold, "> 0")
-        require(self.surrogate_slope > 0, "surrogate_slope", self.surrogate_slope, "> 0")
+        require_number(self.tau_s, "tau_s", above=0, note="s")
+        require_number(self.dt_s, "dt_s", above=0, note="s")
+        require_number(self.threshold, "threshold", above=0)
+        require_number(self.surrogate_slope, "surrogate_slope", above=0)
 
     @property
     def beta(self) -> float:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import require_choice, require_instance, require_integer, require_number
 
 PHASE_DRAWS = ("per_dataset", "per_sample")
 IPD_RANGE_RAD = math.pi  # IPDs lie in [-pi/2, pi/2)
@@ -55,16 +55,16 @@ class IPDTask:
     phase_noise_draw: str = "per_dataset"
 
     def __post_init__(self) -> None:
-        require(self.fibres_per_ear >= 1, "fibres_per_ear", self.fibres_per_ear, "an integer >= 1")
-        require(self.tone_hz > 0, "tone_hz", self.tone_hz, "> 0 Hz")
-        require(self.dt_s > 0, "dt_s", self.dt_s, "> 0 s")
-        require(self.duration_s >= self.dt_s, "duration_s", self.duration_s, f">= dt_s = {self.dt_s} s")
-        require(0 <= self.max_rate_hz * self.dt_s <= 1, "max_rate_hz", self.max_rate_hz,
-                f"in [0, 1/dt_s] = [0, {1 / self.dt_s:g}] Hz (a spike probability per step)")
-        require(self.envelope_power > 0, "envelope_power", self.envelope_power, "> 0")
-        require(self.max_phase_delay_rad >= 0, "max_phase_delay_rad", self.max_phase_delay_rad, ">= 0 rad")
-        require(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
-        require(self.phase_noise_rad >= 0, "phase_noise_rad", self.phase_noise_rad, ">= 0 rad")
+        require_integer(self.fibres_per_ear, "fibres_per_ear", minimum=1)
+        require_number(self.tone_hz, "tone_hz", above=0, note="Hz")
+        require_number(self.dt_s, "dt_s", above=0, note="s")
+        require_number(self.duration_s, "duration_s", minimum=self.dt_s, note="s (at least dt_s)")
+        require_number(self.max_rate_hz, "max_rate_hz", 0, 1 / self.dt_s,
+                       note="Hz (max_rate_hz * dt_s is a spike probability per step)")
+        require_number(self.envelope_power, "envelope_power", above=0)
+        require_number(self.max_phase_delay_rad, "max_phase_delay_rad", minimum=0, note="rad")
+        require_integer(self.n_classes, "n_classes", minimum=2)
+        require_number(self.phase_noise_rad, "phase_noise_rad", minimum=0, note="rad")
         require_choice(self.phase_offset, "phase_offset", PHASE_DRAWS)
         require_choice(self.phase_noise_draw, "phase_noise_draw", PHASE_DRAWS)
 
@@ -97,7 +97,9 @@ def generate(task: IPDTask, n_samples: int, generator: torch.Generator) -> IPDDa
     Draw order (fixed, so a seed gives one dataset): IPDs, then the per-dataset phase offset and noise
     (when so configured), then per chunk of 512 samples the per-sample offset / noise and the spikes.
     """
-    require(n_samples >= 1, "n_samples", n_samples, "an integer >= 1")
+    require_instance(task, "task", IPDTask, "an IPDTask")
+    require_integer(n_samples, "n_samples", minimum=1)
+    require_instance(generator, "generator", torch.Generator, "a torch.Generator")
     device = generator.device
     ipd_rad = torch.rand(n_samples, generator=generator, device=device) * IPD_RANGE_RAD - IPD_RANGE_RAD / 2
     dataset_offset = torch.rand(1, generator=generator, device=device)

@@ -14,7 +14,7 @@ import itertools
 
 import torch
 
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import describe, require, require_choice, require_integer, require_tensor
 
 TRUTH_TABLES = {
     "and": (False, False, False, True),
@@ -56,6 +56,7 @@ def n_inputs(task: str) -> int:
 
 def patterns(inputs: int = 2, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The ``2^inputs`` +-1 input patterns, the first input slowest: ``(4, 2)`` or ``(8, 3)``."""
+    require_integer(inputs, "inputs", minimum=1, maximum=16, note="(2^inputs patterns)")
     return torch.tensor(list(itertools.product((-1.0, 1.0), repeat=inputs)), dtype=dtype)
 
 
@@ -68,8 +69,8 @@ def targets(task: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 def check_inputs(inputs: torch.Tensor, n_inputs: int = 2) -> None:
     """ValueError naming ``inputs`` unless it is ``(..., n_inputs)`` with every entry -1 or +1."""
-    require(isinstance(inputs, torch.Tensor) and inputs.ndim >= 1 and inputs.shape[-1] == n_inputs,
-            "inputs", getattr(inputs, "shape", inputs), f"a tensor of shape (..., {n_inputs})")
+    require_tensor(inputs, "inputs", ("integer", "floating"), None, f"(..., {n_inputs})")
+    require(inputs.shape[-1] == n_inputs, "inputs", describe(inputs), f"a tensor of shape (..., {n_inputs})")
     require(bool(((inputs == 1) | (inputs == -1)).all()), "inputs", inputs.unique().tolist(),
             "+-1 everywhere (rate-coded +-1 inputs)")
 
@@ -77,8 +78,9 @@ def check_inputs(inputs: torch.Tensor, n_inputs: int = 2) -> None:
 def check_targets(target: torch.Tensor, inputs: torch.Tensor, n_outputs: int = 1) -> None:
     """ValueError naming ``target`` unless it is ``inputs.shape[:-1] + (n_outputs,)`` and +-1 everywhere."""
     expected = (*inputs.shape[:-1], n_outputs)
-    require(isinstance(target, torch.Tensor) and tuple(target.shape) == expected, "target",
-            tuple(getattr(target, "shape", ())), f"of shape {expected} (one +-1 value per input pattern)")
+    require_tensor(target, "target", ("integer", "floating"), None, str(expected))
+    require(tuple(target.shape) == expected, "target", describe(target),
+            f"of shape {expected} (one +-1 value per input pattern)")
     require(bool(((target == 1) | (target == -1)).all()), "target", target.unique().tolist(), "+-1 everywhere")
 
 

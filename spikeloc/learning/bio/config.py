@@ -30,16 +30,29 @@ class FuzzyRates:
     """Fixed per-synapse learning-rate factors: ``"uniform"`` in [1 - spread, 1 + spread] (the seed's, its
     ``fuzzy_learning_rate_factor_nu`` = 0.16), or ``"lognormal"`` with mean 1 and ``spread`` the std of the log.
 
-    A uniform spread must be < 1: the seed only asks for nu > 0, so nu >= 1 gives factors <= 0, synapses that
-    do not learn or learn against their gradient."""
+    ``clamp``: ``(low, high)`` bounds every factor is clipped to when drawn, or ``None`` (default: the
+    distribution as drawn). pytorch-bio-transformations 0.0.5 clamps to its ``fuzzy_lr_min``, ``fuzzy_lr_max``
+    = (0.5, 2); ``clamp=(0.5, 2)`` reproduces it (a log-normal spread of 0.3 puts ~2 % of factors outside;
+    uniform factors with spread <= 0.5 never reach the bounds). ``low`` must be > 0: a factor <= 0 is a synapse
+    that does not learn or learns against its gradient.
+
+    Without a clamp a uniform spread must be < 1: the seed only asks for nu > 0, so nu >= 1 gives factors <= 0;
+    with one (``low`` > 0) any spread > 0 is allowed, as in the package."""
 
     distribution: str = "uniform"
     spread: float = 0.16
+    clamp: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         require_choice(self.distribution, "fuzzy.distribution", FUZZY_DISTRIBUTIONS)
-        limit = "< 1 (factors must stay positive)" if self.distribution == "uniform" else "finite"
-        require(_finite(self.spread) and self.spread > 0 and (self.distribution != "uniform" or self.spread < 1),
+        if self.clamp is not None:
+            bounds = tuple(self.clamp) if isinstance(self.clamp, (tuple, list)) else ()
+            require(len(bounds) == 2 and all(_finite(b) for b in bounds) and 0 < bounds[0] <= 1 <= bounds[1],
+                    "fuzzy.clamp", self.clamp, "None or (low, high) with 0 < low <= 1 <= high, finite")
+            object.__setattr__(self, "clamp", (float(bounds[0]), float(bounds[1])))
+        bounded = self.distribution != "uniform" or self.clamp is not None
+        limit = "finite" if bounded else "< 1 (factors must stay positive; or set fuzzy.clamp)"
+        require(_finite(self.spread) and self.spread > 0 and (bounded or self.spread < 1),
                 "fuzzy.spread", self.spread, f"> 0 and {limit}")
 
 

@@ -11,6 +11,9 @@ learning rate:
     log-normal: f_ij = exp(nu * z_ij - nu^2 / 2), z_ij ~ N(0, 1)   (mean 1, median exp(-nu^2/2); heavy-tailed
                                                                    like measured spine-growth ratios)
 
+then, with ``clamp = (low, high)``, ``f_ij <- min(max(f_ij, low), high)`` (pytorch-bio-transformations
+0.0.5 clamps to (0.5, 2)).
+
 Where the factor acts is :class:`~spikeloc.learning.bio.config.BioConfig`'s ``scale`` (see
 :mod:`spikeloc.learning.bio`).
 """
@@ -27,6 +30,8 @@ def fuzzy_factors(shape: torch.Size, config: FuzzyRates, generator: torch.Genera
     """Per-synapse learning-rate factors of ``shape`` (see the module docstring)."""
     if config.distribution == "uniform":
         u = torch.rand(shape, generator=generator, dtype=dtype, device=device)
-        return 1 + config.spread * (2 * u - 1)
-    z = torch.randn(shape, generator=generator, dtype=dtype, device=device)
-    return torch.exp(config.spread * z - config.spread ** 2 / 2)
+        factors = 1 + config.spread * (2 * u - 1)
+    else:
+        z = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        factors = torch.exp(config.spread * z - config.spread ** 2 / 2)
+    return factors if config.clamp is None else factors.clamp(*config.clamp)

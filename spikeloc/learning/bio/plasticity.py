@@ -177,6 +177,13 @@ class BioPlasticity:
     def end_epoch(self) -> None:
         """Nothing: the transforms act around the step."""
 
+    def members_stopped(self, stopped: torch.Tensor) -> None:
+        """Nothing: the trainer holds a stopped member's weights (its factors' record is not frozen)."""
+
+    def parameter_groups(self) -> list[dict]:
+        """None: the transforms train nothing of their own."""
+        return []
+
     # ----------------------------------------------------------------- afterwards
     def synapse_count(self) -> int:
         """Stored synapses per member (sub-synapses counted one by one; before :meth:`detach`)."""

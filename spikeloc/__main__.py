@@ -1,0 +1,7 @@
+"""``python -m spikeloc``: the ``spikeloc`` command line (:mod:`spikeloc.cli`)."""
+
+import sys
+
+from spikeloc.cli import main
+
+sys.exit(main())

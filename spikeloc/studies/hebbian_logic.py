@@ -1,0 +1,300 @@
+"""Local (Hebbian) learning rules on AND / OR / NAND / XOR: success rate of 100 replications per cell.
+
+Cells: task x rule x hidden sizes {10, 100, [10, 10]} x network (the seed's non-spiking ToyNetwork,
+"rate", and LIF networks, "spiking"); each run is one cell and one seed, its 100 replications trained as
+one tensor batch. Updates per the seed: 400 single-example updates (1000 for AND with [10, 10]), lr 0.01,
+weights clipped to [-1, 1]. Units with a bias (a constant input fibre, "+bias" in the tables): contrastive
+Hebbian learning (full clamping, and weak clamping beta = 0.5 as equilibrium propagation), direct feedback
+alignment (the output error sent to the hidden layers through fixed random matrices) and the seed's rule
+with its first layer learning; spiking cells with a bias run with a constant input drive (input rate 1,
+"@drive1"), and in the seed and full presets also with the stochastic rate code (input rate 0.8).
+
+Meta-learned rules, meta-trained first on the rate network from the study's meta seed and then tested on
+every task: the gradient-trained rule network ("learned", on AND and on XOR), and rules found by CMA-ES
+("evolved": a polynomial and a GRU per synapse, each meta-trained on the twelve linearly separable
+functions -- XOR held out -- and on XOR itself, starting from the rule found on the family). In-task rows
+(meta_task == task) and transfer rows (meta_task != task) are reported separately. The evolved rules are
+cached in --out (evolved_rules.json, reused when their settings match), so a resumed study does not
+evolve them again. Conditions share seeds (a run's initial weights and example order depend only on its
+seed and size, not on the network kind), so rules and network kinds are compared paired on seed.
+
+Writes to --out: runs.csv, summary.csv (mean, SEM, t-CI over seeds), cells.csv (pooled over seeds:
+success rate, Wilson 95 % interval, the seed's published rate where it has one), vs_seed_rule.csv
+(paired comparison of each rule with the seed's), spiking_vs_rate.csv (paired on seed), transfer.csv
+(evolved rules: meta-trained on X, tested on Y, Wilson intervals), hebbian_<network>.png (heat maps),
+transfer.png, learned_rule_<task>.png (the learned rule's dw over pre x post), learned_rules.json and
+evolved_rules.json (parameters, meta-training curves, the polynomial rules as equations, seconds).
+
+    python studies/hebbian_logic.py --preset quick|seed|full [--device cpu|cuda|auto] [--out DIR] [--executor ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spikeloc.files import atomic_write
+from spikeloc.options import Parser
+from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
+
+if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spikeloc.experiments.hebbian import HebbianRun
+
+DESIGNED_RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "stdp")
+SIZES = ((10,), (100,), (10, 10))
+META_TASKS = ("and", "xor")
+#: The seed notebook's printed success rates (100 replications each): the reference column.
+SEED_RATES = {("and", "[10]"): 0.73, ("and", "[100]"): 0.98, ("and", "[10,10]"): 0.0,
+              ("xor", "[10]"): 0.29, ("xor", "[100]"): 0.99, ("xor", "[10,10]"): 0.0}
+#: Designed rules on units with a bias: (rule, settings).
+#: lr 0.03 for contrastive learning with a bias: of {0.01, 0.03}, the better on XOR (seeds 0 and 1); for
+#: feedback alignment: of {0.01, 0.03, 0.1}, the best on XOR (seeds 10 and 11, outside every preset).
+BIAS_RULES = (("contrastive", dict(clamp=1.0, lr=0.03)), ("feedback_alignment", dict(lr=0.03)),
+              ("contrastive", dict(clamp=0.5, lr=0.03)), ("seed_supervised", dict(learn_first_layer=True)))
+
+PRESETS = {
+    "quick": dict(tasks=("and", "xor"), seeds=(0,), long_updates=(),
+                  meta=dict(meta_steps=30, n_updates=100, lr=0.02, meta_lr=0.02), evolution="short",
+                  families=("polynomial",), drives=(1.0,), bias_rules=BIAS_RULES[:2], settings={}),
+    "seed": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2), long_updates=(),
+                 meta=dict(meta_steps=150, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
+    "full": dict(tasks=("and", "or", "nand", "xor"), seeds=(0, 1, 2, 3, 4), long_updates=(2000,),
+                 meta=dict(meta_steps=300, n_updates=100, lr=0.02, meta_lr=0.02), evolution="meta",
+                 families=("polynomial", "recurrent"), drives=(0.8, 1.0), bias_rules=BIAS_RULES, settings={}),
+}
+META_SEED = 0
+BY = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr", "input_rate",
+      "hidden_sizes", "network", "n_updates"]
+
+def grid(preset: dict, learned: dict[str, tuple[float, ...]], evolved: dict[str, dict]) -> list[HebbianRun]:
+    """Every cell; ``preset["settings"]`` overrides HebbianRun fields of all of them (e.g. n_replications)."""
+    from spikeloc.experiments.hebbian import SPIKING_ONLY_RULES, HebbianRun, evolved_run, seed_updates
+    from spikeloc.learning.local.learned import MetaTraining
+
+    runs = []
+    for task in preset["tasks"]:
+        for sizes in SIZES:
+            for network in ("rate", "spiking"):
+                common = dict(task=task, hidden_sizes=sizes, network=network, n_updates=seed_updates(task, sizes))
+                common.update(preset["settings"])
+                for rule in DESIGNED_RULES:
+                    if rule in SPIKING_ONLY_RULES and network != "spiking":
+                        continue
+                    runs.append(HebbianRun(rule=rule, **common))
+                runs += [HebbianRun(rule="contrastive", **{**common, "n_updates": n}) for n in preset["long_updates"]]
+                drives = preset["drives"] if network == "spiking" else (0.8,)
+                runs += [HebbianRun(rule=rule, bias=True, input_rate=drive, **settings, **common)
+                         for rule, settings in preset["bias_rules"] for drive in drives]
+                # meta-learned rules run at the learning rate (and with the units) they were meta-trained with
+                runs += [HebbianRun(rule="learned", learned_parameters=theta, meta_task=meta_task,
+                                    **{**common, "lr": MetaTraining(**preset["meta"]).lr})
+                         for meta_task, theta in learned.items()]
+                runs += [evolved_run(rule, input_rate=drive, **common) for rule in evolved.values() for drive in drives]
+    return runs
+
+
+def learn_rules(meta_settings: dict) -> tuple[dict[str, tuple[float, ...]], dict[str, list[float]]]:
+    """Meta-train one rule per task in :data:`META_TASKS`: (parameters, meta-loss curves)."""
+    from spikeloc.learning.local.learned import MetaTraining, meta_train
+
+    rules, curves = {}, {}
+    for task in META_TASKS:
+        rules[task], curves[task] = meta_train(MetaTraining(task=task, **meta_settings), META_SEED)
+        print(f"learned rule on {task}: meta-loss {curves[task][0]:.3f} -> {curves[task][-1]:.3f}")
+    return rules, curves
+
+
+def pooled_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, all seeds pooled: successes / replications with the Wilson 95 % interval, and the seed's rate."""
+    import numpy as np
+
+    from spikeloc.study.stats import wilson_interval
+
+    ok = table[table["status"] == "ok"]
+    cells = ok.groupby(BY, sort=False, dropna=False)[["n_solved", "n_total"]].sum().reset_index()
+    intervals = [wilson_interval(int(s), int(n)) for s, n in zip(cells["n_solved"], cells["n_total"])]
+    cells["success_rate"] = cells["n_solved"] / cells["n_total"]
+    cells["ci_low"], cells["ci_high"] = zip(*intervals)
+    is_seed_protocol = (cells["rule"] == "seed_supervised") & (cells["network"] == "rate") & ~cells["bias"].astype(bool)
+    cells["seed_notebook_rate"] = [SEED_RATES.get((task, sizes), np.nan) if seed_cell else np.nan
+                                   for task, sizes, seed_cell in zip(cells["task"], cells["hidden_sizes"],
+                                                                     is_seed_protocol)]
+    meta = cells["rule"].isin(["learned", "evolved"])
+    cells["transfer"] = np.where(~meta, "", np.where(cells["meta_task"] == cells["task"], "in-task", "transfer"))
+    return cells
+
+
+def rule_label(cells: pd.DataFrame) -> pd.Series:
+    """``rule[(meta task)][+bias][:clamp][+W1][:lr][@drive1][@updates]``: one column label per rule variant."""
+    label = cells["rule"].where(cells["rule"] != "learned", "learned(" + cells["meta_task"] + ")")
+    label = label.where(cells["rule"] != "evolved", cells["rule_family"] + "(" + cells["meta_task"] + ")")
+    label = label.where(~cells["bias"].astype(bool), label + "+bias")
+    label = label.where(~((cells["rule"] == "contrastive") & (cells["clamp"] < 1)),
+                        label + ":beta" + cells["clamp"].astype(str))
+    label = label.where(~cells["learn_first_layer"].astype(bool), label + "+W1")
+    designed = ~cells["rule"].isin(["learned", "evolved"])
+    label = label.where(~designed | (cells["lr"] == 0.01), label + ":lr" + cells["lr"].astype(str))
+    label = label.where(~((cells["network"] == "spiking") & (cells["input_rate"] == 1)), label + "@drive1")
+    return label.where(cells["n_updates"] < 2000, label + "@" + cells["n_updates"].astype(str))
+
+
+def transfer_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Evolved rules: success rate [Wilson 95 %] per (rule meta-trained on X) x (tested on task Y)."""
+    rows = cells[cells["rule"] == "evolved"].assign(
+        meta_trained_on=lambda c: c["rule_family"] + "/" + c["meta_task"],
+        cell=lambda c: [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(c["success_rate"], c["ci_low"],
+                                                                           c["ci_high"])])
+    return rows.pivot_table(index=["meta_trained_on", "network", "input_rate", "hidden_sizes"], columns="task",
+                            values="cell", aggfunc="first").reset_index()
+
+
+def spiking_vs_rate(table: pd.DataFrame) -> pd.DataFrame:
+    """Paired comparison spiking - rate per rule variant, task, size and spiking input rate; pairs = seeds (the
+    two networks of a pair share initial weights and example order)."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison
+
+    variant = ["task", "rule", "rule_family", "meta_task", "bias", "clamp", "learn_first_layer", "lr",
+               "hidden_sizes", "n_updates"]
+    frames = []
+    for keys, group in table.groupby(variant, dropna=False):
+        rate = group[group["network"] == "rate"]
+        for input_rate, spiking in group[group["network"] == "spiking"].groupby("input_rate"):
+            if len(rate):
+                frames.append(paired_comparison(pd.concat([rate, spiking]), "network", "rate", "spiking",
+                                                ["success_rate"], pair_on=["seed"])
+                              .assign(**dict(zip(variant, keys)), spiking_input_rate=input_rate))
+    return pd.concat(frames, ignore_index=True)
+
+
+def vs_seed_rule(table: pd.DataFrame) -> pd.DataFrame:
+    """Each rule against the seed's rule per task, size and network, paired on seed (difference = rule - seed's
+    rule); the long-training runs (2000 updates or more) are left out."""
+    import pandas as pd
+
+    from spikeloc.study.stats import paired_comparison
+
+    comparisons = []
+    labelled = table[table["n_updates"] < 2000].assign(rule_label=lambda t: rule_label(t))
+    for (task, sizes, network), group in labelled.groupby(["task", "hidden_sizes", "network"]):
+        for label in group["rule_label"].unique():
+            if label == "seed_supervised":
+                continue
+            comparisons.append(paired_comparison(group, "rule_label", "seed_supervised", label, ["success_rate"],
+                                                 pair_on=["seed"]).assign(task=task, hidden_sizes=sizes,
+                                                                          network=network, rule_label=label))
+    return pd.concat(comparisons)
+
+
+def comparison_tables(table: pd.DataFrame) -> list[pd.DataFrame]:
+    """The study's two comparison tables, :func:`spiking_vs_rate` and :func:`vs_seed_rule`, judged as one family
+    (Holm over both)."""
+    from spikeloc.study.stats import family_verdicts
+
+    return family_verdicts([spiking_vs_rate(table), vs_seed_rule(table)])
+
+
+def learned_rule_figure(theta: tuple[float, ...], task: str) -> plt.Figure:
+    """dw / lr over pre x post at w = 0, for r = +1 and -1, onto hidden and onto output neurons."""
+    import numpy as np
+
+    from spikeloc.learning.local.learned import rule_surface
+    from spikeloc.study.plots import plt
+
+    pre = np.linspace(-1, 1, 41)
+    post = np.linspace(-1, 1, 41)
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
+    for row, is_output in zip(axes, (False, True)):
+        for ax, reward in zip(row, (1.0, -1.0)):
+            surface = rule_surface(theta, pre, post, weight=0.0, reward=reward, is_output=is_output)
+            limit = float(np.abs(surface).max()) or 1.0
+            image = ax.imshow(surface, origin="lower", extent=(-1, 1, -1, 1), cmap="RdBu_r", vmin=-limit,
+                              vmax=limit)
+            ax.set_xlabel("presynaptic activity x_j")
+            ax.set_ylabel(("output" if is_output else "hidden") + " activity y_i")
+            ax.set_title(f"onto {'output' if is_output else 'hidden'} neurons, r = {reward:+.0f}, w = 0", fontsize=9)
+            fig.colorbar(image, ax=ax, label="g (dw / lr)")
+    fig.suptitle(f"learned local rule, meta-trained on {task.upper()}")
+    fig.tight_layout()
+    return fig
+
+
+def parser() -> Parser:
+    """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
+    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/hebbian-logic", epochs=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the study with the command line ``argv`` (default: the program's arguments)."""
+    run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run (or resume) the study, then write and print its comparisons and figures."""
+    from spikeloc.experiments.hebbian import HebbianRun, evolution_settings, evolve_rules, hebbian_study
+    from spikeloc.runtime import configure
+    from spikeloc.study.plots import rate_heatmap, save_figure
+    from spikeloc.study.stats import format_comparisons
+
+    preset = {**PRESETS[args.preset], "settings": run_settings(args, PRESETS[args.preset]["settings"])}
+    HebbianRun(**preset["settings"])  # settings checked before any meta-training
+    evolution_settings(preset["evolution"], preset["families"])
+    out = Path(args.out or f"{args.default_out}-{args.preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    # meta-training (here, in this process) batches small tensors: a second torch thread only adds spin-waits,
+    # which on a loaded 2-core machine made one CMA-ES run take over ten times its single-thread CPU time
+    configure(threads=1)
+    evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json")
+    learned, curves = learn_rules(preset["meta"])
+    study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned, evolved), preset["seeds"])
+    table, summary, out = run_and_summarise(study, args, BY, ["success_rate"])
+
+    cells = pooled_cells(table)
+    cells = cells.assign(rule_label=rule_label(cells))
+    atomic_write(out / "cells.csv", cells.to_csv(index=False))
+    atomic_write(out / "learned_rules.json", json.dumps({"parameters": learned, "meta_loss": curves}) + "\n")
+    shown = ["task", "hidden_sizes", "network", "rule_label", "n_updates", "success_rate", "ci_low", "ci_high",
+             "seed_notebook_rate"]
+    print("\nSuccess rate per cell (all seeds pooled; Wilson 95 % interval; seed notebook's rate for reference):")
+    print(cells[cells["transfer"] != "transfer"][shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print("\nMeta-learned rules, transfer (meta-trained on one task or family, tested on another task):")
+    print(cells[cells["transfer"] == "transfer"][shown].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    transfer = transfer_table(cells)
+    atomic_write(out / "transfer.csv", transfer.to_csv(index=False))
+    print("\nEvolved rules, meta-trained on X (rows) and tested on Y (columns): success rate [Wilson 95 %]:")
+    print(transfer.to_string(index=False))
+    paired, comparisons = comparison_tables(table)
+    atomic_write(out / "spiking_vs_rate.csv", paired.to_csv(index=False))
+    print("\nSpiking - rate success rate, paired on seed (p_adjusted: Holm over this table and the next):")
+    print(format_comparisons(paired, ["task", "hidden_sizes", "rule", "rule_family", "meta_task", "bias", "clamp",
+                                      "spiking_input_rate"]))
+
+    atomic_write(out / "vs_seed_rule.csv", comparisons.to_csv(index=False))
+    print("\nEach rule vs the seed's rule per cell, paired on seed; difference = rule - seed's rule:")
+    print(format_comparisons(comparisons, ["task", "hidden_sizes", "network", "rule_label"]))
+
+    for network, rows in cells.groupby("network"):
+        save_figure(rate_heatmap(rows, rows=["task", "hidden_sizes"], columns=["rule_label"], value="success_rate",
+                                 low="ci_low", high="ci_high",
+                                 title=f"{network} networks: success rate [Wilson 95 % CI], all seeds pooled"),
+                    out / f"hebbian_{network}.png")
+    evolved_cells = cells[cells["rule"] == "evolved"].assign(
+        meta_trained_on=lambda c: c["rule_family"] + "/" + c["meta_task"])
+    save_figure(rate_heatmap(evolved_cells, rows=["meta_trained_on", "network", "input_rate"],
+                             columns=["task", "hidden_sizes"], value="success_rate", low="ci_low", high="ci_high",
+                             title="evolved rules: meta-trained on X (rows), tested on Y (columns)"),
+                out / "transfer.png")
+    for task, theta in learned.items():
+        save_figure(learned_rule_figure(theta, task), out / f"learned_rule_{task}.png")
+    print(f"\nfigures and tables written to {out}/")
+
+
+if __name__ == "__main__":
+    run_script(main, "hebbian_logic")

@@ -30,6 +30,7 @@ from spikeloc.options import (
     option_error,
     output_file,
 )
+from spikeloc.perturbations import cli as perturb_cli
 from spikeloc.runtime import configure
 
 # The values the library accepts, spelled out here so that parsing loads no torch; tests/test_cli.py checks
@@ -93,6 +94,7 @@ def _training_options(p: argparse.ArgumentParser, epochs: int, lr: float, patien
                           help="anneal the learning rate to 0 over all epochs (cosine, linear) or not (constant)")
     training.add_argument("--patience", type=integer(minimum=1), default=patience,
                           help="stop after this many epochs without a better validation loss")
+    perturb_cli.add_robust_training_options(training)
 
 
 def _save_option(p: argparse.ArgumentParser, command: str) -> None:
@@ -107,7 +109,8 @@ def _network_settings(args: argparse.Namespace) -> dict:
                 learn_tau=args.learn_tau, dropout=args.dropout,
                 dale_layers=args.dale_layers or ("both" if args.dales_law else "none"), ie_ratio=args.ie_ratio,
                 backend=args.backend, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
-                patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset)
+                patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset,
+                **perturb_cli.robust_training_settings(args))
 
 
 def _train_ipd_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -451,7 +454,7 @@ def parser() -> Parser:
     command.add_argument("--version", action=_Version, help="print spikeloc's version and exit")
     subparsers = command.add_subparsers(required=True, metavar="command")
     for add in (_train_ipd_parser, _train_digits_parser, _eval_parser, _export_nir_parser, _import_nir_parser,
-                _study_parser):
+                _study_parser, perturb_cli.add_parser):
         add(subparsers)
     _eval_parser(subparsers, "eval-ipd", "the older name of 'spikeloc eval' (scripts may rely on it)")
     return command

@@ -178,7 +178,7 @@ def test_a_missing_dataset_names_the_data_dir_option(capsys, monkeypatch):
 def test_study_lists_and_runs_the_studies_of_the_package(capsys):
     assert cli_main(["study", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == list(studies.NAMES) and len(studies.NAMES) == 7
+    assert [line.split()[0] for line in listed] == list(studies.NAMES) and len(studies.NAMES) == 8
     assert cli_main(["study", "robustness", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: spikeloc study robustness [-h] [--preset {quick,seed,full}]")
     assert cli_main(["study", "robustness", "--workers", "0"]) == 2

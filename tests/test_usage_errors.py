@@ -303,3 +303,12 @@ def test_sizes_that_cannot_fit_in_memory_are_refused_by_option_before_allocating
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and f"error: argument {option}: " in err and "to fit in memory" in err, err
+
+
+def test_hebbian_finished_only_on_another_studys_results_evolves_and_writes_nothing(studies, other_results, capsys):
+    """hebbian_logic used to meta-train its rules and write evolved_rules.json into --out before the grid check."""
+    directory, files = other_results
+    err = run_refused(studies, "hebbian_logic", ["--preset", "quick", "--finished-only", "--out", str(directory)],
+                      capsys)
+    assert err.startswith("hebbian_logic: error: argument --out: evolved rule ") and "is not stored in" in err
+    assert {path.name: path.read_bytes() for path in directory.iterdir() if path.name != ".lock"} == files

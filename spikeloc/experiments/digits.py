@@ -30,6 +30,7 @@ from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.networks.saved import ModelFileError, SavedModel, read_record
+from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.validation import added_field, require
 
@@ -73,6 +74,8 @@ class DigitsRun:
     lr_schedule: str = added_field("constant")
     neuron: str = added_field("leaky")  # hidden neurons' kind and reset (ClassifierConfig's)
     reset: str = added_field("zero")
+    mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
+    qat_bits: int = added_field(0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -86,6 +89,7 @@ class DigitsRun:
         self.network_config(n_inputs=1, n_classes=2)
         self.member(0)
         self.train_config()
+        check_robust_training(self.mismatch_training, self.qat_bits)
         if not is_gpu(self.device):
             memory.require_fits(self.memory_needs())
 
@@ -167,7 +171,8 @@ def train_ensemble_on(runs: Sequence[tuple[DigitsRun, int]], splits: Mapping[int
     train, validation, test = (MemberData.stack([on_device[seed][i] for _, seed in runs], encoder) for i in range(3))
     network = SpikingClassifier(first.network_config(train.inputs.shape[-1], n_classes),
                                 [run.member(seed) for run, seed in runs]).to(device)
-    fitted = fit(network, train, validation, first.train_config(), progress=progress)
+    with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
+        fitted = fit(network, train, validation, first.train_config(), progress=progress, hooks=hooks)
     train_metrics, val_metrics, test_metrics = (evaluate(network, data, split=name) for data, name in
                                                  ((train, "train"), (validation, "validation"), (test, "test")))
     rows = [ensembles.diverged_row(fitted, k) if fitted.diverged[k] else {

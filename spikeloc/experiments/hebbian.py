@@ -207,9 +207,10 @@ def evolution_settings(budget: str, families: Sequence[str], meta_family: str = 
 
 def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
                  log=print, meta_family: str = "separable", signal: str = "error",
-                 also_xor: bool = True) -> dict[str, dict]:
+                 also_xor: bool = True, stored_only: bool = False) -> dict[str, dict]:
     """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
-    file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes).
+    file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes). With
+    ``stored_only``, nothing is evolved or written: a rule not stored is a ``LookupError`` naming it.
     Returns ``name -> {family, meta_task, parameters, lr, signal, seconds, cpu_seconds, history, equation,
     key}``."""
     stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
@@ -223,6 +224,8 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
             rules[name] = stored[name]
             log(f"evolved rule {name}: reused from {cache}")
             continue
+        if stored_only:
+            raise LookupError(f"evolved rule {name} of these settings is not stored in {cache}")
         result = evolve(settings, seed)
         equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
         rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,

@@ -52,6 +52,7 @@ from spikeloc.learning.losses import LossConfig
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.networks.saved import ModelFileError, SavedModel, described, read_record
+from spikeloc.perturbations.training import check_robust_training, robust_training
 from spikeloc.study.runner import Study
 from spikeloc.tasks.ipd import IPDData, IPDTask, generate, ipd_metrics
 from spikeloc.validation import added_field, require, require_choice
@@ -100,6 +101,8 @@ class IPDRun:
     neuron: str = added_field("leaky")  # hidden neurons' kind, reset and synaptic tau (ClassifierConfig's)
     reset: str = added_field("zero")
     tau_syn_s: float = added_field(5e-3)
+    mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
+    qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "more_hidden", tuple(self.more_hidden))
@@ -118,6 +121,7 @@ class IPDRun:
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
+        check_robust_training(self.mismatch_training, self.qat_bits)
         if not is_gpu(self.device):
             memory.require_fits(self.memory_needs())
 
@@ -272,8 +276,9 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
     network = SpikingClassifier(first.network_config(), [run.member(seed) for run, seed in runs])
     network.to(train.inputs.device)
     fresh = any(run.training_data != "fixed" for run, _ in runs)
-    fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation, first.train_config(),
-                 progress=progress)
+    with robust_training(network, first.mismatch_training, first.qat_bits) as hooks:
+        fitted = fit(network, FreshStimuli(tuple(runs), train) if fresh else train, validation,
+                     first.train_config(), progress=progress, hooks=hooks)
     if fresh:  # score training on the set each member's kept weights were last trained on (its best epoch's)
         kept = kept_training_sets(runs, fitted.best_epoch)
         train, targets[0] = stacked(kept), [(d.ipd_rad, d.labels) for d in kept]

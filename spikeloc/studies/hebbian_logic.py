@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spikeloc.files import atomic_write
-from spikeloc.options import Parser
+from spikeloc.options import Parser, UsageError
 from spikeloc.study.cli import run_and_summarise, run_script, run_settings, study_parser
 
 if TYPE_CHECKING:  # annotations only: building the study's parser loads none of these
@@ -274,11 +274,16 @@ def run(args: argparse.Namespace) -> None:
     HebbianRun(**preset["settings"])  # settings checked before any meta-training
     evolution_settings(preset["evolution"], preset["families"])
     out = Path(args.out or f"{args.default_out}-{args.preset}")
-    out.mkdir(parents=True, exist_ok=True)
+    if not args.finished_only:
+        out.mkdir(parents=True, exist_ok=True)
     # meta-training (here, in this process) batches small tensors: a second torch thread only adds spin-waits,
     # which on a loaded 2-core machine made one CMA-ES run take over ten times its single-thread CPU time
     configure(threads=1)
-    evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json")
+    try:  # --finished-only summarises what is there: it evolves and writes nothing
+        evolved = evolve_rules(preset["evolution"], preset["families"], META_SEED, out / "evolved_rules.json",
+                               stored_only=args.finished_only)
+    except LookupError as error:
+        raise UsageError("--out", f"{error}: nothing of this study finished there") from None
     learned, curves = learn_rules(preset["meta"])
     study = hebbian_study(f"hebbian-logic-{args.preset}", grid(preset, learned, evolved), preset["seeds"])
     table, summary, out = run_and_summarise(study, args, BY, ["success_rate"])

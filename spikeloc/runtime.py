@@ -119,8 +119,10 @@ def die_with_parent(parent_pid: int) -> None:
 #: The ``run_name`` under which a new study worker runs this file (``runpy.run_path``) first thing, before it
 #: imports its runner's main module and the runner (seconds, when they import torch): with ``parent_pid``
 #: and ``worker_name`` given, it then dies with its parent from its first moments (see
-#: ``spikeloc.study.runner._WorkerName``).
+#: ``spikeloc.study.runner._WorkerName``) and ignores Ctrl-C (the runner answers it and stops its workers):
+#: the runner also starts it with SIGINT blocked, yet under load a worker was once interrupted in its import.
 WORKER_START = "__spikeloc_worker_start__"
 
 if __name__ == WORKER_START:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)  # noqa: F821  (given by the runner through runpy's init_globals)

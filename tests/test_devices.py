@@ -122,8 +122,9 @@ def test_auto_on_cpu_stays_numba_and_does_not_import_triton():
 def test_cpu_runs_keep_the_run_ids_and_columns_they_had_before_configs_had_a_device(run, make_study):
     """A result directory written before ``device`` existed resumes: a CPU run's id and columns are as they were
     (``device="cpu"`` is the default: the same run); a GPU run is another run."""
-    added_later = {"device"} | ({"readout", "population", "tie_break", "logit_scale", "more_hidden"} if isinstance(run, IPDRun)
-                                else set())
+    ipd_added_later = {"readout", "population", "tie_break", "logit_scale", "more_hidden", "test_stream", "neuron",
+                       "reset", "tau_syn_s", "mismatch_training", "qat_bits"}
+    added_later = {"device"} | (ipd_added_later if isinstance(run, IPDRun) else set())
     before = {name: value for name, value in dataclasses.asdict(run).items() if name not in added_later}
     assert dataclasses.replace(run, device="cpu") == run
     study = make_study("ids", [run, dataclasses.replace(run, device="cuda")], [0])

@@ -22,7 +22,6 @@ Robustness scores (:func:`robustness_scores`, per network and perturbation), fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -32,6 +32,7 @@ from spikeloc.learning.bio.fuzzy import fuzzy_factors
 from spikeloc.learning.bio.rejuvenation import rejuvenate
 from spikeloc.learning.bio.volume import mean_factor, volume_factors
 from spikeloc.learning.surrogate import MemberData, TrainConfig, fit
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.substrate.layers import WeightLayer
 from spikeloc.substrate.synapses import Synapses, dale_signs
@@ -481,7 +482,7 @@ def test_package_rule_equals_bio_transformations_rejuvenate_weights():
     assert torch.equal(ours, layer.weight.detach())
 
 
-class Spy:
+class Spy(TrainingHook):
     """A training hook that logs its calls and snapshots the network's weights around the step."""
 
     def __init__(self, name, log, network):
@@ -511,9 +512,6 @@ class Spy:
 
     def members_stopped(self, stopped):
         self._record("members_stopped")
-
-    def parameter_groups(self):
-        return []
 
 
 def test_fit_drives_hooks_in_order_around_the_optimiser_step():

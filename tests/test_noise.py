@@ -16,6 +16,7 @@ from spikeloc.learning.neuromodulation import (
     plain_accuracy,
     robustness_curve,
 )
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.substrate.layers import plain_layers, spiking_layers
 from spikeloc.substrate.noise import NoiseConfig, WeightNoise, fixed_noise
@@ -320,7 +321,7 @@ def test_a_forward_without_a_draw_is_refused_with_the_reason():
         model(torch.ones(1, 3))
 
 
-class Course:
+class Course(TrainingHook):
     """A hook after :class:`NoiseTraining` that spoils member k's weights at the end of every epoch from
     ``spoil_from[k]`` on while it trains (so its validation gets worse and it stops early), makes member
     ``poisoned``'s objective NaN at batch ``at`` (0-based, counted over the run), and records the noise model
@@ -347,9 +348,6 @@ class Course:
             penalty[self.poisoned] = float("nan")
         return penalty
 
-    def before_step(self):
-        pass
-
     def after_step(self):
         self.batch += 1
 
@@ -365,9 +363,6 @@ class Course:
 
     def members_stopped(self, stopped):
         self.stopped |= stopped
-
-    def parameter_groups(self):
-        return []
 
 
 def test_a_learned_noise_model_is_skipped_frozen_and_restored_with_its_weights():

@@ -10,7 +10,7 @@ from torch import nn
 from spikeloc import seeding
 from spikeloc.learning.baselines import fit_plain
 from spikeloc.learning.surrogate import MemberData, TrainConfig, evaluate, fit, spiking_learner
-from spikeloc.learning.trainer import FitResult, train_epoch
+from spikeloc.learning.trainer import FitResult, TrainingHook, train_epoch
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.tasks.ipd import IPDTask, generate
@@ -27,7 +27,7 @@ def network(members=1):
     return SpikingClassifier(ClassifierConfig(n_inputs=20, hidden=(8,)), [Member(seed=k) for k in range(members)])
 
 
-class PoisonMember:
+class PoisonMember(TrainingHook):
     """A hook whose penalty is NaN for ``member`` at step ``at`` (0-based); it records that member's weights and
     Adam state just before that step and once it is over (before the next batch, after every hook)."""
 
@@ -61,15 +61,6 @@ class PoisonMember:
     def after_step(self):
         self.step += 1
 
-    def end_epoch(self):
-        pass
-
-    def members_stopped(self, stopped):
-        pass
-
-    def parameter_groups(self):
-        return []
-
 
 def test_a_member_with_a_non_finite_objective_gets_no_update_not_even_from_momentum():
     net = network(members=2)
@@ -90,7 +81,7 @@ def test_a_member_with_a_non_finite_objective_gets_no_update_not_even_from_momen
     assert not all(torch.equal(a, b) for a, b in zip(other, other_after))  # member 0 did learn in that step
 
 
-class SpoilAfter:
+class SpoilAfter(TrainingHook):
     """A hook that, from epoch ``spoil_from`` on, adds large noise to the weights at the end of every epoch
     (so validation gets worse), and records the weights each epoch's validation sees."""
 
@@ -99,17 +90,8 @@ class SpoilAfter:
         self.validated = []
         self.generator = torch.Generator().manual_seed(0)
 
-    def before_batch(self):
-        pass
-
     def penalty(self):
         return torch.zeros(1)
-
-    def before_step(self):
-        pass
-
-    def after_step(self):
-        pass
 
     def end_epoch(self):
         self.epoch += 1
@@ -118,12 +100,6 @@ class SpoilAfter:
                 for p in self.parameters:
                     p.add_(torch.randn(p.shape, generator=self.generator) * 3 * p.std())
         self.validated.append([p.detach().clone() for p in self.parameters])
-
-    def members_stopped(self, stopped):
-        pass
-
-    def parameter_groups(self):
-        return []
 
 
 def test_fit_keeps_the_best_validation_weights_and_stops_after_patience():
@@ -166,32 +142,17 @@ def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kep
             result.epochs_to_fraction(0, fraction)
 
 
-class NaNPenalty:
+class NaNPenalty(TrainingHook):
     """A hook whose penalty (one member) is NaN in optimiser step ``at`` (0-based), zero otherwise."""
 
     def __init__(self, at):
         self.at, self.step = at, 0
 
-    def before_batch(self):
-        pass
-
     def penalty(self):
         return torch.full((1,), float("nan") if self.step == self.at else 0.0)
 
-    def before_step(self):
-        pass
-
     def after_step(self):
         self.step += 1
-
-    def end_epoch(self):
-        pass
-
-    def members_stopped(self, stopped):
-        pass
-
-    def parameter_groups(self):
-        return []
 
 
 def test_a_diverging_plain_fit_is_marked_and_keeps_finite_weights():
@@ -231,7 +192,7 @@ def test_a_plain_network_trains_with_bio_plasticity_and_weight_noise_in_the_one_
         assert torch.equal(layer.weight, chain[1].signs * chain.original.mean(dim=0).abs())
 
 
-class Scripted:
+class Scripted(TrainingHook):
     """A hook that scripts each member's course (member k: ``worse_from[k]``, ``nan_from[k]``, epochs 1-based or
     None): from the end of epoch ``worse_from`` on, noise spoils that member's weights at the end of every
     epoch it trains (its validation gets worse, so it stops early); from epoch ``nan_from`` on, its penalty is
@@ -248,17 +209,8 @@ class Scripted:
     def rows(self, k):
         return [p.detach().view(self.members, -1)[k].clone() for p in self.parameters]
 
-    def before_batch(self):
-        pass
-
     def penalty(self):
         return torch.tensor([float("nan") if at is not None and self.epoch >= at else 0.0 for at in self.nan_from])
-
-    def before_step(self):
-        pass
-
-    def after_step(self):
-        pass
 
     def end_epoch(self):
         with torch.no_grad():
@@ -272,9 +224,6 @@ class Scripted:
 
     def members_stopped(self, stopped):
         self.stopped |= stopped
-
-    def parameter_groups(self):
-        return []
 
 
 #: Four members' courses (worse_from, nan_from): 0 stops early (after epoch 3) and its objective turns NaN in

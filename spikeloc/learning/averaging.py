@@ -21,10 +21,11 @@ from collections.abc import Iterable
 
 import torch
 
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.validation import require
 
 
-class WeightAverage:
+class WeightAverage(TrainingHook):
     """Running uniform mean of ``parameters`` (members on each tensor's leading axis; any shape for one member)
     at the end of every epoch from ``start_epoch`` (1-based), per member until it stops. The tensors are
     those given (the same objects later, also while weight noise is attached by parametrisation)."""
@@ -45,18 +46,6 @@ class WeightAverage:
         """Per member: how many epochs its average holds (0: none, :meth:`apply` leaves it as it is)."""
         return self.averaged.tolist()
 
-    def before_batch(self) -> None:
-        pass
-
-    def penalty(self) -> torch.Tensor:
-        return torch.zeros(())
-
-    def before_step(self) -> None:
-        pass
-
-    def after_step(self) -> None:
-        pass
-
     def end_epoch(self) -> None:
         self.epoch += 1
         if self.epoch < self.start_epoch or bool(self.stopped.all()):
@@ -73,9 +62,6 @@ class WeightAverage:
     def members_stopped(self, stopped: torch.Tensor) -> None:
         """The ``stopped`` members (K,) bool trained no further: their averages are complete."""
         self.stopped |= stopped.cpu()
-
-    def parameter_groups(self) -> list[dict]:
-        return []
 
     def apply(self) -> None:
         """Load the averaged weights into the members that averaged any epoch (the others keep theirs)."""

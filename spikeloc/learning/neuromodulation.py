@@ -37,6 +37,7 @@ from torch import nn
 
 from spikeloc import seeding
 from spikeloc.learning.baselines import mlp
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.substrate.layers import WeightLayer
 from spikeloc.substrate.noise import REFERENCES, SEED_SCALES, WeightNoise, fixed_noise
 from spikeloc.validation import require, require_choice
@@ -63,7 +64,7 @@ class NoiseObjective:
                 "a finite number > 0")
 
 
-class NoiseTraining:
+class NoiseTraining(TrainingHook):
     """Fresh noise per training batch, the noise model's objective term and parameter group, and its history
     (``history[e]``: the mean stds after epoch ``e``, ``history[0]`` before training)."""
 
@@ -89,17 +90,8 @@ class NoiseTraining:
                                   else s.mean().reshape(1) for s in log_s]).mean(dim=0)
         return -self.objective.entropy_weight * per_member
 
-    def before_step(self) -> None:
-        """Nothing: the noise model's gradients are used as they are."""
-
-    def after_step(self) -> None:
-        """Nothing: the trainer's optimiser steps the noise model."""
-
     def end_epoch(self) -> None:
         self.history.append(self.noise.mean_stds())
-
-    def members_stopped(self, stopped: torch.Tensor) -> None:
-        """Nothing: the trainer freezes a stopped member's noise model with its weights."""
 
     def parameter_groups(self) -> list[dict]:
         """The learned noise model (its log-variances, members on the leading axis) at ``lr_factor * lr``."""

@@ -93,7 +93,7 @@ class Encoder(Protocol):
         """Raise ``ValueError`` naming ``field`` unless ``encode`` accepts every one of ``values``."""
 
 
-class TrainingHook(Protocol):
+class TrainingHook:
     """What the trainer drives around every optimiser step, in this order per batch:
 
     1. ``before_batch()``, before the forward pass (e.g. draw fresh weight noise);
@@ -112,23 +112,34 @@ class TrainingHook(Protocol):
     "lr": ...}``, members on each tensor's leading axis; empty for none): the trainer's Adam optimises them
     with the learner's parameters, so they are skipped, frozen and restored to the best epoch with them.
 
-    Hooks run in the order given. Implementations: :class:`spikeloc.learning.neuromodulation.NoiseTraining`
-    (weight noise) and :class:`spikeloc.learning.bio.BioPlasticity` (plasticity transforms).
+    Hooks run in the order given. A hook subclasses this class and overrides what it acts on: every method
+    here does nothing (no penalty, no tensors of its own). Implementations:
+    :class:`spikeloc.learning.neuromodulation.NoiseTraining` (weight noise),
+    :class:`spikeloc.learning.bio.BioPlasticity` (plasticity transforms),
+    :class:`spikeloc.learning.averaging.WeightAverage` and the robust-training hooks of
+    :mod:`spikeloc.perturbations.training`.
     """
 
-    def before_batch(self) -> None: ...
+    def before_batch(self) -> None:
+        pass
 
-    def penalty(self) -> torch.Tensor: ...
+    def penalty(self) -> torch.Tensor:
+        return torch.zeros(())
 
-    def before_step(self) -> None: ...
+    def before_step(self) -> None:
+        pass
 
-    def after_step(self) -> None: ...
+    def after_step(self) -> None:
+        pass
 
-    def end_epoch(self) -> None: ...
+    def end_epoch(self) -> None:
+        pass
 
-    def members_stopped(self, stopped: torch.Tensor) -> None: ...
+    def members_stopped(self, stopped: torch.Tensor) -> None:
+        pass
 
-    def parameter_groups(self) -> list[dict[str, Any]]: ...
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        return []
 
 
 @dataclass(frozen=True)

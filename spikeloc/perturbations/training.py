@@ -20,10 +20,10 @@ import contextlib
 import math
 from collections.abc import Iterator
 
-import torch
 from torch import nn
 
 from spikeloc import seeding
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.perturbations.mismatch import chip_mismatched
 from spikeloc.perturbations.weights import quantised
 from spikeloc.validation import require
@@ -37,7 +37,7 @@ def check_robust_training(mismatch_sigma: float, qat_bits: int) -> None:
             "qat_bits", qat_bits, "0 (off) or an integer >= 2 (bits)")
 
 
-class MismatchTraining:
+class MismatchTraining(TrainingHook):
     """A fresh mismatch draw before every batch (see the module docstring); a trainer hook."""
 
     def __init__(self, network: nn.Module, sigma: float):
@@ -50,25 +50,6 @@ class MismatchTraining:
     def before_batch(self) -> None:
         self._draw.close()
         self._draw.enter_context(chip_mismatched(self.network, self.sigma, self.generators, at_eval=False))
-
-    def penalty(self) -> torch.Tensor:
-        return torch.zeros(self.network.n_members, device=self.network.dropout.device)
-
-    def before_step(self) -> None:
-        """Nothing: the gradients are used as they are."""
-
-    def after_step(self) -> None:
-        """Nothing: the draw stays until the next batch."""
-
-    def end_epoch(self) -> None:
-        """Nothing: the next batch draws afresh."""
-
-    def members_stopped(self, stopped: torch.Tensor) -> None:
-        """Nothing: a stopped member's draws do not matter (its weights no longer change)."""
-
-    def parameter_groups(self) -> list[dict]:
-        """None: the hook trains no tensors of its own."""
-        return []
 
     def close(self) -> None:
         """Take the last draw out."""

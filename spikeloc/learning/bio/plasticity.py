@@ -23,6 +23,7 @@ from spikeloc.learning.bio.regularisation import l1_penalty
 from spikeloc.learning.bio.rejuvenation import rejuvenate
 from spikeloc.learning.bio.splitting import SubSynapses, split_offsets
 from spikeloc.learning.bio.volume import volume_factors
+from spikeloc.learning.trainer import TrainingHook
 from spikeloc.substrate.layers import WeightLayer, plain_layers, spiking_layers
 from spikeloc.substrate.synapses import DaleSigns, Synapses, dale_signs
 from spikeloc.validation import require
@@ -39,7 +40,7 @@ class _LayerState:
     before_step: torch.Tensor | None = None  # the weight before the optimiser step (scale = "update")
 
 
-class BioPlasticity:
+class BioPlasticity(TrainingHook):
     """The plasticity transforms of one model (made by :func:`attach`); member k draws from ``generators[k]``.
 
     Counters for result tables: ``steps``, ``rejuvenation_events`` (steps on which rejuvenation ran),
@@ -120,9 +121,6 @@ class BioPlasticity:
                                                               part.device), weight.detach())
 
     # ----------------------------------------------------------------- the hook
-    def before_batch(self) -> None:
-        """Nothing: the transforms act around the step."""
-
     def penalty(self) -> torch.Tensor:
         """The L1 term per member (zeros without it), differentiable in the weights."""
         if self.config.l1 is None:
@@ -173,16 +171,6 @@ class BioPlasticity:
                         self.rejuvenated[k] += int(replaced.sum())
                         if state.factors is not None:
                             self._networks(state.factors)[k][replaced] = self._networks(state.first_factors)[k][replaced]
-
-    def end_epoch(self) -> None:
-        """Nothing: the transforms act around the step."""
-
-    def members_stopped(self, stopped: torch.Tensor) -> None:
-        """Nothing: the trainer holds a stopped member's weights (its factors' record is not frozen)."""
-
-    def parameter_groups(self) -> list[dict]:
-        """None: the transforms train nothing of their own."""
-        return []
 
     # ----------------------------------------------------------------- afterwards
     def synapse_count(self) -> int:

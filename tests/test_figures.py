@@ -46,6 +46,7 @@ def data_axes(fig):
 
 def check(fig):
     """The figure's layout rules (module docstring), on the figure as drawn."""
+    assert fig.axes, "the figure has no axes"
     canvas = FigureCanvasAgg(fig)  # a saved figure is closed: its pyplot canvas is gone
     canvas.draw()
     renderer = canvas.get_renderer()

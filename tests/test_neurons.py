@@ -148,7 +148,7 @@ def test_synaptic_network_learns_per_neuron_alpha_saves_and_restricts(tmp_path):
     with torch.no_grad():
         assert loaded.config.neuron == "synaptic" and torch.equal(loaded(x), net(x))
         assert torch.equal(net.restrict([1])(x[1:]), net(x)[1:])
-    with pytest.raises(ValueError, match="neuron = 'synaptic' is invalid: must be 'leaky' for NIR export"):
+    with pytest.raises(ValueError, match="neuron = 'synaptic' is invalid: must be 'leaky' or 'recurrent' for NIR export"):
         exchange.to_nir(net)
 
 

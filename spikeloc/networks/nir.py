@@ -9,6 +9,12 @@ chain ``Input -> Linear -> LIF -> ... -> Linear -> LI | LIF [-> Linear pooling] 
   per presynaptic unit; 0: unconstrained) for spikeloc to read back; other tools ignore node metadata.
 * ``nir.LIF`` per hidden layer (and the ``"spikes"`` readout), ``nir.LI`` for the ``"membrane"`` readout (the
   leaky integrator ``v_t = beta v_{t-1} + I_t``), one time constant per neuron.
+* Recurrent hidden layers (``neuron="recurrent"``, snnTorch's ``RLeaky``) as a graph cycle: the layer's ``nir.LIF``
+  node feeds a ``nir.Linear`` ``"recurrent_layer_<i>"`` (weight ``(units, units)`` = the member's effective V^T,
+  its Dale signs, the units' own, in ``metadata["dale_signs"]``) whose output goes back into the same ``nir.LIF``
+  node, summed there with the feed-forward input (NIR sums a node's inputs; the loop's one-step delay is the
+  simulator's). :func:`from_nir` reads such a cycle (one Linear whose only input and only output is one hidden
+  LIF node) back as that layer's recurrent weights; every hidden layer must have one, the readout none.
 * A population readout (``population`` n > 1: n spiking neurons per class) is followed by its pooling, a
   ``nir.Linear`` ``"population_pool"`` of weight 1/n from each class's n neurons (spikeloc's output: the
   fraction of the class's neurons that spike at each step); :func:`from_nir` reads such a node back as the
@@ -60,6 +66,7 @@ import io
 import json
 import math
 import os
+import types
 import warnings
 from pathlib import Path
 
@@ -119,16 +126,15 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
     require(config.reset == "zero", "reset", config.reset,
             "'zero' for NIR export (nir.LIF resets to v_reset after a spike; NIR has no subtractive or absent reset)")
-    require(config.neuron == "leaky", "neuron", config.neuron, "'leaky' for NIR export (not yet written as CubaLIF)")
+    require(config.neuron in ("leaky", "recurrent"), "neuron", config.neuron,
+            "'leaky' or 'recurrent' for NIR export (not yet written as CubaLIF)")
     names = config.synapse_names
     neurons = [*network.hidden_layers, network.readout]
     nodes = {"input": nir.Input(input_type=np.array([config.n_inputs]))}
-    chain = ["input"]
+    chain, loops = ["input"], []
     for i, (name, synapses, layer, units) in enumerate(zip(names, network.synapses, neurons,
                                                            config.layer_sizes[1:])):
-        weight = synapses.effective_weight().detach()[member].T.cpu().numpy()  # (outputs, inputs)
-        signs = synapses.signs.detach()[member].cpu().numpy()
-        nodes[f"synapses_{name}"] = nir.Linear(weight=weight, metadata={"dale_signs": signs} if signs.any() else {})
+        nodes[f"synapses_{name}"] = _linear_node(nir, synapses, member)
         beta = _decays(layer, member, units)
         tau = dt_nir_s / (1 - beta)
         common = dict(tau=tau, r=tau / dt_nir_s, v_leak=np.zeros(units))
@@ -140,6 +146,9 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
         key = "readout" if is_readout else f"layer_{i + 1}"
         nodes[key] = node
         chain += [f"synapses_{name}", key]
+        if not is_readout and config.neuron == "recurrent":  # the cycle LIF -> recurrent Linear -> same LIF
+            nodes[f"recurrent_{key}"] = _linear_node(nir, layer.recurrent, member)
+            loops += [(key, f"recurrent_{key}"), (f"recurrent_{key}", key)]
     if config.population > 1:  # the readout's class outputs: each class's fraction of active neurons
         pool = np.kron(np.eye(config.n_classes), np.full((1, config.population), 1 / config.population))
         nodes["population_pool"] = nir.Linear(weight=pool)
@@ -149,7 +158,14 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
     metadata = {"spikeloc": json.dumps({"config": dataclasses.asdict(config),
                                         "member": dataclasses.asdict(network.members[member])}),
                 "spikeloc_time_step_s": dt_nir_s, "spikeloc_time_step_convention": CONVENTION}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])) + loops, metadata=metadata)
+
+
+def _linear_node(nir, synapses: nn.Module, member: int):
+    """A ``nir.Linear`` of one member's effective weight (outputs, inputs), its Dale signs in the metadata."""
+    weight = synapses.effective_weight().detach()[member].T.cpu().numpy()  # (outputs, inputs)
+    signs = synapses.signs.detach()[member].cpu().numpy()
+    return nir.Linear(weight=weight, metadata={"dale_signs": signs} if signs.any() else {})
 
 
 def write(network: SpikingClassifier, path: str | os.PathLike, member: int = 0,
@@ -205,6 +221,63 @@ def _chain(graph) -> list:
     if len(order) != len(graph.nodes):
         raise ValueError(f"the graph has {len(graph.nodes)} nodes, {len(order)} of them on the input-output chain")
     return order
+
+
+def _recurrent_loops(graph) -> dict[str, str]:
+    """{LIF node key: key of the Linear (or Affine) node in a cycle with it}: a Linear whose only input and only
+    output is that one LIF node, as :func:`to_nir` writes a recurrent layer's weights."""
+    nir = _nir()
+    sources: dict[str, list[str]] = {}
+    targets: dict[str, list[str]] = {}
+    for source, target in graph.edges:
+        targets.setdefault(source, []).append(target)
+        sources.setdefault(target, []).append(source)
+    loops: dict[str, str] = {}
+    for key, node in graph.nodes.items():
+        ends = targets.get(key, [])
+        if (isinstance(node, (nir.Linear, nir.Affine)) and len(ends) == 1 and sources.get(key, []) == ends
+                and isinstance(graph.nodes[ends[0]], nir.LIF)):
+            if ends[0] in loops:
+                raise ValueError(f"LIF node {ends[0]!r} has two recurrent loops ({loops[ends[0]]!r}, {key!r}); "
+                                 "spikeloc's recurrent layers have one weight")
+            loops[ends[0]] = key
+    return loops
+
+
+def _without_loops(graph, loops: dict[str, str]):
+    """The graph's nodes and edges without the recurrent Linear nodes of ``loops`` (what :func:`_chain` walks)."""
+    linear = set(loops.values())
+    return types.SimpleNamespace(nodes={key: node for key, node in graph.nodes.items() if key not in linear},
+                                 edges=[(a, b) for a, b in graph.edges if a not in linear and b not in linear])
+
+
+def _recurrent_weights(graph, loops: dict[str, str], neurons: list, config: ClassifierConfig,
+                       signs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Each hidden layer's recurrent (weight (units, units), Dale signs), or None for a network without loops;
+    ``ValueError`` unless every hidden layer has one, the readout none, with the units' own signs (``signs``:
+    those of the synapses each layer feeds)."""
+    nir = _nir()
+    by_node = {id(graph.nodes[lif]): graph.nodes[linear] for lif, linear in loops.items()}
+    if id(neurons[-1]) in by_node:
+        raise ValueError("the readout node has a recurrent loop; spikeloc's readouts are not recurrent")
+    found = [by_node.get(id(node)) for node in neurons[:-1]]
+    if not any(found) and config.neuron != "recurrent":
+        return None
+    if not all(found):
+        raise ValueError(f"{sum(map(bool, found))} of {len(found)} hidden layers have a recurrent loop; spikeloc's "
+                         "hidden layers share one neuron kind (every one recurrent, or none)")
+    weights = []
+    for node, outgoing in zip(found, signs[1:]):
+        weight = _weight(node, nir)
+        units = outgoing.size
+        if weight.shape != (units, units):
+            raise ValueError(f"a recurrent Linear node has weight {weight.shape}; its layer has {units} units")
+        own = np.asarray(node.metadata.get("dale_signs", np.zeros(units)), dtype=np.float32)
+        if not np.array_equal(own, outgoing):
+            raise ValueError("a recurrent Linear node's dale_signs differ from those of the synapses its layer "
+                             "feeds; a recurrent layer's Dale signs are its units' own")
+        weights.append((weight, own))
+    return weights
 
 
 def _weight(node, nir) -> np.ndarray:
@@ -285,7 +358,8 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
     require(snntorch_reset is None or snntorch_reset in SNNTORCH_RESETS, "snntorch_reset", snntorch_reset,
             f"None or one of {SNNTORCH_RESETS}")
-    order = _chain(graph)
+    loops = _recurrent_loops(graph)
+    order = _chain(_without_loops(graph, loops))
     body = order[1:-1]
     pool = None
     if len(body) >= 3 and len(body) % 2 and isinstance(body[-2], nir.LIF):
@@ -322,7 +396,10 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
     config, member = _saved_settings(graph, layout) or _inferred_settings(layout, dt_s)
     signs = [np.asarray(node.metadata.get("dale_signs", np.zeros(w.shape[1])), dtype=np.float32)
              for node, w in zip(body[0::2], weights)]
-    return _classifier(config, member, weights, signs, decays)
+    recurrent = _recurrent_weights(graph, loops, neurons, config, signs)
+    if recurrent is not None:
+        config = dataclasses.replace(config, neuron="recurrent")
+    return _classifier(config, member, weights, signs, decays, recurrent)
 
 
 def _population_of(pool: np.ndarray) -> int:
@@ -384,14 +461,18 @@ class _Layout:
 
 
 def _classifier(config: ClassifierConfig, member: Member, weights: list[np.ndarray], signs: list[np.ndarray],
-                decays) -> SpikingClassifier:
-    """A one-member network of ``config``: ``weights[i]`` (outputs, inputs), Dale signs, per-neuron decays."""
+                decays, recurrent: list[tuple[np.ndarray, np.ndarray]] | None = None) -> SpikingClassifier:
+    """A one-member network of ``config``: ``weights[i]`` (outputs, inputs), Dale signs, per-neuron decays and
+    each hidden layer's recurrent (weight (outputs, inputs), signs) if ``recurrent``."""
     network = SpikingClassifier(config, [member]).eval()
     layers = [*network.hidden_layers, network.readout]
     with torch.no_grad():
         for synapses, w, s in zip(network.synapses, weights, signs):
             synapses.raw_weight.copy_(torch.from_numpy(w.T.copy())[None])
             synapses.signs.copy_(torch.from_numpy(s)[None])
+        for layer, (w, s) in zip(network.hidden_layers, recurrent or ()):
+            layer.recurrent.raw_weight.copy_(torch.from_numpy(w.T.copy())[None])
+            layer.recurrent.signs.copy_(torch.from_numpy(s)[None])
         if config.per_neuron_tau:
             for layer, beta in zip(layers, decays):
                 layer.time_constants.log_tau.copy_(_log_tau_for(beta, config.dt_s)[None])

@@ -195,6 +195,22 @@ def _per_neuron_beta(beta, currents: torch.Tensor):
     return rows, rows.shape[0]
 
 
+def _threshold_and_slope(threshold, slope) -> tuple[float, float]:
+    """The spiking constants as floats: a finite threshold and a finite slope > 0, else a ValueError."""
+    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not (slope > 0 and math.isfinite(slope)):
+        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    return threshold, slope
+
+
+def _shaped(out, return_membrane: bool, shape: torch.Size):
+    """(spikes, membrane or None) of a fused function's (R, T, N) output, viewed as ``shape``."""
+    spk, mem = out if return_membrane else (out, None)
+    return spk.view(shape), (None if mem is None else mem.view(shape))
+
+
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
                return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
     """Spikes of a layer of LIF neurons driven by ``currents``, over time axis -2.
@@ -234,11 +250,7 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
@@ -247,9 +259,7 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
         out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
                                  RESETS.index(reset))
-        spk, mem = out if return_membrane else (out, None)
-        spk = spk.view(currents.shape)
-        mem = None if mem is None else mem.view(currents.shape)
+        spk, mem = _shaped(out, return_membrane, currents.shape)
     return (spk, mem) if return_membrane else spk
 
 
@@ -399,11 +409,7 @@ def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, bet
                          "recurrent product couples a row's units): use 'numba' (CPU) or 'torch'")
     weight = _recurrent_weight(recurrent_weight, currents)
     beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     backend = "torch" if backend == "triton" else backend
     if currents.numel() == 0:
@@ -413,9 +419,7 @@ def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, bet
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
         out = _RecurrentFunction.apply(cur, weight, beta, threshold, slope, backend, return_membrane,
                                        cur.shape[0] // weight.shape[0], rows_per_beta, RESETS.index(reset))
-        spk, mem = out if return_membrane else (out, None)
-        spk = spk.view(currents.shape)
-        mem = None if mem is None else mem.view(currents.shape)
+        spk, mem = _shaped(out, return_membrane, currents.shape)
     return (spk, mem) if return_membrane else spk
 
 

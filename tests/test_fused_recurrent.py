@@ -3,21 +3,24 @@ linear_features=N)`` stepped over time (its neuron, its recurrent ``nn.Linear`` 
 autograd are the reference): spikes and membranes bit for bit in float32 (resets "subtract" and "none"); gradients of
 the currents, the recurrent weight and per-neuron beta to float64 rounding; reset "zero" (``Leaky``'s, not
 ``RLeaky``'s) against ``snn.Leaky`` driven by ``I_t + V^T s_{t-1}``; ``V = 0`` equals ``lif_spikes`` exactly; every
-backend.
+backend (Triton against numba, through its interpreter where there is no GPU: ``TRITON_INTERPRET=1``).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import snntorch as snn
 import torch
 
-from spikeloc.substrate.fused import NUMBA_AVAILABLE, lif_spikes, recurrent_spikes
+from spikeloc.substrate.fused import NUMBA_AVAILABLE, TRITON_AVAILABLE, lif_spikes, recurrent_spikes
 from spikeloc.substrate.neurons import sigmoid_surrogate
 from test_fused_beta import betas, currents_for
 
 BACKENDS = ["numba", "torch"] if NUMBA_AVAILABLE else ["torch"]
 THRESHOLD, SLOPE = 1.0, 5.0
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def recurrent_weights(shape, seed: int, dtype=torch.float64, scale: float = 0.3) -> torch.Tensor:
@@ -200,6 +203,27 @@ def test_bad_recurrent_weight_is_one_clear_error(weight, message):
         recurrent_spikes(torch.zeros(2, 3, 5, 4), weight, 0.9)
 
 
-def test_triton_backend_refuses_recurrent_layers_by_name():
-    with pytest.raises(ValueError, match="backend='triton' does not run recurrent layers"):
-        recurrent_spikes(torch.zeros(2, 5, 4), torch.zeros(4, 4), 0.9, backend="triton")
+@pytest.mark.skipif(not (TRITON_AVAILABLE and NUMBA_AVAILABLE and (INTERPRET or torch.cuda.is_available())),
+                    reason="needs triton and numba, and CUDA or TRITON_INTERPRET=1")
+@pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
+def test_triton_equals_numba(reset):
+    """Triton (one program per row) against numba: float32 spikes and membranes bit for bit; float64 gradients
+    of the currents, the (M, N, N) weight and per-neuron beta to float64 rounding. (float32 gradients differ: the
+    surrogate's exp is Triton's, and the recurrence amplifies an ulp over the steps.)"""
+    device = "cpu" if INTERPRET or not torch.cuda.is_available() else "cuda"
+    shape = (2, 2, 25, 6)
+    for dtype in (torch.float32, torch.float64):
+        currents, weights = currents_for(shape, 49, dtype), currents_for(shape, 50, dtype)
+        weight, beta = recurrent_weights((2, 6, 6), 51, dtype, scale=0.4), betas((2, 6), 52, dtype)
+        outputs = []
+        for backend, where in (("numba", "cpu"), ("triton", device)):
+            x, v, b = (t.to(where).clone().requires_grad_(True) for t in (currents, weight, beta))
+            spk, mem = recurrent_spikes(x, v, b, return_membrane=True, backend=backend, reset=reset)
+            ((spk * weights.to(where)).sum() + mem.sum()).backward()
+            outputs.append([t.cpu() for t in (spk, mem, x.grad, v.grad, b.grad)])
+        (spk, mem, *grads), (spk_t, mem_t, *grads_t) = outputs
+        assert 0.05 < spk.mean() < 0.9
+        assert torch.equal(spk, spk_t) and torch.equal(mem, mem_t)
+        if dtype == torch.float64:
+            for mine, theirs in zip(grads_t, grads):
+                torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-12)

@@ -395,23 +395,19 @@ def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, bet
             flow to it. Used in the currents' dtype.
         beta, threshold, slope, return_membrane, reset: as :func:`lif_spikes` (beta a float or per neuron,
             differentiable).
-        backend: ``"auto"`` (numba on CPU for float32/float64, else torch), ``"numba"`` or ``"torch"``. Triton
-            does not run recurrent layers (its kernels give each lane one unit; the recurrent product couples a
-            row's units): ``"triton"`` is a ValueError, and ``"auto"`` on CUDA runs the torch loop.
+        backend: as :func:`lif_spikes`. The Triton kernels run one program per row of currents (a lane per
+            unit; the recurrent product couples a row's units) and sum ``R_t`` and ``V g_u`` in the numba
+            kernel's order.
 
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
-    if backend == "triton":
-        raise ValueError("backend='triton' does not run recurrent layers (its kernels give each lane one unit; the "
-                         "recurrent product couples a row's units): use 'numba' (CPU) or 'torch'")
     weight = _recurrent_weight(recurrent_weight, currents)
     beta, beta_rows = _per_neuron_beta(beta, currents)
     threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
-    backend = "torch" if backend == "triton" else backend
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
     else:

@@ -40,6 +40,11 @@ where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is ret
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
 
+:func:`recurrent_spikes` -- recurrent LIF layer (snnTorch's ``snn.RLeaky(all_to_all=True)``): the layer's own
+spikes of the previous step enter through all-to-all weights V, ``R_t = V^T s_{t-1}``, added as
+``((beta u_{t-1} + I_t) + R_t)`` before the reset; the product runs inside the fused time loop of every backend
+(equations and backward pass in its docstring; step math :func:`~spikeloc.substrate.kernels.step._recurrent_step`).
+
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).
 

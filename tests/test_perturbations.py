@@ -297,6 +297,12 @@ def test_the_command_line_writes_curves_of_a_saved_model_and_refuses_bad_input(t
         assert message in error and len(error.strip().splitlines()) == 1
     assert main(["perturb", "--model", str(tmp_path / "bare.pt"), "--out", str(bad)]) == 2
     assert "argument --dataset" in capsys.readouterr().err
+    damaged = model_metadata([(run, 0)])
+    damaged["runs"][0]["config"]["bogus"] = 1  # read as `spikeloc eval` reads it: blamed on the file, one line
+    save(network, tmp_path / "damaged.pt", damaged)
+    assert main(["perturb", "--model", str(tmp_path / "damaged.pt"), "--out", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert "argument --model" in error and "unknown field 'bogus'" in error and len(error.strip().splitlines()) == 1
     assert not bad.exists()
 
 
@@ -365,7 +371,7 @@ def test_the_command_line_reads_nir_graphs_and_asks_their_task(tmp_path, capsys)
     argv = ["perturb", "--model", str(tmp_path / "ipd.nir"), "--suite", "jitter:1", "--draws", "1", "--out",
             str(tmp_path / "out")]
     assert main(argv) == 2 and "argument --dataset" in capsys.readouterr().err
-    assert main([*argv, "--dataset", "mnist-5k"]) == 2 and "784 inputs" in capsys.readouterr().err
+    assert main([*argv, "--dataset", "mnist-5k"]) == 2 and "got 784 values" in capsys.readouterr().err
     assert main([*argv, "--dataset", "ipd"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "curves.csv")) == 2
 

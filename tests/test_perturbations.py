@@ -23,6 +23,7 @@ from spikeloc.perturbations import (
     all_applied,
     check_suite,
     ipd_data,
+    model_data,
     parse_suite,
     perturbation_curves,
     robustness_scores,
@@ -469,3 +470,14 @@ def dataclasses_key(run):
     import dataclasses
 
     return tuple(value for name, value in dataclasses.asdict(run).items() if name != "regime")
+
+
+def test_an_image_model_is_scored_on_its_own_recorded_dataset_without_naming_it(tmp_path):
+    from spikeloc.experiments import digits
+    from spikeloc.perturbations.cli import load_network
+
+    run = digits.DigitsRun(hidden=(8,), steps=5)
+    network = SpikingClassifier(run.network_config(n_inputs=784, n_classes=10), [run.member(0)])
+    save(network, tmp_path / "digits.pt", digits.model_metadata([(run, 0)]))
+    data = model_data(load_network(tmp_path / "digits.pt"))  # no dataset: the record names mnist-5k
+    assert data.ipd_runs is None and data.member_data.inputs.shape[-2:] == (1000, 784)

@@ -189,6 +189,15 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
     as it was trained, on its own dataset unless ``dataset`` names another, and with the same encoding draws,
     so it scores the test accuracy printed after training; a model without image training records (one read
     from a NIR file) needs ``dataset`` and is encoded as :class:`DigitsRun`'s defaults (rate code, 25 steps)."""
+    run, data = saved_test_data(saved, root, dataset)
+    return [{"dataset": run.dataset, "n_test_samples": len(data.labels[0]), "test_acc": m["acc"]}
+            for m in evaluate(saved.network, data, split="test")]
+
+
+def saved_test_data(saved: SavedModel, root: str | None = None, dataset: str | None = None
+                    ) -> tuple[DigitsRun, MemberData]:
+    """The run (its dataset) and each member's encoded test images that :func:`evaluate_saved` scores; damaged
+    records, a missing ``dataset`` or images of another shape than the model's refused by name."""
     if ensembles.has_training_records(saved.metadata):
         task = saved.metadata.get("task")
         if task != "digits":
@@ -211,9 +220,7 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
             f"images of {n_inputs} values in {n_classes} classes, as the model takes (got {test_x.shape[-1]} values "
             f"in {len(images.classes)} classes)")
     device = next(saved.network.parameters()).device
-    data = MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
-    return [{"dataset": first.dataset, "n_test_samples": len(test_y), "test_acc": m["acc"]}
-            for m in evaluate(saved.network, data, split="test")]
+    return first, MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
 
 
 def run_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], progress: bool = False) -> list[dict]:

@@ -360,6 +360,18 @@ def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
     return [(run, 0)] * saved.network.n_members
 
 
+def saved_test_runs(saved: SavedModel, seed: int | None = None, **test_settings) -> list[tuple[IPDRun, int]]:
+    """The ``(run, seed)`` of each member's test set, as :func:`evaluate_saved` scores it: the recorded runs
+    (:func:`saved_runs`, damaged records refused naming the file) or, without records, :func:`imported_runs`;
+    ``test_settings`` replaced, on the network's device, the seed ``seed`` or the member's own."""
+    unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
+    require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
+    device = str(next(saved.network.parameters()).device)
+    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
+    return [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+            for run, run_seed in recorded]
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
@@ -370,12 +382,7 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
 
     A model without training records (one read from a NIR file: no metadata ``task`` or ``runs``) is scored with
     :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
-    unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
-    require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
-    device = str(next(saved.network.parameters()).device)
-    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
-    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
-            for run, run_seed in recorded]
+    runs = saved_test_runs(saved, seed, **test_settings)
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes

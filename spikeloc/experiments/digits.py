@@ -23,7 +23,7 @@ from math import prod
 import torch
 
 from spikeloc import datasets, memory, seeding
-from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
@@ -38,7 +38,7 @@ LabelledValues = tuple[torch.Tensor, torch.Tensor]  # (values (N, features), lab
 
 
 @dataclass(frozen=True)
-class DigitsRun:
+class DigitsRun(memory.MemoryChecked):
     """Every setting of one image-classification run (seconds; pixels scaled to [0, 1]).
 
     ``population`` (spiking readout only) is the number of LIF output neurons per class and ``tie_break`` the
@@ -90,8 +90,6 @@ class DigitsRun:
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
-        if not is_gpu(self.device):
-            memory.require_fits(self.memory_needs())
 
     def memory_needs(self) -> list[memory.Need]:
         """The run's largest allocations (:mod:`spikeloc.memory`): the dataset's images (uint8, and their float32
@@ -150,6 +148,8 @@ def train_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], root: str | Non
                           progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble on local image files (``root`` or SPIKELOC_DATA for
     the datasets that are not shipped); the trained network and one flat row per run."""
+    for run in dict.fromkeys(run for run, _ in runs):
+        run.check_memory()
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     dataset = datasets.load(first.dataset, root)
     splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed, first.n_train)]

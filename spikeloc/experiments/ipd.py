@@ -61,7 +61,7 @@ TRAINING_DATA = ("fixed", "per_epoch")
 
 
 @dataclass(frozen=True)
-class IPDRun:
+class IPDRun(memory.MemoryChecked):
     """Every setting of one IPD run (seconds, radians; defaults are the seed's). The network has a hidden layer of
     ``n_hidden`` units, then one per size in ``more_hidden`` (none by default, as the seed)."""
 
@@ -122,8 +122,6 @@ class IPDRun:
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
-        if not is_gpu(self.device):
-            memory.require_fits(self.memory_needs())
 
     def memory_needs(self) -> list[memory.Need]:
         """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
@@ -268,6 +266,8 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
                        progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble; the trained network and one flat result dict per
     run, in order (see :func:`run_ipd_ensemble`)."""
+    for run in dict.fromkeys(run for run, _ in runs):
+        run.check_memory()
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     datasets = member_datasets(runs)
     train, validation, test = (stacked(split) for split in datasets)
@@ -363,13 +363,17 @@ def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
 def saved_test_runs(saved: SavedModel, seed: int | None = None, **test_settings) -> list[tuple[IPDRun, int]]:
     """The ``(run, seed)`` of each member's test set, as :func:`evaluate_saved` scores it: the recorded runs
     (:func:`saved_runs`, damaged records refused naming the file) or, without records, :func:`imported_runs`;
-    ``test_settings`` replaced, on the network's device, the seed ``seed`` or the member's own."""
+    ``test_settings`` replaced, on the network's device, the seed ``seed`` or the member's own; a test set too
+    large for this machine's memory refused naming ``n_test_samples``."""
     unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
     require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
     device = str(next(saved.network.parameters()).device)
     recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
-    return [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
             for run, run_seed in recorded]
+    for run in dict.fromkeys(run for run, _ in runs):  # only the test set is drawn
+        memory.require_fits([need for need in run.memory_needs() if need.field == "n_test_samples"], "the test set")
+    return runs
 
 
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:

@@ -1165,7 +1165,9 @@ def run_study(
     ``"cuda:N"``) go only to workers that declare the ``GPU`` resource (see :class:`_DaskExecutor`).
 
     A directory that holds another study's results, damaged results or is in use by another runner is
-    refused before any run with an :class:`UnusableDirectoryError`.
+    refused before any run with an :class:`UnusableDirectoryError`. Configs with a ``check_memory()`` method
+    (:class:`spikeloc.memory.MemoryChecked`) are asked first whether their runs fit in this machine's memory;
+    its error is raised before anything is written.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -1178,6 +1180,9 @@ def run_study(
     """
     if overwrite and extend:
         raise ValueError("run_study: pass overwrite=True or extend=True, not both")
+    for config in study.configs:  # machine resources, before anything is written (spikeloc.memory.MemoryChecked)
+        if hasattr(config, "check_memory"):
+            config.check_memory()
     chosen_executor = _make_executor(executor, workers, scheduler, gpus, any(_on_gpu(c) for c in study.configs))
     directory = Path(out_dir)
     with _writing(directory):

@@ -282,3 +282,19 @@ def test_cubalif_graphs_spikeloc_cannot_represent_are_refused_with_the_reason(gr
 def test_a_cubalif_readout_is_refused_by_name():
     with pytest.raises(ValueError, match="readout must be a LIF or LI node, found CubaLIF"):
         exchange.from_nir(chain(nir.Linear(weight=np.ones((2, 3))), cubalif(2)))
+
+
+def test_command_line_exports_and_imports_a_mixed_model(tmp_path):
+    from spikeloc.cli import main
+    from spikeloc.networks.saved import load, save
+
+    net = network(CONFIGS["synaptic then leaky, learned taus"])
+    save(net, tmp_path / "model.pt")
+    out, back = tmp_path / "member1.nir", tmp_path / "back.pt"
+    assert main(["export-nir", "--model", str(tmp_path / "model.pt"), "--member", "1", "--save", str(out)]) == 0
+    assert node_kinds(nir.read(out)) == ["CubaLIF", "LIF"]
+    assert main(["import-nir", str(out), "--save", str(back)]) == 0
+    loaded = load(back).network
+    assert loaded.config.neuron == ("synaptic", "leaky")
+    with torch.no_grad():
+        assert torch.equal(loaded(inputs()), net.restrict([1])(inputs()))

@@ -3,8 +3,6 @@ round trip bit for bit, snnTorch's importer and exporter on the same networks (i
 snnTorch ``Synaptic`` networks read by :func:`from_snntorch`, and the reset refusals and warnings of LIF held for
 CubaLIF too."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -15,7 +13,14 @@ import snntorch as snn  # noqa: E402
 import snntorch.utils  # noqa: E402
 from snntorch.export_nir import export_to_nir  # noqa: E402
 from snntorch.import_nir import import_from_nir  # noqa: E402
-from test_nir import hidden_spikes, inputs, network, run_steps, snntorch_steps  # noqa: E402
+from test_nir import (  # noqa: E402
+    assert_exported_reset_is_warned_about,
+    hidden_spikes,
+    inputs,
+    network,
+    run_steps,
+    snntorch_steps,
+)
 
 from spikeloc.networks import nir as exchange  # noqa: E402
 from spikeloc.networks.classifier import ClassifierConfig  # noqa: E402
@@ -200,19 +205,10 @@ def test_from_snntorch_refuses_by_name_what_spikeloc_cannot_represent(source, me
 def test_graphs_from_snntorchs_exporter_warn_that_their_reset_is_unknown(tmp_path):
     """snnTorch's exporter writes every snn.Synaptic as a CubaLIF that resets to zero, whatever its reset: the
     SnnTorchResetWarning of LIF graphs holds for CubaLIF graphs too."""
-    source, x = snntorch_network(kinds=("synaptic", "synaptic")), inputs()  # snnTorch's default reset: subtract
-    nir.write(tmp_path / "subtract.nir", export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]))
-    graph = nir.read(tmp_path / "subtract.nir")
+    source = snntorch_network(kinds=("synaptic", "synaptic"))  # snnTorch's default reset: subtract
+    graph = export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0])
     assert node_kinds_in_order(graph) == ["CubaLIF", "CubaLIF", "LIF"] and exchange.looks_like_snntorch_export(graph)
-    with pytest.warns(exchange.SnnTorchResetWarning, match="from_snntorch"):
-        imported = exchange.read(tmp_path / "subtract.nir")
-    with torch.no_grad():  # what the warning is about: the file route changes the spikes
-        assert not torch.equal(imported(x), snntorch_steps(source, x)[0])
-    with pytest.raises(exchange.NIRFileError, match="snntorch_reset='subtract'"):
-        exchange.read(tmp_path / "subtract.nir", snntorch_reset="subtract")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        exchange.from_nir(exchange.to_nir(network(CONFIGS["synaptic, spikes, gamma taus"])))  # spikeloc's: none
+    assert_exported_reset_is_warned_about(source, tmp_path, network(CONFIGS["synaptic, spikes, gamma taus"]))
 
 
 def node_kinds_in_order(graph):

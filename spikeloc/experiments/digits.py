@@ -72,7 +72,7 @@ class DigitsRun(memory.MemoryChecked):
     tau_spread: float = added_field(0.0)  # their defaults, those results keep their run ids
     learn_tau: bool = added_field(False)
     lr_schedule: str = added_field("constant")
-    neuron: str = added_field("leaky")  # hidden neurons' kind and reset (ClassifierConfig's)
+    neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind(s) and reset (ClassifierConfig's)
     reset: str = added_field("zero")
     mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
     qat_bits: int = added_field(0)
@@ -86,7 +86,7 @@ class DigitsRun(memory.MemoryChecked):
                 "'cross_entropy' with the membrane readout ('mse_count' compares spike counts with target counts)")
         require(self.n_train >= 0, "n_train", self.n_train, "an integer >= 0 (0: every image not held out)")
         self.encoder()
-        self.network_config(n_inputs=1, n_classes=2)
+        object.__setattr__(self, "neuron", self.network_config(n_inputs=1, n_classes=2).neuron)  # one spelling
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)

@@ -98,8 +98,8 @@ class IPDRun(memory.MemoryChecked):
     logit_scale: float = added_field(0.01)
     more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
     test_stream: str = added_field("data/test")  # a retest after a choice draws its own (studies/ipd_beyond.py)
-    neuron: str = added_field("leaky")  # hidden neurons' kind, reset and synaptic tau (ClassifierConfig's)
-    reset: str = added_field("zero")
+    neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind (one, or one per hidden layer),
+    reset: str = added_field("zero")  # reset and synaptic tau (ClassifierConfig's)
     tau_syn_s: float = added_field(5e-3)
     mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
     qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
@@ -115,7 +115,7 @@ class IPDRun(memory.MemoryChecked):
                 "a stream name starting with 'data/test' (never a training or validation stream)")
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
-        self.network_config()
+        object.__setattr__(self, "neuron", self.network_config().neuron)  # one spelling per network (run ids)
         n_steps = self.task(0.0).n_steps
         require(self.max_delay_steps < n_steps, "max_delay_steps", self.max_delay_steps,
                 f"< the stimulus' {n_steps} time steps")

@@ -167,6 +167,19 @@ def recorded_fields(config: Any) -> dict[str, Any]:
     return values
 
 
+def with_recorded_defaults(table: pd.DataFrame, config_type: type, columns: Sequence[str]) -> pd.DataFrame:
+    """``table`` with each of ``columns`` that :func:`recorded_fields` leaves out at its default (an added field,
+    :data:`OMIT_IF_DEFAULT`) holding that default where the table has none: a missing column (no run set the
+    field) or an empty cell (a run at the default beside runs that set it), as its table cell would read."""
+    fields = dataclasses.fields(config_type) if dataclasses.is_dataclass(config_type) else ()
+    defaults = {field.name: field.default for field in fields if field.metadata.get(OMIT_IF_DEFAULT)}
+    filled = {}
+    for column in (c for c in columns if c in defaults):
+        value = _flatten({column: defaults[column]})[column]
+        filled[column] = table[column].astype(object).where(table[column].notna(), value) if column in table else value
+    return table.assign(**filled)
+
+
 def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
     """Stable id of a run: a short hash of its config fields and seed."""
     text = _canonical_json({"config": config_fields, "seed": seed})

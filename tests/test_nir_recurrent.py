@@ -3,6 +3,7 @@ LIF -> Linear -> the same LIF; export -> import gives the same spikes bit for bi
 metadata; cycles spikeloc cannot represent are refused with the reason."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -17,14 +18,16 @@ CONFIG = ClassifierConfig(n_inputs=20, hidden=(16, 10), n_classes=4, readout="sp
                           tau_distribution="gamma", tau_spread=0.4)
 
 
-def network():
-    members = [Member(seed=1), Member(seed=2, dale_layers=CONFIG.synapse_names, ie_ratio=0.3)]
-    net = SpikingClassifier(CONFIG, members).eval()
+def network(neuron="recurrent"):
+    config = dataclasses.replace(CONFIG, neuron=neuron)
+    members = [Member(seed=1), Member(seed=2, dale_layers=config.synapse_names, ie_ratio=0.3)]
+    net = SpikingClassifier(config, members).eval()
     with torch.no_grad():
         for synapses in net.synapses:
             synapses.raw_weight.mul_(4)  # strong enough that every layer spikes
         for layer in net.hidden_layers:
-            layer.recurrent.raw_weight.mul_(2)
+            if hasattr(layer, "recurrent"):
+                layer.recurrent.raw_weight.mul_(2)
     return net
 
 
@@ -42,23 +45,25 @@ def hidden_spikes(net, x):
 
 @pytest.mark.parametrize("member", [0, 1])
 @pytest.mark.parametrize("metadata", ["spikeloc", "stripped"])
-def test_round_trip_gives_the_same_spikes_bit_for_bit(member, metadata, tmp_path):
-    net, x = network(), inputs()
+@pytest.mark.parametrize("neuron", ["recurrent", ("synaptic", "recurrent")])
+def test_round_trip_gives_the_same_spikes_bit_for_bit(member, metadata, neuron, tmp_path):
+    net, x = network(neuron), inputs()
     graph = exchange.to_nir(net, member=member)
-    assert ("layer_1", "recurrent_layer_1") in graph.edges and ("recurrent_layer_1", "layer_1") in graph.edges
+    assert ("layer_2", "recurrent_layer_2") in graph.edges and ("recurrent_layer_2", "layer_2") in graph.edges
     assert graph.nodes["recurrent_layer_2"].weight.shape == (10, 10)
+    assert ("recurrent_layer_1" in graph.nodes) == (neuron == "recurrent")
     if metadata == "stripped":  # another tool's graph: the recurrence is read from the cycles alone
         graph.metadata = {"spikeloc_time_step_s": graph.metadata["spikeloc_time_step_s"]}
     path = tmp_path / "net.nir"
     nir.write(path, graph)
     back = exchange.read(path)
     alone = net.restrict([member])
-    assert back.config.neuron == "recurrent"
+    assert back.config.neuron == neuron
     with torch.no_grad():
         for mine, theirs in zip(hidden_spikes(back, x), hidden_spikes(alone, x)):
             assert theirs.sum() > 0 and torch.equal(mine, theirs)
         assert torch.equal(back(x), alone(x))
-    for mine, theirs in zip(back.hidden_layers, alone.hidden_layers):
+    for mine, theirs in zip(back.hidden_layers[-1:], alone.hidden_layers[-1:]):
         assert torch.equal(mine.recurrent.effective_weight(), theirs.recurrent.effective_weight())
         assert torch.equal(mine.recurrent.signs, theirs.recurrent.signs)
 
@@ -84,9 +89,11 @@ def refused_graph(change):
     return graph
 
 
-def drop_loop(graph):
+def test_a_loop_on_one_hidden_layer_reads_as_a_mixed_network():
+    graph = exchange.to_nir(network(), member=1)
     del graph.nodes["recurrent_layer_2"]
     graph.edges = [e for e in graph.edges if "recurrent_layer_2" not in e]
+    assert exchange.from_nir(graph).config.neurons == ("recurrent", "leaky")
 
 
 def flip_signs(graph):
@@ -98,16 +105,22 @@ def loop_on_readout(graph):
     graph.edges += [("readout", "recurrent_readout"), ("recurrent_readout", "readout")]
 
 
+def loop_on_cubalif(graph):
+    graph.nodes["layer_1"] = nir.CubaLIF(tau_syn=graph.nodes["layer_1"].tau, tau_mem=graph.nodes["layer_1"].tau,
+                                         r=graph.nodes["layer_1"].r, w_in=graph.nodes["layer_1"].r,
+                                         v_leak=np.zeros(16), v_threshold=np.ones(16), v_reset=np.zeros(16))
+
+
 def second_loop(graph):
     graph.nodes["recurrent_again"] = nir.Linear(weight=np.eye(16))
     graph.edges += [("layer_1", "recurrent_again"), ("recurrent_again", "layer_1")]
 
 
 @pytest.mark.parametrize("change, message", [
-    (drop_loop, "1 of 2 hidden layers have a recurrent loop"),
     (flip_signs, "dale_signs differ from those of the synapses its layer feeds"),
     (loop_on_readout, "the readout node has a recurrent loop"),
     (second_loop, "LIF node 'layer_1' has two recurrent loops"),
+    (loop_on_cubalif, "a CubaLIF node has a recurrent loop"),
 ])
 def test_cycles_spikeloc_cannot_represent_are_refused(change, message):
     with pytest.raises(ValueError, match=message):

@@ -113,4 +113,4 @@ def test_runs_and_command_line_take_the_recurrent_neuron():
     assert IPDRun(neuron="recurrent").network_config().neuron == "recurrent"
     assert DigitsRun(neuron="recurrent").network_config(n_inputs=4, n_classes=2).neuron == "recurrent"
     for command in ("train-ipd", "train-digits"):
-        assert parser().parse_args([command, "--neuron", "recurrent"]).neuron == "recurrent"
+        assert parser().parse_args([command, "--neuron", "recurrent"]).neuron == ["recurrent"]

@@ -95,6 +95,15 @@ def _kernels(backend: str):
     return {"torch": torch_loop, "numba": numba_cpu}[backend]
 
 
+def _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta: list, beta_needs_grad: bool):
+    """What a fused backward hands its kernel: (beta: the saved per-neuron tensor or the float, whether to compute
+    its gradient, the spikes' gradient (zeros if none reached them), the membrane's or None), contiguous."""
+    beta = per_neuron_beta[0] if per_neuron_beta else beta
+    grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
+    grad_mem = None if grad_mem is None else grad_mem.contiguous()
+    return beta, bool(per_neuron_beta) and beta_needs_grad, grad_spk, grad_mem
+
+
 class _LIFFunction(torch.autograd.Function):
     """Spikes (and the membrane if ``keep_mem``) from currents (R, T, N) contiguous.
 
@@ -126,10 +135,8 @@ class _LIFFunction(torch.autograd.Function):
         saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
             return (None,) * 8
-        beta = per_neuron_beta[0] if per_neuron_beta else beta
-        want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
-        grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
-        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[1])
         grad_cur, grad_beta = _kernels(backend).backward(saved, grad_spk, grad_mem, beta, threshold, slope,
                                                          rows_per_beta, want_grad_beta, reset)
         return grad_cur, grad_beta, None, None, None, None, None, None
@@ -252,6 +259,13 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
+    return _run_fused(_LIFFunction.apply, currents, beta, threshold, slope, return_membrane, backend, reset)
+
+
+def _run_fused(function, currents: torch.Tensor, beta, threshold, slope, return_membrane: bool, backend: str,
+               reset: str):
+    """Check the arguments, run ``function(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta,
+    reset_code)`` (an autograd function's ``apply``) on the currents as (R, T, N), shape its output back."""
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
@@ -262,8 +276,7 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
-                                 RESETS.index(reset))
+        out = function(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta, RESETS.index(reset))
         spk, mem = _shaped(out, return_membrane, currents.shape)
     return (spk, mem) if return_membrane else spk
 
@@ -332,10 +345,8 @@ class _RecurrentFunction(torch.autograd.Function):
         saved, weight, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
             return (None,) * 10
-        beta = per_neuron_beta[0] if per_neuron_beta else beta
-        want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[2]
-        grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
-        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[2])
         grad_cur, grad_weight, grad_beta = _kernels(backend).recurrent_backward(
             saved, grad_spk, grad_mem, weight, beta, threshold, slope, rows_per_weight, rows_per_beta,
             ctx.needs_input_grad[1], want_grad_beta, reset)
@@ -408,20 +419,13 @@ def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, bet
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
     _check_currents(currents)
-    require_choice(reset, "reset", RESETS)
     weight = _recurrent_weight(recurrent_weight, currents)
-    beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _threshold_and_slope(threshold, slope)
-    backend = _resolve_backend(backend, currents)
-    if currents.numel() == 0:
-        spk, mem = currents * 0, currents * 0  # empty; keeps the graph
-    else:
-        cur = currents.contiguous().reshape(-1, *currents.shape[-2:])
-        rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _RecurrentFunction.apply(cur, weight, beta, threshold, slope, backend, return_membrane,
-                                       cur.shape[0] // weight.shape[0], rows_per_beta, RESETS.index(reset))
-        spk, mem = _shaped(out, return_membrane, currents.shape)
-    return (spk, mem) if return_membrane else spk
+
+    def apply(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta, reset_code):
+        return _RecurrentFunction.apply(cur, weight, beta, threshold, slope, backend, keep_mem,
+                                        cur.shape[0] // weight.shape[0], rows_per_beta, reset_code)
+
+    return _run_fused(apply, currents, beta, threshold, slope, return_membrane, backend, reset)
 
 
 @functools.lru_cache(maxsize=32)

@@ -45,7 +45,7 @@ ENCODINGS = ("rate", "latency", "current")
 LOSSES = ("cross_entropy", "mse_count")
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 PHASE_DRAWS = ("per_dataset", "per_sample")
-NEURONS = ("leaky", "synaptic")
+NEURONS = ("leaky", "synaptic", "recurrent")
 
 #: Config fields set by options of another name, in every training command.
 NETWORK_FIELDS = {"tau_s": "--tau-ms", "input_delays": "--delays", "dale_layers": "--dale-layers"}
@@ -82,7 +82,8 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
                          help="LIF implementation: spikeloc's fused time loop or snnTorch's Leaky")
     network.add_argument("--neuron", choices=NEURONS, nargs="+", default=["leaky"], metavar="KIND",
                          help="hidden neurons, one kind for every hidden layer or one per --hidden size: "
-                              "snnTorch's Leaky, or its Synaptic (current-based LIF); one of " + ", ".join(NEURONS))
+                              "snnTorch's Leaky, its Synaptic (current-based LIF) or its RLeaky (all-to-all recurrent "
+                              "weights within the layer); one of " + ", ".join(NEURONS))
     network.add_argument("--reset", choices=("zero", "subtract", "none"), default="zero",
                          help="what a spike does to the membrane (snnTorch's default is subtract)")
 

@@ -64,6 +64,7 @@ from spikeloc.substrate.neurons import (
     LeakyReadout,
     LIFLayer,
     LIFParameters,
+    RecurrentLayer,
     SynapticLayer,
     TimeConstants,
     check_tau_distribution,
@@ -118,9 +119,11 @@ class ClassifierConfig:
     ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind, one of
     :data:`~spikeloc.substrate.neurons.NEURONS` for every hidden layer, or a tuple with one per hidden layer (e.g.
     ``("synaptic", "leaky")``; a tuple of one kind is stored as that kind, so it names the same network and run):
-    ``"leaky"`` (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current
+    ``"leaky"`` (snnTorch's ``Leaky``, the seed's), ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current
     with time constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
-    ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind (``readout``).
+    ``tau_distribution`` / ``learn_tau`` say so) or ``"recurrent"`` (snnTorch's ``RLeaky`` with all-to-all
+    recurrent weights within the layer, fused backend only; see :func:`_recurrent_synapses`). The readout keeps
+    its own kind (``readout``).
     """
 
     n_inputs: int = 200
@@ -170,6 +173,8 @@ class ClassifierConfig:
         require(not ("synaptic" in self.neurons and self.backend == "snntorch" and self.reset == "zero"), "reset",
                 self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
                 "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
+        require(not ("recurrent" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
+                "'fused' for recurrent neurons (snn.RLeaky holds one recurrent weight, not one per ensemble member)")
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -278,7 +283,8 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units, kind)
+        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units, kind,
+                                                         self.synapses[i].signs)
                                            for i, (units, kind) in enumerate(zip(config.hidden, config.neurons),
                                                                              start=1))
         readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
@@ -370,20 +376,38 @@ class SpikingClassifier(nn.Module):
                 for name in ("time_constants", "synaptic_time_constants"):
                     if getattr(theirs, name, None) is not None:
                         getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
+                if isinstance(theirs, RecurrentLayer):
+                    mine.recurrent.raw_weight.copy_(theirs.recurrent.raw_weight[index])
+                    mine.recurrent.signs.copy_(theirs.recurrent.signs[index])
             if self.input_delays is not None:
                 network.input_delays.delays_steps.copy_(self.input_delays.delays_steps[index])
         return network
 
 
 def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,
-                  kind: str) -> nn.Module:
+                  kind: str, outgoing_signs: torch.Tensor) -> nn.Module:
     """Hidden layer ``layer`` of neurons of ``kind`` (one of ``config.neurons``), its per-neuron time constants
-    drawn per member."""
+    drawn per member; ``outgoing_signs`` (members, units) are its units' Dale signs on the synapses they feed (a
+    recurrent layer's own signs)."""
     taus = _time_constants(config, members, layer, units)
+    if kind == "recurrent":
+        return RecurrentLayer(config.lif, _recurrent_synapses(config, members, layer, outgoing_signs),
+                              config.backend, taus)
     if kind == "synaptic":
         synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
         return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
     return LIFLayer(config.lif, config.backend, taus)
+
+
+def _recurrent_synapses(config: ClassifierConfig, members: Sequence[Member], layer: str,
+                        signs: torch.Tensor) -> Synapses:
+    """The recurrent weights V (members, units, units) of hidden layer ``layer``: drawn uniform in
+    +-1/sqrt(units) (fan-in, as every synapse layer here and snn.RLeaky's own ``nn.Linear``) from each member's
+    stream ``"init/<layer>/recurrent"``, with the units' own Dale signs ``signs`` as presynaptic units (those of
+    the synapses they feed: +-1 where the member constrains those, else 0, unconstrained)."""
+    units = signs.shape[1]
+    weights = [uniform_fan_in(units, units, seeding.generator(m.seed, f"init/{layer}/recurrent")) for m in members]
+    return Synapses(torch.stack(weights), signs, config.zero_gradient)
 
 
 def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,

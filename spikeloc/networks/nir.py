@@ -11,6 +11,12 @@ chain ``Input -> Linear -> LIF | CubaLIF -> ... -> Linear -> LI | LIF [-> Linear
   layer of ``"synaptic"`` (current-based) neurons, ``nir.LI`` for the ``"membrane"`` readout (the leaky
   integrator ``v_t = beta v_{t-1} + I_t``), one time constant per neuron. A network may mix them, one kind per
   hidden layer (``ClassifierConfig.neuron``); other kinds are refused by name.
+* Recurrent hidden layers (``"recurrent"``, snnTorch's ``RLeaky``) as a graph cycle: the layer's ``nir.LIF`` node
+  feeds a ``nir.Linear`` ``"recurrent_layer_<i>"`` (weight ``(units, units)`` = the member's effective V^T, its
+  Dale signs, the units' own, in ``metadata["dale_signs"]``) whose output goes back into the same ``nir.LIF`` node,
+  summed there with the feed-forward input (NIR sums a node's inputs; the loop's one-step delay is the
+  simulator's). :func:`from_nir` reads such a cycle (one Linear whose only input and only output is one hidden
+  LIF node) back as that layer's recurrent weights; a loop on the readout or on a CubaLIF node is refused.
 * A population readout (``population`` n > 1: n spiking neurons per class) is followed by its pooling, a
   ``nir.Linear`` ``"population_pool"`` of weight 1/n from each class's n neurons (spikeloc's output: the
   fraction of the class's neurons that spike at each step); :func:`from_nir` reads such a node back as the
@@ -70,6 +76,7 @@ import io
 import json
 import math
 import os
+import types
 import warnings
 from pathlib import Path
 
@@ -117,7 +124,7 @@ def _decays(decay: float | torch.Tensor, member: int, units: int) -> np.ndarray:
 
 
 #: Hidden-layer kinds (:data:`~spikeloc.substrate.neurons.NEURONS`) that NIR nodes describe.
-EXPORTED_NEURONS = ("leaky", "synaptic")
+EXPORTED_NEURONS = ("leaky", "synaptic", "recurrent")
 
 
 def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTORCH_DT_S):
@@ -134,17 +141,16 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
             "'zero' for NIR export (nir.LIF and nir.CubaLIF reset to v_reset after a spike; NIR has no "
             "subtractive or absent reset)")
     require(all(kind in EXPORTED_NEURONS for kind in config.neurons), "neuron", config.neuron,
-            f"{' or '.join(map(repr, EXPORTED_NEURONS))} in every hidden layer for NIR export (nir.LIF, nir.CubaLIF)")
+            f"{' or '.join(map(repr, EXPORTED_NEURONS))} in every hidden layer for NIR export (nir.LIF, nir.CubaLIF, "
+            "nir.LIF in a cycle)")
     names = config.synapse_names
     neurons = [*network.hidden_layers, network.readout]
     kinds = [*config.neurons, "readout"]
     nodes = {"input": nir.Input(input_type=np.array([config.n_inputs]))}
-    chain = ["input"]
+    chain, loops = ["input"], []
     for i, (name, synapses, layer, kind, units) in enumerate(zip(names, network.synapses, neurons, kinds,
                                                                  config.layer_sizes[1:])):
-        weight = synapses.effective_weight().detach()[member].T.cpu().numpy()  # (outputs, inputs)
-        signs = synapses.signs.detach()[member].cpu().numpy()
-        nodes[f"synapses_{name}"] = nir.Linear(weight=weight, metadata={"dale_signs": signs} if signs.any() else {})
+        nodes[f"synapses_{name}"] = _linear_node(nir, synapses, member)
         tau = dt_nir_s / (1 - _decays(layer.beta(), member, units))
         spiking = dict(v_leak=np.zeros(units), v_threshold=np.full(units, config.threshold), v_reset=np.zeros(units))
         if kind == "synaptic":  # gains r dt / tau_mem and w_in dt / tau_syn of 1, as snnTorch's exporter writes
@@ -157,6 +163,9 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
         key = "readout" if kind == "readout" else f"layer_{i + 1}"
         nodes[key] = node
         chain += [f"synapses_{name}", key]
+        if kind == "recurrent":  # the cycle LIF -> recurrent Linear -> the same LIF
+            nodes[f"recurrent_{key}"] = _linear_node(nir, layer.recurrent, member)
+            loops += [(key, f"recurrent_{key}"), (f"recurrent_{key}", key)]
     if config.population > 1:  # the readout's class outputs: each class's fraction of active neurons
         pool = np.kron(np.eye(config.n_classes), np.full((1, config.population), 1 / config.population))
         nodes["population_pool"] = nir.Linear(weight=pool)
@@ -166,7 +175,14 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
     metadata = {"spikeloc": json.dumps({"config": dataclasses.asdict(config),
                                         "member": dataclasses.asdict(network.members[member])}),
                 "spikeloc_time_step_s": dt_nir_s, "spikeloc_time_step_convention": CONVENTION}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])) + loops, metadata=metadata)
+
+
+def _linear_node(nir, synapses: nn.Module, member: int):
+    """A ``nir.Linear`` of one member's effective weight (outputs, inputs), its Dale signs in the metadata."""
+    weight = synapses.effective_weight().detach()[member].T.cpu().numpy()  # (outputs, inputs)
+    signs = synapses.signs.detach()[member].cpu().numpy()
+    return nir.Linear(weight=weight, metadata={"dale_signs": signs} if signs.any() else {})
 
 
 def write(network: SpikingClassifier, path: str | os.PathLike, member: int = 0,
@@ -222,6 +238,62 @@ def _chain(graph) -> list:
     if len(order) != len(graph.nodes):
         raise ValueError(f"the graph has {len(graph.nodes)} nodes, {len(order)} of them on the input-output chain")
     return order
+
+
+def _recurrent_loops(graph) -> dict[str, str]:
+    """{LIF (or CubaLIF) node key: key of the Linear (or Affine) node in a cycle with it}: a Linear whose only input
+    and only output is that one node, as :func:`to_nir` writes a recurrent layer's weights."""
+    nir = _nir()
+    sources: dict[str, list[str]] = {}
+    targets: dict[str, list[str]] = {}
+    for source, target in graph.edges:
+        targets.setdefault(source, []).append(target)
+        sources.setdefault(target, []).append(source)
+    loops: dict[str, str] = {}
+    for key, node in graph.nodes.items():
+        ends = targets.get(key, [])
+        if (isinstance(node, (nir.Linear, nir.Affine)) and len(ends) == 1 and sources.get(key, []) == ends
+                and isinstance(graph.nodes[ends[0]], (nir.LIF, nir.CubaLIF))):
+            if ends[0] in loops:
+                raise ValueError(f"LIF node {ends[0]!r} has two recurrent loops ({loops[ends[0]]!r}, {key!r}); "
+                                 "spikeloc's recurrent layers have one weight")
+            loops[ends[0]] = key
+    return loops
+
+
+def _without_loops(graph, loops: dict[str, str]):
+    """The graph's nodes and edges without the recurrent Linear nodes of ``loops`` (what :func:`_chain` walks)."""
+    linear = set(loops.values())
+    return types.SimpleNamespace(nodes={key: node for key, node in graph.nodes.items() if key not in linear},
+                                 edges=[(a, b) for a, b in graph.edges if a not in linear and b not in linear])
+
+
+def _recurrent_weights(graph, loops: dict[str, str], neurons: list,
+                       signs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each hidden layer's recurrent (weight (units, units), Dale signs), None for a layer without a loop;
+    ``ValueError`` for a loop on the readout or on a CubaLIF node, or one whose weight does not fit its layer or
+    whose signs are not the units' own (``signs[i + 1]``: those of the synapses hidden layer i feeds)."""
+    nir = _nir()
+    by_node = {id(graph.nodes[key]): graph.nodes[linear] for key, linear in loops.items()}
+    if id(neurons[-1]) in by_node:
+        raise ValueError("the readout node has a recurrent loop; spikeloc's readouts are not recurrent")
+    weights = []
+    for node, outgoing in zip(neurons[:-1], signs[1:]):
+        loop = by_node.get(id(node))
+        if loop is not None and isinstance(node, nir.CubaLIF):
+            raise ValueError("a CubaLIF node has a recurrent loop (snnTorch's RSynaptic); spikeloc's recurrent "
+                             "neurons are LIF (RLeaky)")
+        if loop is not None:
+            weight, units = _weight(loop, nir), outgoing.size
+            if weight.shape != (units, units):
+                raise ValueError(f"a recurrent Linear node has weight {weight.shape}; its layer has {units} units")
+            own = np.asarray(loop.metadata.get("dale_signs", np.zeros(units)), dtype=np.float32)
+            if not np.array_equal(own, outgoing):
+                raise ValueError("a recurrent Linear node's dale_signs differ from those of the synapses its layer "
+                                 "feeds; a recurrent layer's Dale signs are its units' own")
+            loop = (weight, own)
+        weights.append(loop)
+    return weights
 
 
 def _weight(node, nir) -> np.ndarray:
@@ -325,7 +397,8 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
     require(snntorch_reset is None or snntorch_reset in SNNTORCH_RESETS, "snntorch_reset", snntorch_reset,
             f"None or one of {SNNTORCH_RESETS}")
-    order = _chain(graph)
+    loops = _recurrent_loops(graph)
+    order = _chain(_without_loops(graph, loops))
     body = order[1:-1]
     pool = None
     if len(body) >= 3 and len(body) % 2 and isinstance(body[-2], nir.LIF):
@@ -357,14 +430,17 @@ def from_nir(graph, dt_s: float = 1e-3, dt_nir_s: float | None = None,
         raise ValueError(f"layers have different thresholds {sorted(levels)}; spikeloc has one per network")
     if looks_like_snntorch_export(graph):
         _check_snntorch_reset(snntorch_reset)
-    kinds = tuple("synaptic" if isinstance(node, nir.CubaLIF) else "leaky" for node in neurons[:-1])
+    looped = {id(graph.nodes[key]) for key in loops}
+    kinds = tuple("synaptic" if isinstance(node, nir.CubaLIF) else "recurrent" if id(node) in looped else "leaky"
+                  for node in neurons[:-1])
     layout = _Layout(sizes, "membrane" if isinstance(neurons[-1], nir.LI) else "spikes",
                      levels.pop() if levels else 1.0, population, decays, kinds,
                      tuple(_synaptic_decay_of(node, nir, dt_nir_s) for node in neurons[:-1]))
     config, member = _saved_settings(graph, layout) or _inferred_settings(layout, dt_s)
     signs = [np.asarray(node.metadata.get("dale_signs", np.zeros(w.shape[1])), dtype=np.float32)
              for node, w in zip(body[0::2], weights)]
-    return _classifier(config, member, weights, signs, layout)
+    recurrent = _recurrent_weights(graph, loops, neurons, signs)
+    return _classifier(config, member, weights, signs, layout, recurrent)
 
 
 def _population_of(pool: np.ndarray) -> int:
@@ -437,15 +513,20 @@ class _Layout:
 
 
 def _classifier(config: ClassifierConfig, member: Member, weights: list[np.ndarray], signs: list[np.ndarray],
-                layout: _Layout) -> SpikingClassifier:
+                layout: _Layout, recurrent: list[tuple[np.ndarray, np.ndarray] | None] = ()) -> SpikingClassifier:
     """A one-member network of ``config``: ``weights[i]`` (outputs, inputs), Dale signs, the layout's per-neuron
-    decays."""
+    decays, and each recurrent hidden layer's (weight (outputs, inputs), signs) in ``recurrent`` (None for the
+    other layers)."""
     network = SpikingClassifier(config, [member]).eval()
     layers = [*network.hidden_layers, network.readout]
     with torch.no_grad():
         for synapses, w, s in zip(network.synapses, weights, signs):
             synapses.raw_weight.copy_(torch.from_numpy(w.T.copy())[None])
             synapses.signs.copy_(torch.from_numpy(s)[None])
+        for layer, loop in zip(network.hidden_layers, recurrent):
+            if loop is not None:
+                layer.recurrent.raw_weight.copy_(torch.from_numpy(loop[0].T.copy())[None])
+                layer.recurrent.signs.copy_(torch.from_numpy(loop[1])[None])
         if config.per_neuron_tau:
             for layer, beta in zip(layers, layout.decays):
                 layer.time_constants.log_tau.copy_(_log_tau_for(beta, config.dt_s)[None])

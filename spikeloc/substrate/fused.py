@@ -40,6 +40,11 @@ where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is ret
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
 
+:func:`recurrent_spikes` -- recurrent LIF layer (snnTorch's ``snn.RLeaky(all_to_all=True)``): the layer's own
+spikes of the previous step enter through all-to-all weights V, ``R_t = V^T s_{t-1}``, added as
+``((beta u_{t-1} + I_t) + R_t)`` before the reset; the product runs inside the fused time loop of every backend
+(equations and backward pass in its docstring; step math :func:`~spikeloc.substrate.kernels.step._recurrent_step`).
+
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).
 
@@ -75,7 +80,7 @@ from spikeloc.substrate.kernels import numba_cpu, torch_loop
 from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "synaptic_current", "synaptic_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "recurrent_spikes", "synaptic_current", "synaptic_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE
@@ -88,6 +93,15 @@ def _kernels(backend: str):
     if backend == "triton":
         return importlib.import_module("spikeloc.substrate.kernels.triton_gpu")
     return {"torch": torch_loop, "numba": numba_cpu}[backend]
+
+
+def _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta: list, beta_needs_grad: bool):
+    """What a fused backward hands its kernel: (beta: the saved per-neuron tensor or the float, whether to compute
+    its gradient, the spikes' gradient (zeros if none reached them), the membrane's or None), contiguous."""
+    beta = per_neuron_beta[0] if per_neuron_beta else beta
+    grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
+    grad_mem = None if grad_mem is None else grad_mem.contiguous()
+    return beta, bool(per_neuron_beta) and beta_needs_grad, grad_spk, grad_mem
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -121,10 +135,8 @@ class _LIFFunction(torch.autograd.Function):
         saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
             return (None,) * 8
-        beta = per_neuron_beta[0] if per_neuron_beta else beta
-        want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
-        grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
-        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[1])
         grad_cur, grad_beta = _kernels(backend).backward(saved, grad_spk, grad_mem, beta, threshold, slope,
                                                          rows_per_beta, want_grad_beta, reset)
         return grad_cur, grad_beta, None, None, None, None, None, None
@@ -195,6 +207,22 @@ def _per_neuron_beta(beta, currents: torch.Tensor):
     return rows, rows.shape[0]
 
 
+def _threshold_and_slope(threshold, slope) -> tuple[float, float]:
+    """The spiking constants as floats: a finite threshold and a finite slope > 0, else a ValueError."""
+    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not (slope > 0 and math.isfinite(slope)):
+        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    return threshold, slope
+
+
+def _shaped(out, return_membrane: bool, shape: torch.Size):
+    """(spikes, membrane or None) of a fused function's (R, T, N) output, viewed as ``shape``."""
+    spk, mem = out if return_membrane else (out, None)
+    return spk.view(shape), (None if mem is None else mem.view(shape))
+
+
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
                return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
     """Spikes of a layer of LIF neurons driven by ``currents``, over time axis -2.
@@ -231,25 +259,25 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
+    return _run_fused(_LIFFunction.apply, currents, beta, threshold, slope, return_membrane, backend, reset)
+
+
+def _run_fused(function, currents: torch.Tensor, beta, threshold, slope, return_membrane: bool, backend: str,
+               reset: str):
+    """Check the arguments, run ``function(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta,
+    reset_code)`` (an autograd function's ``apply``) on the currents as (R, T, N), shape its output back."""
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
-                                 RESETS.index(reset))
-        spk, mem = out if return_membrane else (out, None)
-        spk = spk.view(currents.shape)
-        mem = None if mem is None else mem.view(currents.shape)
+        out = function(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta, RESETS.index(reset))
+        spk, mem = _shaped(out, return_membrane, currents.shape)
     return (spk, mem) if return_membrane else spk
 
 
@@ -291,6 +319,113 @@ def synaptic_spikes(currents: torch.Tensor, alpha, beta, threshold: float = 1.0,
     """
     return lif_spikes(synaptic_current(currents, alpha, backend=backend), beta, threshold, slope,
                       return_membrane=return_membrane, backend=backend, reset=reset)
+
+
+class _RecurrentFunction(torch.autograd.Function):
+    """Spikes (and the membrane if ``keep_mem``) of a recurrent layer from currents (R, T, N) contiguous and an
+    (M, N, N) weight (row r of the currents uses ``weight[r // rows_per_weight]``); beta as
+    :class:`_LIFFunction`'s. Saves what :class:`_LIFFunction` saves (numba: the currents, the membrane is
+    recomputed in the backward kernel), plus the weight."""
+
+    @staticmethod
+    def forward(ctx, cur, weight, beta, threshold, slope, backend, keep_mem, rows_per_weight, rows_per_beta, reset):
+        spk, mem = _kernels(backend).recurrent_forward(cur, weight, beta, threshold, keep_mem, rows_per_weight,
+                                                       rows_per_beta, reset)
+        per_neuron = isinstance(beta, torch.Tensor)
+        ctx.save_for_backward(mem if backend == "torch" else cur, weight, *((beta,) if per_neuron else ()))
+        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_weight, rows_per_beta,
+                         reset)
+        ctx.set_materialize_grads(False)
+        return (spk, mem) if keep_mem else spk
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spk, grad_mem=None):
+        beta, threshold, slope, backend, rows_per_weight, rows_per_beta, reset = ctx.constants
+        saved, weight, *per_neuron_beta = ctx.saved_tensors
+        if grad_spk is None and grad_mem is None:
+            return (None,) * 10
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[2])
+        grad_cur, grad_weight, grad_beta = _kernels(backend).recurrent_backward(
+            saved, grad_spk, grad_mem, weight, beta, threshold, slope, rows_per_weight, rows_per_beta,
+            ctx.needs_input_grad[1], want_grad_beta, reset)
+        return grad_cur, grad_weight, grad_beta, None, None, None, None, None, None, None
+
+
+def _recurrent_weight(weight, currents: torch.Tensor) -> torch.Tensor:
+    """The recurrent weight as (M, N, N) in the currents' dtype and device (differentiable): M = 1 for (N, N),
+    else the currents' first axis."""
+    n_units = currents.shape[-1]
+    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
+        raise TypeError(f"recurrent_weight must be a floating-point torch.Tensor, got "
+                        f"{getattr(weight, 'dtype', type(weight).__name__)}")
+    slices = currents.shape[0] if currents.dim() >= 3 else None
+    if not (weight.shape == (n_units, n_units)
+            or (weight.dim() == 3 and slices is not None and weight.shape == (slices, n_units, n_units))):
+        raise ValueError(f"recurrent_weight must be shaped (N, N) = ({n_units}, {n_units}) or (M, N, N) = "
+                         f"({slices}, {n_units}, {n_units}) for currents {tuple(currents.shape)}, got shape "
+                         f"{tuple(weight.shape)}")
+    if not bool(torch.isfinite(weight.detach()).all()):
+        raise ValueError("recurrent_weight must be finite (it holds NaN or infinite values)")
+    return weight.reshape(-1, n_units, n_units).to(dtype=currents.dtype, device=currents.device).contiguous()
+
+
+def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, beta, threshold: float = 1.0,
+                     slope: float = 5.0, *, return_membrane: bool = False, backend: str = "auto",
+                     reset: str = "zero"):
+    """Spikes of a layer of recurrent LIF neurons (snnTorch's ``snn.RLeaky(all_to_all=True,
+    linear_features=N)``): each unit's spikes feed every unit of the layer, itself included, one step later
+    through the weight ``V`` (``V[i, j]``: from unit i to unit j; snnTorch's ``recurrent.weight`` is V^T, its
+    bias 0)::
+
+        R_t = V^T s_{t-1} (R_t[j] = sum_i s_{t-1}[i] V[i, j]),   s_{-1} = 0,  u_{-1} = 0
+        r_t = H(u_{t-1} - threshold)  (detached)
+        u_t = ((beta * u_{t-1} + I_t) + R_t) - r_t * threshold         reset "subtract" (snnTorch's default)
+        u_t = (beta * u_{t-1} + I_t) + R_t                             reset "none"
+        u_t = (beta * ((1 - r_t) * u_{t-1}) + I_t) + R_t               reset "zero"
+        s_t = H(u_t - threshold),  ds_t/du_t := k e / (1 + e)^2,  e = exp(-k |u_t - threshold|),  k = slope
+
+    in ``RLeaky``'s order of float operations. "subtract" and "none" equal ``snn.RLeaky`` stepped over time from
+    zero state bit for bit in float32 (spikes and membranes; ``R_t`` is summed over the presynaptic units in
+    their order, as torch's matmul sums 0/1 spikes times V). "zero" is :func:`lif_spikes`'s (``Leaky``'s) zero
+    reset, the step's input and recurrent current still charge the membrane; ``snn.RLeaky``'s "zero" differs: it
+    sets ``u_t = 0`` at a reset step, dropping them. With ``V = 0`` every reset is :func:`lif_spikes` exactly.
+
+    The backward pass runs in reverse time (the recurrence passes the next step's membrane gradient back through
+    the spikes, whose surrogate derivative then applies)::
+
+        g_s_t = g_out_s_t + V g_u_{t+1}                  (g_u_T = 0)
+        g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * m_{t+1} * g_u_{t+1},   g_I_t = g_u_t
+        dL/dV = sum_{rows} sum_{t >= 1} s_{t-1} g_u_t^T             (per slice of a (M, N, N) weight)
+        dL/dbeta_n = sum_{rows} sum_{t >= 1} g_u_t * m_t * u_{t-1}
+
+    with ``m_t`` as in :func:`lif_spikes` (1 - r_t for "zero", else 1); the reset signal is detached, the spikes
+    entering ``R`` are not (as snnTorch: its reset is ``spike_grad(...).detach()``, its recurrent input the
+    spike itself). Sums over time per row in the currents' dtype, over rows in float64.
+
+    Args:
+        currents: ``(..., T, N)`` input currents, as :func:`lif_spikes`; gradients flow to it.
+        recurrent_weight: V, ``(N, N)`` (one for all rows) or ``(M, N, N)`` with M = ``currents.shape[0]``
+            (one per ensemble member of (M, B, T, N) currents), presynaptic unit first; finite; gradients
+            flow to it. Used in the currents' dtype.
+        beta, threshold, slope, return_membrane, reset: as :func:`lif_spikes` (beta a float or per neuron,
+            differentiable).
+        backend: as :func:`lif_spikes`. The Triton kernels run one program per row of currents (a lane per
+            unit; the recurrent product couples a row's units) and sum ``R_t`` and ``V g_u`` in the numba
+            kernel's order.
+
+    Returns:
+        spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
+    """
+    _check_currents(currents)
+    weight = _recurrent_weight(recurrent_weight, currents)
+
+    def apply(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta, reset_code):
+        return _RecurrentFunction.apply(cur, weight, beta, threshold, slope, backend, keep_mem,
+                                        cur.shape[0] // weight.shape[0], rows_per_beta, reset_code)
+
+    return _run_fused(apply, currents, beta, threshold, slope, return_membrane, backend, reset)
 
 
 @functools.lru_cache(maxsize=32)

@@ -43,11 +43,13 @@ from torch import nn
 from spikeloc.substrate import fused
 from spikeloc.substrate.kernels import step
 from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.substrate.synapses import Synapses
 from spikeloc.validation import require, require_choice, require_number
 
 BACKENDS = ("fused", "snntorch")
-#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`) and ``Synaptic`` (:class:`SynapticLayer`).
-NEURONS = ("leaky", "synaptic")
+#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`), ``Synaptic`` (:class:`SynapticLayer`) and
+#: ``RLeaky`` (:class:`RecurrentLayer`).
+NEURONS = ("leaky", "synaptic", "recurrent")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
 TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
 
@@ -272,6 +274,33 @@ class SynapticLayer(_Neurons):
                                          reset=self.params.reset)
         spikes, membranes = step_snntorch_neuron(self.neuron, currents)
         return (spikes, membranes) if return_membrane else spikes
+
+
+class RecurrentLayer(_Neurons):
+    """A layer of recurrent LIF neurons (snnTorch's ``snn.RLeaky(all_to_all=True, linear_features=units)``): the
+    membrane of :class:`LIFLayer` plus the layer's own spikes of the previous step through all-to-all weights V,
+    ``R_t = V^T s_{t-1}`` (:func:`spikeloc.substrate.fused.recurrent_spikes`; its reset ``"zero"`` is ``Leaky``'s).
+
+    ``recurrent`` holds V per ensemble member as a :class:`~spikeloc.substrate.synapses.Synapses` layer (members,
+    units, units) from presynaptic to postsynaptic unit, so Dale's law applies per presynaptic unit exactly as on
+    the feed-forward synapses (its ``signs``: the units' own E/I split, or 0 for unconstrained) and the trainer
+    learns its ``raw_weight`` with the other parameters. Inputs are ``(members, ..., T, units)``. Fused backend only
+    (``snn.RLeaky`` has one recurrent ``nn.Linear``, not one per member)."""
+
+    def __init__(self, params: LIFParameters, recurrent: Synapses, backend: str = "fused",
+                 time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(backend == "fused", "backend", backend, "'fused' for recurrent neurons (snn.RLeaky holds one "
+                "recurrent weight, not one per ensemble member)")
+        shape = tuple(recurrent.raw_weight.shape)
+        require(shape[1] == shape[2], "recurrent", shape, "square: (members, units, units)")
+        self.recurrent = recurrent
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return fused.recurrent_spikes(currents, self.recurrent.effective_weight(), self.beta(), self.params.threshold,
+                                      self.params.surrogate_slope, return_membrane=return_membrane,
+                                      reset=self.params.reset)
 
 
 class LeakyReadout(_Neurons):

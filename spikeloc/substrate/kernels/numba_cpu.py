@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from spikeloc.substrate.kernels.step import (_beta_at, _beta_grad_term, _beta_row, _carry_grad, _exp, _lif_step,
-                                             surrogate_grad)
+                                             _recurrent_step, surrogate_grad)
 
 try:  # numba is a declared dependency; the torch backend keeps the package usable without it
     import numba
@@ -144,6 +144,103 @@ if AVAILABLE:
                                                  reset)
 
 
+if AVAILABLE:
+    _recurrent_step_nb = _njit(_recurrent_step)
+
+    @functools.partial(_njit, inline="always")
+    def _recurrent_forward_row(cur, mem, spk, weight, beta, threshold, reset, recurrent):  # pragma: no cover
+        """One row of a recurrent layer: (T, N) currents and the (N, N) weight V (presynaptic unit first) ->
+        membrane into ``mem``, spikes into ``spk``; ``recurrent`` is (N,) scratch for R_t = V^T s_{t-1}, summed
+        over the presynaptic units in their order (skipping silent ones: adding 0 * V changes no sum), as
+        torch's matmul of 0/1 spikes sums them."""
+        n_steps, n_units = cur.shape
+        for n in range(n_units):
+            m = cur[0, n]  # u_0 = beta * 0 + I_0 + V^T 0
+            mem[0, n] = m
+            spk[0, n] = m > threshold
+        for t in range(1, n_steps):
+            recurrent[:] = 0
+            for i in range(n_units):
+                s = spk[t - 1, i]
+                if s != 0:
+                    for n in range(n_units):
+                        recurrent[n] += s * weight[i, n]
+            for n in range(n_units):
+                m = _recurrent_step_nb(mem[t - 1, n], cur[t, n], recurrent[n], _beta_at(beta, n), threshold, reset)
+                mem[t, n] = m
+                spk[t, n] = m > threshold
+
+    @_njit
+    def _recurrent_forward_numba(cur, spk, mem, keep_mem, weight, rows_per_weight, beta, rows_per_beta, threshold,
+                                 reset):  # pragma: no cover - compiled
+        """(R, T, N) arrays, weight (M, N, N): row r uses ``weight[r // rows_per_weight]`` and
+        ``beta[r // rows_per_beta]`` (or the scalar beta); as :func:`_forward_numba` otherwise."""
+        scratch = np.empty(cur.shape[1:], cur.dtype)
+        recurrent = np.empty(cur.shape[2], cur.dtype)
+        for r in range(cur.shape[0]):
+            row_beta = _beta_row(beta, r // rows_per_beta)
+            target = mem[r] if keep_mem else scratch
+            _recurrent_forward_row(cur[r], target, spk[r], weight[r // rows_per_weight], row_beta, threshold, reset,
+                                   recurrent)
+
+    @_njit
+    def _recurrent_backward_numba(cur, grad_spk, grad_mem, has_grad_mem, grad_cur, weight, weight_t, rows_per_weight,
+                                  grad_weight, want_grad_weight, beta, rows_per_beta, grad_beta, want_grad_beta,
+                                  threshold, slope, one, reset):  # pragma: no cover - compiled
+        """Row by row: recompute membrane and spikes into (T, N) scratch, then one reverse-time pass (the
+        recurrence couples a step's units, so the surrogate cannot be taken for the whole row first)::
+
+            g_s_t = g_out_s_t + V g_u_{t+1}                 (t < T - 1; V g summed as axpys over V^T's rows)
+            g_u_t = g_s_t * ds_t/du_t + g_out_u_t + carry(g_u_{t+1})
+            dL/dV += s_{t-1} g_u_t^T  (t >= 1),   dL/dbeta += beta's share (as :func:`_backward_numba`)
+
+        Per row in the currents' dtype, added into the float64 (M, N, N) / (M, N) accumulators."""
+        n_rows, n_steps, n_units = cur.shape
+        mem, spk = np.empty((n_steps, n_units), cur.dtype), np.empty((n_steps, n_units), cur.dtype)
+        recurrent, grad_s = np.empty(n_units, cur.dtype), np.empty(n_units, cur.dtype)
+        row_grad_beta = np.empty(n_units, cur.dtype)
+        row_grad_weight = np.empty((n_units, n_units), cur.dtype)
+        for r in range(n_rows):
+            row_beta = _beta_row(beta, r // rows_per_beta)
+            row_weight, row_weight_t = weight[r // rows_per_weight], weight_t[r // rows_per_weight]
+            _recurrent_forward_row(cur[r], mem, spk, row_weight, row_beta, threshold, reset, recurrent)
+            g, gs = grad_cur[r], grad_spk[r]
+            row_grad_beta[:] = 0
+            row_grad_weight[:, :] = 0
+            for t in range(n_steps - 1, -1, -1):
+                later = t < n_steps - 1
+                grad_s[:] = 0
+                if later:
+                    for n in range(n_units):
+                        g_next = g[t + 1, n]
+                        for i in range(n_units):
+                            grad_s[i] += g_next * row_weight_t[n, i]
+                for n in range(n_units):
+                    grad = _surrogate_grad_nb(gs[t, n] + grad_s[n], mem[t, n], threshold, slope, one)
+                    if has_grad_mem:
+                        grad = grad + grad_mem[r, t, n]
+                    if later:
+                        if want_grad_beta:
+                            row_grad_beta[n] += _beta_grad_term_nb(g[t + 1, n], mem[t, n], threshold, reset)
+                        grad = _carry_grad_nb(grad, g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold, reset)
+                    g[t, n] = grad
+                if want_grad_weight and t > 0:
+                    for i in range(n_units):
+                        s = spk[t - 1, i]
+                        if s != 0:
+                            for n in range(n_units):
+                                row_grad_weight[i, n] += s * g[t, n]
+            if want_grad_beta:
+                gb = grad_beta[r // rows_per_beta]
+                for n in range(n_units):
+                    gb[n] += row_grad_beta[n]
+            if want_grad_weight:
+                gw = grad_weight[r // rows_per_weight]
+                for i in range(n_units):
+                    for n in range(n_units):
+                        gw[i, n] += row_grad_weight[i, n]
+
+
 def _numba_scalars(x: torch.Tensor, *values: float):
     kind = np.float32 if x.dtype == torch.float32 else np.float64
     return tuple(kind(v) for v in values)
@@ -174,3 +271,33 @@ def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows
                     _numba_beta(cur, beta), rows_per_beta, grad_beta.numpy(), want_grad_beta,
                     *_numba_scalars(cur, threshold, slope, 1.0), reset)
     return grad_cur, (grad_beta.to(cur.dtype) if want_grad_beta else None)
+
+
+def recurrent_forward(cur: torch.Tensor, weight: torch.Tensor, beta, threshold: float, keep_mem: bool,
+                      rows_per_weight: int, rows_per_beta: int = 1, reset: int = 0):
+    """Spikes (and membrane if ``keep_mem``) of a recurrent layer: (R, T, N) currents, (M, N, N) weight."""
+    spk = torch.empty_like(cur)
+    mem = torch.empty_like(cur) if keep_mem else cur.new_empty((1,) + cur.shape[1:])  # unused placeholder
+    _recurrent_forward_numba(cur.detach().numpy(), spk.numpy(), mem.numpy(), keep_mem, weight.detach().numpy(),
+                             rows_per_weight, _numba_beta(cur, beta), rows_per_beta, *_numba_scalars(cur, threshold),
+                             reset)
+    return spk, (mem if keep_mem else None)
+
+
+def recurrent_backward(cur, grad_spk, grad_mem, weight, beta, threshold: float, slope: float, rows_per_weight: int,
+                       rows_per_beta: int = 1, want_grad_weight: bool = False, want_grad_beta: bool = False,
+                       reset: int = 0):
+    """(grad of the currents, of the (M, N, N) weight or None, of the (M, N) betas or None)."""
+    grad_cur = torch.empty_like(cur)
+    has_grad_mem = grad_mem is not None
+    grad_weight = torch.zeros(weight.shape if want_grad_weight else (1, 1, 1), dtype=torch.float64)
+    grad_beta = torch.zeros(beta.shape if want_grad_beta else (1, 1), dtype=torch.float64)
+    weight = weight.detach()
+    _recurrent_backward_numba(cur.detach().numpy(), grad_spk.detach().numpy(),
+                              (grad_mem if has_grad_mem else grad_spk).detach().numpy(), has_grad_mem,
+                              grad_cur.numpy(), weight.numpy(), weight.transpose(1, 2).contiguous().numpy(),
+                              rows_per_weight, grad_weight.numpy(), want_grad_weight, _numba_beta(cur, beta),
+                              rows_per_beta, grad_beta.numpy(), want_grad_beta,
+                              *_numba_scalars(cur, threshold, slope, 1.0), reset)
+    return (grad_cur, grad_weight.to(cur.dtype) if want_grad_weight else None,
+            grad_beta.to(cur.dtype) if want_grad_beta else None)

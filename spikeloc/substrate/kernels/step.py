@@ -81,3 +81,19 @@ def _beta_at(beta, n):
 def _beta_row(beta, row):
     """The betas of one row of currents: the scalar itself, or row ``row`` of an (M, N) array."""
     return beta[row]
+
+
+def _recurrent_step(mem_prev, current, recurrent, beta, threshold, reset):
+    """u_t of a recurrent LIF neuron (snnTorch's ``RLeaky``) from u_{t-1}, I_t and the recurrent input
+    R_t = (V^T s_{t-1})_n, r_t = H(u_{t-1} - threshold), in ``RLeaky``'s order of float operations (the recurrent
+    input added after the leak and the input current, before the reset's subtraction):
+    subtract ``((beta * u_{t-1} + I_t) + R_t) - r_t * threshold``; none ``(beta * u_{t-1} + I_t) + R_t``;
+    zero ``(beta * ((1 - r_t) * u_{t-1}) + I_t) + R_t`` (``Leaky``'s zero reset, see
+    :func:`spikeloc.substrate.fused.recurrent_spikes`). With R_t = 0 each is :func:`_lif_step` exactly."""
+    if reset == 0:
+        mem = (beta * (mem_prev * (mem_prev <= threshold)) + current) + recurrent
+    elif reset == 1:
+        mem = ((beta * mem_prev + current) + recurrent) - threshold * (mem_prev > threshold)
+    else:
+        mem = (beta * mem_prev + current) + recurrent
+    return mem

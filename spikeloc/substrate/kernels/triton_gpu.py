@@ -167,3 +167,150 @@ def backward(cur, grad_spk, grad_mem, beta, threshold: float, slope: float, rows
         return grad_cur, None
     grad_beta = per_row.view(beta.shape[0], rows_per_beta, -1).sum(dim=1, dtype=torch.float64)
     return grad_cur, grad_beta.to(cur.dtype)
+
+
+# ------------------------------------------------------------------------------------------------ recurrent
+# One program per row of currents, one lane per unit (a block of the next power of two >= N): the recurrent
+# product couples a row's units. R_t = V^T s_{t-1} and V g_u_{t+1} are summed in the numba kernel's order (one
+# presynaptic unit after the other, each a scalar read back from the row's stored spikes / gradients times a row
+# of V or V^T), so the forward pass is numba's (and snnTorch's) bit for bit. ``tl.debug_barrier`` makes a step's
+# stores visible to every lane of the program before the next step reads them.
+_recurrent_step = _compiled(step._recurrent_step)
+
+
+@triton.jit
+def _recurrent_row(row, n_steps, n_units, rows_per_beta, beta_ptr, BLOCK: tl.constexpr, PER_NEURON: tl.constexpr):
+    """(units, mask, offset of the row's step 0, this row's beta per lane)."""
+    unit = tl.arange(0, BLOCK)
+    ok = unit < n_units
+    if PER_NEURON:
+        beta = tl.load(beta_ptr + (row // rows_per_beta) * n_units + unit, mask=ok, other=0.0)
+    else:
+        beta = tl.load(beta_ptr + unit * 0)
+    return unit, ok, row * n_steps * n_units, beta
+
+
+@triton.jit
+def _recurrent_pass(cur_ptr, spk_ptr, mem_ptr, w_ptr, start, unit, ok, beta, threshold, n_steps, n_units,
+                    STORE_MEM: tl.constexpr, RESET: tl.constexpr):
+    """u_0 = I_0, u_t = step(u_{t-1}, I_t, V^T s_{t-1}); stores s_t (always: the next step reads it) and u_t."""
+    mem = tl.load(cur_ptr + start + unit, mask=ok, other=0.0)
+    for t in range(n_steps):
+        offset = start + t * n_units + unit
+        if t > 0:
+            recurrent = tl.zeros_like(mem)
+            for i in range(n_units):
+                spike = tl.load(spk_ptr + start + (t - 1) * n_units + i)
+                recurrent += spike * tl.load(w_ptr + i * n_units + unit, mask=ok, other=0.0)
+            mem = _recurrent_step(mem, tl.load(cur_ptr + offset, mask=ok, other=0.0), recurrent, beta, threshold,
+                                  RESET)
+        tl.store(spk_ptr + offset, (mem > threshold).to(mem.dtype), mask=ok)
+        if STORE_MEM:
+            tl.store(mem_ptr + offset, mem, mask=ok)
+        tl.debug_barrier()
+
+
+@triton.jit
+def _recurrent_forward_kernel(cur_ptr, spk_ptr, mem_ptr, weight_ptr, beta_ptr, consts_ptr, n_steps, n_units,
+                              rows_per_weight, rows_per_beta, PER_NEURON: tl.constexpr, KEEP_MEM: tl.constexpr,
+                              BLOCK: tl.constexpr, RESET: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    unit, ok, start, beta = _recurrent_row(row, n_steps, n_units, rows_per_beta, beta_ptr, BLOCK, PER_NEURON)
+    w_ptr = weight_ptr + (row // rows_per_weight) * n_units * n_units
+    _recurrent_pass(cur_ptr, spk_ptr, mem_ptr, w_ptr, start, unit, ok, beta, tl.load(consts_ptr), n_steps, n_units,
+                    KEEP_MEM, RESET)
+
+
+@triton.jit
+def _recurrent_backward_kernel(cur_ptr, spk_ptr, grad_spk_ptr, grad_mem_ptr, grad_cur_ptr, weight_ptr, weight_t_ptr,
+                               grad_weight_ptr, beta_ptr, grad_beta_ptr, consts_ptr, n_steps, n_units,
+                               rows_per_weight, rows_per_beta, PER_NEURON: tl.constexpr, HAS_GRAD_MEM: tl.constexpr,
+                               WANT_GRAD_WEIGHT: tl.constexpr, WANT_GRAD_BETA: tl.constexpr, BLOCK: tl.constexpr,
+                               RESET: tl.constexpr):
+    """As ``_recurrent_backward_numba``: membrane and spikes recomputed (the membrane into the gradient buffer),
+    then one reverse pass; dL/dV and dL/dbeta summed over time per row, written per row."""
+    row = tl.program_id(0).to(tl.int64)
+    unit, ok, start, beta = _recurrent_row(row, n_steps, n_units, rows_per_beta, beta_ptr, BLOCK, PER_NEURON)
+    group = row // rows_per_weight
+    threshold = tl.load(consts_ptr)
+    slope = tl.load(consts_ptr + 1)
+    _recurrent_pass(cur_ptr, spk_ptr, grad_cur_ptr, weight_ptr + group * n_units * n_units, start, unit, ok, beta,
+                    threshold, n_steps, n_units, True, RESET)
+    wt_ptr = weight_t_ptr + group * n_units * n_units
+    grad_next = tl.zeros_like(beta)
+    grad_beta = tl.zeros_like(beta)
+    grad_weight = tl.zeros((BLOCK, BLOCK), dtype=beta.dtype)
+    for k in range(n_steps):
+        t = n_steps - 1 - k
+        offset = start + t * n_units + unit
+        mem = tl.load(grad_cur_ptr + offset, mask=ok, other=0.0)
+        back = tl.zeros_like(mem)  # V g_u_{t+1} (0 at the last step)
+        if k > 0:
+            for n in range(n_units):
+                g_n = tl.load(grad_cur_ptr + start + (t + 1) * n_units + n)
+                back += g_n * tl.load(wt_ptr + n * n_units + unit, mask=ok, other=0.0)
+        grad = _surrogate_grad(tl.load(grad_spk_ptr + offset, mask=ok, other=0.0) + back, mem, threshold, slope, 1.0)
+        if HAS_GRAD_MEM:
+            grad = grad + tl.load(grad_mem_ptr + offset, mask=ok, other=0.0)
+        if k > 0:
+            if WANT_GRAD_BETA:
+                grad_beta += _beta_grad_term(grad_next, mem, threshold, RESET)
+            grad = _carry_grad(grad, grad_next, mem, beta, threshold, RESET)
+        if WANT_GRAD_WEIGHT:
+            if t > 0:
+                spikes = tl.load(spk_ptr + offset - n_units, mask=ok, other=0.0)
+                grad_weight += spikes[:, None] * grad[None, :]
+        tl.store(grad_cur_ptr + offset, grad, mask=ok)  # over u_t, which only this lane read
+        tl.debug_barrier()  # g_u_t visible to every lane before step t - 1 reads it
+        grad_next = grad
+    if WANT_GRAD_BETA:
+        tl.store(grad_beta_ptr + row * n_units + unit, grad_beta, mask=ok)
+    if WANT_GRAD_WEIGHT:
+        pairs = unit[:, None] * n_units + unit[None, :]
+        tl.store(grad_weight_ptr + row * n_units * n_units + pairs, grad_weight, mask=ok[:, None] & ok[None, :])
+
+
+def _recurrent_args(cur: torch.Tensor, beta, *constants: float):
+    """(grid, block, betas in the currents' dtype, constants, per_neuron) for one program per row."""
+    per_neuron = isinstance(beta, torch.Tensor)
+    betas = beta.detach() if per_neuron else torch.full((1,), beta, dtype=cur.dtype, device=cur.device)
+    consts = torch.tensor(constants, dtype=cur.dtype, device=cur.device)
+    return (cur.shape[0],), triton.next_power_of_2(cur.shape[2]), betas, consts, per_neuron
+
+
+def recurrent_forward(cur: torch.Tensor, weight: torch.Tensor, beta, threshold: float, keep_mem: bool,
+                      rows_per_weight: int, rows_per_beta: int = 1, reset: int = 0):
+    """Spikes (and membrane if ``keep_mem``) of a recurrent layer: (R, T, N) currents, (M, N, N) weight."""
+    spk = torch.empty_like(cur)
+    mem = torch.empty_like(cur) if keep_mem else spk
+    grid, block, betas, consts, per_neuron = _recurrent_args(cur, beta, threshold)
+    _recurrent_forward_kernel[grid](cur, spk, mem, weight.detach(), betas, consts, cur.shape[1], cur.shape[2],
+                                    rows_per_weight, rows_per_beta, PER_NEURON=per_neuron, KEEP_MEM=keep_mem,
+                                    BLOCK=block, RESET=reset, enable_fp_fusion=False)
+    return spk, (mem if keep_mem else None)
+
+
+def recurrent_backward(cur, grad_spk, grad_mem, weight, beta, threshold: float, slope: float, rows_per_weight: int,
+                       rows_per_beta: int = 1, want_grad_weight: bool = False, want_grad_beta: bool = False,
+                       reset: int = 0):
+    """(grad of the currents, of the (M, N, N) weight or None, of the (M, N) betas or None); per-row sums added
+    over the rows of a weight / beta in float64 by torch."""
+    n_rows, _, n_units = cur.shape
+    grad_cur, spk = torch.empty_like(cur), torch.empty_like(cur)
+    grid, block, betas, consts, per_neuron = _recurrent_args(cur, beta, threshold, slope)
+    weight = weight.detach()
+    per_row_weight = cur.new_empty(n_rows, n_units, n_units) if want_grad_weight else grad_cur
+    per_row_beta = cur.new_empty(n_rows, n_units) if want_grad_beta else grad_cur
+    _recurrent_backward_kernel[grid](cur, spk, grad_spk, grad_spk if grad_mem is None else grad_mem, grad_cur, weight,
+                                     weight.transpose(1, 2).contiguous(), per_row_weight, betas, per_row_beta, consts,
+                                     cur.shape[1], n_units, rows_per_weight, rows_per_beta, PER_NEURON=per_neuron,
+                                     HAS_GRAD_MEM=grad_mem is not None, WANT_GRAD_WEIGHT=want_grad_weight,
+                                     WANT_GRAD_BETA=want_grad_beta, BLOCK=block, RESET=reset, enable_fp_fusion=False)
+    grad_weight = grad_beta = None
+    if want_grad_weight:
+        grad_weight = per_row_weight.view(weight.shape[0], rows_per_weight, n_units, n_units).sum(
+            dim=1, dtype=torch.float64).to(cur.dtype)
+    if want_grad_beta:
+        grad_beta = per_row_beta.view(beta.shape[0], rows_per_beta, n_units).sum(dim=1, dtype=torch.float64).to(
+            cur.dtype)
+    return grad_cur, grad_weight, grad_beta

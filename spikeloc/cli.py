@@ -79,8 +79,9 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
                          help="inhibitory fraction of presynaptic units under Dale's law")
     network.add_argument("--backend", choices=BACKENDS, default="fused",
                          help="LIF implementation: spikeloc's fused time loop or snnTorch's Leaky")
-    network.add_argument("--neuron", choices=("leaky", "synaptic"), default="leaky",
-                         help="hidden neurons: snnTorch's Leaky, or its Synaptic (current-based LIF)")
+    network.add_argument("--neuron", choices=("leaky", "synaptic", "adaptive"), default="leaky",
+                         help="hidden neurons: snnTorch's Leaky, its Synaptic (current-based LIF), or adaptive "
+                              "(a threshold raised by each spike: Bellec et al. 2018's ALIF; fused backend)")
     network.add_argument("--reset", choices=("zero", "subtract", "none"), default="zero",
                          help="what a spike does to the membrane (snnTorch's default is subtract)")
 

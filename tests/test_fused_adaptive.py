@@ -194,3 +194,96 @@ def test_bad_arguments_are_one_clear_error(settings, message):
 def test_empty_currents_give_empty_spikes():
     spikes = adaptive_spikes(torch.zeros(0, 5, 4), 0.9, 0.95, 0.1)
     assert spikes.shape == (0, 5, 4)
+
+
+# --- the adaptive neuron in networks, configs, runs, saved models, NIR and the command line ----------------------
+def strong(network):
+    """Every synapse layer's weights scaled by 4 (the default init is too weak for every layer to spike)."""
+    with torch.no_grad():
+        for synapses in network.synapses:
+            synapses.raw_weight.mul_(4)
+    return network
+
+
+def test_adaptive_network_without_adaptation_is_the_leaky_network():
+    """ClassifierConfig(neuron="adaptive"): hidden layers of AdaptiveLayer, same weights as the leaky network (the
+    neuron kind draws no weights); adaptation 0 gives the leaky network's output exactly, adaptation > 0 another."""
+    import dataclasses
+
+    from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+    from spikeloc.substrate.neurons import AdaptiveLayer
+
+    config = ClassifierConfig(n_inputs=20, hidden=(12, 9), n_classes=5, readout="spikes", reset="subtract")
+    x = (torch.rand(2, 3, 50, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    members = [Member(0), Member(1)]
+    leaky, still, adaptive = (strong(SpikingClassifier(dataclasses.replace(config, **settings), members))
+                              for settings in (dict(), dict(neuron="adaptive", adaptation=0.0),
+                                               dict(neuron="adaptive", adaptation=0.5)))
+    assert all(isinstance(layer, AdaptiveLayer) for layer in adaptive.hidden_layers)
+    with torch.no_grad():
+        assert leaky(x).sum() > 0 and torch.equal(still(x), leaky(x))
+        assert adaptive(x).sum() < leaky(x).sum()  # a threshold that rises with each spike fires less
+
+
+def test_adaptive_network_learns_per_neuron_rho_saves_restricts_and_refuses_nir(tmp_path):
+    from spikeloc.networks import nir as exchange
+    from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+    from spikeloc.networks.saved import load, save
+
+    config = ClassifierConfig(n_inputs=20, hidden=(10,), n_classes=4, neuron="adaptive", tau_adapt_s=50e-3,
+                              adaptation=0.3, tau_distribution="gamma", tau_spread=0.5, learn_tau=True)
+    net = strong(SpikingClassifier(config, [Member(0), Member(1)]))
+    layer = net.hidden_layers[0]
+    adapt_tau_s = layer.adaptation_time_constants.tau_s
+    assert 10e-3 < adapt_tau_s.mean() < 200e-3 and not torch.equal(adapt_tau_s, layer.time_constants.tau_s)
+    x = (torch.rand(2, 3, 40, 20, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    net(x).sum().backward()
+    assert (layer.adaptation_time_constants.log_tau.grad != 0).any()
+    net.eval()
+    save(net, tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt").network
+    with torch.no_grad():
+        assert (loaded.config.neuron, loaded.config.tau_adapt_s, loaded.config.adaptation) == ("adaptive", 50e-3, 0.3)
+        assert torch.equal(loaded(x), net(x))
+        assert torch.equal(net.restrict([1])(x[1:]), net(x)[1:])
+    with pytest.raises(ValueError, match="^neuron = 'adaptive' is invalid: .*NIR has no adaptive-threshold neuron"):
+        exchange.to_nir(net)
+
+
+@pytest.mark.parametrize("field, settings", [("tau_adapt_s", dict(tau_adapt_s=0.0)),
+                                             ("adaptation", dict(adaptation=-0.5)),
+                                             ("adaptation", dict(adaptation=float("inf"))),
+                                             ("backend", dict(neuron="adaptive", backend="snntorch"))])
+def test_bad_adaptive_settings_name_the_field(field, settings):
+    from spikeloc.networks.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match=f"^{field} = "):
+        ClassifierConfig(**settings)
+
+
+def test_snntorch_backend_is_refused_with_the_reason():
+    from spikeloc.networks.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match="snnTorch has no adaptive-threshold neuron"):
+        ClassifierConfig(neuron="adaptive", backend="snntorch")
+
+
+def test_ipd_runs_pass_the_adaptation_and_keep_their_run_ids():
+    import dataclasses
+
+    from spikeloc.experiments.ipd import IPDRun
+    from spikeloc.validation import OMIT_IF_DEFAULT
+
+    config = IPDRun(neuron="adaptive", tau_adapt_s=0.1, adaptation=0.2).network_config()
+    assert (config.neuron, config.tau_adapt_s, config.adaptation) == ("adaptive", 0.1, 0.2)
+    added = {f.name for f in dataclasses.fields(IPDRun) if f.metadata.get(OMIT_IF_DEFAULT)}
+    assert {"tau_adapt_s", "adaptation"} <= added
+    with pytest.raises(ValueError, match="^adaptation = "):
+        IPDRun(neuron="adaptive", adaptation=-1.0)
+
+
+@pytest.mark.parametrize("command", ["train-ipd", "train-digits"])
+def test_command_line_takes_the_adaptive_neuron(command):
+    from spikeloc import cli
+
+    assert cli.parser().parse_args([command, "--neuron", "adaptive"]).neuron == "adaptive"

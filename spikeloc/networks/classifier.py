@@ -60,6 +60,7 @@ from spikeloc import seeding
 from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
 from spikeloc.substrate.neurons import (
     BACKENDS,
+    AdaptiveLayer,
     NEURONS,
     LeakyReadout,
     LIFLayer,
@@ -102,7 +103,11 @@ class ClassifierConfig:
     ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind: ``"leaky"``
     (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current with time
     constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
-    ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind (``readout``).
+    ``tau_distribution`` / ``learn_tau`` say so). ``"adaptive"`` (fused backend only) is the adaptive-threshold LIF
+    neuron (Bellec et al. 2018's ALIF, :class:`spikeloc.substrate.neurons.AdaptiveLayer`): each spike raises the
+    threshold by ``adaptation`` (threshold units), which decays with time constant ``tau_adapt_s`` (per neuron and
+    learned like the membrane's tau when ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own
+    kind (``readout``).
     """
 
     n_inputs: int = 200
@@ -125,6 +130,8 @@ class ClassifierConfig:
     reset: str = added_field("zero")
     neuron: str = added_field("leaky")
     tau_syn_s: float = added_field(5e-3)
+    tau_adapt_s: float = added_field(200e-3)
+    adaptation: float = added_field(0.1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -152,6 +159,10 @@ class ClassifierConfig:
         require(not (self.neuron == "synaptic" and self.backend == "snntorch" and self.reset == "zero"), "reset",
                 self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
                 "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
+        require_number(self.tau_adapt_s, "tau_adapt_s", above=0, note="s")
+        require_number(self.adaptation, "adaptation", 0, note="(threshold units per spike)")
+        require(not (self.neuron == "adaptive" and self.backend == "snntorch"), "backend", self.backend,
+                "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -343,7 +354,7 @@ class SpikingClassifier(nn.Module):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
             for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
-                for name in ("time_constants", "synaptic_time_constants"):
+                for name in ("time_constants", "synaptic_time_constants", "adaptation_time_constants"):
                     if getattr(theirs, name, None) is not None:
                         getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
             if self.input_delays is not None:
@@ -357,6 +368,9 @@ def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: st
     if config.neuron == "synaptic":
         synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
         return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
+    if config.neuron == "adaptive":
+        adaptation_taus = _time_constants(config, members, layer, units, "tau_adapt", config.tau_adapt_s)
+        return AdaptiveLayer(config.lif, config.tau_adapt_s, config.adaptation, config.backend, taus, adaptation_taus)
     return LIFLayer(config.lif, config.backend, taus)
 
 

@@ -119,6 +119,8 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
     require(dt_nir_s > 0, "dt_nir_s", dt_nir_s, "> 0 s")
     require(config.reset == "zero", "reset", config.reset,
             "'zero' for NIR export (nir.LIF resets to v_reset after a spike; NIR has no subtractive or absent reset)")
+    require(config.neuron != "adaptive", "neuron", config.neuron,
+            "another kind for NIR export (NIR has no adaptive-threshold neuron: an adaptive network cannot be exported)")
     require(config.neuron == "leaky", "neuron", config.neuron, "'leaky' for NIR export (not yet written as CubaLIF)")
     names = config.synapse_names
     neurons = [*network.hidden_layers, network.readout]

@@ -107,3 +107,14 @@ def _adaptation_carry_grad(grad_surrogate, grad_adapt_next, grad_mem_next, mem, 
     else:
         direct = grad_surrogate
     return rho * grad_adapt_next - strength * direct
+
+
+def _surrogate_exp(mem, threshold, slope):
+    """e = exp(-k |u - threshold|): :func:`surrogate_grad`'s exp, for a kernel that evaluates it apart from the
+    gradient (the adaptive numba backward: one vectorised pass per row); then :func:`_surrogate_grad_from_exp`."""
+    return _exp(-(slope * abs(mem - threshold)))
+
+
+def _surrogate_grad_from_exp(grad_spike, e, slope, one):
+    """:func:`surrogate_grad` given its exp ``e``: the same operations in the same order, so the same result."""
+    return grad_spike * slope * e / ((e + one) * (e + one))

@@ -14,6 +14,7 @@ import torch
 
 from spikeloc.substrate.fused import NUMBA_AVAILABLE, TRITON_AVAILABLE, adaptive_spikes, lif_spikes
 from test_fused_beta import betas, currents_for
+from test_neurons import strong
 
 RESETS = ["zero", "subtract", "none"]
 CUDA = torch.cuda.is_available()
@@ -197,14 +198,6 @@ def test_empty_currents_give_empty_spikes():
 
 
 # --- the adaptive neuron in networks, configs, runs, saved models, NIR and the command line ----------------------
-def strong(network):
-    """Every synapse layer's weights scaled by 4 (the default init is too weak for every layer to spike)."""
-    with torch.no_grad():
-        for synapses in network.synapses:
-            synapses.raw_weight.mul_(4)
-    return network
-
-
 def test_adaptive_network_without_adaptation_is_the_leaky_network():
     """ClassifierConfig(neuron="adaptive"): hidden layers of AdaptiveLayer, same weights as the leaky network (the
     neuron kind draws no weights); adaptation 0 gives the leaky network's output exactly, adaptation > 0 another."""

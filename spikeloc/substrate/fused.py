@@ -196,6 +196,16 @@ def _per_neuron_beta(beta, currents: torch.Tensor, name: str = "beta"):
     return rows, rows.shape[0]
 
 
+def _threshold_and_slope(threshold, slope) -> tuple[float, float]:
+    """The spiking neurons' threshold (finite) and surrogate slope (finite, > 0) as floats, else a ValueError."""
+    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not (slope > 0 and math.isfinite(slope)):
+        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    return threshold, slope
+
+
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
                return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
     """Spikes of a layer of LIF neurons driven by ``currents``, over time axis -2.
@@ -235,11 +245,7 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
@@ -379,13 +385,9 @@ def adaptive_spikes(currents: torch.Tensor, beta, rho, adaptation: float, thresh
     require_choice(reset, "reset", RESETS)
     beta_rows, rho_rows = _decay_rows(beta, currents, "beta"), _decay_rows(rho, currents, "rho")
     adaptation = _as_constant(adaptation, "adaptation")
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
     if not (adaptation >= 0 and math.isfinite(adaptation)):
         raise ValueError(f"adaptation must be finite and >= 0 (threshold units per spike), got {adaptation}")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph

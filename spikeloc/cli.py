@@ -47,7 +47,8 @@ DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 PHASE_DRAWS = ("per_dataset", "per_sample")
 
 #: Config fields set by options of another name, in every training command.
-NETWORK_FIELDS = {"tau_s": "--tau-ms", "input_delays": "--delays", "dale_layers": "--dale-layers"}
+NETWORK_FIELDS = {"tau_s": "--tau-ms", "input_delays": "--delays", "dale_layers": "--dale-layers",
+                  "tau_adapt_s": "--tau-adapt-ms"}
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -82,6 +83,11 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
     network.add_argument("--neuron", choices=("leaky", "synaptic", "adaptive"), default="leaky",
                          help="hidden neurons: snnTorch's Leaky, its Synaptic (current-based LIF), or adaptive "
                               "(a threshold raised by each spike: Bellec et al. 2018's ALIF; fused backend)")
+    network.add_argument("--tau-adapt-ms", type=number(above=0), default=200.0,
+                         help="adaptive neurons: time constant of the threshold's decay (ms; the mean if drawn per "
+                              "neuron)")
+    network.add_argument("--adaptation", type=number(minimum=0), default=0.1,
+                         help="adaptive neurons: threshold rise per spike (units of the threshold)")
     network.add_argument("--reset", choices=("zero", "subtract", "none"), default="zero",
                          help="what a spike does to the membrane (snnTorch's default is subtract)")
 
@@ -111,6 +117,7 @@ def _network_settings(args: argparse.Namespace) -> dict:
                 dale_layers=args.dale_layers or ("both" if args.dales_law else "none"), ie_ratio=args.ie_ratio,
                 backend=args.backend, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
                 patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset,
+                tau_adapt_s=args.tau_adapt_ms * 1e-3, adaptation=args.adaptation,
                 **perturb_cli.robust_training_settings(args))
 
 

@@ -279,4 +279,13 @@ def test_ipd_runs_pass_the_adaptation_and_keep_their_run_ids():
 def test_command_line_takes_the_adaptive_neuron(command):
     from spikeloc import cli
 
-    assert cli.parser().parse_args([command, "--neuron", "adaptive"]).neuron == "adaptive"
+    args = cli.parser().parse_args([command, "--neuron", "adaptive", "--tau-adapt-ms", "50", "--adaptation", "0.3"])
+    settings = cli._network_settings(args)
+    assert (settings["neuron"], settings["tau_adapt_s"], settings["adaptation"]) == ("adaptive", 0.05, 0.3)
+
+
+def test_digits_runs_pass_the_adaptation():
+    from spikeloc.experiments.digits import DigitsRun
+
+    config = DigitsRun(neuron="adaptive", tau_adapt_s=0.1, adaptation=0.2).network_config(n_inputs=4, n_classes=2)
+    assert (config.neuron, config.tau_adapt_s, config.adaptation) == ("adaptive", 0.1, 0.2)

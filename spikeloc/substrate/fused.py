@@ -40,6 +40,11 @@ where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is ret
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
 
+:func:`adaptive_spikes` -- adaptive-threshold LIF neurons (Bellec et al. 2018's ALIF): the membrane of
+:func:`lif_spikes` against a threshold ``theta_t = threshold + b a_t`` that each spike raises, ``a_t = rho a_{t-1}
++ s_{t-1}``; per-neuron learnable ``beta`` and ``rho``, full backpropagation through time (its docstring has the
+equations of both passes).
+
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).
 

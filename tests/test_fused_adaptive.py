@@ -289,3 +289,19 @@ def test_digits_runs_pass_the_adaptation():
 
     config = DigitsRun(neuron="adaptive", tau_adapt_s=0.1, adaptation=0.2).network_config(n_inputs=4, n_classes=2)
     assert (config.neuron, config.tau_adapt_s, config.adaptation) == ("adaptive", 0.1, 0.2)
+
+
+def test_adaptive_in_one_hidden_layer_of_several():
+    """Per-layer kinds: ("adaptive", "leaky") builds an AdaptiveLayer then a LIFLayer; the snntorch backend and NIR
+    refuse a network with any adaptive layer."""
+    from spikeloc.networks import nir as exchange
+    from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
+    from spikeloc.substrate.neurons import AdaptiveLayer, LIFLayer
+
+    config = ClassifierConfig(n_inputs=6, hidden=(5, 4), n_classes=3, neuron=("adaptive", "leaky"))
+    net = SpikingClassifier(config, [Member(0)])
+    assert [type(layer) for layer in net.hidden_layers] == [AdaptiveLayer, LIFLayer]
+    with pytest.raises(ValueError, match="^neuron = .*NIR has no adaptive-threshold neuron"):
+        exchange.to_nir(net)
+    with pytest.raises(ValueError, match="snnTorch has no adaptive-threshold neuron"):
+        ClassifierConfig(hidden=(5, 4), neuron=("leaky", "adaptive"), backend="snntorch")

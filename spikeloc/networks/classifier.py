@@ -80,6 +80,22 @@ TIE_BREAKS = ("first", "first_spike", "membrane")
 DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "both": ("input", "readout")}
 
 
+def neuron_kinds(neuron: object, n_hidden_layers: int) -> str | tuple[str, ...]:
+    """``neuron`` (one kind of :data:`~spikeloc.substrate.neurons.NEURONS` for every hidden layer, or a tuple or
+    list with one per layer) checked and in its one spelling: a kind, or a tuple of kinds that are not all the
+    same (``("leaky", "leaky")`` is ``"leaky"``). :class:`~spikeloc.validation.InvalidValue` naming ``neuron``
+    otherwise."""
+    if isinstance(neuron, (list, tuple)):
+        neuron = tuple(neuron)
+        require(len(neuron) == n_hidden_layers, "neuron", neuron,
+                f"one kind, or one per hidden layer ({n_hidden_layers})")
+        for kind in neuron:
+            require_choice(kind, "neuron", NEURONS)
+        return neuron[0] if len(set(neuron)) == 1 else neuron
+    require_choice(neuron, "neuron", NEURONS)
+    return neuron
+
+
 def synapse_names(n_hidden_layers: int) -> tuple[str, ...]:
     """Names of the synapse layers of a network with ``n_hidden_layers`` hidden layers, input first (with no
     hidden layer, the inputs connect straight to the readout through the one layer ``"readout"``)."""
@@ -100,12 +116,14 @@ class ClassifierConfig:
     half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
     ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``. ``reset`` is the
     spiking neurons' reset mechanism (hidden layers and a spiking readout): ``"zero"`` (the seed's),
-    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind: ``"leaky"``
-    (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current with time
-    constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
-    ``tau_distribution`` / ``learn_tau`` say so). ``"adaptive"`` (fused backend only) is the adaptive-threshold LIF
-    neuron (Bellec et al. 2018's ALIF, :class:`spikeloc.substrate.neurons.AdaptiveLayer`): each spike raises the
-    threshold by ``adaptation`` (threshold units), which decays with time constant ``tau_adapt_s`` (per neuron and
+    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind, one of
+    :data:`~spikeloc.substrate.neurons.NEURONS` for every hidden layer, or a tuple with one per hidden layer (e.g.
+    ``("synaptic", "leaky")``; a tuple of one kind is stored as that kind, so it names the same network and run):
+    ``"leaky"`` (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current
+    with time constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
+    ``tau_distribution`` / ``learn_tau`` say so) or ``"adaptive"`` (fused backend only: the adaptive-threshold LIF
+    neuron, Bellec et al. 2018's ALIF, :class:`spikeloc.substrate.neurons.AdaptiveLayer`: each spike raises the
+    threshold by ``adaptation`` (threshold units), which decays with time constant ``tau_adapt_s``; per neuron and
     learned like the membrane's tau when ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own
     kind (``readout``).
     """
@@ -128,7 +146,7 @@ class ClassifierConfig:
     population: int = 1
     tie_break: str = "first"
     reset: str = added_field("zero")
-    neuron: str = added_field("leaky")
+    neuron: str | tuple[str, ...] = added_field("leaky")
     tau_syn_s: float = added_field(5e-3)
     tau_adapt_s: float = added_field(200e-3)
     adaptation: float = added_field(0.1)
@@ -154,20 +172,25 @@ class ClassifierConfig:
         require(self.population == 1 or self.readout == "spikes", "population", self.population,
                 "1 with the membrane readout (a population needs the spiking readout)")
         require_choice(self.tie_break, "tie_break", TIE_BREAKS)
-        require_choice(self.neuron, "neuron", NEURONS)
+        object.__setattr__(self, "neuron", neuron_kinds(self.neuron, len(self.hidden)))
         require(self.tau_syn_s > 0, "tau_syn_s", self.tau_syn_s, "> 0 s")
-        require(not (self.neuron == "synaptic" and self.backend == "snntorch" and self.reset == "zero"), "reset",
+        require(not ("synaptic" in self.neurons and self.backend == "snntorch" and self.reset == "zero"), "reset",
                 self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
                 "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
         require_number(self.tau_adapt_s, "tau_adapt_s", above=0, note="s")
         require_number(self.adaptation, "adaptation", 0, note="(threshold units per spike)")
-        require(not (self.neuron == "adaptive" and self.backend == "snntorch"), "backend", self.backend,
+        require(not ("adaptive" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
                 "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
 
     @property
     def per_neuron_tau(self) -> bool:
         """Whether neurons have their own (drawn or learned) time constants."""
         return self.tau_distribution != "fixed" or self.learn_tau
+
+    @property
+    def neurons(self) -> tuple[str, ...]:
+        """The kind of each hidden layer, first to last."""
+        return (self.neuron,) * len(self.hidden) if isinstance(self.neuron, str) else self.neuron
 
     @property
     def lif(self) -> LIFParameters:
@@ -266,8 +289,9 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units)
-                                           for i, units in enumerate(config.hidden, start=1))
+        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units, kind)
+                                           for i, (units, kind) in enumerate(zip(config.hidden, config.neurons),
+                                                                             start=1))
         readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
         self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
                         else LIFLayer(config.lif, config.backend, readout_taus))
@@ -362,13 +386,15 @@ class SpikingClassifier(nn.Module):
         return network
 
 
-def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int) -> nn.Module:
-    """Hidden layer ``layer`` of ``config.neuron``'s kind, its per-neuron time constants drawn per member."""
+def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,
+                  kind: str) -> nn.Module:
+    """Hidden layer ``layer`` of neurons of ``kind`` (one of ``config.neurons``), its per-neuron time constants
+    drawn per member."""
     taus = _time_constants(config, members, layer, units)
-    if config.neuron == "synaptic":
+    if kind == "synaptic":
         synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
         return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
-    if config.neuron == "adaptive":
+    if kind == "adaptive":
         adaptation_taus = _time_constants(config, members, layer, units, "tau_adapt", config.tau_adapt_s)
         return AdaptiveLayer(config.lif, config.tau_adapt_s, config.adaptation, config.backend, taus, adaptation_taus)
     return LIFLayer(config.lif, config.backend, taus)

@@ -174,7 +174,7 @@ def test_runs_pass_the_neuron_kind_and_reset_to_their_networks():
         added = {f.name for f in dataclasses.fields(run) if f.metadata.get(OMIT_IF_DEFAULT)}
         assert {"neuron", "reset"} <= added
     with pytest.raises(ValueError, match="^neuron = "):
-        IPDRun(neuron="adaptive")
+        IPDRun(neuron="izhikevich")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

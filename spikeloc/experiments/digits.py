@@ -74,6 +74,8 @@ class DigitsRun(memory.MemoryChecked):
     lr_schedule: str = added_field("constant")
     neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind(s) and reset (ClassifierConfig's)
     reset: str = added_field("zero")
+    tau_adapt_s: float = added_field(200e-3)  # adaptive neurons' threshold time constant and rise per spike
+    adaptation: float = added_field(0.1)
     mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
     qat_bits: int = added_field(0)
 
@@ -112,7 +114,7 @@ class DigitsRun(memory.MemoryChecked):
                                 tau_s=self.tau_s, backend=self.backend, population=self.population,
                                 tie_break=self.tie_break, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, neuron=self.neuron,
-                                reset=self.reset)
+                                reset=self.reset, tau_adapt_s=self.tau_adapt_s, adaptation=self.adaptation)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

@@ -101,6 +101,8 @@ class IPDRun(memory.MemoryChecked):
     neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind (one, or one per hidden layer),
     reset: str = added_field("zero")  # reset and synaptic tau (ClassifierConfig's)
     tau_syn_s: float = added_field(5e-3)
+    tau_adapt_s: float = added_field(200e-3)  # adaptive neurons' threshold time constant and step per spike
+    adaptation: float = added_field(0.1)
     mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
     qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
 
@@ -149,7 +151,8 @@ class IPDRun(memory.MemoryChecked):
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
                                 max_delay_steps=self.max_delay_steps, readout=self.readout,
                                 population=self.population, tie_break=self.tie_break, neuron=self.neuron,
-                                reset=self.reset, tau_syn_s=self.tau_syn_s)
+                                reset=self.reset, tau_syn_s=self.tau_syn_s, tau_adapt_s=self.tau_adapt_s,
+                                adaptation=self.adaptation)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)

@@ -60,6 +60,7 @@ from spikeloc import seeding
 from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
 from spikeloc.substrate.neurons import (
     BACKENDS,
+    AdaptiveLayer,
     NEURONS,
     LeakyReadout,
     LIFLayer,
@@ -71,7 +72,6 @@ from spikeloc.substrate.neurons import (
     draw_time_constants,
 )
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
-from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import added_field, require, require_choice, require_integer, require_number
 
 READOUTS = ("membrane", "spikes")
@@ -121,9 +121,13 @@ class ClassifierConfig:
     ``("synaptic", "leaky")``; a tuple of one kind is stored as that kind, so it names the same network and run):
     ``"leaky"`` (snnTorch's ``Leaky``, the seed's), ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current
     with time constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
-    ``tau_distribution`` / ``learn_tau`` say so) or ``"recurrent"`` (snnTorch's ``RLeaky`` with all-to-all
-    recurrent weights within the layer, fused backend only; see :func:`_recurrent_synapses`). The readout keeps
-    its own kind (``readout``).
+    ``tau_distribution`` / ``learn_tau`` say so), ``"recurrent"`` (snnTorch's ``RLeaky`` with all-to-all
+    recurrent weights within the layer, fused backend only; see :func:`_recurrent_synapses`) or ``"adaptive"``
+    (fused backend only: the adaptive-threshold LIF neuron, Bellec et al. 2018's ALIF,
+    :class:`spikeloc.substrate.neurons.AdaptiveLayer`: each spike raises the threshold by ``adaptation``
+    (threshold units), which decays with time constant ``tau_adapt_s``; per neuron and learned like the
+    membrane's tau when ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind
+    (``readout``).
     """
 
     n_inputs: int = 200
@@ -146,6 +150,8 @@ class ClassifierConfig:
     reset: str = added_field("zero")
     neuron: str | tuple[str, ...] = added_field("leaky")
     tau_syn_s: float = added_field(5e-3)
+    tau_adapt_s: float = added_field(200e-3)
+    adaptation: float = added_field(0.1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -175,6 +181,10 @@ class ClassifierConfig:
                 "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
         require(not ("recurrent" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
                 "'fused' for recurrent neurons (snn.RLeaky holds one recurrent weight, not one per ensemble member)")
+        require_number(self.tau_adapt_s, "tau_adapt_s", above=0, note="s")
+        require_number(self.adaptation, "adaptation", 0, note="(threshold units per spike)")
+        require(not ("adaptive" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
+                "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
 
     @property
     def per_neuron_tau(self) -> bool:
@@ -373,7 +383,7 @@ class SpikingClassifier(nn.Module):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
             for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
-                for name in ("time_constants", "synaptic_time_constants"):
+                for name in ("time_constants", "synaptic_time_constants", "adaptation_time_constants"):
                     if getattr(theirs, name, None) is not None:
                         getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
                 if isinstance(theirs, RecurrentLayer):
@@ -396,6 +406,9 @@ def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: st
     if kind == "synaptic":
         synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
         return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
+    if kind == "adaptive":
+        adaptation_taus = _time_constants(config, members, layer, units, "tau_adapt", config.tau_adapt_s)
+        return AdaptiveLayer(config.lif, config.tau_adapt_s, config.adaptation, config.backend, taus, adaptation_taus)
     return LIFLayer(config.lif, config.backend, taus)
 
 

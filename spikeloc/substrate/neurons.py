@@ -20,6 +20,12 @@ The current-based neuron (snnTorch's ``snn.Synaptic``, :class:`SynapticLayer`) f
 current first, i_t = alpha * i_{t-1} + I_t with alpha = exp(-dt_s / tau_syn_s) (never reset), and i_t drives the
 membrane above in place of I_t.
 
+The adaptive neuron (ALIF, Bellec et al. 2018; :class:`AdaptiveLayer`, fused backend only: snnTorch has none) has
+the membrane above but a threshold that each spike raises and that decays back with tau_adapt_s:
+a_t = rho * a_{t-1} + s_{t-1}, rho = exp(-dt_s / tau_adapt_s), theta_t = threshold + b * a_t (b = ``adaptation``,
+in threshold units per spike), s_t = H(u_t - theta_t); the reset signal is s_{t-1} and "subtract" subtracts the
+threshold crossed, theta_{t-1} (:func:`spikeloc.substrate.fused.adaptive_spikes`).
+
 Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
 ``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.substrate.fused`).
@@ -48,8 +54,9 @@ from spikeloc.validation import require, require_choice, require_number
 
 BACKENDS = ("fused", "snntorch")
 #: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`), ``Synaptic`` (:class:`SynapticLayer`) and
-#: ``RLeaky`` (:class:`RecurrentLayer`).
-NEURONS = ("leaky", "synaptic", "recurrent")
+#: ``RLeaky`` (:class:`RecurrentLayer`), and the adaptive-threshold LIF neuron (:class:`AdaptiveLayer`; not in
+#: snnTorch).
+NEURONS = ("leaky", "synaptic", "recurrent", "adaptive")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
 TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
 
@@ -301,6 +308,40 @@ class RecurrentLayer(_Neurons):
         return fused.recurrent_spikes(currents, self.recurrent.effective_weight(), self.beta(), self.params.threshold,
                                       self.params.surrogate_slope, return_membrane=return_membrane,
                                       reset=self.params.reset)
+
+
+class AdaptiveLayer(_Neurons):
+    """A layer of adaptive-threshold LIF neurons (ALIF, :func:`spikeloc.substrate.fused.adaptive_spikes`): the
+    membrane of :class:`LIFLayer`, and a threshold ``theta_t = threshold + adaptation * a_t`` raised by each spike,
+    ``a_t = rho a_{t-1} + s_{t-1}`` with ``rho = exp(-dt_s / tau_adapt_s)``.
+
+    ``adaptation`` (b) is in units of the threshold per spike, >= 0 (0: the LIF neuron). ``adaptation_time_constants``:
+    one tau_adapt per neuron of each member (drawn, or learned: rho then gets its gradient), as ``time_constants``
+    for the membrane. Fused backend only (snnTorch has no adaptive-threshold neuron)."""
+
+    def __init__(self, params: LIFParameters, tau_adapt_s: float, adaptation: float, backend: str = "fused",
+                 time_constants: TimeConstants | None = None,
+                 adaptation_time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(backend == "fused", "backend", backend,
+                "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
+        require_number(tau_adapt_s, "tau_adapt_s", above=0, note="s")
+        require_number(adaptation, "adaptation", 0, note="(threshold units per spike)")
+        self.tau_adapt_s = tau_adapt_s
+        self.adaptation = adaptation
+        self.adaptation_time_constants = adaptation_time_constants
+
+    def rho(self) -> float | torch.Tensor:
+        """The adaptation's decay per step: a float, or the per-neuron (members, units) tensor."""
+        if self.adaptation_time_constants is None:
+            return math.exp(-self.params.dt_s / self.tau_adapt_s)
+        return self.adaptation_time_constants.beta()
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return fused.adaptive_spikes(currents, self.beta(), self.rho(), self.adaptation, self.params.threshold,
+                                     self.params.surrogate_slope, return_membrane=return_membrane,
+                                     reset=self.params.reset)
 
 
 class LeakyReadout(_Neurons):

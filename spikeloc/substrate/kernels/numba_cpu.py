@@ -13,8 +13,9 @@ import math
 import numpy as np
 import torch
 
-from spikeloc.substrate.kernels.step import (_beta_at, _beta_grad_term, _beta_row, _carry_grad, _exp, _lif_step,
-                                             _recurrent_step, surrogate_grad)
+from spikeloc.substrate.kernels.step import (_adaptation_carry_grad, _adaptation_step, _adaptive_threshold, _beta_at,
+                                             _beta_grad_term, _beta_row, _carry_grad, _exp, _lif_step, _recurrent_step,
+                                             _surrogate_exp, _surrogate_grad_from_exp, surrogate_grad)
 
 try:  # numba is a declared dependency; the torch backend keeps the package usable without it
     import numba
@@ -142,6 +143,95 @@ if AVAILABLE:
                     for n in range(n_units):
                         g[t, n] = _carry_grad_nb(g[t, n], g[t + 1, n], mem[t, n], _beta_at(row_beta, n), threshold,
                                                  reset)
+
+    _adaptation_step_nb = _njit(_adaptation_step)
+    _adaptive_threshold_nb = _njit(_adaptive_threshold)
+    _adaptation_carry_grad_nb = _njit(_adaptation_carry_grad)
+    _surrogate_exp_nb = _njit(_surrogate_exp)
+    _surrogate_grad_from_exp_nb = _njit(_surrogate_grad_from_exp)
+
+    @functools.partial(_njit, inline="always")
+    def _adaptive_forward_row(cur, mem, adapt, spk, beta, rho, threshold, strength, reset):  # pragma: no cover
+        """One row of adaptive neurons: (T, N) currents -> membrane ``mem``, adaptation ``adapt``, spikes ``spk``;
+        ``beta`` and ``rho`` (N,). u_0 = I_0, a_0 = 0; then a_t from s_{t-1}, u_t by the LIF step at the threshold
+        theta_{t-1} the neuron had (its reset signal is s_{t-1}), s_t = H(u_t - theta_t)."""
+        n_steps, n_units = cur.shape
+        for n in range(n_units):
+            m = cur[0, n]
+            mem[0, n] = m
+            adapt[0, n] = 0
+            spk[0, n] = m > _adaptive_threshold_nb(threshold, strength, adapt[0, n])
+        for t in range(1, n_steps):
+            for n in range(n_units):
+                a_prev = adapt[t - 1, n]
+                a = _adaptation_step_nb(a_prev, spk[t - 1, n], rho[n])
+                m = _lif_step_nb(mem[t - 1, n], cur[t, n], beta[n], _adaptive_threshold_nb(threshold, strength, a_prev),
+                                 reset)
+                mem[t, n] = m
+                adapt[t, n] = a
+                spk[t, n] = m > _adaptive_threshold_nb(threshold, strength, a)
+
+    @_njit
+    def _adaptive_forward_numba(cur, spk, mem, keep_mem, beta, rows_per_beta, rho, rows_per_rho, threshold, strength,
+                                reset):  # pragma: no cover - compiled
+        """(R, T, N) arrays; ``beta`` (Mb, N) and ``rho`` (Mr, N), row r using ``beta[r // rows_per_beta]`` and
+        ``rho[r // rows_per_rho]``. The adaptation (and the membrane without ``keep_mem``) go to (T, N) scratch."""
+        scratch, adapt = np.empty(cur.shape[1:], cur.dtype), np.empty(cur.shape[1:], cur.dtype)
+        for r in range(cur.shape[0]):
+            row_beta, row_rho = beta[r // rows_per_beta], rho[r // rows_per_rho]
+            _adaptive_forward_row(cur[r], mem[r] if keep_mem else scratch, adapt, spk[r], row_beta, row_rho,
+                                  threshold, strength, reset)
+
+    @_njit
+    def _adaptive_backward_numba(cur, grad_spk, grad_mem, has_grad_mem, grad_cur, beta, rows_per_beta, grad_beta, rho,
+                                 rows_per_rho, grad_rho, threshold, strength, slope, one,
+                                 reset):  # pragma: no cover - compiled
+        """(R, T, N) arrays. Row by row (as ``_backward_numba``): the membrane, adaptation and spikes recomputed
+        into (T, N) scratch, the surrogate's exp evaluated over the row's T * N values in one pass (it depends on
+        the states only; in the reverse loop over N = 30 units its scalar remainder made the kernel ~3x slower),
+        then one reverse-time pass carrying G_u (in ``grad_cur``) and G_a (an (N,) row): G_s_t = g_s_t + G_a_{t+1},
+        q_t = G_s_t ds_t/du_t, G_u_t = q_t + g_u_t + carry, G_a_t (step.py). dL/dbeta and dL/drho of the row are
+        summed over time in its dtype, then added to the (M, N) float64 sums."""
+        n_rows, n_steps, n_units = cur.shape
+        size = n_steps * n_units
+        mem, adapt = np.empty((n_steps, n_units), cur.dtype), np.empty((n_steps, n_units), cur.dtype)
+        spk, expo = np.empty((n_steps, n_units), cur.dtype), np.empty((n_steps, n_units), cur.dtype)
+        mem_flat, adapt_flat, expo_flat = mem.reshape(size), adapt.reshape(size), expo.reshape(size)
+        grad_adapt = np.empty(n_units, cur.dtype)  # G_a_{t+1}
+        row_grad_beta, row_grad_rho = np.empty(n_units, cur.dtype), np.empty(n_units, cur.dtype)
+        zero = one - one
+        last = n_steps - 1
+        for r in range(n_rows):
+            row_beta, row_rho = beta[r // rows_per_beta], rho[r // rows_per_rho]
+            _adaptive_forward_row(cur[r], mem, adapt, spk, row_beta, row_rho, threshold, strength, reset)
+            for i in range(size):
+                expo_flat[i] = _surrogate_exp_nb(mem_flat[i], _adaptive_threshold_nb(threshold, strength, adapt_flat[i]),
+                                                 slope)
+            gs, gm, g = grad_spk[r], grad_mem[r], grad_cur[r]
+            row_grad_beta[:] = 0
+            row_grad_rho[:] = 0
+            for n in range(n_units):  # t = T - 1: nothing carried back from T
+                theta = _adaptive_threshold_nb(threshold, strength, adapt[last, n])
+                q = _surrogate_grad_from_exp_nb(gs[last, n], expo[last, n], slope, one)
+                g[last, n] = q + gm[last, n] if has_grad_mem else q
+                grad_adapt[n] = _adaptation_carry_grad_nb(q, zero, zero, mem[last, n], theta, row_rho[n], strength,
+                                                          reset)
+            for t in range(n_steps - 2, -1, -1):
+                for n in range(n_units):
+                    m, a = mem[t, n], adapt[t, n]
+                    theta = _adaptive_threshold_nb(threshold, strength, a)
+                    grad_adapt_next, grad_next = grad_adapt[n], g[t + 1, n]
+                    q = _surrogate_grad_from_exp_nb(gs[t, n] + grad_adapt_next, expo[t, n], slope, one)
+                    local = q + gm[t, n] if has_grad_mem else q
+                    row_grad_beta[n] += _beta_grad_term_nb(grad_next, m, theta, reset)
+                    row_grad_rho[n] += grad_adapt_next * a
+                    g[t, n] = _carry_grad_nb(local, grad_next, m, row_beta[n], theta, reset)
+                    grad_adapt[n] = _adaptation_carry_grad_nb(q, grad_adapt_next, grad_next, m, theta, row_rho[n],
+                                                              strength, reset)
+            gb, gr = grad_beta[r // rows_per_beta], grad_rho[r // rows_per_rho]
+            for n in range(n_units):
+                gb[n] += row_grad_beta[n]
+                gr[n] += row_grad_rho[n]
 
 
 if AVAILABLE:
@@ -301,3 +391,30 @@ def recurrent_backward(cur, grad_spk, grad_mem, weight, beta, threshold: float, 
                               *_numba_scalars(cur, threshold, slope, 1.0), reset)
     return (grad_cur, grad_weight.to(cur.dtype) if want_grad_weight else None,
             grad_beta.to(cur.dtype) if want_grad_beta else None)
+
+
+def adaptive_forward(cur: torch.Tensor, beta: torch.Tensor, rho: torch.Tensor, threshold: float, strength: float,
+                     keep_mem: bool, rows_per_beta: int = 1, rows_per_rho: int = 1, reset: int = 0):
+    """Spikes (and the membrane if ``keep_mem``, else None) of adaptive neurons; ``beta`` (Mb, N) and ``rho``
+    (Mr, N) in the currents' dtype."""
+    spk = torch.empty_like(cur)
+    mem = torch.empty_like(cur) if keep_mem else cur.new_empty((1,) + cur.shape[1:])  # unused placeholder
+    _adaptive_forward_numba(cur.detach().numpy(), spk.numpy(), mem.numpy(), keep_mem, beta.detach().numpy(),
+                            rows_per_beta, rho.detach().numpy(), rows_per_rho,
+                            *_numba_scalars(cur, threshold, strength), reset)
+    return spk, (mem if keep_mem else None)
+
+
+def adaptive_backward(cur, grad_spk, grad_mem, beta, rho, threshold: float, strength: float, slope: float,
+                      rows_per_beta: int = 1, rows_per_rho: int = 1, reset: int = 0):
+    """Gradients w.r.t. the currents, the (Mb, N) betas and the (Mr, N) rhos."""
+    grad_cur = torch.empty_like(cur)
+    has_grad_mem = grad_mem is not None
+    grad_beta = torch.zeros(beta.shape, dtype=torch.float64)
+    grad_rho = torch.zeros(rho.shape, dtype=torch.float64)
+    _adaptive_backward_numba(cur.detach().numpy(), grad_spk.detach().numpy(),
+                             (grad_mem if has_grad_mem else grad_spk).detach().numpy(), has_grad_mem,
+                             grad_cur.numpy(), beta.detach().numpy(), rows_per_beta, grad_beta.numpy(),
+                             rho.detach().numpy(), rows_per_rho, grad_rho.numpy(),
+                             *_numba_scalars(cur, threshold, strength, slope, 1.0), reset)
+    return grad_cur, grad_beta.to(cur.dtype), grad_rho.to(cur.dtype)

@@ -64,6 +64,10 @@ _carry_grad = _compiled(step._carry_grad)
 _beta_grad_term = _compiled(step._beta_grad_term)
 
 
+_adaptation_step = _compiled(step._adaptation_step)
+_adaptive_threshold = _compiled(step._adaptive_threshold)
+_adaptation_carry_grad = _compiled(step._adaptation_carry_grad)
+
 @triton.jit
 def _lanes(n_lanes, n_steps, n_units, rows_per_beta, BLOCK: tl.constexpr, PER_NEURON: tl.constexpr):
     """This program's lanes: (mask, offset of step 0 in the (R, T, N) arrays, index into the betas)."""
@@ -314,3 +318,122 @@ def recurrent_backward(cur, grad_spk, grad_mem, weight, beta, threshold: float, 
         grad_beta = per_row_beta.view(beta.shape[0], rows_per_beta, n_units).sum(dim=1, dtype=torch.float64).to(
             cur.dtype)
     return grad_cur, grad_weight, grad_beta
+
+
+# --- adaptive threshold (ALIF): the same layout, one lane per neuron of a row; beta and rho per neuron -----------
+@triton.jit
+def _adaptive_lanes(n_lanes, n_steps, n_units, rows_per_beta, rows_per_rho, BLOCK: tl.constexpr):
+    """This program's lanes: (mask, offset of step 0 in the (R, T, N) arrays, index into the betas, into the rhos)."""
+    lane = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    row = lane // n_units
+    unit = lane % n_units
+    return (lane < n_lanes, row * n_steps * n_units + unit, (row // rows_per_beta) * n_units + unit,
+            (row // rows_per_rho) * n_units + unit)
+
+
+@triton.jit
+def _adaptive_pass(cur_ptr, spk_ptr, mem_ptr, adapt_ptr, base, ok, beta, rho, threshold, strength, n_steps, n_units,
+                   STORE_SPIKES: tl.constexpr, STORE_STATES: tl.constexpr, RESET: tl.constexpr):
+    """The forward loop of one block of adaptive lanes: u_0 = I_0, a_0 = 0; a_t = step(a_{t-1}, s_{t-1}),
+    u_t = LIF step at theta_{t-1}, s_t = H(u_t - theta_t); stores s_t and/or (u_t, a_t)."""
+    mem = tl.load(cur_ptr + base, mask=ok, other=0.0)
+    adapt = tl.zeros_like(mem)
+    spike = (mem > _adaptive_threshold(threshold, strength, adapt)).to(mem.dtype)
+    for t in range(n_steps):
+        offset = base + t * n_units
+        if t > 0:
+            adapt_prev = adapt
+            adapt = _adaptation_step(adapt_prev, spike, rho)
+            mem = _lif_step(mem, tl.load(cur_ptr + offset, mask=ok, other=0.0), beta,
+                            _adaptive_threshold(threshold, strength, adapt_prev), RESET)
+            spike = (mem > _adaptive_threshold(threshold, strength, adapt)).to(mem.dtype)
+        if STORE_SPIKES:
+            tl.store(spk_ptr + offset, spike, mask=ok)
+        if STORE_STATES:
+            tl.store(mem_ptr + offset, mem, mask=ok)
+            tl.store(adapt_ptr + offset, adapt, mask=ok)
+
+
+@triton.jit
+def _adaptive_forward_kernel(cur_ptr, spk_ptr, mem_ptr, adapt_ptr, beta_ptr, rho_ptr, consts_ptr, n_lanes, n_steps,
+                             n_units, rows_per_beta, rows_per_rho, KEEP_MEM: tl.constexpr, BLOCK: tl.constexpr,
+                             RESET: tl.constexpr):
+    ok, base, beta_index, rho_index = _adaptive_lanes(n_lanes, n_steps, n_units, rows_per_beta, rows_per_rho, BLOCK)
+    beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
+    rho = tl.load(rho_ptr + rho_index, mask=ok, other=0.0)
+    _adaptive_pass(cur_ptr, spk_ptr, mem_ptr, adapt_ptr, base, ok, beta, rho, tl.load(consts_ptr),
+                   tl.load(consts_ptr + 1), n_steps, n_units, True, KEEP_MEM, RESET)
+
+
+@triton.jit
+def _adaptive_backward_kernel(cur_ptr, grad_spk_ptr, grad_mem_ptr, grad_cur_ptr, adapt_ptr, beta_ptr, rho_ptr,
+                              grad_beta_ptr, grad_rho_ptr, consts_ptr, n_lanes, n_steps, n_units, rows_per_beta,
+                              rows_per_rho, HAS_GRAD_MEM: tl.constexpr, BLOCK: tl.constexpr, RESET: tl.constexpr):
+    ok, base, beta_index, rho_index = _adaptive_lanes(n_lanes, n_steps, n_units, rows_per_beta, rows_per_rho, BLOCK)
+    beta = tl.load(beta_ptr + beta_index, mask=ok, other=0.0)
+    rho = tl.load(rho_ptr + rho_index, mask=ok, other=0.0)
+    threshold = tl.load(consts_ptr)
+    strength = tl.load(consts_ptr + 1)
+    slope = tl.load(consts_ptr + 2)
+    # membrane (into the gradient buffer, as scratch) and adaptation recomputed, then read back in reverse
+    _adaptive_pass(cur_ptr, grad_cur_ptr, grad_cur_ptr, adapt_ptr, base, ok, beta, rho, threshold, strength, n_steps,
+                   n_units, False, True, RESET)
+    grad_next = tl.zeros_like(beta)
+    grad_adapt_next = tl.zeros_like(beta)
+    grad_beta = tl.zeros_like(beta)
+    grad_rho = tl.zeros_like(beta)
+    for i in range(n_steps):
+        offset = base + (n_steps - 1 - i) * n_units
+        mem = tl.load(grad_cur_ptr + offset, mask=ok, other=0.0)
+        adapt = tl.load(adapt_ptr + offset, mask=ok, other=0.0)
+        theta = _adaptive_threshold(threshold, strength, adapt)
+        q = _surrogate_grad(tl.load(grad_spk_ptr + offset, mask=ok, other=0.0) + grad_adapt_next, mem, theta, slope,
+                            1.0)
+        grad = q
+        if HAS_GRAD_MEM:
+            grad = grad + tl.load(grad_mem_ptr + offset, mask=ok, other=0.0)
+        if i > 0:  # t < T - 1: the carry from t + 1 (and the shares of beta and rho), in the numba kernel's order
+            grad_beta += _beta_grad_term(grad_next, mem, theta, RESET)
+            grad_rho += grad_adapt_next * adapt
+            grad = _carry_grad(grad, grad_next, mem, beta, theta, RESET)
+        grad_adapt_next = _adaptation_carry_grad(q, grad_adapt_next, grad_next, mem, theta, rho, strength, RESET)
+        tl.store(grad_cur_ptr + offset, grad, mask=ok)
+        grad_next = grad
+    lane = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(grad_beta_ptr + lane, grad_beta, mask=ok)
+    tl.store(grad_rho_ptr + lane, grad_rho, mask=ok)
+
+
+def adaptive_forward(cur: torch.Tensor, beta: torch.Tensor, rho: torch.Tensor, threshold: float, strength: float,
+                     keep_mem: bool, rows_per_beta: int = 1, rows_per_rho: int = 1, reset: int = 0):
+    """Spikes (and the membrane if ``keep_mem``, else None) of adaptive neurons; ``beta`` (Mb, N), ``rho`` (Mr, N)."""
+    spk = torch.empty_like(cur)
+    mem, adapt = (torch.empty_like(cur), torch.empty_like(cur)) if keep_mem else (spk, spk)  # placeholders if not
+    grid, consts, sizes = _adaptive_launch_args(cur, rows_per_beta, rows_per_rho, threshold, strength)
+    _adaptive_forward_kernel[grid](cur, spk, mem, adapt, beta.detach(), rho.detach(), consts, *sizes,
+                                   KEEP_MEM=keep_mem, BLOCK=_BLOCK, RESET=reset, enable_fp_fusion=False)
+    return spk, (mem if keep_mem else None)
+
+
+def adaptive_backward(cur, grad_spk, grad_mem, beta, rho, threshold: float, strength: float, slope: float,
+                      rows_per_beta: int = 1, rows_per_rho: int = 1, reset: int = 0):
+    """Gradients w.r.t. the currents, the (Mb, N) betas and the (Mr, N) rhos (per lane sums over time in the
+    currents' dtype, over the rows that share a value in float64)."""
+    grad_cur, adapt = torch.empty_like(cur), torch.empty_like(cur)
+    per_row_beta = cur.new_empty(cur.shape[0], cur.shape[2])
+    per_row_rho = cur.new_empty(cur.shape[0], cur.shape[2])
+    grid, consts, sizes = _adaptive_launch_args(cur, rows_per_beta, rows_per_rho, threshold, strength, slope)
+    _adaptive_backward_kernel[grid](cur, grad_spk, grad_spk if grad_mem is None else grad_mem, grad_cur, adapt,
+                                    beta.detach(), rho.detach(), per_row_beta, per_row_rho, consts, *sizes,
+                                    HAS_GRAD_MEM=grad_mem is not None, BLOCK=_BLOCK, RESET=reset,
+                                    enable_fp_fusion=False)
+    return (grad_cur, per_row_beta.view(beta.shape[0], rows_per_beta, -1).sum(dim=1, dtype=torch.float64).to(cur.dtype),
+            per_row_rho.view(rho.shape[0], rows_per_rho, -1).sum(dim=1, dtype=torch.float64).to(cur.dtype))
+
+
+def _adaptive_launch_args(cur: torch.Tensor, rows_per_beta: int, rows_per_rho: int, *constants: float):
+    """(grid, constants array, sizes) of the adaptive kernels."""
+    n_rows, n_steps, n_units = cur.shape
+    consts = torch.tensor(constants, dtype=cur.dtype, device=cur.device)
+    n_lanes = n_rows * n_units
+    return (triton.cdiv(n_lanes, _BLOCK),), consts, (n_lanes, n_steps, n_units, rows_per_beta, rows_per_rho)

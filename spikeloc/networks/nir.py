@@ -141,7 +141,8 @@ def to_nir(network: SpikingClassifier, member: int = 0, dt_nir_s: float = SNNTOR
             "'zero' for NIR export (nir.LIF and nir.CubaLIF reset to v_reset after a spike; NIR has no "
             "subtractive or absent reset)")
     require("adaptive" not in config.neurons, "neuron", config.neuron,
-            "another kind for NIR export (NIR has no adaptive-threshold neuron: an adaptive network cannot be exported)")
+            "another kind for NIR export (NIR has no adaptive-threshold neuron: an adaptive network cannot be "
+            "exported)")
     require(all(kind in EXPORTED_NEURONS for kind in config.neurons), "neuron", config.neuron,
             f"{' or '.join(map(repr, EXPORTED_NEURONS))} in every hidden layer for NIR export (nir.LIF, nir.CubaLIF, "
             "nir.LIF in a cycle)")

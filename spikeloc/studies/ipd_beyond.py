@@ -11,8 +11,9 @@ size), alone and with "combined" ("fresh_combined"); training at phase noise sig
 stimuli ("phase_noise_0.3", "fresh_phase_noise_0.3"; tested at sigma = 0 like every option, the seed
 notebook's robustness measure); hidden neurons of another kind than snnTorch's Leaky (NEURON_KINDS: "synaptic",
 current-based LIF with tau_syn = 5 ms; "adaptive", an adaptive threshold with tau_adapt = 200 ms and 0.1 threshold
-per spike), alone (e.g. "synaptic") and with fresh stimuli ("fresh_synaptic", compared with "fresh_stimuli": the
-same training data, leaky against that kind). Each unconstrained and with Dale's law on
+per spike; "recurrent", all-to-all recurrent weights within the hidden layer), alone (e.g. "synaptic") and
+with fresh stimuli ("fresh_synaptic", compared with "fresh_stimuli": the same training data, leaky against that
+kind). Each unconstrained and with Dale's law on
 both synapse layers at IE ratio 0.5, x seeds. Runs of one seed share data and initial weights across options
 (paired design). Test accuracy is on fresh stimuli at sigma = 0; then the option best on validation (lowest mean
 unconstrained validation loss among the options validated at sigma = 0; the test split chooses nothing) and the
@@ -62,7 +63,7 @@ if TYPE_CHECKING:  # annotations only: building the study's parser loads none of
 TAU_GAMMA = dict(tau_distribution="gamma", tau_spread=0.58)
 #: Hidden-neuron kinds (spikeloc.substrate.neurons.NEURONS) compared with the seed's "leaky": each adds the options
 #: KIND and fresh_KIND (with fresh stimuli, compared with "fresh_stimuli") to the seed preset, fresh_KIND to full.
-NEURON_KINDS = ("synaptic", "adaptive")
+NEURON_KINDS = ("synaptic", "adaptive", "recurrent")
 OPTIONS = {
     "seed": {},
     "tau_gamma": TAU_GAMMA,

@@ -85,8 +85,8 @@ from spikeloc.substrate.kernels import numba_cpu, torch_loop
 from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "recurrent_spikes", "synaptic_current", "synaptic_spikes", "adaptive_spikes",
-           "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "recurrent_spikes", "synaptic_current", "synaptic_spikes",
+           "adaptive_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE

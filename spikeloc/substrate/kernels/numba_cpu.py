@@ -205,8 +205,8 @@ if AVAILABLE:
             row_beta, row_rho = beta[r // rows_per_beta], rho[r // rows_per_rho]
             _adaptive_forward_row(cur[r], mem, adapt, spk, row_beta, row_rho, threshold, strength, reset)
             for i in range(size):
-                expo_flat[i] = _surrogate_exp_nb(mem_flat[i], _adaptive_threshold_nb(threshold, strength, adapt_flat[i]),
-                                                 slope)
+                theta = _adaptive_threshold_nb(threshold, strength, adapt_flat[i])
+                expo_flat[i] = _surrogate_exp_nb(mem_flat[i], theta, slope)
             gs, gm, g = grad_spk[r], grad_mem[r], grad_cur[r]
             row_grad_beta[:] = 0
             row_grad_rho[:] = 0

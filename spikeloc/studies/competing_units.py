@@ -232,9 +232,10 @@ def with_candidates(run: CompetingRun, readout: str, candidates: dict) -> list[C
 
 
 def grid(preset: dict, settings: dict) -> list[CompetingRun]:
-    """Readouts x stacks x hidden sizes (each with its candidates, :func:`preset_candidates`), the MLP per size and
-    softmax regression once (unless the preset says ``baselines=False``), then each variation of p, k, delta at
-    the largest size with one layer (population and Krotov readouts)."""
+    """Readouts x stacks x hidden sizes (each with its candidates, :func:`preset_candidates`; each size's features
+    learned at the preset's ``rule_lrs``), the MLP per size and softmax regression once (unless the preset says
+    ``baselines=False``), then each variation of p, k, delta at the largest size with one layer (population and
+    Krotov readouts)."""
     from spikeloc.experiments.competing import CompetingRun
 
     candidates = preset_candidates(preset)

@@ -192,9 +192,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run (or resume) the study, or with ``--finished-only`` take the runs of this study already finished in
     ``--out`` (the checks of a run: the directory is locked, its grid must be this one); write
-    ``summary.csv``; print a readable summary; return (table, long summary, output directory).  A ``by`` column of
-    a field added to the config later is completed with its default where runs left it out
-    (:func:`spikeloc.study.runner.with_default_columns`).  An output
+    ``summary.csv``; print a readable summary; return (table, long summary, output directory).  An output
     directory whose results cannot be used is a :class:`UsageError` of ``--out`` naming the flag that helps
     (``--overwrite``, ``--extend``, ``--repair``)."""
     from spikeloc.study.runner import (
@@ -203,7 +201,6 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         UnusableDirectoryError,
         finished_results,
         run_study,
-        with_default_columns,
     )
     from spikeloc.study.stats import summarise
 
@@ -220,7 +217,6 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         raise UsageError("--out", str(error.naming("--repair"))) from None
     except UnusableDirectoryError as error:
         raise UsageError("--out", str(error)) from None
-    table = with_default_columns(table, study.configs[0], by)
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

@@ -167,17 +167,6 @@ def recorded_fields(config: Any) -> dict[str, Any]:
     return values
 
 
-def with_default_columns(table: pd.DataFrame, config: Any, columns: Sequence[str]) -> pd.DataFrame:
-    """``table`` with each of ``columns`` that is an :data:`OMIT_IF_DEFAULT` field of the dataclass ``config``
-    complete: :func:`recorded_fields` leaves the field out of runs that hold its default (an empty cell, or no
-    column when every run does), and those rows get the default back, in the default's type."""
-    for field in dataclasses.fields(config):
-        if field.name in columns and field.metadata.get(OMIT_IF_DEFAULT):
-            values = table[field.name].fillna(field.default) if field.name in table else field.default
-            table = table.assign(**{field.name: pd.Series(values, index=table.index).astype(type(field.default))})
-    return table
-
-
 def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
     """Stable id of a run: a short hash of its config fields and seed."""
     text = _canonical_json({"config": config_fields, "seed": seed})

@@ -35,6 +35,8 @@ test-slow: $(STAMP)
 test-triton: $(STAMP)
 	$(BIN)/python -c "import triton" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[gpu]"
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests/test_fused_triton.py
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests/test_fused_recurrent.py -k triton
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests/test_fused_adaptive.py -k triton
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_epoch.py

@@ -12,8 +12,8 @@ across dropouts as in the robustness study; 54 networks as 2 processes x 27, and
 2 threads) against the seed loop run as 2 parallel processes, all on the machine's 2 cores, and reports
 seconds per network-epoch (processes start their timed epoch together).
 
-``--neurons`` times only the hidden-neuron kinds (leaky, its subtract reset, synaptic; fixed and per-neuron
-learned taus) against leaky, one network on one thread, epochs interleaved.
+``--neurons`` times only the hidden-neuron kinds (leaky, its subtract reset, synaptic, adaptive; fixed and
+per-neuron learned taus; recurrent) against leaky, one network on one thread, epochs interleaved.
 
     python benchmarks/bench_epoch.py [--repeats 5] [--members 54] [--neurons]
 """
@@ -204,6 +204,10 @@ NEURON_VARIANTS: dict[str, Callable[[MemberData], Callable[[], None]]] = {
         data, "fused", neuron="synaptic", tau_distribution="gamma", tau_spread=0.5, learn_tau=True),
     "leaky, per-neuron learned taus": lambda data: spikeloc_variant(
         data, "fused", tau_distribution="gamma", tau_spread=0.5, learn_tau=True),
+    "recurrent (reset zero)": lambda data: spikeloc_variant(data, "fused", neuron="recurrent"),
+    "adaptive (reset zero)": lambda data: spikeloc_variant(data, "fused", neuron="adaptive"),
+    "adaptive, per-neuron learned taus": lambda data: spikeloc_variant(
+        data, "fused", neuron="adaptive", tau_distribution="gamma", tau_spread=0.5, learn_tau=True),
 }
 
 

@@ -7,13 +7,15 @@ it cannot represent). With ``'none'`` the last Leaky is read as the membrane rea
 Networks: ``Linear(20, 16) -> Leaky -> Linear(16, 4) -> Leaky`` with per-neuron beta in [0.45, 0.95) and
 threshold 1, every Leaky with the given ``reset_mechanism``, weights scaled by 4 so every layer spikes; inputs
 are random spike trains (8 samples x 40 steps, p = 0.3, amplitude 2). Counts are summed over hidden and readout
-spikes of ``--seeds`` networks.
+spikes of ``--seeds`` networks. ``--hidden-neuron synaptic``: the hidden layer is ``snn.Synaptic`` (per-neuron
+alpha in [0.45, 0.95) too) with the given reset and snnTorch's default ``reset_delay=True``, and with
+``"zero"`` also ``reset_delay=False`` (what snnTorch's NIR importer builds).
 
 Last line: how many per-neuron decays spikeloc's float32 log time constants reproduce exactly (100,000 float32
 betas drawn uniformly in [0.45, 0.95), dt 1 ms, :func:`spikeloc.networks.nir._log_tau_for`), and the largest miss
 in float32 units in the last place.
 
-    python benchmarks/check_snntorch_resets.py [--seeds 5]
+    python benchmarks/check_snntorch_resets.py [--seeds 5] [--hidden-neuron leaky|synaptic]
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from snntorch.export_nir import export_to_nir
 from spikeloc.networks import nir as exchange
 
 
-def snntorch_network(reset: str, seed: int) -> torch.nn.Sequential:
+def snntorch_network(reset: str, seed: int, hidden_neuron: str = "leaky",
+                     reset_delay: bool = True) -> torch.nn.Sequential:
     generator = torch.Generator().manual_seed(seed)
     first, second = torch.nn.Linear(20, 16, bias=False), torch.nn.Linear(16, 4, bias=False)
     with torch.no_grad():
@@ -37,13 +40,17 @@ def snntorch_network(reset: str, seed: int) -> torch.nn.Sequential:
             linear.weight.copy_(uniform * 4 / linear.in_features**0.5)
     hidden = snn.Leaky(beta=torch.rand(16, generator=generator) * 0.5 + 0.45, threshold=torch.ones(16),
                        reset_mechanism=reset, init_hidden=True)
+    if hidden_neuron == "synaptic":
+        hidden = snn.Synaptic(alpha=torch.rand(16, generator=generator) * 0.5 + 0.45, beta=hidden.beta,
+                              threshold=torch.ones(16), reset_mechanism=reset, reset_delay=reset_delay,
+                              init_hidden=True)
     readout = snn.Leaky(beta=torch.rand(4, generator=generator) * 0.5 + 0.45, threshold=torch.ones(4),
                         reset_mechanism=reset, init_hidden=True, output=True)
     return torch.nn.Sequential(first, hidden, second, readout)
 
 
 def snntorch_spikes(network: torch.nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """Spikes (batch, T, units) of each Leaky layer, snnTorch stepping its own modules from rest."""
+    """Spikes (batch, T, units) of each Leaky / Synaptic layer, snnTorch stepping its own modules from rest."""
     import snntorch.utils
     snntorch.utils.reset(network)
     per_step = []
@@ -52,7 +59,7 @@ def snntorch_spikes(network: torch.nn.Sequential, x: torch.Tensor) -> list[torch
             h, layers = x[:, t], []
             for module in network:
                 h = module(h)
-                if isinstance(module, snn.Leaky):
+                if isinstance(module, (snn.Leaky, snn.Synaptic)):
                     h = h[0] if isinstance(h, tuple) else h
                     layers.append(h)
             per_step.append(layers)
@@ -81,13 +88,19 @@ def differing(expected: list[torch.Tensor], got: list[torch.Tensor]) -> tuple[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="networks per reset mechanism (default: 5)")
+    parser.add_argument("--hidden-neuron", choices=("leaky", "synaptic"), default="leaky",
+                        help="the hidden layer's snnTorch neuron (default: leaky)")
     args = parser.parse_args()
     x = (torch.rand(8, 40, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float() * 2
-    for reset in exchange.SNNTORCH_RESETS:
+    cases = [(reset, True) for reset in exchange.SNNTORCH_RESETS]
+    if args.hidden_neuron == "synaptic":
+        cases.insert(2, ("zero", False))
+    for reset, reset_delay in cases:
+        name = reset if reset_delay else f"{reset} (reset_delay=False)"
         routes = {"export_to_nir + from_nir": [0, 0], "from_snntorch": [0, 0]}
         refusal = None
         for seed in range(args.seeds):
-            network = snntorch_network(reset, seed)
+            network = snntorch_network(reset, seed, args.hidden_neuron, reset_delay)
             expected = snntorch_spikes(network, x)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", exchange.SnnTorchResetWarning)
@@ -101,9 +114,9 @@ def main() -> None:
                 refusal = str(error)
         for route, (wrong, fired) in routes.items():
             if route == "from_snntorch" and refusal is not None:
-                print(f"reset={reset:8s} {route:25s}: refused ({refusal.split(';')[0]})")
+                print(f"reset={name:8s} {route:25s}: refused ({refusal.split(';')[0]})")
             else:
-                print(f"reset={reset:8s} {route:25s}: {wrong} of {fired} spikes differ "
+                print(f"reset={name:8s} {route:25s}: {wrong} of {fired} spikes differ "
                       f"({100 * wrong / max(fired, 1):.1f} %), {args.seeds} networks")
     betas = torch.rand(100_000, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.45
     decays = torch.exp(-1e-3 / exchange._log_tau_for(betas.double().numpy(), 1e-3).exp())

@@ -45,9 +45,11 @@ ENCODINGS = ("rate", "latency", "current")
 LOSSES = ("cross_entropy", "mse_count")
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 PHASE_DRAWS = ("per_dataset", "per_sample")
+NEURONS = ("leaky", "synaptic", "recurrent", "adaptive")
 
 #: Config fields set by options of another name, in every training command.
-NETWORK_FIELDS = {"tau_s": "--tau-ms", "input_delays": "--delays", "dale_layers": "--dale-layers"}
+NETWORK_FIELDS = {"tau_s": "--tau-ms", "input_delays": "--delays", "dale_layers": "--dale-layers",
+                  "tau_adapt_s": "--tau-adapt-ms"}
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -79,8 +81,16 @@ def _network_options(p: argparse.ArgumentParser, hidden: list[int], tau_ms: floa
                          help="inhibitory fraction of presynaptic units under Dale's law")
     network.add_argument("--backend", choices=BACKENDS, default="fused",
                          help="LIF implementation: spikeloc's fused time loop or snnTorch's Leaky")
-    network.add_argument("--neuron", choices=("leaky", "synaptic"), default="leaky",
-                         help="hidden neurons: snnTorch's Leaky, or its Synaptic (current-based LIF)")
+    network.add_argument("--neuron", choices=NEURONS, nargs="+", default=["leaky"], metavar="KIND",
+                         help="hidden neurons, one kind for every hidden layer or one per --hidden size: "
+                              "snnTorch's Leaky, its Synaptic (current-based LIF), its RLeaky (all-to-all recurrent "
+                              "weights within the layer), or adaptive (a threshold raised by each spike: Bellec et al. "
+                              "2018's ALIF; fused backend); one of " + ", ".join(NEURONS))
+    network.add_argument("--tau-adapt-ms", type=number(above=0), default=200.0,
+                         help="adaptive neurons: time constant of the threshold's decay (ms; the mean if drawn per "
+                              "neuron)")
+    network.add_argument("--adaptation", type=number(minimum=0), default=0.1,
+                         help="adaptive neurons: threshold rise per spike (units of the threshold)")
     network.add_argument("--reset", choices=("zero", "subtract", "none"), default="zero",
                          help="what a spike does to the membrane (snnTorch's default is subtract)")
 
@@ -109,7 +119,9 @@ def _network_settings(args: argparse.Namespace) -> dict:
                 learn_tau=args.learn_tau, dropout=args.dropout,
                 dale_layers=args.dale_layers or ("both" if args.dales_law else "none"), ie_ratio=args.ie_ratio,
                 backend=args.backend, epochs=args.epochs, lr=args.lr, lr_schedule=args.lr_schedule,
-                patience=args.patience, device=args.device, neuron=args.neuron, reset=args.reset,
+                patience=args.patience, device=args.device, reset=args.reset,
+                neuron=args.neuron[0] if len(args.neuron) == 1 else tuple(args.neuron),
+                tau_adapt_s=args.tau_adapt_ms * 1e-3, adaptation=args.adaptation,
                 **perturb_cli.robust_training_settings(args))
 
 

@@ -8,6 +8,11 @@ A run's configs list their largest allocations as :class:`Need` records (bytes, 
 arrays (stimuli, weights with their gradients and optimiser moments, one batch of activations), so they are
 lower bounds: a run refused needs at least that much; a run accepted may still need somewhat more.
 
+A config's check is asked where its run is trained (:meth:`MemoryChecked.check_memory`: the training
+functions, and the study runner before any run of a grid), never when the config is built: a config is valid
+or not on every machine alike, so a model file or a study's record made on a large machine still reads on a
+small one.
+
 This module imports nothing heavy (the command line reads it before torch).
 """
 
@@ -97,3 +102,15 @@ def need(config: object, n_bytes: float, *fields: str) -> Need:
 
     field = fields[0] if len(fields) == 1 else max(fields, key=growth)
     return Need(field, getattr(config, field), n_bytes)
+
+
+class MemoryChecked:
+    """Mixin of a run config with ``memory_needs() -> list[Need]`` and a ``device`` field: :meth:`check_memory`."""
+
+    def check_memory(self) -> None:
+        """:class:`~spikeloc.validation.InvalidValue` naming the size that grew most when the run's largest
+        allocations do not fit in this machine's available memory (CPU runs: a GPU's memory is not checked)."""
+        from spikeloc.devices import is_gpu
+
+        if not is_gpu(self.device):
+            require_fits(self.memory_needs())

@@ -55,3 +55,33 @@ def test_the_retest_draws_test_stimuli_of_its_own(module):
 def test_a_test_stream_is_never_a_training_or_validation_stream():
     with pytest.raises(ValueError, match="^test_stream = 'data/validation'"):
         IPDRun(test_stream="data/validation")
+
+
+def test_neuron_kinds_are_options_paired_on_seed_with_the_leaky_seed(module, monkeypatch, tmp_path, capsys):
+    """Each kind of NEURON_KINDS is an option (and with fresh stimuli, compared with fresh_stimuli); runs.csv leaves
+    ``neuron`` out of the leaky runs (their run ids are as before), and the summary and labels read it as 'leaky'."""
+    from test_studies import TINY
+
+    assert {"synaptic", "fresh_synaptic"} <= set(module.PRESETS["seed"]["options"])
+    assert "fresh_synaptic" in module.PRESETS["full"]["options"]
+    assert not {"synaptic", "fresh_synaptic"} & set(module.PRESETS["quick"]["options"])  # quick stays < 3 min
+    monkeypatch.setitem(module.PRESETS, "quick", dict(options=("seed", "fresh_stimuli", "synaptic", "fresh_synaptic"),
+                                                      seeds=(0, 1), protocol="robust", sizes=TINY))
+    out = tmp_path / "beyond"
+    module.main(["--out", str(out), "--executor", "inline", "--quiet"])
+    table = pd.read_csv(out / "runs.csv")
+    assert len(table) == 4 * 2 * 2 and set(table["status"]) == {"ok"}
+    assert table["neuron"].isna().sum() == 8 and set(table["neuron"].dropna()) == {"synaptic"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["neuron"]) == {"leaky", "synaptic"} and set(summary["n_units"]) == {2}
+    comparison = pd.read_csv(out / "options_vs_seed.csv")
+    pairs = set(zip(comparison["baseline"], comparison["option"]))
+    assert {("seed", "synaptic"), ("seed", "fresh_synaptic"), ("fresh_stimuli", "fresh_synaptic")} <= pairs
+    assert set(comparison["n_units"]) == {2}
+    assert (out / "robustness" / "summary.csv").exists()
+    # finished runs that are all leaky: runs.csv has no neuron column, and they are summarised as leaky
+    table[table["neuron"].isna()].drop(columns="neuron").iloc[:6].to_csv(out / "runs.csv", index=False)
+    capsys.readouterr()
+    module.main(["--out", str(out), "--executor", "inline", "--quiet", "--finished-only"])
+    assert "6 of 16 runs finished" in capsys.readouterr().out
+    assert set(pd.read_csv(out / "summary.csv")["neuron"]) == {"leaky"}

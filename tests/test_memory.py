@@ -1,5 +1,7 @@
 """Memory estimates: what a run needs is checked against what the machine has before anything is allocated."""
 
+import dataclasses
+
 import pytest
 
 from spikeloc import memory
@@ -7,6 +9,8 @@ from spikeloc.experiments.digits import DigitsRun
 from spikeloc.experiments import ipd
 from spikeloc.experiments.ipd import IPDRun
 from spikeloc.networks.classifier import SpikingClassifier
+from spikeloc.networks.saved import read_record
+from spikeloc.study.runner import run_study
 from spikeloc.validation import InvalidValue
 
 
@@ -56,14 +60,25 @@ def test_the_ipd_estimate_counts_the_stimuli_and_weights_it_allocates():
 
 
 def test_default_runs_fit_and_absurd_sizes_are_refused_by_field(monkeypatch):
-    IPDRun()
-    DigitsRun()
-    for make, field in [(lambda: IPDRun(n_hidden=10**9), "n_hidden"), (lambda: IPDRun(n_val_samples=10**10),
-                        "n_val_samples"), (lambda: DigitsRun(steps=10**9), "steps"),
-                        (lambda: DigitsRun(hidden=(100, 10**9)), "hidden")]:
+    IPDRun().check_memory()
+    DigitsRun().check_memory()
+    for run, field in [(IPDRun(n_hidden=10**9), "n_hidden"), (IPDRun(n_val_samples=10**10), "n_val_samples"),
+                       (DigitsRun(steps=10**9), "steps"), (DigitsRun(hidden=(100, 10**9)), "hidden")]:
         with pytest.raises(InvalidValue, match="fit in memory") as refused:
-            make()
+            run.check_memory()
         assert refused.value.field == field
     monkeypatch.setattr(memory, "available_bytes", lambda: 10**8)  # 100 MB: the default IPD stimuli need 205 MB
     with pytest.raises(InvalidValue, match=r"needs at least 2\d\d MB"):
-        IPDRun()
+        IPDRun().check_memory()
+
+
+def test_a_config_is_valid_on_every_machine_and_refused_where_it_would_train(tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**8)  # a small machine: the default run needs more
+    run = IPDRun(n_test_samples=16)  # built, compared, read from a record: no memory is asked
+    assert read_record(IPDRun, dataclasses.asdict(run), "config", None) == run
+    with pytest.raises(InvalidValue, match="fit in memory"):
+        ipd.train_ipd_ensemble([(run, 0)])
+    study = ipd.ipd_study("too-big", [run], [0])
+    with pytest.raises(InvalidValue, match="fit in memory"):
+        run_study(study, tmp_path / "out", executor="inline", quiet=True)
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -148,8 +148,8 @@ def test_synaptic_network_learns_per_neuron_alpha_saves_and_restricts(tmp_path):
     with torch.no_grad():
         assert loaded.config.neuron == "synaptic" and torch.equal(loaded(x), net(x))
         assert torch.equal(net.restrict([1])(x[1:]), net(x)[1:])
-    with pytest.raises(ValueError, match="neuron = 'synaptic' is invalid: must be 'leaky' for NIR export"):
-        exchange.to_nir(net)
+        # NIR: CubaLIF nodes carry the learned per-neuron alpha (more in tests/test_nir_synaptic.py)
+        assert torch.equal(exchange.from_nir(exchange.to_nir(net, member=1))(x[1]), net.restrict([1])(x[1:])[0])
 
 
 @pytest.mark.parametrize("field, settings", [("neuron", dict(neuron="alif")), ("tau_syn_s", dict(tau_syn_s=0.0)),
@@ -174,7 +174,7 @@ def test_runs_pass_the_neuron_kind_and_reset_to_their_networks():
         added = {f.name for f in dataclasses.fields(run) if f.metadata.get(OMIT_IF_DEFAULT)}
         assert {"neuron", "reset"} <= added
     with pytest.raises(ValueError, match="^neuron = "):
-        IPDRun(neuron="adaptive")
+        IPDRun(neuron="izhikevich")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

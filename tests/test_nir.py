@@ -246,7 +246,14 @@ def test_from_snntorch_refuses_by_name_what_spikeloc_cannot_represent(source, me
 
 
 def test_graphs_from_snntorchs_exporter_warn_that_their_reset_is_unknown(tmp_path):
-    source, x = snntorch_network(reset="subtract"), inputs()  # snnTorch's default reset
+    source = snntorch_network(reset="subtract")  # snnTorch's default reset
+    assert_exported_reset_is_warned_about(source, tmp_path, network(CONFIGS["spikes, gamma taus"]))
+
+
+def assert_exported_reset_is_warned_about(source, tmp_path, own):
+    """snnTorch's export of ``source`` (a 'subtract' network) warns and reads with other spikes, is refused with
+    snntorch_reset='subtract' and read silently with 'zero'; spikeloc's own network ``own`` reads silently."""
+    x = inputs()
     nir.write(tmp_path / "subtract.nir", export_to_nir(source, torch.zeros(1, 20), ignore_dims=[0]))
     with pytest.warns(exchange.SnnTorchResetWarning, match="from_snntorch"):
         imported = exchange.read(tmp_path / "subtract.nir")
@@ -257,7 +264,7 @@ def test_graphs_from_snntorchs_exporter_warn_that_their_reset_is_unknown(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         exchange.read(tmp_path / "subtract.nir", snntorch_reset="zero")  # the caller vouches: no warning
-        exchange.from_nir(exchange.to_nir(network(CONFIGS["spikes, gamma taus"])))  # spikeloc's own: none
+        exchange.from_nir(exchange.to_nir(own))  # spikeloc's own: none
 
 
 @pytest.mark.parametrize("dale", [True, False])

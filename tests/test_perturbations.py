@@ -23,6 +23,7 @@ from spikeloc.perturbations import (
     all_applied,
     check_suite,
     ipd_data,
+    model_data,
     parse_suite,
     perturbation_curves,
     robustness_scores,
@@ -297,6 +298,12 @@ def test_the_command_line_writes_curves_of_a_saved_model_and_refuses_bad_input(t
         assert message in error and len(error.strip().splitlines()) == 1
     assert main(["perturb", "--model", str(tmp_path / "bare.pt"), "--out", str(bad)]) == 2
     assert "argument --dataset" in capsys.readouterr().err
+    damaged = model_metadata([(run, 0)])
+    damaged["runs"][0]["config"]["bogus"] = 1  # read as `spikeloc eval` reads it: blamed on the file, one line
+    save(network, tmp_path / "damaged.pt", damaged)
+    assert main(["perturb", "--model", str(tmp_path / "damaged.pt"), "--out", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert "argument --model" in error and "unknown field 'bogus'" in error and len(error.strip().splitlines()) == 1
     assert not bad.exists()
 
 
@@ -365,7 +372,7 @@ def test_the_command_line_reads_nir_graphs_and_asks_their_task(tmp_path, capsys)
     argv = ["perturb", "--model", str(tmp_path / "ipd.nir"), "--suite", "jitter:1", "--draws", "1", "--out",
             str(tmp_path / "out")]
     assert main(argv) == 2 and "argument --dataset" in capsys.readouterr().err
-    assert main([*argv, "--dataset", "mnist-5k"]) == 2 and "784 inputs" in capsys.readouterr().err
+    assert main([*argv, "--dataset", "mnist-5k"]) == 2 and "got 784 values" in capsys.readouterr().err
     assert main([*argv, "--dataset", "ipd"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "curves.csv")) == 2
 
@@ -463,3 +470,14 @@ def dataclasses_key(run):
     import dataclasses
 
     return tuple(value for name, value in dataclasses.asdict(run).items() if name != "regime")
+
+
+def test_an_image_model_is_scored_on_its_own_recorded_dataset_without_naming_it(tmp_path):
+    from spikeloc.experiments import digits
+    from spikeloc.perturbations.cli import load_network
+
+    run = digits.DigitsRun(hidden=(8,), steps=5)
+    network = SpikingClassifier(run.network_config(n_inputs=784, n_classes=10), [run.member(0)])
+    save(network, tmp_path / "digits.pt", digits.model_metadata([(run, 0)]))
+    data = model_data(load_network(tmp_path / "digits.pt"))  # no dataset: the record names mnist-5k
+    assert data.ipd_runs is None and data.member_data.inputs.shape[-2:] == (1000, 784)

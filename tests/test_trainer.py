@@ -14,6 +14,7 @@ from spikeloc.learning.trainer import FitResult, TrainingHook, train_epoch
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier
 from spikeloc.substrate.encoders import EncoderConfig
 from spikeloc.tasks.ipd import IPDTask, generate
+from spikeloc.validation import InvalidValue
 
 torch.set_num_threads(1)
 
@@ -126,6 +127,17 @@ def test_plain_fit_keeps_the_best_validation_weights_too():
     best = result.best_epoch[0]
     assert best in (1, 2) and result.epochs_run == [6]  # a plain fit runs every epoch
     assert all(torch.equal(p, kept) for p, kept in zip(model.parameters(), spoil.validated[best - 1]))
+
+
+def test_plain_fit_refuses_a_label_beyond_the_models_classes_by_name():
+    x = torch.randn(40, 6, generator=seeding.generator(0, "test/data"))
+    y = torch.zeros(40, dtype=torch.long)
+    for split, bad in (("train", 0), ("validation", 1)):
+        labels = [y[:30].clone(), y[30:].clone()]
+        labels[bad][3] = 2  # the model has classes 0 and 1
+        with pytest.raises(InvalidValue, match=r"labels of a batch = .2 at index.*class indices in \[0, 1\]"):
+            fit_plain(nn.Linear(6, 2), (x[:30], labels[0]), (x[30:], labels[1]), epochs=1, lr=1e-2, batch_size=8,
+                      seed=0)
 
 
 def test_epochs_to_fraction_is_the_first_epoch_reaching_that_fraction_of_the_kept_accuracy():

@@ -23,7 +23,7 @@ from math import prod
 import torch
 
 from spikeloc import datasets, memory, seeding
-from spikeloc.devices import check_device, device_field, is_gpu, resolve_device
+from spikeloc.devices import check_device, device_field, resolve_device
 from spikeloc.experiments import ensembles
 from spikeloc.learning.baselines import MLPConfig, accuracy, fit_mlp
 from spikeloc.learning.losses import LossConfig
@@ -38,7 +38,7 @@ LabelledValues = tuple[torch.Tensor, torch.Tensor]  # (values (N, features), lab
 
 
 @dataclass(frozen=True)
-class DigitsRun:
+class DigitsRun(memory.MemoryChecked):
     """Every setting of one image-classification run (seconds; pixels scaled to [0, 1]).
 
     ``population`` (spiking readout only) is the number of LIF output neurons per class and ``tie_break`` the
@@ -72,8 +72,10 @@ class DigitsRun:
     tau_spread: float = added_field(0.0)  # their defaults, those results keep their run ids
     learn_tau: bool = added_field(False)
     lr_schedule: str = added_field("constant")
-    neuron: str = added_field("leaky")  # hidden neurons' kind and reset (ClassifierConfig's)
+    neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind(s) and reset (ClassifierConfig's)
     reset: str = added_field("zero")
+    tau_adapt_s: float = added_field(200e-3)  # adaptive neurons' threshold time constant and rise per spike
+    adaptation: float = added_field(0.1)
     mismatch_training: float = added_field(0.0)  # robust training, as IPDRun's
     qat_bits: int = added_field(0)
 
@@ -86,12 +88,10 @@ class DigitsRun:
                 "'cross_entropy' with the membrane readout ('mse_count' compares spike counts with target counts)")
         require(self.n_train >= 0, "n_train", self.n_train, "an integer >= 0 (0: every image not held out)")
         self.encoder()
-        self.network_config(n_inputs=1, n_classes=2)
+        object.__setattr__(self, "neuron", self.network_config(n_inputs=1, n_classes=2).neuron)  # one spelling
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
-        if not is_gpu(self.device):
-            memory.require_fits(self.memory_needs())
 
     def memory_needs(self) -> list[memory.Need]:
         """The run's largest allocations (:mod:`spikeloc.memory`): the dataset's images (uint8, and their float32
@@ -114,7 +114,7 @@ class DigitsRun:
                                 tau_s=self.tau_s, backend=self.backend, population=self.population,
                                 tie_break=self.tie_break, tau_distribution=self.tau_distribution,
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, neuron=self.neuron,
-                                reset=self.reset)
+                                reset=self.reset, tau_adapt_s=self.tau_adapt_s, adaptation=self.adaptation)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
@@ -150,6 +150,8 @@ def train_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], root: str | Non
                           progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble on local image files (``root`` or SPIKELOC_DATA for
     the datasets that are not shipped); the trained network and one flat row per run."""
+    for run in dict.fromkeys(run for run, _ in runs):
+        run.check_memory()
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     dataset = datasets.load(first.dataset, root)
     splits = {seed: [(s.features(), s.labels) for s in split(dataset, first.n_validation, seed, first.n_train)]
@@ -189,6 +191,15 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
     as it was trained, on its own dataset unless ``dataset`` names another, and with the same encoding draws,
     so it scores the test accuracy printed after training; a model without image training records (one read
     from a NIR file) needs ``dataset`` and is encoded as :class:`DigitsRun`'s defaults (rate code, 25 steps)."""
+    run, data = saved_test_data(saved, root, dataset)
+    return [{"dataset": run.dataset, "n_test_samples": len(data.labels[0]), "test_acc": m["acc"]}
+            for m in evaluate(saved.network, data, split="test")]
+
+
+def saved_test_data(saved: SavedModel, root: str | None = None, dataset: str | None = None
+                    ) -> tuple[DigitsRun, MemberData]:
+    """The run (its dataset) and each member's encoded test images that :func:`evaluate_saved` scores; damaged
+    records, a missing ``dataset`` or images of another shape than the model's refused by name."""
     if ensembles.has_training_records(saved.metadata):
         task = saved.metadata.get("task")
         if task != "digits":
@@ -211,9 +222,7 @@ def evaluate_saved(saved: SavedModel, root: str | None = None, dataset: str | No
             f"images of {n_inputs} values in {n_classes} classes, as the model takes (got {test_x.shape[-1]} values "
             f"in {len(images.classes)} classes)")
     device = next(saved.network.parameters()).device
-    data = MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
-    return [{"dataset": first.dataset, "n_test_samples": len(test_y), "test_acc": m["acc"]}
-            for m in evaluate(saved.network, data, split="test")]
+    return first, MemberData.stack([(test_x.to(device), test_y.to(device))] * len(runs), first.encoder())
 
 
 def run_digits_ensemble(runs: Sequence[tuple[DigitsRun, int]], progress: bool = False) -> list[dict]:

@@ -61,7 +61,7 @@ TRAINING_DATA = ("fixed", "per_epoch")
 
 
 @dataclass(frozen=True)
-class IPDRun:
+class IPDRun(memory.MemoryChecked):
     """Every setting of one IPD run (seconds, radians; defaults are the seed's). The network has a hidden layer of
     ``n_hidden`` units, then one per size in ``more_hidden`` (none by default, as the seed)."""
 
@@ -98,9 +98,11 @@ class IPDRun:
     logit_scale: float = added_field(0.01)
     more_hidden: tuple[int, ...] = added_field(())  # sizes of further hidden layers after the first (n_hidden)
     test_stream: str = added_field("data/test")  # a retest after a choice draws its own (studies/ipd_beyond.py)
-    neuron: str = added_field("leaky")  # hidden neurons' kind, reset and synaptic tau (ClassifierConfig's)
-    reset: str = added_field("zero")
+    neuron: str | tuple[str, ...] = added_field("leaky")  # hidden neurons' kind (one, or one per hidden layer),
+    reset: str = added_field("zero")  # reset and synaptic tau (ClassifierConfig's)
     tau_syn_s: float = added_field(5e-3)
+    tau_adapt_s: float = added_field(200e-3)  # adaptive neurons' threshold time constant and step per spike
+    adaptation: float = added_field(0.1)
     mismatch_training: float = added_field(0.0)  # robust training (spikeloc.perturbations.training): mismatch
     qat_bits: int = added_field(0)  # sigma of a fresh draw per batch; quantisation-aware training's bits
 
@@ -115,15 +117,13 @@ class IPDRun:
                 "a stream name starting with 'data/test' (never a training or validation stream)")
         self.task(self.phase_noise_rad)
         self.task(self.test_phase_noise_rad)
-        self.network_config()
+        object.__setattr__(self, "neuron", self.network_config().neuron)  # one spelling per network (run ids)
         n_steps = self.task(0.0).n_steps
         require(self.max_delay_steps < n_steps, "max_delay_steps", self.max_delay_steps,
                 f"< the stimulus' {n_steps} time steps")
         self.member(0)
         self.train_config()
         check_robust_training(self.mismatch_training, self.qat_bits)
-        if not is_gpu(self.device):
-            memory.require_fits(self.memory_needs())
 
     def memory_needs(self) -> list[memory.Need]:
         """The run's largest allocations (:mod:`spikeloc.memory`): its stimuli (one byte per fibre and step), its
@@ -151,7 +151,8 @@ class IPDRun:
                                 tau_spread=self.tau_spread, learn_tau=self.learn_tau, input_delays=self.input_delays,
                                 max_delay_steps=self.max_delay_steps, readout=self.readout,
                                 population=self.population, tie_break=self.tie_break, neuron=self.neuron,
-                                reset=self.reset, tau_syn_s=self.tau_syn_s)
+                                reset=self.reset, tau_syn_s=self.tau_syn_s, tau_adapt_s=self.tau_adapt_s,
+                                adaptation=self.adaptation)
 
     def member(self, seed: int) -> Member:
         return Member(seed=seed, dropout=self.dropout, dale_layers=self.dale_layers, ie_ratio=self.ie_ratio)
@@ -268,6 +269,8 @@ def train_ipd_ensemble(runs: Sequence[tuple[IPDRun, int]],
                        progress: bool = False) -> tuple[SpikingClassifier, list[dict]]:
     """Train the runs ``(config, seed)`` as one ensemble; the trained network and one flat result dict per
     run, in order (see :func:`run_ipd_ensemble`)."""
+    for run in dict.fromkeys(run for run, _ in runs):
+        run.check_memory()
     first = ensembles.one_ensemble(runs, PER_MEMBER_FIELDS)
     datasets = member_datasets(runs)
     train, validation, test = (stacked(split) for split in datasets)
@@ -360,6 +363,22 @@ def imported_runs(saved: SavedModel) -> list[tuple[IPDRun, int]]:
     return [(run, 0)] * saved.network.n_members
 
 
+def saved_test_runs(saved: SavedModel, seed: int | None = None, **test_settings) -> list[tuple[IPDRun, int]]:
+    """The ``(run, seed)`` of each member's test set, as :func:`evaluate_saved` scores it: the recorded runs
+    (:func:`saved_runs`, damaged records refused naming the file) or, without records, :func:`imported_runs`;
+    ``test_settings`` replaced, on the network's device, the seed ``seed`` or the member's own; a test set too
+    large for this machine's memory refused naming ``n_test_samples``."""
+    unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
+    require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
+    device = str(next(saved.network.parameters()).device)
+    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
+    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
+            for run, run_seed in recorded]
+    for run in dict.fromkeys(run for run, _ in runs):  # only the test set is drawn
+        memory.require_fits([need for need in run.memory_needs() if need.field == "n_test_samples"], "the test set")
+    return runs
+
+
 def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) -> list[dict]:
     """Score a saved IPD model on a fresh test set per member: the member's own run settings with
     ``test_settings`` (IPDRun fields such as ``test_phase_noise_rad``, ``phase_offset``, ``n_test_samples``)
@@ -370,12 +389,7 @@ def evaluate_saved(saved: SavedModel, seed: int | None = None, **test_settings) 
 
     A model without training records (one read from a NIR file: no metadata ``task`` or ``runs``) is scored with
     :class:`IPDRun`'s default stimulus settings (and ``test_settings``) and seed 0 (:func:`imported_runs`)."""
-    unknown = set(test_settings) - {f.name for f in fields(IPDRun) if f.name != "device"}
-    require(not unknown, "test settings", sorted(unknown), "IPDRun fields other than device")
-    device = str(next(saved.network.parameters()).device)
-    recorded = saved_runs(saved) if ensembles.has_training_records(saved.metadata) else imported_runs(saved)
-    runs = [(dataclasses.replace(run, device=device, **test_settings), run_seed if seed is None else seed)
-            for run, run_seed in recorded]
+    runs = saved_test_runs(saved, seed, **test_settings)
     datasets = [test_dataset(run, data_seed) for run, data_seed in runs]
     data = stacked(datasets)
     n_classes = saved.network.config.n_classes

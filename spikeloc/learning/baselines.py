@@ -20,7 +20,7 @@ from torch import nn
 from spikeloc import seeding
 from spikeloc.learning import trainer
 from spikeloc.learning.trainer import Learner, MemberData, TrainConfig, TrainingHook
-from spikeloc.validation import require
+from spikeloc.validation import require, require_labels
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (features (samples, inputs) float, labels (samples,) int64)
 
@@ -61,10 +61,17 @@ def plain_learner(model: Callable[[torch.Tensor], torch.Tensor], parameters: Seq
                   ) -> Learner:
     """A plain classifier ``model`` (features (b, F) -> class scores (b, C)) as the trainer's learner of one
     member: ``loss(scores, labels)`` its batch mean, decisions by argmax, batch order from stream
-    ``shuffle_stream`` of ``seed``; an ``nn.Module`` model is switched to ``train()`` / ``eval()``."""
+    ``shuffle_stream`` of ``seed``; an ``nn.Module`` model is switched to ``train()`` / ``eval()``. A label
+    outside the model's classes is refused by name at the first batch that holds it (torch would raise an
+    IndexError, or on a GPU a device-side assert)."""
+
+    def losses(output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        require_labels(labels[0], "labels of a batch", output.shape[-1])
+        return loss(output[0], labels[0]).reshape(1)
+
     return Learner(parameters=tuple(parameters), seeds=(seed,),
                    forward=lambda inputs, training: model(inputs[0])[None],
-                   losses=lambda output, labels: loss(output[0], labels[0]).reshape(1),
+                   losses=losses,
                    predict=lambda output: output.argmax(dim=-1),
                    module=model if isinstance(model, nn.Module) else None, shuffle_stream=shuffle_stream)
 

@@ -60,23 +60,40 @@ from spikeloc import seeding
 from spikeloc.substrate.delays import DELAY_MODES, FibreDelays
 from spikeloc.substrate.neurons import (
     BACKENDS,
+    AdaptiveLayer,
     NEURONS,
     LeakyReadout,
     LIFLayer,
     LIFParameters,
+    RecurrentLayer,
     SynapticLayer,
     TimeConstants,
     check_tau_distribution,
     draw_time_constants,
 )
 from spikeloc.substrate.synapses import ZERO_GRADIENTS, Synapses, dale_signs, uniform_fan_in
-from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import added_field, require, require_choice, require_integer, require_number
 
 READOUTS = ("membrane", "spikes")
 TIE_BREAKS = ("first", "first_spike", "membrane")
 #: Shorthands for ``Member.dale_layers``; a tuple of synapse-layer names is accepted too.
 DALE_SHORTHANDS = {"none": (), "input": ("input",), "readout": ("readout",), "both": ("input", "readout")}
+
+
+def neuron_kinds(neuron: object, n_hidden_layers: int) -> str | tuple[str, ...]:
+    """``neuron`` (one kind of :data:`~spikeloc.substrate.neurons.NEURONS` for every hidden layer, or a tuple or
+    list with one per layer) checked and in its one spelling: a kind, or a tuple of kinds that are not all the
+    same (``("leaky", "leaky")`` is ``"leaky"``). :class:`~spikeloc.validation.InvalidValue` naming ``neuron``
+    otherwise."""
+    if isinstance(neuron, (list, tuple)):
+        neuron = tuple(neuron)
+        require(len(neuron) == n_hidden_layers, "neuron", neuron,
+                f"one kind, or one per hidden layer ({n_hidden_layers})")
+        for kind in neuron:
+            require_choice(kind, "neuron", NEURONS)
+        return neuron[0] if len(set(neuron)) == 1 else neuron
+    require_choice(neuron, "neuron", NEURONS)
+    return neuron
 
 
 def synapse_names(n_hidden_layers: int) -> tuple[str, ...]:
@@ -99,10 +116,18 @@ class ClassifierConfig:
     half-width), fixed or learned (fused backend only). ``input_delays`` (``"none"``, ``"fixed"``,
     ``"learned"``) delays each input fibre by 0 to ``max_delay_steps`` steps of ``dt_s``. ``reset`` is the
     spiking neurons' reset mechanism (hidden layers and a spiking readout): ``"zero"`` (the seed's),
-    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind: ``"leaky"``
-    (snnTorch's ``Leaky``, the seed's) or ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current with time
-    constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
-    ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind (``readout``).
+    ``"subtract"`` (snnTorch's default) or ``"none"``. ``neuron`` is the hidden layers' kind, one of
+    :data:`~spikeloc.substrate.neurons.NEURONS` for every hidden layer, or a tuple with one per hidden layer (e.g.
+    ``("synaptic", "leaky")``; a tuple of one kind is stored as that kind, so it names the same network and run):
+    ``"leaky"`` (snnTorch's ``Leaky``, the seed's), ``"synaptic"`` (snnTorch's ``Synaptic``: a synaptic current
+    with time constant ``tau_syn_s`` drives the membrane; per neuron and learned like the membrane's tau when
+    ``tau_distribution`` / ``learn_tau`` say so), ``"recurrent"`` (snnTorch's ``RLeaky`` with all-to-all
+    recurrent weights within the layer, fused backend only; see :func:`_recurrent_synapses`) or ``"adaptive"``
+    (fused backend only: the adaptive-threshold LIF neuron, Bellec et al. 2018's ALIF,
+    :class:`spikeloc.substrate.neurons.AdaptiveLayer`: each spike raises the threshold by ``adaptation``
+    (threshold units), which decays with time constant ``tau_adapt_s``; per neuron and learned like the
+    membrane's tau when ``tau_distribution`` / ``learn_tau`` say so). The readout keeps its own kind
+    (``readout``).
     """
 
     n_inputs: int = 200
@@ -123,8 +148,10 @@ class ClassifierConfig:
     population: int = 1
     tie_break: str = "first"
     reset: str = added_field("zero")
-    neuron: str = added_field("leaky")
+    neuron: str | tuple[str, ...] = added_field("leaky")
     tau_syn_s: float = added_field(5e-3)
+    tau_adapt_s: float = added_field(200e-3)
+    adaptation: float = added_field(0.1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -147,16 +174,27 @@ class ClassifierConfig:
         require(self.population == 1 or self.readout == "spikes", "population", self.population,
                 "1 with the membrane readout (a population needs the spiking readout)")
         require_choice(self.tie_break, "tie_break", TIE_BREAKS)
-        require_choice(self.neuron, "neuron", NEURONS)
+        object.__setattr__(self, "neuron", neuron_kinds(self.neuron, len(self.hidden)))
         require(self.tau_syn_s > 0, "tau_syn_s", self.tau_syn_s, "> 0 s")
-        require(not (self.neuron == "synaptic" and self.backend == "snntorch" and self.reset == "zero"), "reset",
+        require(not ("synaptic" in self.neurons and self.backend == "snntorch" and self.reset == "zero"), "reset",
                 self.reset, "'subtract' or 'none' for synaptic neurons on the snntorch backend (snn.Synaptic's "
                 "'zero' reset differs from Leaky's; the fused backend resets as Leaky)")
+        require(not ("recurrent" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
+                "'fused' for recurrent neurons (snn.RLeaky holds one recurrent weight, not one per ensemble member)")
+        require_number(self.tau_adapt_s, "tau_adapt_s", above=0, note="s")
+        require_number(self.adaptation, "adaptation", 0, note="(threshold units per spike)")
+        require(not ("adaptive" in self.neurons and self.backend == "snntorch"), "backend", self.backend,
+                "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
 
     @property
     def per_neuron_tau(self) -> bool:
         """Whether neurons have their own (drawn or learned) time constants."""
         return self.tau_distribution != "fixed" or self.learn_tau
+
+    @property
+    def neurons(self) -> tuple[str, ...]:
+        """The kind of each hidden layer, first to last."""
+        return (self.neuron,) * len(self.hidden) if isinstance(self.neuron, str) else self.neuron
 
     @property
     def lif(self) -> LIFParameters:
@@ -255,8 +293,10 @@ class SpikingClassifier(nn.Module):
         sizes = config.layer_sizes
         self.synapses = nn.ModuleList(_member_synapses(config, members, name, n_in, n_out)
                                       for name, n_in, n_out in zip(config.synapse_names, sizes, sizes[1:]))
-        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units)
-                                           for i, units in enumerate(config.hidden, start=1))
+        self.hidden_layers = nn.ModuleList(_hidden_layer(config, members, f"layer_{i}", units, kind,
+                                                         self.synapses[i].signs)
+                                           for i, (units, kind) in enumerate(zip(config.hidden, config.neurons),
+                                                                             start=1))
         readout_taus = _time_constants(config, members, "readout", config.n_classes * config.population)
         self.readout = (LeakyReadout(config.lif, config.backend, readout_taus) if config.readout == "membrane"
                         else LIFLayer(config.lif, config.backend, readout_taus))
@@ -343,21 +383,44 @@ class SpikingClassifier(nn.Module):
                 mine.raw_weight.copy_(theirs.raw_weight[index])
                 mine.signs.copy_(theirs.signs[index])
             for mine, theirs in zip([*network.hidden_layers, network.readout], [*self.hidden_layers, self.readout]):
-                for name in ("time_constants", "synaptic_time_constants"):
+                for name in ("time_constants", "synaptic_time_constants", "adaptation_time_constants"):
                     if getattr(theirs, name, None) is not None:
                         getattr(mine, name).log_tau.copy_(getattr(theirs, name).log_tau[index])
+                if isinstance(theirs, RecurrentLayer):
+                    mine.recurrent.raw_weight.copy_(theirs.recurrent.raw_weight[index])
+                    mine.recurrent.signs.copy_(theirs.recurrent.signs[index])
             if self.input_delays is not None:
                 network.input_delays.delays_steps.copy_(self.input_delays.delays_steps[index])
         return network
 
 
-def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int) -> nn.Module:
-    """Hidden layer ``layer`` of ``config.neuron``'s kind, its per-neuron time constants drawn per member."""
+def _hidden_layer(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,
+                  kind: str, outgoing_signs: torch.Tensor) -> nn.Module:
+    """Hidden layer ``layer`` of neurons of ``kind`` (one of ``config.neurons``), its per-neuron time constants
+    drawn per member; ``outgoing_signs`` (members, units) are its units' Dale signs on the synapses they feed (a
+    recurrent layer's own signs)."""
     taus = _time_constants(config, members, layer, units)
-    if config.neuron == "synaptic":
+    if kind == "recurrent":
+        return RecurrentLayer(config.lif, _recurrent_synapses(config, members, layer, outgoing_signs),
+                              config.backend, taus)
+    if kind == "synaptic":
         synaptic_taus = _time_constants(config, members, layer, units, "tau_syn", config.tau_syn_s)
         return SynapticLayer(config.lif, config.tau_syn_s, config.backend, taus, synaptic_taus)
+    if kind == "adaptive":
+        adaptation_taus = _time_constants(config, members, layer, units, "tau_adapt", config.tau_adapt_s)
+        return AdaptiveLayer(config.lif, config.tau_adapt_s, config.adaptation, config.backend, taus, adaptation_taus)
     return LIFLayer(config.lif, config.backend, taus)
+
+
+def _recurrent_synapses(config: ClassifierConfig, members: Sequence[Member], layer: str,
+                        signs: torch.Tensor) -> Synapses:
+    """The recurrent weights V (members, units, units) of hidden layer ``layer``: drawn uniform in
+    +-1/sqrt(units) (fan-in, as every synapse layer here and snn.RLeaky's own ``nn.Linear``) from each member's
+    stream ``"init/<layer>/recurrent"``, with the units' own Dale signs ``signs`` as presynaptic units (those of
+    the synapses they feed: +-1 where the member constrains those, else 0, unconstrained)."""
+    units = signs.shape[1]
+    weights = [uniform_fan_in(units, units, seeding.generator(m.seed, f"init/{layer}/recurrent")) for m in members]
+    return Synapses(torch.stack(weights), signs, config.zero_gradient)
 
 
 def _time_constants(config: ClassifierConfig, members: Sequence[Member], layer: str, units: int,

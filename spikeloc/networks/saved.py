@@ -69,7 +69,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> SavedMo
     truncated, corrupt or foreign file, an unknown format version, a config or member record with a missing,
     unknown or invalid field, and every tensor (by its state-dict name) that is missing, unexpected, of another
     shape or dtype than the network it describes, not finite, or holding values its role forbids: Dale signs
-    other than +-1 on a constrained layer (0 on an unconstrained one), dropout rates other than the members'.
+    other than +-1 on a constrained layer (0 on an unconstrained one), recurrent weights' signs other than their
+    units' own, dropout rates other than the members'.
     Nothing is loaded unless the whole file passes, so a damaged model is refused, never scored."""
     device = resolve_device(device) if isinstance(device, str) else device
     path = Path(path)
@@ -166,6 +167,16 @@ def _check_state(path: Path, state: dict, network: SpikingClassifier) -> None:
         if name == "dropout" and not torch.equal(tensor, reference):
             raise ModelFileError(f"{where} holds {tensor.tolist()}, not the members' dropout rates "
                                  f"{reference.tolist()}")
+    _check_recurrent_signs(path, state, network)
+
+
+def _check_recurrent_signs(path: Path, state: dict, network: SpikingClassifier) -> None:
+    """A recurrent hidden layer's Dale signs are its units' own: those of the synapses the layer feeds."""
+    for i in range(len(network.config.hidden)):
+        name, outgoing = f"hidden_layers.{i}.recurrent.signs", f"synapses.{i + 1}.signs"
+        if name in state and not torch.equal(state[name], state[outgoing]):
+            raise ModelFileError(f"{path}: tensor {name!r} differs from {outgoing!r}: a recurrent layer's Dale signs "
+                                 "must be its units' own (those of the synapses they feed)")
 
 
 def described(value: object) -> str:

@@ -52,17 +52,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def load_network(path: Path):
-    """(network, metadata) of a spikeloc model file or a NIR graph; ``UsageError`` naming --model otherwise."""
-    from spikeloc.networks.saved import ModelFileError, load
+    """The :class:`~spikeloc.networks.saved.SavedModel` of a spikeloc model file or a NIR graph (metadata
+    ``imported_from_nir``); ``UsageError`` naming --model otherwise."""
+    from spikeloc.networks.saved import ModelFileError, SavedModel, load
 
     try:
-        saved = load(path)
-        return saved.network, saved.metadata
+        return load(path)
     except ModelFileError as error:
         try:
             from spikeloc.networks import nir as nir_exchange
 
-            return nir_exchange.read(path).eval(), {"imported_from_nir": str(path)}
+            return SavedModel(nir_exchange.read(path).eval(), {"imported_from_nir": str(path)}, "", path)
         except (ImportError, ValueError):
             raise UsageError("--model", f"{error}, nor a NIR graph spikeloc reads") from None
 
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> None:
         score_summary,
         summary,
     )
+    from spikeloc.networks.saved import ModelFileError
     from spikeloc.perturbations.data import model_data
     from spikeloc.perturbations.suite import SUITES, parse_suite
     from spikeloc.study.plots import save_figure
@@ -94,8 +95,12 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--suite", str(error)) from None
     models = []
     for path in args.model:
-        network, metadata = load_network(path)
-        data = model_data(network, metadata, args.dataset, args.data_dir)
+        saved = load_network(path)
+        network = saved.network
+        try:
+            data = model_data(saved, args.dataset, args.data_dir)
+        except ModelFileError as error:  # the file's own records: blamed on --model
+            raise UsageError("--model", str(error)) from None
         model_suite = applicable(suite, data) if named else suite
         try:
             check_applicable(network, model_suite, data)

@@ -9,17 +9,17 @@ image dataset name), and is then scored on the default run's test data of that t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from spikeloc import datasets
-from spikeloc.experiments.digits import DigitsRun
-from spikeloc.experiments.ipd import IPDRun, stacked, test_dataset
+from spikeloc.experiments import ensembles
+from spikeloc.experiments.digits import DigitsRun, saved_test_data
+from spikeloc.experiments.ipd import IPDRun, saved_test_runs, stacked, test_dataset
 from spikeloc.learning.trainer import MemberData
+from spikeloc.networks.saved import SavedModel
 from spikeloc.validation import require
 
 #: Values of ``dataset`` for a model without training records: the IPD task or an image dataset.
@@ -54,33 +54,18 @@ def image_data(run: DigitsRun, n_members: int, root: str | None = None) -> Evalu
                                            run.encoder()))
 
 
-def model_data(network, metadata: dict[str, Any], dataset: str | None = None, root: str | None = None
-               ) -> EvaluationData:
-    """The test data of a loaded model (see the module docstring); ``ValueError`` naming ``dataset`` when the
-    task cannot be inferred or the data do not fit the network."""
-    task = metadata.get("task")
-    n_members = network.n_members
-    if task == "ipd" and dataset in (None, "ipd"):
-        runs = [(dataclasses.replace(IPDRun(**entry["config"]), device="cpu"), entry["seed"])
-                for entry in metadata["runs"]]
-        return _fitting(network, ipd_data(runs), "ipd")
-    require(dataset is not None, "dataset", dataset,
-            f"the model's task, which {'its records do not say' if task is None else 'cannot be ' + repr(task)}: "
-            f"one of {', '.join(TASK_DATASETS)}")
-    require(dataset in TASK_DATASETS, "dataset", dataset, f"one of {', '.join(TASK_DATASETS)}")
-    if dataset == "ipd":
-        return _fitting(network, ipd_data([(IPDRun(device="cpu"), 0)] * n_members), dataset)
-    run = (DigitsRun(**{**metadata["runs"][0]["config"], "dataset": dataset, "device": "cpu"}) if task == "digits"
-           else DigitsRun(dataset=dataset, device="cpu"))
-    return _fitting(network, image_data(run, n_members, root), dataset)
-
-
-def _fitting(network, data: EvaluationData, dataset: str) -> EvaluationData:
-    clean = data.member_data
-    features = clean.inputs.shape[-1]
-    classes = int(clean.labels.max()) + 1
-    config = network.config
-    require(features == config.n_inputs and classes <= config.n_classes, "dataset", dataset,
-            f"data of the network's shape ({config.n_inputs} inputs, {config.n_classes} classes; "
-            f"{dataset} has {features} inputs and {classes} classes)")
-    return data
+def model_data(saved: SavedModel, dataset: str | None = None, root: str | None = None) -> EvaluationData:
+    """The test data of a loaded model (see the module docstring), read as ``spikeloc eval`` reads them
+    (:func:`spikeloc.experiments.ipd.saved_test_runs`, :func:`spikeloc.experiments.digits.saved_test_data`):
+    damaged training records are a :class:`~spikeloc.networks.saved.ModelFileError` naming the file and field;
+    ``ValueError`` naming ``dataset`` when the task cannot be inferred or the data do not fit the network."""
+    task = saved.metadata.get("task") if ensembles.has_training_records(saved.metadata) else None
+    if task is None:
+        require(dataset in TASK_DATASETS, "dataset", dataset,
+                f"the task of a model without training records: one of {', '.join(TASK_DATASETS)}")
+    elif task == "ipd":
+        require(dataset in (None, "ipd"), "dataset", dataset, "'ipd' (or none) for an IPD model")
+    if task == "ipd" or dataset == "ipd":
+        return ipd_data(saved_test_runs(saved))
+    _, images = saved_test_data(saved, root, dataset)
+    return EvaluationData(images)

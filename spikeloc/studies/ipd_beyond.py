@@ -9,16 +9,21 @@ all of tau_gamma_learned + delays_learned + cosine ("combined"); fresh training 
 ("fresh_stimuli", IPDRun.training_data = "per_epoch": every epoch after the first trains on a new set of the same
 size), alone and with "combined" ("fresh_combined"); training at phase noise sigma = 0.3 rad, fixed or fresh
 stimuli ("phase_noise_0.3", "fresh_phase_noise_0.3"; tested at sigma = 0 like every option, the seed
-notebook's robustness measure). Each unconstrained and with Dale's law on
+notebook's robustness measure); hidden neurons of another kind than snnTorch's Leaky (NEURON_KINDS: "synaptic",
+current-based LIF with tau_syn = 5 ms; "adaptive", an adaptive threshold with tau_adapt = 200 ms and 0.1 threshold
+per spike; "recurrent", all-to-all recurrent weights within the hidden layer), alone (e.g. "synaptic") and
+with fresh stimuli ("fresh_synaptic", compared with "fresh_stimuli": the same training data, leaky against that
+kind). Each unconstrained and with Dale's law on
 both synapse layers at IE ratio 0.5, x seeds. Runs of one seed share data and initial weights across options
 (paired design). Test accuracy is on fresh stimuli at sigma = 0; then the option best on validation (lowest mean
 unconstrained validation loss among the options validated at sigma = 0; the test split chooses nothing) and the
 seed's configuration are trained again (same seeds: the same networks) and tested at phase noise sigma = 0.3 on
 test stimuli from a stream of their own.
 
-Presets: quick (5 options, 2 seeds, small sizes), seed (the original options, 3 seeds, 10 epochs), full (seed,
-fresh stimuli, combined with and without them, phase-noise training with and without them; 5 seeds, 30 epochs,
-early stopping after 10 epochs without improvement).
+Presets: quick (5 options, 2 seeds, small sizes; no neuron kinds: it would not stay under 3 minutes), seed
+(every option, 3 seeds, 10 epochs), full (seed, fresh stimuli, combined with and without them, phase-noise
+training with and without them, each neuron kind with fresh stimuli; 5 seeds, 30 epochs, early stopping after
+10 epochs without improvement).
 
 Writes to --out: runs.csv, summary.csv, options_vs_seed.csv (paired on seed, per Dale condition: each option
 against the seed's configuration and the pairs of COMPARISONS),
@@ -56,6 +61,9 @@ if TYPE_CHECKING:  # annotations only: building the study's parser loads none of
     from spikeloc.experiments.ipd import IPDRun
 
 TAU_GAMMA = dict(tau_distribution="gamma", tau_spread=0.58)
+#: Hidden-neuron kinds (spikeloc.substrate.neurons.NEURONS) compared with the seed's "leaky": each adds the options
+#: KIND and fresh_KIND (with fresh stimuli, compared with "fresh_stimuli") to the seed preset, fresh_KIND to full.
+NEURON_KINDS = ("synaptic", "adaptive", "recurrent")
 OPTIONS = {
     "seed": {},
     "tau_gamma": TAU_GAMMA,
@@ -71,17 +79,21 @@ OPTIONS = {
                            training_data="per_epoch"),
     "phase_noise_0.3": dict(phase_noise_rad=0.3),
     "fresh_phase_noise_0.3": dict(phase_noise_rad=0.3, training_data="per_epoch"),
+    **{kind: dict(neuron=kind) for kind in NEURON_KINDS},
+    **{f"fresh_{kind}": dict(neuron=kind, training_data="per_epoch") for kind in NEURON_KINDS},
 }
 #: Paired comparisons besides each option against "seed": (baseline, option), made when both ran.
 COMPARISONS = (("fresh_stimuli", "fresh_combined"), ("fresh_stimuli", "fresh_phase_noise_0.3"),
-               ("phase_noise_0.3", "fresh_phase_noise_0.3"))
+               ("phase_noise_0.3", "fresh_phase_noise_0.3"),
+               *(("fresh_stimuli", f"fresh_{kind}") for kind in NEURON_KINDS))
 QUICK_OPTIONS = ("seed", "tau_gamma_learned", "delays_learned", "cosine", "combined")
 PRESETS = {
     "quick": dict(options=QUICK_OPTIONS, seeds=(0, 1), protocol="robust",
                   sizes=dict(epochs=4, n_train_batches=16, n_val_samples=512, n_test_samples=512)),
     "seed": dict(options=tuple(OPTIONS), seeds=(0, 1, 2), protocol="robust", sizes={}),
     "full": dict(options=("seed", "fresh_stimuli", "combined", "fresh_combined", "phase_noise_0.3",
-                          "fresh_phase_noise_0.3"), seeds=(0, 1, 2, 3, 4), protocol="robust", sizes=dict(epochs=30)),
+                          "fresh_phase_noise_0.3", *(f"fresh_{kind}" for kind in NEURON_KINDS)),
+                 seeds=(0, 1, 2, 3, 4), protocol="robust", sizes=dict(epochs=30)),
 }
 DALE = {"none": dict(dale_layers="none"), "dale_ie0.5": dict(dale_layers="both", ie_ratio=0.5)}
 ROBUSTNESS_SIGMA_RAD = 0.3
@@ -111,7 +123,7 @@ def grid(preset: dict, chosen_protocols: list[str], settings: dict) -> tuple[lis
 
 
 OPTION_FIELDS = ("tau_distribution", "tau_spread", "learn_tau", "input_delays", "lr_schedule", "n_train_batches",
-                 "training_data", "phase_noise_rad")
+                 "training_data", "phase_noise_rad", "neuron")
 
 
 def option_key(config: dict | pd.Series) -> tuple:
@@ -119,8 +131,14 @@ def option_key(config: dict | pd.Series) -> tuple:
 
 
 def label(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """``table`` with each run's option name and Dale condition (``neuron``, left out of runs.csv at its default,
+    read as its default)."""
     import numpy as np
 
+    from spikeloc.experiments.ipd import IPDRun
+    from spikeloc.study.runner import with_recorded_defaults
+
+    table = with_recorded_defaults(table, IPDRun, OPTION_FIELDS)
     dale = np.where(table["dale_layers"] == "none", "none", "dale_ie" + table["ie_ratio"].astype(str))
     return table.assign(option=[labels[option_key(row)] for _, row in table.iterrows()], dale=dale)
 

@@ -192,7 +192,9 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
                       metrics: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run (or resume) the study, or with ``--finished-only`` take the runs of this study already finished in
     ``--out`` (the checks of a run: the directory is locked, its grid must be this one); write
-    ``summary.csv``; print a readable summary; return (table, long summary, output directory).  An output
+    ``summary.csv``; print a readable summary; return (table, long summary, output directory). A ``by`` column
+    of a config field added later holds its default where ``runs.csv`` leaves it out
+    (:func:`~spikeloc.study.runner.with_recorded_defaults`).  An output
     directory whose results cannot be used is a :class:`UsageError` of ``--out`` naming the flag that helps
     (``--overwrite``, ``--extend``, ``--repair``)."""
     from spikeloc.study.runner import (
@@ -201,6 +203,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         UnusableDirectoryError,
         finished_results,
         run_study,
+        with_recorded_defaults,
     )
     from spikeloc.study.stats import summarise
 
@@ -217,6 +220,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
         raise UsageError("--out", str(error.naming("--repair"))) from None
     except UnusableDirectoryError as error:
         raise UsageError("--out", str(error)) from None
+    table = with_recorded_defaults(table, type(study.configs[0]), by)  # a field added later: its default
     ok = table["status"] == "ok"
     if not ok.any():
         raise RuntimeError(f"all {len(table)} runs of {study.name} failed, e.g. {table['error'].iloc[0]!r}; "

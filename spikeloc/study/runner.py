@@ -167,6 +167,19 @@ def recorded_fields(config: Any) -> dict[str, Any]:
     return values
 
 
+def with_recorded_defaults(table: pd.DataFrame, config_type: type, columns: Sequence[str]) -> pd.DataFrame:
+    """``table`` with each of ``columns`` that :func:`recorded_fields` leaves out at its default (an added field,
+    :data:`OMIT_IF_DEFAULT`) holding that default where the table has none: a missing column (no run set the
+    field) or an empty cell (a run at the default beside runs that set it), as its table cell would read."""
+    fields = dataclasses.fields(config_type) if dataclasses.is_dataclass(config_type) else ()
+    defaults = {field.name: field.default for field in fields if field.metadata.get(OMIT_IF_DEFAULT)}
+    filled = {}
+    for column in (c for c in columns if c in defaults):
+        value = _flatten({column: defaults[column]})[column]
+        filled[column] = table[column].astype(object).where(table[column].notna(), value) if column in table else value
+    return table.assign(**filled)
+
+
 def make_run_id(config_fields: Mapping[str, Any], seed: int) -> str:
     """Stable id of a run: a short hash of its config fields and seed."""
     text = _canonical_json({"config": config_fields, "seed": seed})
@@ -1165,7 +1178,9 @@ def run_study(
     ``"cuda:N"``) go only to workers that declare the ``GPU`` resource (see :class:`_DaskExecutor`).
 
     A directory that holds another study's results, damaged results or is in use by another runner is
-    refused before any run with an :class:`UnusableDirectoryError`.
+    refused before any run with an :class:`UnusableDirectoryError`. Configs with a ``check_memory()`` method
+    (:class:`spikeloc.memory.MemoryChecked`) are asked first whether their runs fit in this machine's memory;
+    its error is raised before anything is written.
 
     Faults: a directory that cannot be written fails before any run (or, if it fills up, at the first
     write) with one :class:`StudyDirectoryError` naming it, the rows already written intact.  SIGINT
@@ -1178,6 +1193,9 @@ def run_study(
     """
     if overwrite and extend:
         raise ValueError("run_study: pass overwrite=True or extend=True, not both")
+    for config in study.configs:  # machine resources, before anything is written (spikeloc.memory.MemoryChecked)
+        if hasattr(config, "check_memory"):
+            config.check_memory()
     chosen_executor = _make_executor(executor, workers, scheduler, gpus, any(_on_gpu(c) for c in study.configs))
     directory = Path(out_dir)
     with _writing(directory):

@@ -40,6 +40,16 @@ where ``g_out_u_t`` is the gradient reaching the returned membrane, if it is ret
 (summed over time in the currents' dtype, over rows in float64). With a float ``beta`` the kernels run exactly
 as before (the constant is a scalar in the compiled code; no gradient work).
 
+:func:`recurrent_spikes` -- recurrent LIF layer (snnTorch's ``snn.RLeaky(all_to_all=True)``): the layer's own
+spikes of the previous step enter through all-to-all weights V, ``R_t = V^T s_{t-1}``, added as
+``((beta u_{t-1} + I_t) + R_t)`` before the reset; the product runs inside the fused time loop of every backend
+(equations and backward pass in its docstring; step math :func:`~spikeloc.substrate.kernels.step._recurrent_step`).
+
+:func:`adaptive_spikes` -- adaptive-threshold LIF neurons (Bellec et al. 2018's ALIF): the membrane of
+:func:`lif_spikes` against a threshold ``theta_t = threshold + b a_t`` that each spike raises, ``a_t = rho a_{t-1}
++ s_{t-1}``; per-neuron learnable ``beta`` and ``rho``, full backpropagation through time (its docstring has the
+equations of both passes).
+
 :func:`leaky_integrate` -- non-spiking leaky readout ``v_t = beta v_{t-1} + I_t``, ``v_{-1} = 0``, computed
 in parallel over time as a causal exponential filter (one matrix product).
 
@@ -75,7 +85,8 @@ from spikeloc.substrate.kernels import numba_cpu, torch_loop
 from spikeloc.substrate.kernels.step import RESETS
 from spikeloc.validation import require_choice
 
-__all__ = ["lif_spikes", "leaky_integrate", "synaptic_current", "synaptic_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
+__all__ = ["lif_spikes", "leaky_integrate", "recurrent_spikes", "synaptic_current", "synaptic_spikes",
+           "adaptive_spikes", "KERNEL_BACKENDS", "NUMBA_AVAILABLE", "RESETS", "TRITON_AVAILABLE"]
 
 KERNEL_BACKENDS = ("auto", "numba", "torch", "triton")
 NUMBA_AVAILABLE = numba_cpu.AVAILABLE
@@ -88,6 +99,15 @@ def _kernels(backend: str):
     if backend == "triton":
         return importlib.import_module("spikeloc.substrate.kernels.triton_gpu")
     return {"torch": torch_loop, "numba": numba_cpu}[backend]
+
+
+def _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta: list, beta_needs_grad: bool):
+    """What a fused backward hands its kernel: (beta: the saved per-neuron tensor or the float, whether to compute
+    its gradient, the spikes' gradient (zeros if none reached them), the membrane's or None), contiguous."""
+    beta = per_neuron_beta[0] if per_neuron_beta else beta
+    grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
+    grad_mem = None if grad_mem is None else grad_mem.contiguous()
+    return beta, bool(per_neuron_beta) and beta_needs_grad, grad_spk, grad_mem
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -121,10 +141,8 @@ class _LIFFunction(torch.autograd.Function):
         saved, *per_neuron_beta = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
             return (None,) * 8
-        beta = per_neuron_beta[0] if per_neuron_beta else beta
-        want_grad_beta = bool(per_neuron_beta) and ctx.needs_input_grad[1]
-        grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
-        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[1])
         grad_cur, grad_beta = _kernels(backend).backward(saved, grad_spk, grad_mem, beta, threshold, slope,
                                                          rows_per_beta, want_grad_beta, reset)
         return grad_cur, grad_beta, None, None, None, None, None, None
@@ -168,31 +186,48 @@ def _as_constant(value, name: str) -> float:
     return float(value)
 
 
-def _check_beta(beta) -> float:
-    beta = _as_constant(beta, "beta")
+def _check_beta(beta, name: str = "beta") -> float:
+    beta = _as_constant(beta, name)
     if not 0.0 <= beta <= 1.0:  # also rejects nan
-        raise ValueError(f"beta must lie in [0, 1] (beta = exp(-dt / tau)), got {beta}")
+        raise ValueError(f"{name} must lie in [0, 1] ({name} = exp(-dt / tau)), got {beta}")
     return beta
 
 
-def _per_neuron_beta(beta, currents: torch.Tensor):
+def _per_neuron_beta(beta, currents: torch.Tensor, name: str = "beta"):
     """``(beta, slices)``: a float checked as before (slices None), or a per-neuron tensor as (M, N) in the
-    currents' dtype and device (differentiable) with M = 1 for shape (N,) or the currents' first axis."""
+    currents' dtype and device (differentiable) with M = 1 for shape (N,) or the currents' first axis. ``name``
+    names the decay in errors (e.g. ``"rho"``)."""
     if not (isinstance(beta, torch.Tensor) and beta.dim() >= 1):
-        return _check_beta(beta), None
+        return _check_beta(beta, name), None
     n_units = currents.shape[-1]
     slices = currents.shape[0] if currents.dim() >= 3 else None
     if not (beta.shape == (n_units,) or (beta.dim() == 2 and slices is not None and beta.shape == (slices, n_units))):
-        raise ValueError(f"beta must be a float or shaped (N,) = ({n_units},) or (M, N) = ({slices}, {n_units}) "
+        raise ValueError(f"{name} must be a float or shaped (N,) = ({n_units},) or (M, N) = ({slices}, {n_units}) "
                          f"for currents {tuple(currents.shape)}, got shape {tuple(beta.shape)}")
     if not beta.is_floating_point():
-        raise TypeError(f"beta must be a floating-point tensor, got {beta.dtype}")
+        raise TypeError(f"{name} must be a floating-point tensor, got {beta.dtype}")
     detached = beta.detach()
     if not bool(((detached >= 0) & (detached <= 1)).all()):  # also rejects nan
-        raise ValueError(f"beta must lie in [0, 1] (beta = exp(-dt / tau)), got values in "
+        raise ValueError(f"{name} must lie in [0, 1] ({name} = exp(-dt / tau)), got values in "
                          f"[{detached.min().item()}, {detached.max().item()}]")
     rows = beta.reshape(-1, n_units).to(dtype=currents.dtype, device=currents.device).contiguous()
     return rows, rows.shape[0]
+
+
+def _threshold_and_slope(threshold, slope) -> tuple[float, float]:
+    """The spiking constants as floats: a finite threshold and a finite slope > 0, else a ValueError."""
+    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not (slope > 0 and math.isfinite(slope)):
+        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    return threshold, slope
+
+
+def _shaped(out, return_membrane: bool, shape: torch.Size):
+    """(spikes, membrane or None) of a fused function's (R, T, N) output, viewed as ``shape``."""
+    spk, mem = out if return_membrane else (out, None)
+    return spk.view(shape), (None if mem is None else mem.view(shape))
 
 
 def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slope: float = 5.0, *,
@@ -231,25 +266,25 @@ def lif_spikes(currents: torch.Tensor, beta: float, threshold: float = 1.0, slop
     Returns:
         spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
     """
+    return _run_fused(_LIFFunction.apply, currents, beta, threshold, slope, return_membrane, backend, reset)
+
+
+def _run_fused(function, currents: torch.Tensor, beta, threshold, slope, return_membrane: bool, backend: str,
+               reset: str):
+    """Check the arguments, run ``function(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta,
+    reset_code)`` (an autograd function's ``apply``) on the currents as (R, T, N), shape its output back."""
     _check_currents(currents)
     require_choice(reset, "reset", RESETS)
     beta, beta_rows = _per_neuron_beta(beta, currents)
-    threshold, slope = _as_constant(threshold, "threshold"), _as_constant(slope, "slope")
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be finite and > 0, got {slope}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
     backend = _resolve_backend(backend, currents)
     if currents.numel() == 0:
         spk, mem = currents * 0, currents * 0  # empty; keeps the graph
     else:
         cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N): a view when contiguous
         rows_per_beta = 1 if beta_rows is None else cur.shape[0] // beta_rows
-        out = _LIFFunction.apply(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta,
-                                 RESETS.index(reset))
-        spk, mem = out if return_membrane else (out, None)
-        spk = spk.view(currents.shape)
-        mem = None if mem is None else mem.view(currents.shape)
+        out = function(cur, beta, threshold, slope, backend, return_membrane, rows_per_beta, RESETS.index(reset))
+        spk, mem = _shaped(out, return_membrane, currents.shape)
     return (spk, mem) if return_membrane else spk
 
 
@@ -291,6 +326,213 @@ def synaptic_spikes(currents: torch.Tensor, alpha, beta, threshold: float = 1.0,
     """
     return lif_spikes(synaptic_current(currents, alpha, backend=backend), beta, threshold, slope,
                       return_membrane=return_membrane, backend=backend, reset=reset)
+
+
+class _RecurrentFunction(torch.autograd.Function):
+    """Spikes (and the membrane if ``keep_mem``) of a recurrent layer from currents (R, T, N) contiguous and an
+    (M, N, N) weight (row r of the currents uses ``weight[r // rows_per_weight]``); beta as
+    :class:`_LIFFunction`'s. Saves what :class:`_LIFFunction` saves (numba: the currents, the membrane is
+    recomputed in the backward kernel), plus the weight."""
+
+    @staticmethod
+    def forward(ctx, cur, weight, beta, threshold, slope, backend, keep_mem, rows_per_weight, rows_per_beta, reset):
+        spk, mem = _kernels(backend).recurrent_forward(cur, weight, beta, threshold, keep_mem, rows_per_weight,
+                                                       rows_per_beta, reset)
+        per_neuron = isinstance(beta, torch.Tensor)
+        ctx.save_for_backward(mem if backend == "torch" else cur, weight, *((beta,) if per_neuron else ()))
+        ctx.constants = (None if per_neuron else beta, threshold, slope, backend, rows_per_weight, rows_per_beta,
+                         reset)
+        ctx.set_materialize_grads(False)
+        return (spk, mem) if keep_mem else spk
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spk, grad_mem=None):
+        beta, threshold, slope, backend, rows_per_weight, rows_per_beta, reset = ctx.constants
+        saved, weight, *per_neuron_beta = ctx.saved_tensors
+        if grad_spk is None and grad_mem is None:
+            return (None,) * 10
+        beta, want_grad_beta, grad_spk, grad_mem = _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta,
+                                                                    ctx.needs_input_grad[2])
+        grad_cur, grad_weight, grad_beta = _kernels(backend).recurrent_backward(
+            saved, grad_spk, grad_mem, weight, beta, threshold, slope, rows_per_weight, rows_per_beta,
+            ctx.needs_input_grad[1], want_grad_beta, reset)
+        return grad_cur, grad_weight, grad_beta, None, None, None, None, None, None, None
+
+
+def _recurrent_weight(weight, currents: torch.Tensor) -> torch.Tensor:
+    """The recurrent weight as (M, N, N) in the currents' dtype and device (differentiable): M = 1 for (N, N),
+    else the currents' first axis."""
+    n_units = currents.shape[-1]
+    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
+        raise TypeError(f"recurrent_weight must be a floating-point torch.Tensor, got "
+                        f"{getattr(weight, 'dtype', type(weight).__name__)}")
+    slices = currents.shape[0] if currents.dim() >= 3 else None
+    if not (weight.shape == (n_units, n_units)
+            or (weight.dim() == 3 and slices is not None and weight.shape == (slices, n_units, n_units))):
+        raise ValueError(f"recurrent_weight must be shaped (N, N) = ({n_units}, {n_units}) or (M, N, N) = "
+                         f"({slices}, {n_units}, {n_units}) for currents {tuple(currents.shape)}, got shape "
+                         f"{tuple(weight.shape)}")
+    if not bool(torch.isfinite(weight.detach()).all()):
+        raise ValueError("recurrent_weight must be finite (it holds NaN or infinite values)")
+    return weight.reshape(-1, n_units, n_units).to(dtype=currents.dtype, device=currents.device).contiguous()
+
+
+def recurrent_spikes(currents: torch.Tensor, recurrent_weight: torch.Tensor, beta, threshold: float = 1.0,
+                     slope: float = 5.0, *, return_membrane: bool = False, backend: str = "auto",
+                     reset: str = "zero"):
+    """Spikes of a layer of recurrent LIF neurons (snnTorch's ``snn.RLeaky(all_to_all=True,
+    linear_features=N)``): each unit's spikes feed every unit of the layer, itself included, one step later
+    through the weight ``V`` (``V[i, j]``: from unit i to unit j; snnTorch's ``recurrent.weight`` is V^T, its
+    bias 0)::
+
+        R_t = V^T s_{t-1} (R_t[j] = sum_i s_{t-1}[i] V[i, j]),   s_{-1} = 0,  u_{-1} = 0
+        r_t = H(u_{t-1} - threshold)  (detached)
+        u_t = ((beta * u_{t-1} + I_t) + R_t) - r_t * threshold         reset "subtract" (snnTorch's default)
+        u_t = (beta * u_{t-1} + I_t) + R_t                             reset "none"
+        u_t = (beta * ((1 - r_t) * u_{t-1}) + I_t) + R_t               reset "zero"
+        s_t = H(u_t - threshold),  ds_t/du_t := k e / (1 + e)^2,  e = exp(-k |u_t - threshold|),  k = slope
+
+    in ``RLeaky``'s order of float operations. "subtract" and "none" equal ``snn.RLeaky`` stepped over time from
+    zero state bit for bit in float32 (spikes and membranes; ``R_t`` is summed over the presynaptic units in
+    their order, as torch's matmul sums 0/1 spikes times V). "zero" is :func:`lif_spikes`'s (``Leaky``'s) zero
+    reset, the step's input and recurrent current still charge the membrane; ``snn.RLeaky``'s "zero" differs: it
+    sets ``u_t = 0`` at a reset step, dropping them. With ``V = 0`` every reset is :func:`lif_spikes` exactly.
+
+    The backward pass runs in reverse time (the recurrence passes the next step's membrane gradient back through
+    the spikes, whose surrogate derivative then applies)::
+
+        g_s_t = g_out_s_t + V g_u_{t+1}                  (g_u_T = 0)
+        g_u_t = g_s_t * ds_t/du_t + g_out_u_t + beta * m_{t+1} * g_u_{t+1},   g_I_t = g_u_t
+        dL/dV = sum_{rows} sum_{t >= 1} s_{t-1} g_u_t^T             (per slice of a (M, N, N) weight)
+        dL/dbeta_n = sum_{rows} sum_{t >= 1} g_u_t * m_t * u_{t-1}
+
+    with ``m_t`` as in :func:`lif_spikes` (1 - r_t for "zero", else 1); the reset signal is detached, the spikes
+    entering ``R`` are not (as snnTorch: its reset is ``spike_grad(...).detach()``, its recurrent input the
+    spike itself). Sums over time per row in the currents' dtype, over rows in float64.
+
+    Args:
+        currents: ``(..., T, N)`` input currents, as :func:`lif_spikes`; gradients flow to it.
+        recurrent_weight: V, ``(N, N)`` (one for all rows) or ``(M, N, N)`` with M = ``currents.shape[0]``
+            (one per ensemble member of (M, B, T, N) currents), presynaptic unit first; finite; gradients
+            flow to it. Used in the currents' dtype.
+        beta, threshold, slope, return_membrane, reset: as :func:`lif_spikes` (beta a float or per neuron,
+            differentiable).
+        backend: as :func:`lif_spikes`. The Triton kernels run one program per row of currents (a lane per
+            unit; the recurrent product couples a row's units) and sum ``R_t`` and ``V g_u`` in the numba
+            kernel's order.
+
+    Returns:
+        spikes (float 0/1, same shape, dtype and device as ``currents``), or ``(spikes, membrane)``.
+    """
+    _check_currents(currents)
+    weight = _recurrent_weight(recurrent_weight, currents)
+
+    def apply(cur, beta, threshold, slope, backend, keep_mem, rows_per_beta, reset_code):
+        return _RecurrentFunction.apply(cur, weight, beta, threshold, slope, backend, keep_mem,
+                                        cur.shape[0] // weight.shape[0], rows_per_beta, reset_code)
+
+    return _run_fused(apply, currents, beta, threshold, slope, return_membrane, backend, reset)
+
+
+class _AdaptiveFunction(torch.autograd.Function):
+    """Spikes (and the membrane if ``keep_mem``) of adaptive neurons from currents (R, T, N) contiguous, betas
+    (Mb, N) and rhos (Mr, N). Every backend saves the currents and recomputes the membrane and adaptation in its
+    backward (see ``_LIFFunction``); the backward always returns the beta and rho gradients (cheap: one multiply-add
+    each per step), autograd keeps them only where an input needs them."""
+
+    @staticmethod
+    def forward(ctx, cur, beta, rho, threshold, strength, slope, backend, keep_mem, rows_per_beta, rows_per_rho, reset):
+        spk, mem = _kernels(backend).adaptive_forward(cur, beta, rho, threshold, strength, keep_mem, rows_per_beta,
+                                                      rows_per_rho, reset)
+        ctx.save_for_backward(cur, beta, rho)
+        ctx.constants = (threshold, strength, slope, backend, rows_per_beta, rows_per_rho, reset)
+        ctx.set_materialize_grads(False)
+        return (spk, mem) if keep_mem else spk
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spk, grad_mem=None):
+        threshold, strength, slope, backend, rows_per_beta, rows_per_rho, reset = ctx.constants
+        cur, beta, rho = ctx.saved_tensors
+        if grad_spk is None and grad_mem is None:
+            return (None,) * 11
+        grad_spk = torch.zeros_like(cur) if grad_spk is None else grad_spk.contiguous()
+        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        grad_cur, grad_beta, grad_rho = _kernels(backend).adaptive_backward(
+            cur, grad_spk, grad_mem, beta, rho, threshold, strength, slope, rows_per_beta, rows_per_rho, reset)
+        return (grad_cur, grad_beta if ctx.needs_input_grad[1] else None, grad_rho if ctx.needs_input_grad[2] else None,
+                *(None,) * 8)
+
+
+def _decay_rows(decay, currents: torch.Tensor, name: str) -> torch.Tensor:
+    """A decay (float, (N,) or (M, N), checked as :func:`lif_spikes`'s beta) as (M, N) rows in the currents'
+    dtype, M = 1 for a float or (N,) (differentiable where a tensor was given)."""
+    decay, rows = _per_neuron_beta(decay, currents, name)
+    if rows is None:
+        return torch.full((1, currents.shape[-1]), decay, dtype=currents.dtype, device=currents.device)
+    return decay
+
+
+def adaptive_spikes(currents: torch.Tensor, beta, rho, adaptation: float, threshold: float = 1.0, slope: float = 5.0,
+                    *, return_membrane: bool = False, backend: str = "auto", reset: str = "zero"):
+    """Spikes of adaptive-threshold LIF neurons (ALIF, Bellec et al. 2018, "Long short-term memory and
+    learning-to-learn in networks of spiking neurons"): each spike raises the neuron's threshold, which decays
+    back to ``threshold`` with ``rho`` per step; the membrane is :func:`lif_spikes`'s::
+
+        a_t     = rho * a_{t-1} + s_{t-1},   a_{-1} = s_{-1} = 0 (so a_0 = 0)     adaptation: decaying spike count
+        theta_t = theta_0 + b * a_t,         theta_0 = threshold, b = adaptation  threshold (units of the currents)
+        r_t     = s_{t-1}  (= H(u_{t-1} - theta_{t-1}); detached, as snnTorch's reset)
+        u_t     = beta * ((1 - r_t) * u_{t-1}) + I_t            reset "zero"
+        u_t     = (beta * u_{t-1} + I_t) - r_t * theta_{t-1}    reset "subtract": the threshold the neuron crossed
+        u_t     = beta * u_{t-1} + I_t                          reset "none"
+        s_t     = H(u_t - theta_t),   ds_t/d(u_t - theta_t) := k e / (1 + e)^2,  e = exp(-k |u_t - theta_t|)
+
+    (the membrane step is :mod:`spikeloc.substrate.kernels.step`'s LIF step at the threshold ``theta_{t-1}``, so
+    with ``adaptation = 0`` everything equals :func:`lif_spikes`). Gradients are full backpropagation through time
+    through both states; only the reset signal ``r_t`` is detached. The spike s_{t-1} reaches a_t and through it
+    every later threshold, and with reset ``"subtract"`` the amount subtracted, ``r_t * theta_{t-1}``, carries
+    gradient through ``theta_{t-1}`` (as snnTorch's ``reset * threshold`` does for a learned threshold). In reverse
+    time, with ``q_t = G_s_t * ds_t/d(u_t - theta_t)``::
+
+        G_s_t = g_s_t + G_a_{t+1}                                  (a_{t+1} = rho a_t + s_t)
+        G_u_t = q_t + g_out_u_t + beta * m_{t+1} * G_u_{t+1}       (m as lif_spikes: 1 - r_{t+1} for "zero", else 1)
+        G_a_t = rho * G_a_{t+1} - b * (q_t + [reset "subtract"] r_{t+1} * G_u_{t+1})
+        dL/dI_t = G_u_t,   dL/dbeta = sum_{t>=1} G_u_t m_t u_{t-1},   dL/drho = sum_{t>=1} G_a_t a_{t-1}
+
+    Args:
+        currents: input currents ``(..., T, N)`` as :func:`lif_spikes`'s; gradients flow to it.
+        beta: membrane decay per step ``exp(-dt / tau)`` in [0, 1]: a float, or per neuron ``(N,)`` / ``(M, N)`` as
+            :func:`lif_spikes`'s (differentiable).
+        rho: adaptation decay per step ``exp(-dt / tau_adapt)`` in [0, 1], float or per neuron like ``beta``
+            (differentiable).
+        adaptation: ``b``, how much one spike raises the threshold, in the currents' (threshold's) units; a
+            constant >= 0 (0: the LIF neuron). Bellec et al. scale the adaptation by ``1 - rho``
+            (``b_j(t+1) = rho b_j(t) + (1 - rho) z_j(t)``, threshold ``b0 + beta_Bellec b_j``): theirs is
+            ``adaptation = beta_Bellec * (1 - rho)`` here.
+        threshold: the resting threshold ``theta_0``; ``slope``, ``return_membrane`` (``u``), ``backend`` and
+            ``reset`` as :func:`lif_spikes`.
+
+    Returns:
+        spikes (float 0/1, shape, dtype and device of ``currents``), or ``(spikes, membrane)``.
+    """
+    _check_currents(currents)
+    require_choice(reset, "reset", RESETS)
+    beta_rows, rho_rows = _decay_rows(beta, currents, "beta"), _decay_rows(rho, currents, "rho")
+    adaptation = _as_constant(adaptation, "adaptation")
+    if not (adaptation >= 0 and math.isfinite(adaptation)):
+        raise ValueError(f"adaptation must be finite and >= 0 (threshold units per spike), got {adaptation}")
+    threshold, slope = _threshold_and_slope(threshold, slope)
+    backend = _resolve_backend(backend, currents)
+    if currents.numel() == 0:
+        spk, mem = currents * 0, currents * 0  # empty; keeps the graph
+    else:
+        cur = currents.contiguous().reshape(-1, *currents.shape[-2:])  # (R, T, N)
+        out = _AdaptiveFunction.apply(cur, beta_rows, rho_rows, threshold, adaptation, slope, backend,
+                                      return_membrane, cur.shape[0] // beta_rows.shape[0],
+                                      cur.shape[0] // rho_rows.shape[0], RESETS.index(reset))
+        spk, mem = _shaped(out, return_membrane, currents.shape)
+    return (spk, mem) if return_membrane else spk
 
 
 @functools.lru_cache(maxsize=32)

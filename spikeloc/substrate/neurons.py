@@ -20,6 +20,12 @@ The current-based neuron (snnTorch's ``snn.Synaptic``, :class:`SynapticLayer`) f
 current first, i_t = alpha * i_{t-1} + I_t with alpha = exp(-dt_s / tau_syn_s) (never reset), and i_t drives the
 membrane above in place of I_t.
 
+The adaptive neuron (ALIF, Bellec et al. 2018; :class:`AdaptiveLayer`, fused backend only: snnTorch has none) has
+the membrane above but a threshold that each spike raises and that decays back with tau_adapt_s:
+a_t = rho * a_{t-1} + s_{t-1}, rho = exp(-dt_s / tau_adapt_s), theta_t = threshold + b * a_t (b = ``adaptation``,
+in threshold units per spike), s_t = H(u_t - theta_t); the reset signal is s_{t-1} and "subtract" subtracts the
+threshold crossed, theta_{t-1} (:func:`spikeloc.substrate.fused.adaptive_spikes`).
+
 Two backends compute the same thing: ``"snntorch"`` steps ``snn.Leaky`` in a Python loop (the reference;
 its spike function is :func:`sigmoid_surrogate`, snnTorch's sigmoid surrogate without its overflow),
 ``"fused"`` runs the whole time loop forward and backward in compiled code (:mod:`spikeloc.substrate.fused`).
@@ -43,11 +49,14 @@ from torch import nn
 from spikeloc.substrate import fused
 from spikeloc.substrate.kernels import step
 from spikeloc.substrate.kernels.step import RESETS
+from spikeloc.substrate.synapses import Synapses
 from spikeloc.validation import require, require_choice, require_number
 
 BACKENDS = ("fused", "snntorch")
-#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`) and ``Synaptic`` (:class:`SynapticLayer`).
-NEURONS = ("leaky", "synaptic")
+#: Kinds of hidden neurons: snnTorch's ``Leaky`` (:class:`LIFLayer`), ``Synaptic`` (:class:`SynapticLayer`) and
+#: ``RLeaky`` (:class:`RecurrentLayer`), and the adaptive-threshold LIF neuron (:class:`AdaptiveLayer`; not in
+#: snnTorch).
+NEURONS = ("leaky", "synaptic", "recurrent", "adaptive")
 #: Distributions of per-neuron time constants (see :func:`draw_time_constants`).
 TAU_DISTRIBUTIONS = ("fixed", "gamma", "uniform")
 
@@ -272,6 +281,67 @@ class SynapticLayer(_Neurons):
                                          reset=self.params.reset)
         spikes, membranes = step_snntorch_neuron(self.neuron, currents)
         return (spikes, membranes) if return_membrane else spikes
+
+
+class RecurrentLayer(_Neurons):
+    """A layer of recurrent LIF neurons (snnTorch's ``snn.RLeaky(all_to_all=True, linear_features=units)``): the
+    membrane of :class:`LIFLayer` plus the layer's own spikes of the previous step through all-to-all weights V,
+    ``R_t = V^T s_{t-1}`` (:func:`spikeloc.substrate.fused.recurrent_spikes`; its reset ``"zero"`` is ``Leaky``'s).
+
+    ``recurrent`` holds V per ensemble member as a :class:`~spikeloc.substrate.synapses.Synapses` layer (members,
+    units, units) from presynaptic to postsynaptic unit, so Dale's law applies per presynaptic unit exactly as on
+    the feed-forward synapses (its ``signs``: the units' own E/I split, or 0 for unconstrained) and the trainer
+    learns its ``raw_weight`` with the other parameters. Inputs are ``(members, ..., T, units)``. Fused backend only
+    (``snn.RLeaky`` has one recurrent ``nn.Linear``, not one per member)."""
+
+    def __init__(self, params: LIFParameters, recurrent: Synapses, backend: str = "fused",
+                 time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(backend == "fused", "backend", backend, "'fused' for recurrent neurons (snn.RLeaky holds one "
+                "recurrent weight, not one per ensemble member)")
+        shape = tuple(recurrent.raw_weight.shape)
+        require(shape[1] == shape[2], "recurrent", shape, "square: (members, units, units)")
+        self.recurrent = recurrent
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return fused.recurrent_spikes(currents, self.recurrent.effective_weight(), self.beta(), self.params.threshold,
+                                      self.params.surrogate_slope, return_membrane=return_membrane,
+                                      reset=self.params.reset)
+
+
+class AdaptiveLayer(_Neurons):
+    """A layer of adaptive-threshold LIF neurons (ALIF, :func:`spikeloc.substrate.fused.adaptive_spikes`): the
+    membrane of :class:`LIFLayer`, and a threshold ``theta_t = threshold + adaptation * a_t`` raised by each spike,
+    ``a_t = rho a_{t-1} + s_{t-1}`` with ``rho = exp(-dt_s / tau_adapt_s)``.
+
+    ``adaptation`` (b) is in units of the threshold per spike, >= 0 (0: the LIF neuron). ``adaptation_time_constants``:
+    one tau_adapt per neuron of each member (drawn, or learned: rho then gets its gradient), as ``time_constants``
+    for the membrane. Fused backend only (snnTorch has no adaptive-threshold neuron)."""
+
+    def __init__(self, params: LIFParameters, tau_adapt_s: float, adaptation: float, backend: str = "fused",
+                 time_constants: TimeConstants | None = None,
+                 adaptation_time_constants: TimeConstants | None = None):
+        super().__init__(params, backend, time_constants)
+        require(backend == "fused", "backend", backend,
+                "'fused' for adaptive neurons (snnTorch has no adaptive-threshold neuron to step)")
+        require_number(tau_adapt_s, "tau_adapt_s", above=0, note="s")
+        require_number(adaptation, "adaptation", 0, note="(threshold units per spike)")
+        self.tau_adapt_s = tau_adapt_s
+        self.adaptation = adaptation
+        self.adaptation_time_constants = adaptation_time_constants
+
+    def rho(self) -> float | torch.Tensor:
+        """The adaptation's decay per step: a float, or the per-neuron (members, units) tensor."""
+        if self.adaptation_time_constants is None:
+            return math.exp(-self.params.dt_s / self.tau_adapt_s)
+        return self.adaptation_time_constants.beta()
+
+    def forward(self, currents: torch.Tensor,
+                return_membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return fused.adaptive_spikes(currents, self.beta(), self.rho(), self.adaptation, self.params.threshold,
+                                     self.params.surrogate_slope, return_membrane=return_membrane,
+                                     reset=self.params.reset)
 
 
 class LeakyReadout(_Neurons):

@@ -81,3 +81,58 @@ def _beta_at(beta, n):
 def _beta_row(beta, row):
     """The betas of one row of currents: the scalar itself, or row ``row`` of an (M, N) array."""
     return beta[row]
+
+
+def _recurrent_step(mem_prev, current, recurrent, beta, threshold, reset):
+    """u_t of a recurrent LIF neuron (snnTorch's ``RLeaky``) from u_{t-1}, I_t and the recurrent input
+    R_t = (V^T s_{t-1})_n, r_t = H(u_{t-1} - threshold), in ``RLeaky``'s order of float operations (the recurrent
+    input added after the leak and the input current, before the reset's subtraction):
+    subtract ``((beta * u_{t-1} + I_t) + R_t) - r_t * threshold``; none ``(beta * u_{t-1} + I_t) + R_t``;
+    zero ``(beta * ((1 - r_t) * u_{t-1}) + I_t) + R_t`` (``Leaky``'s zero reset, see
+    :func:`spikeloc.substrate.fused.recurrent_spikes`). With R_t = 0 each is :func:`_lif_step` exactly."""
+    if reset == 0:
+        mem = (beta * (mem_prev * (mem_prev <= threshold)) + current) + recurrent
+    elif reset == 1:
+        mem = ((beta * mem_prev + current) + recurrent) - threshold * (mem_prev > threshold)
+    else:
+        mem = (beta * mem_prev + current) + recurrent
+    return mem
+
+
+# --- adaptive threshold (ALIF, Bellec et al. 2018): :func:`spikeloc.substrate.fused.adaptive_spikes` ----------
+# The membrane step is _lif_step with the previous step's threshold theta_{t-1} (r_t = H(u_{t-1} - theta_{t-1})
+# = s_{t-1}); the membrane's backward is _carry_grad / _beta_grad_term at theta_t. The gradient reaching s_t is
+# the output's plus the adaptation's, g_s_t + G_a_{t+1} (a_{t+1} = rho a_t + s_t), added by each backend.
+
+def _adaptation_step(adapt_prev, spike_prev, rho):
+    """a_t = rho * a_{t-1} + s_{t-1}: the adaptation, a decaying count of the neuron's past spikes."""
+    return rho * adapt_prev + spike_prev
+
+
+def _adaptive_threshold(threshold, strength, adapt):
+    """theta_t = theta_0 + b * a_t (b = ``strength``, in units of the threshold per spike)."""
+    return threshold + strength * adapt
+
+
+def _adaptation_carry_grad(grad_surrogate, grad_adapt_next, grad_mem_next, mem, theta, rho, strength, reset):
+    """G_a_t = rho * G_a_{t+1} - b * (q_t + r_{t+1} * G_u_{t+1}) (reset subtract: u_{t+1} subtracts r_{t+1} theta_t,
+    which carries gradient through a_t), else rho * G_a_{t+1} - b * q_t; q_t = G_s_t * ds_t/du_t (the surrogate
+    term, ``surrogate_grad``), r_{t+1} = H(u_t - theta_t). ``grad_mem_next`` is G_u_{t+1} (0 at the last step)."""
+    if reset == 1:
+        direct = grad_surrogate + grad_mem_next * (mem > theta)
+    else:
+        direct = grad_surrogate
+    return rho * grad_adapt_next - strength * direct
+
+
+def _surrogate_exp(mem, threshold, slope):
+    """e = exp(-k |u - threshold|): :func:`surrogate_grad`'s exp, for a kernel that evaluates it apart from the
+    gradient (the adaptive numba backward: one vectorised pass per row); then :func:`_surrogate_grad_from_exp`."""
+    return _exp(-(slope * abs(mem - threshold)))
+
+
+def _surrogate_grad_from_exp(grad_spike, e, slope, one):
+    """:func:`surrogate_grad` given its exp ``e``: the same operations in the same order, so the same result."""
+    return grad_spike * slope * e / ((e + one) * (e + one))
+
+

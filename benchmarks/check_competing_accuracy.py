@@ -1,11 +1,13 @@
 """Test accuracy on MNIST-5k of readouts on competing-units features vs pixel baselines, settings chosen on validation.
 
-Run:  python benchmarks/check_competing_accuracy.py [--seeds 0 1 2] [--units 2000] [--rule-epochs 100] [--threads 1]
-      [--workers 1]   (seeds run in that many processes at once, each with --threads torch threads)
+Run:  python benchmarks/check_competing_accuracy.py [--seeds 0 1 2] [--units 2000] [--rule-epochs 100] [--rule-lr LR]
+      [--threads 1] [--workers 1]   (seeds run in that many processes at once, each with --threads torch threads)
 
 Per seed (spikeloc.experiments.competing, defaults of CompetingRun unless set here): 400 of the 4000 training
 digits are held out as a stratified validation split drawn from the seed; the competing-units rule learns
-``--units`` hidden units (p = 3, k = 7, delta = 0.4, lr = 0.4, ``--rule-epochs`` epochs, minibatches of 100) on
+``--units`` hidden units (p = 3, k = 7, delta = 0.4, ``--rule-epochs`` epochs, minibatches of 100, its lr
+``--rule-lr``, by default the one chosen on validation for that size and those epochs: the study's
+RULE_LR_BY_UNITS, printed by benchmarks/choose_competing_rule_lr.py) on
 the other 3600 training digits; on their activities h = ReLU(W v) we train
 
 * the spiking readout: x = min(h / h_max, 1)^power injected as a constant current 5 x over 25 steps of 1 ms into
@@ -25,15 +27,15 @@ candidate with the best accuracy on that seed's 400 validation digits
 (spikeloc.study.selection.choose_on_validation; the first listed on ties); its test accuracy is read once. The
 1000 test digits choose nothing. Settings outside the grids: Krotov & Hopfield's (n, m, p, k, delta); Adam's
 default learning rate (the MLP); chosen earlier by hand on the validation split of seed 0 (the spiking readout's
-feature power, encoding, gain, targets and learning rate: see CompetingRun); and fixed values whose earlier
-choice is not recorded, so not known to be free of the test split (the rule's lr 0.4, see below; the epochs of
-the readouts and baselines; the Krotov readout's Adam lr 1e-2). A grid over those is the next step.
+feature power, encoding, gain, targets and learning rate: see CompetingRun); chosen on the validation split of
+seeds no table reports (the rule's lr, above); and fixed values whose earlier choice is not recorded, so not known
+to be free of the test split (the epochs of the readouts and baselines; the Krotov readout's Adam lr 1e-2).
 
 Prints per row: the chosen candidate per seed, validation and test accuracy (mean +- SEM over seeds, and per
 seed), seconds; then paired t-tests over seeds (the independent units; n printed beside each p-value).
 
-lr = 0.4 rather than Krotov's 0.02: with 4000 digits (not 60000) an epoch has 15x fewer updates, and at 0.02
-the weights stay close to their random start.
+The rule's lr is above Krotov's 0.02 at most sizes: with 4000 digits (not 60000) an epoch has 15x fewer updates,
+and at 0.02 the weights stay close to their random start.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from scipy import stats
 
 from spikeloc import runtime
 from spikeloc.experiments.competing import CompetingRun, run_competing_batch
-from spikeloc.studies.competing_units import KROTOV_BETAS
+from spikeloc.studies.competing_units import KROTOV_BETAS, RULE_LR_BY_UNITS
 from spikeloc.study.selection import choose_on_validation
 from spikeloc.study.stats import paired_comparison, with_verdicts
 
@@ -66,9 +68,10 @@ GRIDS = {
 COMPARISONS = (("krotov", "spiking"), ("pixels-mlp", "spiking"), ("pixels-mlp", "krotov"))
 
 
-def rows(units: int, rule_epochs: int, spiking_hidden: int, spiking_epochs: int) -> dict[str, CompetingRun]:
+def rows(units: int, rule_epochs: int, rule_lr: float, spiking_hidden: int,
+         spiking_epochs: int) -> dict[str, CompetingRun]:
     """The base config of each reported row, by readout."""
-    base = CompetingRun(hidden_units=units, rule_epochs=rule_epochs)
+    base = CompetingRun(hidden_units=units, rule_epochs=rule_epochs, rule_lr=rule_lr)
     return {
         "spiking": dataclasses.replace(base, spiking_hidden=spiking_hidden, epochs=spiking_epochs),
         "krotov": dataclasses.replace(base, readout="krotov", epochs=60),
@@ -115,13 +118,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--units", type=int, default=2000)
     parser.add_argument("--rule-epochs", type=int, default=100)
+    parser.add_argument("--rule-lr", type=float, help="default: RULE_LR_BY_UNITS at --units and --rule-epochs")
     parser.add_argument("--spiking-hidden", type=int, default=0, help="LIF hidden units of the spiking readout")
     parser.add_argument("--spiking-epochs", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--workers", type=int, default=1, help="seeds run at once, one process each")
     args = parser.parse_args()
+    if args.rule_lr is None and (args.units, args.rule_epochs) not in RULE_LR_BY_UNITS:
+        parser.error(f"--rule-lr: no lr was chosen on validation for {args.units} units at {args.rule_epochs} epochs "
+                     f"(RULE_LR_BY_UNITS has {sorted(RULE_LR_BY_UNITS)}); give one")
+    rule_lr = RULE_LR_BY_UNITS[args.units, args.rule_epochs] if args.rule_lr is None else args.rule_lr
     start = time.perf_counter()
-    configs = rows(args.units, args.rule_epochs, args.spiking_hidden, args.spiking_epochs)
+    configs = rows(args.units, args.rule_epochs, rule_lr, args.spiking_hidden, args.spiking_epochs)
     run = partial(run_seed, configs, args.threads)
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
@@ -133,8 +141,8 @@ def main() -> None:
     table = pd.concat(tables, ignore_index=True)
     chosen = choose_on_validation(table, ["row"])
     print(f"MNIST-5k accuracy (%), 3600 train / 400 validation / 1000 test, {args.units} hidden units, "
-          f"{args.rule_epochs} unsupervised epochs, seeds {args.seeds}; each row's setting chosen per seed on "
-          f"validation accuracy; mean +- SEM over seeds")
+          f"{args.rule_epochs} unsupervised epochs at rule lr {rule_lr:g}, seeds {args.seeds}; each row's setting "
+          f"chosen per seed on validation accuracy; mean +- SEM over seeds")
     for name in configs:
         mine = chosen[chosen["row"] == name].set_index("seed").loc[args.seeds]
         line = f"  {label(configs[name]):50s}"

@@ -3,7 +3,8 @@
 Run:  python benchmarks/check_competing_stacking.py [--units 400] [--rule-epochs 30] [--rule-lr 0.4] [--seeds 0]
       [--threads 1] [--connections dale identity] [--normalisations none divisive] [--powers 1 4.5]
 
-(``--connections`` with no value: one layer only, e.g. to check the rule's settings.)
+(``--connections`` with no value: one layer only, e.g. to check the rule's settings; the rule's lr per size is chosen
+on validation by benchmarks/choose_competing_rule_lr.py, the study's RULE_LR_BY_UNITS.)
 
 Per seed (spikeloc.experiments.competing, 3600 / 400 / 1000 split): one layer of ``--units`` competing units, and
 two layers joined by each connection of {the seed's static Dale connection, identity} x {no normalisation,
@@ -27,9 +28,8 @@ import itertools
 import pandas as pd
 
 from spikeloc import runtime
-from spikeloc.experiments.competing import CompetingRun, run_competing_batch
-from spikeloc.studies.competing_units import KROTOV_BETAS
-from spikeloc.study.selection import choose_on_validation
+from spikeloc.experiments.competing import CompetingRun
+from spikeloc.studies.competing_units import KROTOV_BETAS, krotov_on_validation
 from spikeloc.study.stats import format_comparisons, paired_comparison, with_verdicts
 
 def stacks(connections: list[str], normalisations: list[str], powers: list[float]) -> list[dict]:
@@ -56,15 +56,12 @@ def main() -> None:
           f"beta chosen on validation from {KROTOV_BETAS}; accuracy (%)", flush=True)
     chosen_rows = []
     for seed, stack in itertools.product(args.seeds, stacks(args.connections, args.normalisations, args.powers)):
-        runs = [dataclasses.replace(base, krotov_beta=beta, **stack) for beta in KROTOV_BETAS]
-        table = pd.DataFrame([{"beta": run.krotov_beta, "seed": seed, "stack": str(stack), **row}
-                              for run, row in zip(runs, run_competing_batch([(run, seed) for run in runs]))])
-        chosen = choose_on_validation(table, ["stack"]).iloc[0]
+        table, chosen = krotov_on_validation(dataclasses.replace(base, **stack), seed)
         print(f"  seed {seed} {stack}: val " + ", ".join(f"beta {b:g} {100 * v:.2f}" for b, v in
                                                        zip(table["beta"], table["val_acc"]))
               + f" -> beta {chosen['beta']:g}: test {100 * chosen['test_acc']:.2f}"
               f" ({table['feature_seconds'].iloc[0]:.0f} s features)", flush=True)
-        chosen_rows.append(chosen)
+        chosen_rows.append({**chosen.to_dict(), "stack": str(stack)})
     if len(args.seeds) > 1:
         report_over_seeds(pd.DataFrame(chosen_rows))
 

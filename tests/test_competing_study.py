@@ -89,7 +89,8 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
     module = load_study()
     stacks = (dict(layers=1), module.STACKED)
     monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0, 1), stacks=stacks,
-                                                      variations=dict(k=(2,)), sizes=dict(rule_epochs=1, epochs=1)))
+                                                      variations=dict(k=(2,)), sizes=dict(rule_epochs=1, epochs=1),
+                                                      rule_lrs={10: 0.4}))
     monkeypatch.setitem(module.READOUTS, "spiking-population", dict(readout="spiking", population=2,
                                                                     tie_break="first_spike"))
     out = tmp_path / "competing"
@@ -130,19 +131,68 @@ def test_competing_units_study_writes_tables_comparisons_and_figures(monkeypatch
 def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     module = load_study()
     monkeypatch.setitem(module.PRESETS, "quick", dict(hidden_sizes=(10,), seeds=(0,), stacks=(dict(layers=1),),
-                                                      variations=dict(k=(11,)), sizes={}))
+                                                      variations=dict(k=(11,)), sizes={}, rule_lrs={10: 0.4}))
     with pytest.raises(ValueError, match="^k = "):
         module.main(["--out", str(tmp_path / "never"), "--quiet"])
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.parametrize("name", ["small", "readouts", "seed", "full"])
-def test_presets_learn_features_at_the_rule_lr_chosen_on_validation(name):
-    """The default rule lr (0.4) collapses the features of layers under 2000 units."""
+@pytest.mark.parametrize("name", ["quick", "small", "readouts", "readouts-2000", "seed", "full"])
+def test_presets_learn_features_at_the_rule_lr_chosen_per_size_on_validation(name):
+    """Every feature run learns at RULE_LR_BY_UNITS's lr for its size and rule epochs (the quick preset, 3 epochs
+    of smoke test, at its size's lr for 100 epochs)."""
     module = load_study()
     preset = module.PRESETS[name]
     feature_runs = [run for run in module.grid(preset, preset["sizes"]) if not run.readout.startswith("pixels")]
-    assert {run.rule_lr for run in feature_runs} == {module.RULE_LR} == {0.1}
+    chosen_at = lambda run: (run.hidden_units, 100 if name == "quick" else run.rule_epochs)  # noqa: E731
+    assert {(run.hidden_units, run.rule_lr) for run in feature_runs} == {
+        (run.hidden_units, module.RULE_LR_BY_UNITS[chosen_at(run)]) for run in feature_runs}
+    assert {run.hidden_units for run in feature_runs} == set(preset["hidden_sizes"])
+
+
+def test_rule_lr_mapping_refuses_a_size_not_chosen():
+    module = load_study()
+    with pytest.raises(ValueError, match="hidden sizes = \\[300\\]"):
+        module.chosen_rule_lrs((400, 300))
+
+
+class UnreadableAccuracy:
+    """A test accuracy that fails whatever reads it: compared, formatted, converted, hashed or added."""
+
+    def refuse(self, *args):
+        raise AssertionError("the rule lr chooser read a test accuracy")
+
+    __float__ = __format__ = __str__ = __repr__ = __hash__ = __bool__ = refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __add__ = __radd__ = __mul__ = __rmul__ = refuse
+
+
+def test_rule_lr_is_chosen_on_validation_never_on_test(monkeypatch):
+    """choose_rule_lr runs Krotov's readout at each beta per lr and seed, keeps the best validation accuracy per
+    seed and the lr with the best mean (ties to the smaller); the test accuracies it is handed all raise when read.
+    The seeds it chooses on are reported by no preset and by neither accuracy check."""
+    module = load_study()
+    # validation digits right of 400, per lr (beta 30 / 10 / 100), minus the seed: 0.2 and 0.05 tie, 0.4 is best
+    # on test (which must not count)
+    correct = {0.05: (300, 340, 320), 0.2: (340, 310, 300), 0.4: (200, 210, 220)}
+    asked = []
+
+    def batch(runs):
+        asked.append(runs)
+        return [{"val_acc": (correct[run.rule_lr][module.KROTOV_BETAS.index(run.krotov_beta)] - seed) / 400,
+                 "test_acc": UnreadableAccuracy(), "train_acc": 0.5} for run, seed in runs]
+
+    monkeypatch.setattr(competing, "run_competing_batch", batch)
+    lines = []
+    chosen, means = module.choose_rule_lr(400, 30, (0.4, 0.2, 0.05), (10, 11), log=lines.append)
+    assert chosen == 0.05 and means == {0.05: 659 / 800, 0.2: 659 / 800, 0.4: 419 / 800}
+    assert len(asked) == 3 * 2 and all(len(runs) == len(module.KROTOV_BETAS) for runs in asked)
+    assert {(run.hidden_units, run.rule_epochs, run.readout) for runs in asked for run, _ in runs} == {
+        (400, 30, "krotov")}
+    assert lines[-1] == "  400 units, 30 epochs: chosen rule lr 0.05"
+    assert "rule lr 0.05: validation seed 10 82.50 (beta 10), seed 11 82.25 (beta 10); mean 82." in lines[2]
+    reported = {seed for preset in module.PRESETS.values() for seed in preset["seeds"]} | {0, 1, 2}
+    assert module.RULE_LR_SELECTION_SEEDS and not reported & set(module.RULE_LR_SELECTION_SEEDS)
+    assert set(module.RULE_LR_CANDIDATES) >= set(module.RULE_LR_BY_UNITS.values())
 
 
 def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines():
@@ -159,7 +209,7 @@ def test_readouts_preset_runs_every_readout_on_one_layer_without_pixel_baselines
         assert sorted((run.lr, run.steps) for run, n in zip(runs, names) if n == name) == sorted(
             itertools.product(lrs, (25, 50)))
     assert {(run.hidden_units, run.layers, run.rule_epochs, run.rule_lr, run.epochs) for run in runs} == {
-        (400, 1, 30, 0.1, 300)}
+        (400, 1, 30, module.RULE_LR_BY_UNITS[400, 30], 300)}
     assert module.candidate_fields(preset) == ["krotov_beta", "krotov_lr", "lr", "steps"]
 
 

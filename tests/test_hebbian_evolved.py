@@ -1,6 +1,7 @@
 """Units with a bias, weak clamping, and the evolved rules: each family against a per-synapse loop or
 PyTorch's own GRU cell, the population batch against separate runs, CMA-ES determinism, bad input."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -303,3 +304,64 @@ def test_held_out_statistics_take_the_meta_seed_as_the_unit():
     assert row["p_ttest"] == pytest.approx(stats.ttest_1samp(differences, 0.0).pvalue)
     assert (row["baseline"], row["other"], row["network"]) == ("old", "new", "rate") and "verdict" in comparisons
     assert over_meta_seeds(table[table["meta_training"] == "new"], "new")[1] is None
+
+
+def fake_evolve(settings, seed, log=None):
+    """A CMA-ES run standing in for :func:`evolve`: its parameters name the meta seed and the settings' tasks."""
+    from spikeloc.learning.local.evolution import EvolutionResult
+
+    n = settings.build_family().n_parameters
+    parameters = (float(seed), float(len(settings.tasks))) + (0.0,) * (n - 2)
+    return EvolutionResult(parameters, [{"mean_success": 0.0}], 0.0, 0.0)
+
+
+def test_evolved_rules_are_cached_per_meta_seed(monkeypatch, tmp_path):
+    """evolved_rules.json keeps each meta seed's rules under it; a meta seed reuses only its own rules of the same
+    settings, and a stored-only read of a meta seed not stored is refused."""
+    import json
+
+    import spikeloc.experiments.hebbian as hebbian
+
+    calls = []
+    monkeypatch.setattr(hebbian, "evolve", lambda settings, seed: calls.append(seed) or fake_evolve(settings, seed))
+    cache, quiet = tmp_path / "evolved_rules.json", (lambda *line: None)
+    first = hebbian.evolve_rules("short", ["polynomial"], 0, cache, log=quiet)
+    second = hebbian.evolve_rules("short", ["polynomial"], 1, cache, log=quiet)
+    assert calls == [0, 0, 1, 1]
+    stored = json.loads(cache.read_text())
+    assert set(stored) == {"0", "1"} and set(stored["1"]) == {"polynomial/separable", "polynomial/xor"}
+    assert first["polynomial/xor"]["parameters"][0] == 0.0 and second["polynomial/xor"]["parameters"][0] == 1.0
+    lines = []
+    as_stored = lambda rules: json.loads(json.dumps(rules))  # noqa: E731 (tuples read back as lists)
+    assert hebbian.evolve_rules("short", ["polynomial"], 1, cache, log=lines.append) == as_stored(second)
+    assert calls == [0, 0, 1, 1] and sum("(meta seed 1): reused" in line for line in lines) == 2
+    with pytest.raises(LookupError, match="meta seed 2"):
+        hebbian.evolve_rules("short", ["polynomial"], 2, cache, log=quiet, stored_only=True)
+    # other settings under a meta seed that is stored are not reused: evolved again, the other seed's rules kept
+    hebbian.evolve_rules("short", ["polynomial"], 1, cache, log=quiet, signal="feedback")
+    assert calls == [0, 0, 1, 1, 1, 1] and set(json.loads(cache.read_text())) == {"0", "1"}
+    # a file of one meta seed written before rules were kept per meta seed is read under its rules' seed
+    cache.write_text(json.dumps(stored["0"]))
+    assert hebbian.evolve_rules("short", ["polynomial"], 0, cache, log=quiet, stored_only=True) == as_stored(first)
+    with pytest.raises(LookupError, match="meta seed 1"):
+        hebbian.evolve_rules("short", ["polynomial"], 1, cache, log=quiet, stored_only=True)
+
+
+def test_meta_seed_is_an_added_field_and_old_run_ids_stay():
+    """meta_seed is left out of a run's identity while it holds its default 0, so runs recorded before it existed
+    keep their ids (the ids below were computed by the code before the field); other meta seeds get new ids."""
+    from spikeloc.experiments.hebbian import HebbianRun
+    from spikeloc.study.runner import make_run_id, recorded_fields
+
+    evolved = HebbianRun(task="xor", rule="evolved", learned_parameters=tuple([0.5, -0.25] + [0.0] * 30),
+                         rule_family="polynomial", meta_task="separable", bias=True, lr=0.05, input_rate=1.0,
+                         network="spiking")
+    assert make_run_id(recorded_fields(evolved), 3) == "af0fa497419699c8"
+    assert make_run_id(recorded_fields(HebbianRun()), 0) == "ff0131d1d7d09e9a"
+    assert "meta_seed" not in recorded_fields(evolved)
+    other = dataclasses.replace(evolved, meta_seed=1)
+    assert recorded_fields(other)["meta_seed"] == 1 and make_run_id(recorded_fields(other), 3) != "af0fa497419699c8"
+    with pytest.raises(ValueError, match="meta_seed"):
+        HebbianRun(meta_seed=1)  # a designed rule has no meta-training
+    with pytest.raises(ValueError, match="meta_seed"):
+        dataclasses.replace(evolved, meta_seed=-1)

@@ -86,9 +86,9 @@ class CompetingRun:
     ``krotov_lr``, ``epochs``. Baselines: Adam ``baseline_lr``, ``epochs``, ``batch_size``.
 
     The rule's default lr 0.4 was set for 2000 units and 100 epochs, with no recorded choice (the seed's notebook
-    runs 0.01 for 500 epochs). At 100, 400 and 1000 units it collapses the features after 100 epochs, where lr 0.1
-    learns them at every size from 100 to 2000, chosen on validation (docs/results.md's table; the study presets run
-    0.1, ``studies/competing_units.py``'s ``RULE_LR``). The default stays 0.4 so that recorded runs keep their
+    runs 0.01 for 500 epochs). At 100, 400 and 1000 units it collapses the features after 100 epochs (docs/results.md's
+    table); the study presets run the lr chosen on validation per size and rule epochs
+    (``spikeloc.studies.competing_units.RULE_LR_BY_UNITS``). The default stays 0.4 so that recorded runs keep their
     results.
 
     The spiking readout's defaults (feature power 4.5, current gain 5, target counts T and 0.1 T, Adam lr 1e-2, 60

@@ -29,7 +29,7 @@ from spikeloc.study.runner import Study
 from spikeloc.study.stats import wilson_interval
 from spikeloc.substrate.neurons import LIFParameters
 from spikeloc.tasks.logic import LINEARLY_SEPARABLE, TASKS, THREE_INPUT_TASKS
-from spikeloc.validation import require, require_choice
+from spikeloc.validation import added_field, require, require_choice, require_integer
 
 NETWORKS = ("rate", "spiking")
 RULES = ("seed_supervised", "forward_bounded", "oja", "reward", "contrastive", "feedback_alignment", "stdp", "learned",
@@ -41,6 +41,8 @@ META_FAMILIES = {"separable": LINEARLY_SEPARABLE, "needs_hidden": LINEARLY_SEPAR
 #: What a meta-trained rule may have been meta-trained on: one task, or one of :data:`META_FAMILIES`.
 META_TASKS = ("", *TASKS, *META_FAMILIES)
 SPIKING_ONLY_RULES = frozenset({"stdp"})
+#: The meta-learned rules: found by a meta-training run (its seed the run's ``meta_seed``).
+META_LEARNED = ("learned", "evolved")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,10 @@ class HebbianRun:
     (``rule == "learned"``, from :func:`spikeloc.learning.local.learned.meta_train`) or an evolved rule
     (``rule == "evolved"``, from :func:`spikeloc.learning.local.evolution.evolve`: family ``rule_family``
     with ``degree`` / ``rule_hidden``, third factor ``signal``); ``meta_task`` names what it was
-    meta-trained on (a task, or ``"separable"`` for the linearly separable family; a label for the tables).
+    meta-trained on (a task, or ``"separable"`` for the linearly separable family; a label for the tables);
+    ``meta_seed`` the seed of the meta-training run that found it (0 for designed rules). One meta-training run
+    finds one rule, so every replication and test seed of a meta seed describes that run: statistics about the
+    method take the meta seed as their unit (:func:`over_meta_seeds`).
     ``bias``: a constant input fibre onto every unit; ``learn_first_layer``: the seed's rule also changes W_1.
     """
 
@@ -84,6 +89,7 @@ class HebbianRun:
     signal: str = "error"
     meta_task: str = ""
     device: str = device_field()
+    meta_seed: int = added_field(0)  # added after results were recorded: while 0, run ids are unchanged
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -99,11 +105,14 @@ class HebbianRun:
                 "an integer >= 0")
         require(self.rule not in SPIKING_ONLY_RULES or self.network == "spiking", "rule", self.rule,
                 "used with network='spiking' (STDP needs spike times)")
-        require(self.rule not in ("learned", "evolved") or len(self.learned_parameters) > 0, "learned_parameters",
+        require(self.rule not in META_LEARNED or len(self.learned_parameters) > 0, "learned_parameters",
                 self.learned_parameters, "the meta-trained rule's parameters when rule is 'learned' or 'evolved'")
         require_choice(self.meta_task, "meta_task", META_TASKS)
         require_choice(self.rule_family, "rule_family", FAMILIES if self.rule == "evolved" else ("", *FAMILIES))
         require_choice(self.signal, "signal", SIGNALS)
+        require_integer(self.meta_seed, "meta_seed", minimum=0)
+        require(self.meta_seed == 0 or self.rule in META_LEARNED, "meta_seed", self.meta_seed,
+                "0 unless rule is 'learned' or 'evolved' (a designed rule has no meta-training)")
         check_device(self.device)
         self.build_network()
         self.build_rule()
@@ -205,15 +214,27 @@ def evolution_settings(budget: str, families: Sequence[str], meta_family: str = 
     return runs
 
 
+def stored_rules(cache: Path | None) -> dict[str, dict[str, dict]]:
+    """The evolved rules in the JSON file ``cache``: meta seed (text) -> rule name -> rule. A file written before
+    rules were kept per meta seed (name -> rule, one meta seed) is read under the seed its rules' keys name."""
+    stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    if stored and not all(name.isdigit() for name in stored):
+        return {next(iter(stored.values()))["key"].split(":")[0]: stored}
+    return stored
+
+
 def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | None = None,
                  log=print, meta_family: str = "separable", signal: str = "error",
                  also_xor: bool = True, stored_only: bool = False) -> dict[str, dict]:
     """Evolve every rule of :func:`evolution_settings` from meta seed ``seed``, reusing those stored in the JSON
-    file ``cache`` under the same settings (and storing new ones there, atomically, as each finishes). With
-    ``stored_only``, nothing is evolved or written: a rule not stored is a ``LookupError`` naming it.
-    Returns ``name -> {family, meta_task, parameters, lr, signal, seconds, cpu_seconds, history, equation,
+    file ``cache`` for this meta seed under the same settings (and storing new ones there, atomically, as each
+    finishes; the file keeps each meta seed's rules under it: meta seed -> name -> rule, see
+    :func:`stored_rules`). A stored rule of other settings or another meta seed is never reused. With
+    ``stored_only``, nothing is evolved or written: a rule not stored is a ``LookupError`` naming it and the meta
+    seed. Returns ``name -> {family, meta_task, parameters, lr, signal, seconds, cpu_seconds, history, equation,
     key}``."""
-    stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    every_seed = stored_rules(cache)
+    stored = every_seed.get(str(seed), {})
     rules = {}
     for name, settings in evolution_settings(budget, families, meta_family, signal, also_xor).items():
         family, meta_task = name.split("/")
@@ -222,26 +243,27 @@ def evolve_rules(budget: str, families: Sequence[str], seed: int, cache: Path | 
         key = f"{seed}:{settings!r}"
         if stored.get(name, {}).get("key") == key:
             rules[name] = stored[name]
-            log(f"evolved rule {name}: reused from {cache}")
+            log(f"evolved rule {name} (meta seed {seed}): reused from {cache}")
             continue
         if stored_only:
-            raise LookupError(f"evolved rule {name} of these settings is not stored in {cache}")
+            raise LookupError(f"evolved rule {name} of meta seed {seed} and these settings is not stored in {cache}")
         result = evolve(settings, seed)
         equation = settings.build_family().equation(result.parameters) if family == "polynomial" else ""
         rules[name] = {"key": key, "family": family, "meta_task": meta_task, "parameters": result.parameters,
                        "lr": settings.lr, "signal": signal, "seconds": result.seconds,
                        "cpu_seconds": result.cpu_seconds, "history": result.history, "equation": equation}
         first, last = result.history[0], result.history[-1]
-        log(f"evolved rule {name}: {len(result.history)} generations x {settings.population} candidates x "
-            f"{len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "
+        log(f"evolved rule {name} (meta seed {seed}): {len(result.history)} generations x {settings.population} "
+            f"candidates x {len(settings.tasks) * settings.n_replications} networks in {result.seconds:.0f} s "
             f"({result.cpu_seconds:.0f} s of CPU); mean success of "
             f"the population {first['mean_success']:.2f} -> {last['mean_success']:.2f}")
         if cache is not None:
-            atomic_write(cache, json.dumps({**stored, **rules}) + "\n")
+            atomic_write(cache, json.dumps({**every_seed, str(seed): {**stored, **rules}}) + "\n")
     for name, rule in rules.items():
         if rule["equation"]:
             feedback = ", hidden units get B_l (t - y)" if rule.get("signal") == "feedback" else ""
-            log(f"\nevolved rule {name} (eta = {rule['lr']}, r = t - y{feedback}):\n{rule['equation']}")
+            log(f"\nevolved rule {name}, meta seed {seed} (eta = {rule['lr']}, r = t - y{feedback}):\n"
+                f"{rule['equation']}")
     return rules
 
 

@@ -137,17 +137,25 @@ def test_study_refuses_a_bad_grid_before_running(monkeypatch, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.parametrize("name", ["quick", "small", "readouts", "readouts-2000", "seed", "full"])
+@pytest.mark.parametrize("name", ["small", "readouts", "readouts-2000", "seed", "full"])
 def test_presets_learn_features_at_the_rule_lr_chosen_per_size_on_validation(name):
     """Every feature run learns at RULE_LR_BY_UNITS's lr for its size and rule epochs (the quick preset, 3 epochs
-    of smoke test, at its size's lr for 100 epochs)."""
+    of smoke test, keeps the default lr 0.4: no lr was chosen for 3 epochs)."""
     module = load_study()
     preset = module.PRESETS[name]
     feature_runs = [run for run in module.grid(preset, preset["sizes"]) if not run.readout.startswith("pixels")]
-    chosen_at = lambda run: (run.hidden_units, 100 if name == "quick" else run.rule_epochs)  # noqa: E731
     assert {(run.hidden_units, run.rule_lr) for run in feature_runs} == {
-        (run.hidden_units, module.RULE_LR_BY_UNITS[chosen_at(run)]) for run in feature_runs}
+        (run.hidden_units, module.RULE_LR_BY_UNITS[run.hidden_units, run.rule_epochs]) for run in feature_runs}
     assert {run.hidden_units for run in feature_runs} == set(preset["hidden_sizes"])
+
+
+def test_rule_lr_option_sets_every_sizes_lr_and_reproduces_the_old_grid():
+    """--rule-lr 0.4 on readouts-2000 is the grid its documented numbers were printed with (same configs)."""
+    module = load_study()
+    args = module.parser().parse_args(["--preset", "readouts-2000", "--rule-lr", "0.4", "--out", "unused"])
+    preset = module.with_rule_lr(module.PRESETS["readouts-2000"], args.rule_lr)
+    assert {run.rule_lr for run in module.grid(preset, preset["sizes"])} == {0.4}
+    assert module.with_rule_lr(module.PRESETS["seed"], None) is module.PRESETS["seed"]
 
 
 def test_rule_lr_mapping_refuses_a_size_not_chosen():

@@ -39,7 +39,7 @@ import math
 from typing import TYPE_CHECKING
 
 from spikeloc.files import atomic_write
-from spikeloc.options import Parser
+from spikeloc.options import Parser, number
 from spikeloc.study.cli import readable_summary, run_and_summarise, run_script, run_settings, study_parser
 from spikeloc.validation import require
 
@@ -113,10 +113,10 @@ def chosen_rule_lrs(sizes: tuple[int, ...], rule_epochs: int = 100) -> dict[int,
 
 #: Each preset's ``rule_lrs``: the rule's lr per hidden size, from :data:`RULE_LR_BY_UNITS` at its rule epochs.
 PRESETS = {
-    # under 3 minutes on 2 cores: one small layer, few epochs, no variations (a smoke test: the rule at the lr
-    # chosen for 100 units at 100 epochs)
+    # under 3 minutes on 2 cores: one small layer, few epochs, no variations (a smoke test: 3 rule epochs at the
+    # default lr 0.4, which learns features in 3 epochs; no lr was chosen for 3 epochs)
     "quick": dict(hidden_sizes=(100,), seeds=(0, 1), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
-                  sizes=dict(rule_epochs=3, epochs=5), rule_lrs=chosen_rule_lrs((100,))),
+                  sizes=dict(rule_epochs=3, epochs=5), rule_lrs={100: 0.4}),
     # 400 units, 30 unsupervised epochs, 3 seeds
     "small": dict(hidden_sizes=(400,), seeds=(0, 1, 2), stacks=(dict(layers=1), SEED_STACK, STACKED), variations={},
                   sizes=dict(rule_epochs=30), rule_lrs=chosen_rule_lrs((400,), 30)),
@@ -342,7 +342,18 @@ def weight_figure(run: CompetingRun, seed: int):
 
 def parser() -> Parser:
     """The study's command line; building it loads neither torch nor pandas nor matplotlib."""
-    return study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
+    p = study_parser(__doc__.split("\n")[0], list(PRESETS), "results/competing-units")
+    p.add_argument("--rule-lr", type=number(above=0), default=None, metavar="LR",
+                   help="the rule's learning rate at every hidden size (default: the preset's, chosen on "
+                        "validation per size: RULE_LR_BY_UNITS)")
+    return p
+
+
+def with_rule_lr(preset: dict, rule_lr: float | None) -> dict:
+    """``preset`` with the rule's lr ``rule_lr`` at every hidden size (unchanged for None)."""
+    if rule_lr is None:
+        return preset
+    return {**preset, "rule_lrs": {size: rule_lr for size in preset["hidden_sizes"]}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -357,7 +368,7 @@ def run(args: argparse.Namespace) -> None:
     from spikeloc.study.selection import choose_on_validation
     from spikeloc.study.stats import format_comparisons, summarise
 
-    preset = PRESETS[args.preset]
+    preset = with_rule_lr(PRESETS[args.preset], args.rule_lr)
     runs = grid(preset, run_settings(args, preset["sizes"]))
     study = competing_study(f"competing-units-{args.preset}", runs, preset["seeds"])
     chosen_fields = candidate_fields(preset)

@@ -322,8 +322,10 @@ class _ResultsStore:
         self.study_path.unlink(missing_ok=True)
 
     def _remove_stale_temporary_files(self) -> None:
-        for name in (STUDY_FILE, RUNS_FILE, PROBE_PREFIX):
-            for leftover in self.directory.glob(f".{name}.*.tmp"):
+        """Remove what a process killed while writing left: atomic writes' ``.NAME.RANDOM.tmp`` files of
+        ``study.json`` and ``runs.csv`` and the write check's ``.write-check.RANDOM.tmp``."""
+        for pattern in (f".{STUDY_FILE}.*.tmp", f".{RUNS_FILE}.*.tmp", f"{PROBE_PREFIX}.*.tmp"):
+            for leftover in self.directory.glob(pattern):
                 leftover.unlink()
 
     def _claim_directory(self, extend: bool, existing: bool = False) -> None:

@@ -79,6 +79,12 @@ def test_dale_signs_on_a_plain_layer_hold_through_an_optimiser_step():
     assert layer.parametrizations.weight.original.grad[:, 1].tolist() == [-1.0] * 4
 
 
+def test_by_default_a_zero_synapse_is_culled_on_a_plain_layer_too():
+    raw = torch.zeros(2, 3, requires_grad=True)
+    DaleSigns(torch.tensor([[1.0, -1.0, 0.0]]))(raw).sum().backward()
+    assert raw.grad.tolist() == [[0.0, 0.0, 1.0]] * 2
+
+
 def test_an_unknown_zero_gradient_is_refused_by_name():
     for make in (lambda: DaleSigns(torch.ones(1, 3), "revive"),
                  lambda: Synapses(torch.zeros(1, 3, 2), torch.zeros(1, 3), "revive")):

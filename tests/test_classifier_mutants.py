@@ -72,8 +72,25 @@ def test_copies_of_a_trained_network_keep_its_learned_time_constants_and_delays(
     chosen = net.restrict([2, 0])
     torch.testing.assert_close(chosen(x[[2, 0]]), output[[2, 0]])
     torch.testing.assert_close(net.with_tie_break("first_spike")(x), output)
-    fresh = SpikingClassifier(config, [Member(0), Member(1), Member(2)])
-    assert not torch.allclose(fresh(x), output)  # the copies did not just redraw the same constants
+    learned = {name: value for name, value in net.state_dict().items() if "log_tau" in name or "delays" in name}
+    assert len(learned) == 3 + (2 if neuron == "synaptic" else 0) + 1  # 2 hidden + readout, synaptic, delays
+    for name, value in chosen.state_dict().items():
+        if name in learned:
+            assert torch.equal(value, learned[name][[2, 0]]), name
+    fresh = SpikingClassifier(config, [Member(0), Member(2)])
+    assert not any(torch.equal(fresh.state_dict()[name], learned[name][[0, 2]]) for name in learned)
+
+
+def test_every_neuron_of_every_layer_gets_its_own_drawn_time_constant():
+    config = ClassifierConfig(n_inputs=6, hidden=(50, 40), n_classes=3, neuron="synaptic", tau_distribution="gamma",
+                              tau_spread=0.3)
+    net = SpikingClassifier(config, [Member(0), Member(1)])
+    for layer in [*net.hidden_layers, net.readout]:
+        for constants in (layer.time_constants, getattr(layer, "synaptic_time_constants", None) or layer.time_constants):
+            tau = constants.log_tau.exp()
+            assert tau.shape == (2, layer.time_constants.log_tau.shape[1])
+            assert len(set(tau.flatten().tolist())) == tau.numel()  # drawn per neuron and per member
+            assert abs(float(tau.mean()) / 5e-3 - 1) < 0.3
 
 
 def test_each_sample_of_a_batch_gets_its_own_dropout_mask():

@@ -9,6 +9,7 @@ import torch
 
 from spikeloc import seeding
 from spikeloc.networks.classifier import ClassifierConfig, Member, SpikingClassifier, predict
+from spikeloc.substrate.neurons import SynapticLayer
 
 torch.set_num_threads(1)
 
@@ -81,16 +82,22 @@ def test_copies_of_a_trained_network_keep_its_learned_time_constants_and_delays(
     assert not any(torch.equal(fresh.state_dict()[name], learned[name][[0, 2]]) for name in learned)
 
 
-def test_every_neuron_of_every_layer_gets_its_own_drawn_time_constant():
-    config = ClassifierConfig(n_inputs=6, hidden=(50, 40), n_classes=3, neuron="synaptic", tau_distribution="gamma",
-                              tau_spread=0.3)
+@pytest.mark.parametrize("neuron", ["leaky", "synaptic"])
+def test_every_neuron_of_every_layer_gets_its_own_drawn_time_constants(neuron):
+    """Membrane taus around tau_s, synaptic taus around tau_syn_s, per neuron, member and layer."""
+    config = ClassifierConfig(n_inputs=6, hidden=(60, 60), n_classes=3, neuron=neuron, tau_distribution="gamma",
+                              tau_spread=0.3, tau_s=5e-3, tau_syn_s=2e-3)
     net = SpikingClassifier(config, [Member(0), Member(1)])
-    for layer in [*net.hidden_layers, net.readout]:
-        for constants in (layer.time_constants, getattr(layer, "synaptic_time_constants", None) or layer.time_constants):
-            tau = constants.log_tau.exp()
-            assert tau.shape == (2, layer.time_constants.log_tau.shape[1])
-            assert len(set(tau.flatten().tolist())) == tau.numel()  # drawn per neuron and per member
-            assert abs(float(tau.mean()) / 5e-3 - 1) < 0.3
+    drawn = [(layer.time_constants, 5e-3) for layer in [*net.hidden_layers, net.readout]]
+    if neuron == "synaptic":
+        assert all(isinstance(layer, SynapticLayer) for layer in net.hidden_layers)
+        drawn += [(layer.synaptic_time_constants, 2e-3) for layer in net.hidden_layers]
+    for constants, mean_s in drawn:
+        tau = constants.log_tau.exp()
+        assert len(set(tau.flatten().tolist())) == tau.numel()  # each neuron of each member its own
+        assert abs(float(tau.mean()) / mean_s - 1) < 0.15
+    taus = [constants.log_tau for constants, _ in drawn if constants.log_tau.shape[1] == 60]
+    assert not any(torch.equal(a, b) for i, a in enumerate(taus) for b in taus[i + 1:])  # no layer repeats another
 
 
 def test_each_sample_of_a_batch_gets_its_own_dropout_mask():

@@ -224,9 +224,46 @@ def test_another_studys_results_are_refused_unless_overwritten(tmp_path):
 
 def test_results_without_a_grid_are_refused(tmp_path):
     (tmp_path / RUNS_FILE).write_text("a,seed,run_id,status\n")
-    with pytest.raises(ForeignResultsError, match=re.escape(
-            f"{tmp_path} holds results ({tmp_path / RUNS_FILE}) but no {tmp_path / STUDY_FILE}; pass overwrite=True")):
+    with pytest.raises(ForeignResultsError) as refused:
         _ResultsStore(tmp_path, study())
+    assert str(refused.value) == (f"{tmp_path} holds results ({tmp_path / RUNS_FILE}) but no {tmp_path / STUDY_FILE}; "
+                                  "pass overwrite=True to replace them")
+
+
+@pytest.mark.parametrize("files", [[], [STUDY_FILE]])
+def test_overwrite_takes_a_directory_whatever_part_of_the_results_it_holds(tmp_path, files):
+    if files:
+        _ResultsStore(tmp_path, study(name="other"))
+    _ResultsStore(tmp_path, study(), overwrite=True)
+    assert json.loads((tmp_path / STUDY_FILE).read_text())["name"] == "points"
+
+
+def test_a_cell_with_a_windows_line_break_is_kept_as_written(tmp_path):
+    grid = study()
+    results = _ResultsStore(tmp_path, grid)
+    results.record(grid.runs[:1], [_RunOutcome({}, "failed", "first line\r\nsecond line", 0.5)], "1.0")
+    resumed = _ResultsStore(tmp_path, grid)
+    assert resumed.rows[grid.runs[0].run_id]["error"] == "first line\r\nsecond line"
+    resumed.record(grid.runs[1:2], [ok(score=1.0)], "1.0")  # the first row is rewritten from the text read
+    assert b"first line\r\nsecond line" in (tmp_path / RUNS_FILE).read_bytes()
+
+
+def test_recording_runs_without_one_outcome_each_is_refused_and_writes_nothing(tmp_path):
+    grid = study()
+    results = _ResultsStore(tmp_path, grid)
+    with pytest.raises(ValueError):
+        results.record(grid.runs[:2], [ok(score=1.0)], "1.0")
+    assert not (tmp_path / RUNS_FILE).exists()
+
+
+def test_an_extended_grid_with_a_new_column_loads_before_its_new_runs_are_recorded(tmp_path):
+    small = study()
+    recorded(tmp_path, small)
+    grown = Study("points", (*small.configs, Point(3, kind="other")), small.seeds, no_run)
+    _ResultsStore(tmp_path, grown, extend=True)
+    table = load_results(tmp_path)
+    assert table["run_id"].tolist() == [run.run_id for run in small.runs]
+    assert table["kind"].isna().all() and table["score"].tolist() == [10.5, 11.5, 20.5, 21.5]
 
 
 def test_extend_keeps_the_rows_of_a_smaller_grid_and_stores_the_larger_one(tmp_path):

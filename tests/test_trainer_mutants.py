@@ -115,3 +115,92 @@ def test_a_batch_larger_than_the_training_set_is_refused_unless_the_last_batch_i
         fit(learner, data, None, TrainConfig(epochs=1, batch_size=9))
     assert str(refused.value) == "batch_size = 9 is invalid: must be <= training set size 8"
     assert fit(learner, data, None, TrainConfig(epochs=1, batch_size=9, drop_last=False)).epochs_run == [1]
+
+
+def linear_learner(n_members=1, check_data=None):
+    """Scores = the inputs (K, b, classes), scaled up in training (so training mode is visible); CE loss."""
+    bias = torch.zeros(n_members, 1, 1, requires_grad=True)  # trained, and 0 in the scores checked
+
+    def forward(inputs, training):
+        return inputs * (3.0 if training else 1.0) + bias
+
+    def losses(outputs, labels):
+        return torch.stack([torch.nn.functional.cross_entropy(o, y) for o, y in zip(outputs, labels)])
+
+    return Learner((bias,), tuple(range(n_members)), forward, losses, lambda outputs: outputs.argmax(dim=-1),
+                   check_data=check_data)
+
+
+def test_validation_scores_are_the_mean_loss_and_accuracy_over_every_sample_in_evaluation_mode():
+    from spikeloc.learning.trainer import validation_scores
+
+    generator = torch.Generator().manual_seed(1)
+    scores = torch.randn(2, 8, 3, generator=generator)
+    labels = torch.randint(0, 3, (2, 8), generator=generator)
+    data = MemberData.stack([(scores[0], labels[0]), (scores[1], labels[1])])
+    loss, accuracy = validation_scores(linear_learner(2), data, TrainConfig(eval_batch_size=3))  # chunks 3, 3, 2
+    expected_loss = [torch.nn.functional.cross_entropy(scores[k], labels[k]) for k in range(2)]
+    torch.testing.assert_close(loss, torch.stack(expected_loss))
+    assert accuracy.tolist() == [float((scores[k].argmax(-1) == labels[k]).double().mean()) for k in range(2)]
+
+
+def test_values_to_encode_are_encoded_for_training_and_the_same_way_for_every_validation():
+    from spikeloc.learning.trainer import validation_scores
+    from spikeloc.substrate.encoders import EncoderConfig
+
+    values = torch.rand(8, 3, generator=torch.Generator().manual_seed(2))
+    data = MemberData.stack([(values, torch.zeros(8, dtype=torch.long))], EncoderConfig(steps=5))
+    bias = torch.zeros(1, 1, 1, requires_grad=True)
+    learner = Learner((bias,), (0,), lambda x, training: x.sum(dim=2) + bias,
+                      lambda outputs, labels: outputs.mean(dim=(1, 2)), lambda outputs: outputs.argmax(dim=-1))
+    first, second = (validation_scores(learner, data, TrainConfig()) for _ in range(2))
+    assert torch.equal(first[0], second[0])
+    assert fit(learner, data, data, TrainConfig(epochs=1, batch_size=4)).epochs_run == [1]
+
+
+def test_fit_refuses_what_it_cannot_train_on_naming_the_argument():
+    data = MemberData.stack([(torch.randn(8, 3), Y)])
+    pair = MemberData.stack([(torch.randn(8, 3), Y), (torch.randn(8, 3), Y)])
+    cases = [
+        (lambda: fit(linear_learner(), data, None, "fast"), "config = 'str' is invalid: must be a TrainConfig"),
+        (lambda: fit(linear_learner(), "data", None, TrainConfig()),
+         "training_data = 'str' is invalid: must be MemberData or a TrainingData source (with for_epoch)"),
+        (lambda: fit(linear_learner(), pair, None, TrainConfig(batch_size=4)),
+         "training_data = 'data for 2 members' is invalid: must be data for the 1 members trained or evaluated (one "
+         "(inputs, labels) pair each)"),
+        (lambda: fit(linear_learner(), data, pair, TrainConfig(batch_size=4)),
+         "validation = 'data for 2 members' is invalid: must be data for the 1 members trained or evaluated (one "
+         "(inputs, labels) pair each)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError) as refused:
+            call()
+        assert str(refused.value) == message
+    checked = []
+    learner = linear_learner(check_data=lambda data, field: checked.append(field))
+    fit(learner, data, data, TrainConfig(epochs=1, batch_size=8))  # a batch of the whole set is allowed
+    assert checked == ["training_data", "validation"]
+
+
+def test_fit_asks_a_source_of_fresh_data_for_each_epoch_once_in_order():
+    class Fresh:
+        def __init__(self):
+            self.epochs = []
+
+        def for_epoch(self, epoch):
+            self.epochs.append(epoch)
+            return MemberData.stack([(torch.randn(8, 3, generator=torch.Generator().manual_seed(epoch)), Y)])
+
+    source = Fresh()
+    fit(linear_learner(), source, None, TrainConfig(epochs=3, batch_size=4))
+    assert source.epochs == [1, 2, 3]
+
+
+def test_learning_speed_refuses_a_fraction_outside_0_1():
+    from spikeloc.learning.trainer import FitResult
+
+    result = FitResult([1], [1], [0.5], [False], 0.0, [[0.5]], [[0.5]], [[0.9]])
+    assert result.epochs_to_fraction(0, 1.0) == 1
+    with pytest.raises(ValueError) as refused:
+        result.epochs_to_fraction(0, 0.0)
+    assert str(refused.value) == "fraction = 0.0 is invalid: must be in (0, 1]"

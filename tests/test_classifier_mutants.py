@@ -166,3 +166,49 @@ def test_predict_refuses_a_final_membrane_it_cannot_use_and_names_its_shape():
     with pytest.raises(ValueError) as refused:
         predict(output, "membrane", final_membrane=torch.zeros(2, 4))
     assert str(refused.value) == "final_membrane = (2, 4) is invalid: must be shaped like the class scores (2, 3)"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ClassifierConfig(hidden=[30, 0]), "hidden = 0 is invalid: must be an integer >= 1 (each layer size)"),
+    (lambda: ClassifierConfig(n_inputs=0), "n_inputs = 0 is invalid: must be an integer >= 1"),
+    (lambda: ClassifierConfig(n_classes=1.5), "n_classes = 1.5 is invalid: must be an integer >= 1"),
+    (lambda: ClassifierConfig(readout="rate"), "readout = 'rate' is invalid: must be one of 'membrane', 'spikes'"),
+    (lambda: ClassifierConfig(backend="jax"), "backend = 'jax' is invalid: must be one of 'fused', 'snntorch'"),
+    (lambda: ClassifierConfig(zero_gradient="x"), "zero_gradient = 'x' is invalid: must be one of 'cull', 'recover'"),
+    (lambda: ClassifierConfig(backend="snntorch", learn_tau=True),
+     "backend = 'snntorch' is invalid: must be 'fused' for per-neuron time constants (tau_distribution / learn_tau)"),
+    (lambda: ClassifierConfig(input_delays="random"),
+     "input_delays = 'random' is invalid: must be one of 'none', 'fixed', 'learned'"),
+    (lambda: ClassifierConfig(max_delay_steps=0), "max_delay_steps = 0 is invalid: must be an integer >= 1 (time steps)"),
+    (lambda: ClassifierConfig(max_delay_steps=2.0),
+     "max_delay_steps = 2.0 is invalid: must be an integer >= 1 (time steps)"),
+    (lambda: ClassifierConfig(population=0, readout="spikes"),
+     "population = 0 is invalid: must be an integer >= 1 (output neurons per class)"),
+    (lambda: ClassifierConfig(population=2),
+     "population = 2 is invalid: must be 1 with the membrane readout (a population needs the spiking readout)"),
+    (lambda: ClassifierConfig(tie_break="last"),
+     "tie_break = 'last' is invalid: must be one of 'first', 'first_spike', 'membrane'"),
+    (lambda: ClassifierConfig(tau_syn_s=0.0), "tau_syn_s = 0.0 is invalid: must be > 0 s"),
+    (lambda: ClassifierConfig(neuron="synaptic", backend="snntorch"),
+     "reset = 'zero' is invalid: must be 'subtract' or 'none' for synaptic neurons on the snntorch backend "
+     "(snn.Synaptic's 'zero' reset differs from Leaky's; the fused backend resets as Leaky)"),
+    (lambda: Member(seed=-1), "seed = -1 is invalid: must be an integer >= 0"),
+    (lambda: Member(dropout=[0.1, 1.0]),
+     "dropout = 1.0 is invalid: must be a finite number >= 0 and < 1 (one value, or one per layer)"),
+    (lambda: Member(dale_layers="all"), "dale_layers = 'all' is invalid: must be one of 'none', 'input', 'readout', "
+                                        "'both'"),
+    (lambda: Member(ie_ratio=1.5), "ie_ratio = 1.5 is invalid: must be a finite number >= 0 and <= 1"),
+])
+def test_bad_settings_are_refused_with_a_message_naming_them(make, message):
+    with pytest.raises(ValueError) as refused:
+        make()
+    assert str(refused.value) == message
+
+
+def test_the_smallest_valid_settings_are_accepted():
+    assert ClassifierConfig(hidden=[1], n_inputs=1, n_classes=1, max_delay_steps=1, tau_syn_s=1e-9).hidden == (1,)
+    assert ClassifierConfig(neuron="synaptic", backend="snntorch", reset="subtract").neuron == "synaptic"
+    member = Member(dropout=[0.0, 0.5], dale_layers=["input"])
+    assert (member.dropout, member.dale_layers) == ((0.0, 0.5), ("input",))
+    with pytest.raises(ValueError, match="^neuron = 'alpha' is invalid: must be one of 'leaky'"):
+        ClassifierConfig(neuron="alpha")

@@ -194,7 +194,7 @@ def run_and_summarise(study: Study, args: argparse.Namespace, by: Sequence[str],
     ``--out`` (the checks of a run: the directory is locked, its grid must be this one); write
     ``summary.csv``; print a readable summary; return (table, long summary, output directory). A ``by`` column
     of a config field added later holds its default where ``runs.csv`` leaves it out
-    (:func:`~spikeloc.study.runner.with_recorded_defaults`).  An output
+    (:func:`~spikeloc.study.store.with_recorded_defaults`).  An output
     directory whose results cannot be used is a :class:`UsageError` of ``--out`` naming the flag that helps
     (``--overwrite``, ``--extend``, ``--repair``)."""
     from spikeloc.study.runner import (

@@ -100,7 +100,7 @@ def test_the_local_learning_studies_pass_the_device_to_every_run():
     preset = {**hebbian.PRESETS["quick"], "settings": run_settings(args, hebbian.PRESETS["quick"]["settings"])}
     evolved = {"family": "polynomial", "meta_task": "xor", "parameters": [0.0] * Polynomial(1, 1).n_parameters,
                "lr": 0.05}
-    runs = hebbian.grid(preset, {"xor": (0.1,) * n_parameters(8)}, {"polynomial/xor": evolved})
+    runs = hebbian.grid(preset, {0: {"xor": (0.1,) * n_parameters(8)}}, {0: {"polynomial/xor": evolved}})
     assert {run.rule for run in runs} >= {"learned", "evolved", "stdp"} and {run.device for run in runs} == {"cuda"}
     preset = competing.PRESETS["quick"]
     runs = competing.grid(preset, run_settings(args, preset["sizes"]))
@@ -123,8 +123,9 @@ def test_cpu_runs_keep_the_run_ids_and_columns_they_had_before_configs_had_a_dev
     """A result directory written before ``device`` existed resumes: a CPU run's id and columns are as they were
     (``device="cpu"`` is the default: the same run); a GPU run is another run."""
     ipd_added_later = {"readout", "population", "tie_break", "logit_scale", "more_hidden", "test_stream", "neuron",
-                       "reset", "tau_syn_s", "mismatch_training", "qat_bits"}
-    added_later = {"device"} | (ipd_added_later if isinstance(run, IPDRun) else set())
+                       "reset", "tau_syn_s", "mismatch_training", "qat_bits", "tau_adapt_s", "adaptation"}
+    added_later = {"device"} | (ipd_added_later if isinstance(run, IPDRun) else set()) | (
+        {"meta_seed"} if isinstance(run, HebbianRun) else set())
     before = {name: value for name, value in dataclasses.asdict(run).items() if name not in added_later}
     assert dataclasses.replace(run, device="cpu") == run
     study = make_study("ids", [run, dataclasses.replace(run, device="cuda")], [0])

@@ -206,9 +206,11 @@ def wait_until_gone(procs: list[Proc], timeout: float) -> tuple[list[Proc], floa
 
 def default_sigint(then=None) -> None:
     """Subprocess set-up: Ctrl-C's default action, even where pytest itself runs with SIGINT ignored (a
-    background job of a non-interactive shell, e.g. under nohup), which the runner would inherit and so
-    never see a KeyboardInterrupt; then ``then()``."""
+    background job of a non-interactive shell, e.g. under nohup) or blocked in its thread's signal mask (which
+    exec keeps), either of which the child would inherit and so never see a KeyboardInterrupt; then
+    ``then()``."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if then is not None:
         then()
 

@@ -204,3 +204,30 @@ def test_learning_speed_refuses_a_fraction_outside_0_1():
     with pytest.raises(ValueError) as refused:
         result.epochs_to_fraction(0, 0.0)
     assert str(refused.value) == "fraction = 0.0 is invalid: must be in (0, 1]"
+
+
+def test_member_data_refusals_name_the_field_and_the_layout_it_takes():
+    """Each refusal of MemberData names the argument and says what it takes, word for word (with an encoder the
+    inputs are values to encode, one axis fewer)."""
+    from spikeloc.substrate.encoders import EncoderConfig
+
+    x, y, source = torch.zeros(1, 4, 3), torch.zeros(1, 4, dtype=torch.long), torch.zeros(2, dtype=torch.long)
+    cases = [
+        (lambda: MemberData(x.long(), y, source), "inputs = 'int64 tensor (1, 4, 3)' is invalid: must be a bool or "
+         "floating-point tensor shaped (datasets, samples, T, features) or (datasets, samples, features)"),
+        (lambda: MemberData(torch.zeros(1, 4, 3, 2), y, source, EncoderConfig()), "inputs = 'float32 tensor "
+         "(1, 4, 3, 2)' is invalid: must be a bool or integer or floating-point tensor shaped (datasets, samples, "
+         "features) of values to encode with every size >= 1"),
+        (lambda: MemberData(x, y.float(), source), "labels = 'float32 tensor (1, 4)' is invalid: must be an int64 "
+         "tensor shaped (datasets, samples)"),
+        (lambda: MemberData(x, y[0], source), "labels = 'int64 tensor (4,)' is invalid: must be an int64 tensor "
+         "shaped (datasets, samples) with every size >= 1"),
+        (lambda: MemberData(x, y, source[None]), "source = 'int64 tensor (1, 2)' is invalid: must be an int64 "
+         "tensor shaped (members,) with every size >= 1"),
+        (lambda: MemberData(x + 2, y, source, EncoderConfig()), "inputs = 'range [2, 2]' is invalid: must be in "
+         "[0, 1] for rate coding"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError) as refused:
+            make()
+        assert str(refused.value).startswith(message), str(refused.value)

@@ -101,13 +101,18 @@ def _kernels(backend: str):
     return {"torch": torch_loop, "numba": numba_cpu}[backend]
 
 
+def _output_grads(saved, grad_spk, grad_mem):
+    """The outputs' gradients a fused backward kernel takes: the spikes' (zeros shaped as ``saved`` if none
+    reached them) and the membrane's or None, contiguous."""
+    grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
+    return grad_spk, None if grad_mem is None else grad_mem.contiguous()
+
+
 def _backward_inputs(saved, grad_spk, grad_mem, beta, per_neuron_beta: list, beta_needs_grad: bool):
     """What a fused backward hands its kernel: (beta: the saved per-neuron tensor or the float, whether to compute
-    its gradient, the spikes' gradient (zeros if none reached them), the membrane's or None), contiguous."""
+    its gradient, then :func:`_output_grads`)."""
     beta = per_neuron_beta[0] if per_neuron_beta else beta
-    grad_spk = torch.zeros_like(saved) if grad_spk is None else grad_spk.contiguous()
-    grad_mem = None if grad_mem is None else grad_mem.contiguous()
-    return beta, bool(per_neuron_beta) and beta_needs_grad, grad_spk, grad_mem
+    return beta, bool(per_neuron_beta) and beta_needs_grad, *_output_grads(saved, grad_spk, grad_mem)
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -457,8 +462,7 @@ class _AdaptiveFunction(torch.autograd.Function):
         cur, beta, rho = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
             return (None,) * 11
-        grad_spk = torch.zeros_like(cur) if grad_spk is None else grad_spk.contiguous()
-        grad_mem = None if grad_mem is None else grad_mem.contiguous()
+        grad_spk, grad_mem = _output_grads(cur, grad_spk, grad_mem)
         grad_cur, grad_beta, grad_rho = _kernels(backend).adaptive_backward(
             cur, grad_spk, grad_mem, beta, rho, threshold, strength, slope, rows_per_beta, rows_per_rho, reset)
         return (grad_cur, grad_beta if ctx.needs_input_grad[1] else None, grad_rho if ctx.needs_input_grad[2] else None,
